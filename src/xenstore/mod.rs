@@ -1,0 +1,1 @@
+//! Xenstore wire protocol: a native client and a small test server.
