@@ -1,0 +1,219 @@
+//! The backend directory `B` of a vif, read once and parsed into typed values
+//! (CONTRACT 2.1, 2.2, 2.4). Only backend keys drive decisions.
+
+use anyhow::{Context, Result, bail};
+
+use crate::invocation::XenCall;
+use crate::names::{IfName, parse_decimal};
+use crate::xenstore::Client;
+
+/// The raw values as xenstore holds them; `None` where the key is absent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackendKeys {
+    pub bridge: Option<String>,
+    pub mtu: Option<String>,
+    pub frontend: Option<String>,
+    pub frontend_id: Option<String>,
+    pub handle: Option<String>,
+    pub vifname: Option<String>,
+    pub nic_type: Option<String>,
+    pub ip: Option<String>,
+    pub mac: Option<String>,
+}
+
+impl BackendKeys {
+    pub fn read(client: &mut Client, backend: &str) -> Result<BackendKeys> {
+        let mut key = |name: &str| -> Result<Option<String>> {
+            client.read_optional(&format!("{backend}/{name}"))
+        };
+        Ok(BackendKeys {
+            bridge: key("bridge")?,
+            mtu: key("mtu")?,
+            frontend: key("frontend")?,
+            frontend_id: key("frontend-id")?,
+            handle: key("handle")?,
+            vifname: key("vifname")?,
+            nic_type: key("type")?,
+            ip: key("ip")?,
+            mac: key("mac")?,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    pub path: String,
+    pub bridge: Option<String>,
+    pub mtu: Option<u32>,
+    pub vifname: Option<IfName>,
+    /// `<B/frontend>/mtu`, once the frontend path is proven to be this device's.
+    pub frontend_mtu_key: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// Linux refuses an MTU below 68 for IPv4; netback's ceiling is 65535.
+const MTU_RANGE: std::ops::RangeInclusive<u32> = 68..=65535;
+
+pub fn parse_mtu(value: &str) -> Result<u32> {
+    match parse_decimal(value.trim()) {
+        Some(mtu) if MTU_RANGE.contains(&mtu) => Ok(mtu),
+        _ => bail!("invalid MTU {value:?}: expected a number from 68 to 65535"),
+    }
+}
+
+impl Backend {
+    pub fn parse(call: &XenCall, keys: BackendKeys) -> Result<Backend> {
+        let path = &call.backend;
+        let mtu = keys
+            .mtu
+            .as_deref()
+            .map(parse_mtu)
+            .transpose()
+            .with_context(|| format!("{path}/mtu"))?;
+        let hvm = keys.nic_type.as_deref() == Some("vif_ioemu");
+        let vifname = match keys.vifname.as_deref() {
+            None | Some("") => None,
+            Some(name) => {
+                let name = IfName::new(name).with_context(|| format!("{path}/vifname"))?;
+                // HVM guests also get `<vifname>-emu`, which must fit too.
+                if hvm && name.as_str().len() > 11 {
+                    bail!(
+                        "{path}/vifname: {:?} is longer than 11 bytes, which an HVM guest needs to add -emu",
+                        name.as_str()
+                    );
+                }
+                Some(name)
+            }
+        };
+        Ok(Backend {
+            frontend_mtu_key: frontend_mtu_key(call, &keys)?,
+            path: path.clone(),
+            bridge: keys.bridge.filter(|b| !b.is_empty()),
+            mtu,
+            vifname,
+            ip: keys.ip.filter(|ip| !ip.trim().is_empty()),
+        })
+    }
+}
+
+/// The guest may not choose where we write: B/frontend must be the path that
+/// B/frontend-id and B/handle (and the device id of XENBUS_PATH) give.
+fn frontend_mtu_key(call: &XenCall, keys: &BackendKeys) -> Result<Option<String>> {
+    let Some(frontend) = keys.frontend.as_deref() else {
+        log::warn!("{}/frontend is missing: the guest will not learn the MTU", call.backend);
+        return Ok(None);
+    };
+    let domid = keys.frontend_id.as_deref().and_then(parse_decimal);
+    let handle = keys.handle.as_deref().and_then(parse_decimal);
+    let expected = format!(
+        "/local/domain/{}/device/vif/{}",
+        domid.unwrap_or(call.vif.domid),
+        handle.unwrap_or(call.vif.devid)
+    );
+    let consistent = domid.is_none_or(|d| d == call.vif.domid)
+        && handle.is_none_or(|h| h == call.vif.devid);
+    if frontend != expected || !consistent {
+        bail!(
+            "{}/frontend is {frontend:?}, expected /local/domain/{}/device/vif/{}",
+            call.backend,
+            call.vif.domid,
+            call.vif.devid
+        );
+    }
+    Ok(Some(format!("{frontend}/mtu")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invocation::{Command, Overrides, TypeIf};
+    use crate::names::VifId;
+
+    fn call() -> XenCall {
+        XenCall {
+            command: Command::Online,
+            type_if: TypeIf::Vif,
+            backend: "backend/vif/3/0".into(),
+            vif: VifId { domid: 3, devid: 0 },
+            dev: IfName::new("vif3.0").unwrap(),
+            udev: false,
+            script: None,
+            overrides: Overrides::default(),
+        }
+    }
+
+    fn keys() -> BackendKeys {
+        BackendKeys {
+            bridge: Some("xenbr0".into()),
+            frontend: Some("/local/domain/3/device/vif/0".into()),
+            frontend_id: Some("3".into()),
+            handle: Some("0".into()),
+            nic_type: Some("vif".into()),
+            mac: Some("00:16:3e:00:00:01".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn libxl_keys() {
+        let backend = Backend::parse(&call(), keys()).unwrap();
+        assert_eq!(backend.bridge.as_deref(), Some("xenbr0"));
+        assert_eq!(backend.mtu, None);
+        assert_eq!(
+            backend.frontend_mtu_key.as_deref(),
+            Some("/local/domain/3/device/vif/0/mtu")
+        );
+    }
+
+    #[test]
+    fn mtu_limits() {
+        assert_eq!(parse_mtu("68").unwrap(), 68);
+        assert_eq!(parse_mtu("65535").unwrap(), 65535);
+        for bad in ["67", "65536", "", "9k", "-1", "1500.0"] {
+            assert_eq!(
+                parse_mtu(bad).unwrap_err().to_string(),
+                format!("invalid MTU {bad:?}: expected a number from 68 to 65535")
+            );
+        }
+        let mut k = keys();
+        k.mtu = Some("jumbo".into());
+        assert_eq!(
+            format!("{:#}", Backend::parse(&call(), k).unwrap_err()),
+            "backend/vif/3/0/mtu: invalid MTU \"jumbo\": expected a number from 68 to 65535"
+        );
+    }
+
+    #[test]
+    fn frontend_must_be_this_device() {
+        let mut k = keys();
+        k.frontend = Some("/local/domain/4/device/vif/0".into());
+        assert_eq!(
+            Backend::parse(&call(), k).unwrap_err().to_string(),
+            "backend/vif/3/0/frontend is \"/local/domain/4/device/vif/0\", expected /local/domain/3/device/vif/0"
+        );
+        let mut k = keys();
+        k.handle = Some("1".into());
+        k.frontend = Some("/local/domain/3/device/vif/1".into());
+        assert!(Backend::parse(&call(), k).is_err());
+    }
+
+    #[test]
+    fn vifname_limits() {
+        let mut k = keys();
+        k.vifname = Some("a23456789012345".into());
+        assert!(Backend::parse(&call(), k.clone()).is_ok());
+        k.vifname = Some("a234567890123456".into());
+        assert_eq!(
+            format!("{:#}", Backend::parse(&call(), k.clone()).unwrap_err()),
+            "backend/vif/3/0/vifname: invalid interface name \"a234567890123456\": it is longer than 15 bytes"
+        );
+        k.nic_type = Some("vif_ioemu".into());
+        k.vifname = Some("a2345678901".into());
+        assert!(Backend::parse(&call(), k.clone()).is_ok());
+        k.vifname = Some("a23456789012".into());
+        assert_eq!(
+            Backend::parse(&call(), k).unwrap_err().to_string(),
+            "backend/vif/3/0/vifname: \"a23456789012\" is longer than 11 bytes, which an HVM guest needs to add -emu"
+        );
+    }
+}

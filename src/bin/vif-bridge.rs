@@ -1,0 +1,9 @@
+//! Drop-in for Xen's `vif-bridge`: attaches a guest's vif or emulated tap to a Linux bridge.
+
+use std::process::ExitCode;
+
+use vifkit::hotplug::{XenMode, xen_main};
+
+fn main() -> ExitCode {
+    xen_main(XenMode::Bridge, "vif-bridge")
+}

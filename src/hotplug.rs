@@ -1,0 +1,191 @@
+//! The one entry of the Xen hotplug binaries: logging, invocation, runtime, and the only
+//! place that turns a result into an exit code and `hotplug-status`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::apply::{apply_attach, apply_detach};
+use crate::backend::{Backend, BackendKeys};
+use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
+use crate::kernel::Snapshot;
+use crate::modes::{bridge, xen_device};
+use crate::names::IfName;
+use crate::netlink::Netlink;
+use crate::plan::{HookRun, Plan};
+use crate::system::SystemRunner;
+use crate::xenstore::Client;
+use crate::{hooks, logging};
+
+/// Well inside libxl's 40 s SIGKILL, so our own error reaches xenstore first.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XenMode {
+    Bridge,
+}
+
+pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
+    logging::init(tag);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    log::debug!("{tag} {} (XENBUS_PATH={:?})", args.join(" "), std::env::var("XENBUS_PATH").ok());
+    let call = match parse_xen_call(&args, &|key| std::env::var(key).ok()) {
+        Ok(Parsed::Run(call)) => call,
+        Ok(Parsed::Ignore(why)) => {
+            log::debug!("{why}");
+            return ExitCode::SUCCESS;
+        }
+        // Without a valid call there is no backend to report to (as upstream).
+        Err(err) => {
+            log::error!("{err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let mut xs = match Client::connect() {
+        Ok(xs) => xs,
+        Err(err) => {
+            log::error!("{err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
+    let result = run_xen(mode, &call, &mut xs, deadline, dry_run);
+    let result = result.and_then(|outcome| match outcome {
+        Outcome::Done if call.command == crate::invocation::Command::Online && !dry_run => {
+            log::info!("write {}/hotplug-status = connected", call.backend);
+            xs.write(&format!("{}/hotplug-status", call.backend), "connected")
+        }
+        _ => Ok(()),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let message = format!("{err:#}");
+            log::error!("{message}");
+            if call.command.is_attach() && !dry_run {
+                if let Err(report) = xs.write_hotplug_error(&call.backend, &message) {
+                    log::error!("cannot report the error in xenstore: {report:#}");
+                }
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Outcome {
+    Done,
+    Skipped,
+}
+
+fn run_xen(mode: XenMode, call: &XenCall, xs: &mut Client, deadline: Instant, dry_run: bool) -> Result<Outcome> {
+    if call.udev && xs.exists("/local/domain/0/libxl/disable_udev")? {
+        log::info!("libxl/disable_udev is set: libxl runs the hotplug scripts, skipping this udev call");
+        return Ok(Outcome::Skipped);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    runtime.block_on(async {
+        match tokio::time::timeout(remaining, run_mode(mode, call, xs, deadline, dry_run)).await {
+            Ok(result) => result.map(|()| Outcome::Done),
+            Err(_) => anyhow::bail!("gave up after {} s", DEADLINE.as_secs()),
+        }
+    })
+}
+
+async fn run_mode(mode: XenMode, call: &XenCall, xs: &mut Client, deadline: Instant, dry_run: bool) -> Result<()> {
+    let keys = BackendKeys::read(xs, &call.backend)?;
+    let backend = Backend::parse(call, keys)?;
+    let netlink = Netlink::connect()?;
+    let attach = call.command.is_attach();
+    let plan = match mode {
+        XenMode::Bridge => plan_bridge(call, &backend, &netlink, attach).await?,
+    };
+    if dry_run {
+        print!("{plan}");
+        return Ok(());
+    }
+    for note in &plan.notes {
+        log::debug!("{note}");
+    }
+    let mut runner = SystemRunner { netlink: &netlink, xenstore: Some(xs), deadline, attach };
+    if attach {
+        apply_attach(&plan, &mut runner).await
+    } else {
+        apply_detach(&plan, &mut runner).await
+    }
+}
+
+async fn plan_bridge(call: &XenCall, backend: &Backend, netlink: &Netlink, attach: bool) -> Result<Plan> {
+    let bridge_word = backend.bridge.clone().or(call.overrides.bridge.clone()).unwrap_or_default();
+    let final_name = xen_device::wanted_name(call, backend)?;
+    let hooks = hook_run(call, backend, &final_name, &bridge_word, "");
+    if !attach {
+        let kernel = snapshot(netlink, &[call.dev.clone(), final_name]).await?;
+        return bridge::plan_xen_detach(call, backend, &kernel, hooks);
+    }
+    let request = bridge::BridgeRequest::for_xen(call, backend)?;
+    let mut names = vec![call.dev.clone(), final_name];
+    names.extend(request.names());
+    let kernel = snapshot(netlink, &names).await?;
+    bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)
+}
+
+/// The links a planner may look at, plus the bridge each of them is a port of.
+pub async fn snapshot(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
+    let mut kernel = Snapshot::default();
+    for name in names {
+        if let Some(link) = netlink.link(name).await? {
+            if let Some(device) = sysfs_device(name) {
+                kernel.devices.push((name.to_string(), device));
+            }
+            kernel.add(link);
+        }
+    }
+    let masters: Vec<u32> = kernel.links.iter().filter_map(|l| l.master).collect();
+    for index in masters {
+        if let Some(master) = netlink.link_by_index(index).await? {
+            kernel.add(master);
+        }
+    }
+    Ok(kernel)
+}
+
+fn sysfs_device(name: &IfName) -> Option<String> {
+    let target = std::fs::read_link(Path::new("/sys/class/net").join(name.as_str()).join("device")).ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+/// The variables upstream's hooks read (CONTRACT 4.7), when a hook directory exists.
+fn hook_run(call: &XenCall, backend: &Backend, dev: &IfName, bridge: &str, main_ip: &str) -> Option<HookRun> {
+    let dir = std::env::var_os("VIFKIT_HOOK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(hooks::DEFAULT_DIR));
+    if !dir.is_dir() {
+        return None;
+    }
+    let vif = match call.type_if {
+        TypeIf::Vif => call.dev.to_string(),
+        TypeIf::Tap => call.vif.kernel_name().to_string(),
+    };
+    let ip = backend.ip.clone().or(call.overrides.ip.clone()).unwrap_or_default();
+    Some(HookRun {
+        dir,
+        vars: vec![
+            ("command", call.command.to_string()),
+            ("dev", dev.to_string()),
+            ("vif", vif),
+            ("type_if", call.type_if.to_string()),
+            ("ip", ip),
+            ("main_ip", main_ip.to_owned()),
+            ("XENBUS_PATH", call.backend.clone()),
+            ("bridge", bridge.to_owned()),
+            ("script", call.script.clone().unwrap_or_default()),
+        ],
+    })
+}

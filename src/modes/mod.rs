@@ -1,0 +1,4 @@
+//! Pure planners, one per way of connecting a guest.
+
+pub mod bridge;
+pub mod xen_device;

@@ -1,0 +1,201 @@
+//! The only module that speaks rtnetlink. Domain types at its edge: callers see `Link`,
+//! interface indexes and `std::io::Error`s carrying the kernel's errno.
+
+use std::io;
+
+use anyhow::{Context, Result};
+use futures::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::{Handle, LinkUnspec};
+
+use crate::mac::MacAddr;
+use crate::names::IfName;
+
+/// What the planners need to know about one link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    pub up: bool,
+    /// Index of the bridge (or other controller) this link is a port of.
+    pub master: Option<u32>,
+    /// rtnetlink kind: "bridge", "veth", "tun", ...; None for physical devices.
+    pub kind: Option<String>,
+    pub alias: Option<String>,
+}
+
+impl Link {
+    pub fn is_bridge(&self) -> bool {
+        self.kind.as_deref() == Some("bridge")
+    }
+}
+
+/// True for the errnos that mean "that object is not there".
+pub fn is_missing(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+            .is_some_and(|errno| {
+                errno == nix::libc::ENODEV
+                    || errno == nix::libc::ENOENT
+                    || errno == nix::libc::ESRCH
+                    || errno == nix::libc::EADDRNOTAVAIL
+            })
+    })
+}
+
+fn os_error(err: rtnetlink::Error) -> anyhow::Error {
+    match err {
+        rtnetlink::Error::NetlinkError(msg) => msg.to_io().into(),
+        other => anyhow::Error::new(other),
+    }
+}
+
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens a route netlink socket; the connection task runs on the current-thread runtime.
+    pub fn connect() -> Result<Netlink> {
+        let (connection, handle, _) =
+            rtnetlink::new_connection().context("open a route netlink socket")?;
+        tokio::spawn(connection);
+        Ok(Netlink { handle })
+    }
+
+    pub async fn link(&self, name: &IfName) -> Result<Option<Link>> {
+        let request = self.handle.link().get().match_name(name.as_str().to_owned());
+        self.first_link(request.execute())
+            .await
+            .with_context(|| format!("look up link {name}"))
+    }
+
+    pub async fn link_by_index(&self, index: u32) -> Result<Option<Link>> {
+        let request = self.handle.link().get().match_index(index);
+        self.first_link(request.execute())
+            .await
+            .with_context(|| format!("look up link #{index}"))
+    }
+
+    async fn first_link(
+        &self,
+        stream: impl futures::Stream<Item = Result<LinkMessage, rtnetlink::Error>>,
+    ) -> Result<Option<Link>> {
+        futures::pin_mut!(stream);
+        match stream.try_next().await {
+            Ok(Some(msg)) => Ok(Some(link_from_message(&msg))),
+            Ok(None) => Ok(None),
+            Err(err) => {
+                let err = os_error(err);
+                if is_missing(&err) { Ok(None) } else { Err(err) }
+            }
+        }
+    }
+
+    async fn set(&self, message: LinkMessage) -> Result<()> {
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(os_error)
+    }
+
+    pub async fn set_up(&self, index: u32, up: bool) -> Result<()> {
+        let builder = LinkUnspec::new_with_index(index);
+        let builder = if up { builder.up() } else { builder.down() };
+        self.set(builder.build()).await
+    }
+
+    pub async fn set_mac(&self, index: u32, mac: MacAddr) -> Result<()> {
+        self.set(LinkUnspec::new_with_index(index).address(mac.0.to_vec()).build())
+            .await
+    }
+
+    pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
+        self.set(LinkUnspec::new_with_index(index).mtu(mtu).build()).await
+    }
+
+    pub async fn set_master(&self, index: u32, master: Option<u32>) -> Result<()> {
+        let builder = LinkUnspec::new_with_index(index);
+        let builder = match master {
+            Some(master) => builder.controller(master),
+            None => builder.nocontroller(),
+        };
+        self.set(builder.build()).await
+    }
+
+    pub async fn rename(&self, index: u32, name: &IfName) -> Result<()> {
+        self.set(LinkUnspec::new_with_index(index).name(name.as_str().to_owned()).build())
+            .await
+    }
+
+    pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        self.set(LinkUnspec::new_with_index(index).alias(alias).build())
+            .await
+    }
+
+    /// Deletes every address on the link; an address that vanished meanwhile is fine.
+    pub async fn flush_addresses(&self, index: u32) -> Result<()> {
+        let addresses: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(os_error)?;
+        for address in addresses {
+            // The dump filter is applied in user space by rtnetlink; keep the guard explicit.
+            if address.header.index != index {
+                continue;
+            }
+            if let Err(err) = self.handle.address().del(address).execute().await {
+                let err = os_error(err);
+                if !is_missing(&err) {
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn link_from_message(msg: &LinkMessage) -> Link {
+    let mut link = Link {
+        index: msg.header.index,
+        name: String::new(),
+        mtu: 0,
+        mac: None,
+        up: msg.header.flags.contains(LinkFlags::Up),
+        master: None,
+        kind: None,
+        alias: None,
+    };
+    for attribute in &msg.attributes {
+        match attribute {
+            LinkAttribute::IfName(name) => link.name = name.clone(),
+            LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
+            LinkAttribute::Address(bytes) => link.mac = MacAddr::from_slice(bytes),
+            LinkAttribute::Controller(index) => link.master = Some(*index),
+            LinkAttribute::IfAlias(alias) => link.alias = Some(alias.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    if let LinkInfo::Kind(kind) = info {
+                        link.kind = Some(match kind {
+                            InfoKind::Bridge => "bridge".to_owned(),
+                            other => other.to_string(),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    link
+}

@@ -1,0 +1,49 @@
+//! The `Runner` that changes the real system: netlink, xenstore, hook scripts.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::apply::Runner;
+use crate::hooks;
+use crate::netlink::Netlink;
+use crate::plan::Step;
+use crate::xenstore::Client;
+
+pub struct SystemRunner<'a> {
+    pub netlink: &'a Netlink,
+    pub xenstore: Option<&'a mut Client>,
+    pub deadline: Instant,
+    /// On detach a failing hook is only a warning (CONTRACT 4.7).
+    pub attach: bool,
+}
+
+impl Runner for SystemRunner<'_> {
+    async fn run(&mut self, step: &Step) -> Result<()> {
+        let nl = self.netlink;
+        match step {
+            Step::SetDown { link, .. } => nl.set_up(link.index, false).await,
+            Step::SetUp { link, .. } => nl.set_up(link.index, true).await,
+            Step::Rename { link, to } => {
+                nl.rename(link.index, to).await?;
+                nl.set_alias(link.index, link.name.as_str()).await
+            }
+            Step::SetMac { link, mac, .. } => nl.set_mac(link.index, *mac).await,
+            Step::FlushAddresses { link } => nl.flush_addresses(link.index).await,
+            Step::SetMtu { link, mtu, .. } => nl.set_mtu(link.index, *mtu).await,
+            Step::Attach { link, bridge, .. } => nl.set_master(link.index, Some(bridge.index)).await,
+            Step::Detach { link } => nl.set_master(link.index, None).await,
+            Step::WriteXenstore { path, value } => match self.xenstore.as_deref_mut() {
+                Some(xs) => xs.write(path, value),
+                None => anyhow::bail!("no xenstore connection"),
+            },
+            Step::RunHooks(run) => match hooks::run_all(run, self.deadline) {
+                Err(err) if !self.attach => {
+                    log::warn!("{err:#}");
+                    Ok(())
+                }
+                other => other,
+            },
+        }
+    }
+}

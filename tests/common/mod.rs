@@ -1,0 +1,257 @@
+//! Shared helpers for the root-only integration tests: network namespaces that delete
+//! themselves, `ip -j` queries, a private xenstore server, and hotplug runs with the exact
+//! environment libxl gives a script.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+use vifkit::xenstore::{Client, Server};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique across the parallel test threads and concurrent test binaries.
+pub fn unique(tag: &str) -> String {
+    format!("vk{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), tag)
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    out
+}
+
+pub fn must(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace, deleted on drop (also when the test panics).
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = unique(tag);
+        must(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn ip(&self, args: &[&str]) -> String {
+        must(Command::new("ip").arg("-n").arg(&self.name).args(args))
+    }
+
+    pub fn ip_json(&self, args: &[&str]) -> Value {
+        let out = must(Command::new("ip").arg("-n").arg(&self.name).arg("-j").args(args));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args:?}: {e}: {out}"))
+    }
+
+    /// `ip -j link show DEV`, or None when it does not exist.
+    pub fn link(&self, dev: &str) -> Option<Value> {
+        let out = run(Command::new("ip").args(["-n", &self.name, "-j", "-d", "link", "show", "dev", dev]));
+        if !out.status.success() {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array().and_then(|a| a.first()).cloned()
+    }
+
+    pub fn master_of(&self, dev: &str) -> Option<String> {
+        self.link(dev)?.get("master")?.as_str().map(str::to_owned)
+    }
+
+    pub fn addresses(&self, dev: &str) -> Vec<String> {
+        let v = self.ip_json(&["addr", "show", "dev", dev]);
+        v[0]["addr_info"]
+            .as_array()
+            .map(|a| a.iter().map(|i| format!("{}/{}", i["local"].as_str().unwrap(), i["prefixlen"])).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn exec(&self) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]);
+        cmd
+    }
+
+    /// One ICMP echo from this namespace (busybox: these machines have no iputils).
+    pub fn ping(&self, address: &str) -> bool {
+        run(self.exec().args(["busybox", "ping", "-c", "1", "-W", "2", address])).status.success()
+    }
+
+    /// A veth pair `name` (here) / `peer` (in `peer_ns`), both up on the peer side.
+    pub fn veth(&self, name: &str, peer: &str, peer_ns: &Netns) {
+        self.ip(&["link", "add", name, "type", "veth", "peer", "name", peer, "netns", &peer_ns.name]);
+        peer_ns.ip(&["link", "set", peer, "up"]);
+    }
+
+    pub fn bridge(&self, name: &str, mtu: u32) {
+        self.ip(&["link", "add", name, "type", "bridge"]);
+        self.ip(&["link", "set", name, "mtu", &mtu.to_string(), "up"]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = run(Command::new("ip").args(["netns", "del", &self.name]));
+    }
+}
+
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A private xenstore server on a socket of its own; the thread ends with the test binary.
+pub struct Xenstore {
+    pub socket: PathBuf,
+    dir: PathBuf,
+}
+
+impl Xenstore {
+    pub fn start() -> Xenstore {
+        let dir = scratch_dir("xs");
+        let socket = dir.join("socket");
+        Server::bind(&socket).expect("bind the xenstore test server").spawn();
+        Xenstore { socket, dir }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect_path(&self.socket).expect("connect to the xenstore test server")
+    }
+
+    pub fn read(&self, path: &str) -> Option<String> {
+        self.client().read_optional(path).unwrap()
+    }
+
+    pub fn write(&self, path: &str, value: &str) {
+        self.client().write(path, value).unwrap()
+    }
+
+    pub fn rm(&self, path: &str) {
+        self.client().rm(path).unwrap()
+    }
+}
+
+impl Drop for Xenstore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A vif as libxl describes it before running the script (CONTRACT 2.1).
+pub struct Vif {
+    pub domid: u32,
+    pub devid: u32,
+    pub mac: &'static str,
+    pub bridge: Option<&'static str>,
+    pub script: &'static str,
+    pub nic_type: &'static str,
+}
+
+impl Vif {
+    pub fn new(domid: u32, devid: u32) -> Vif {
+        Vif {
+            domid,
+            devid,
+            mac: "00:16:3e:10:10:10",
+            bridge: Some("xenbr0"),
+            script: "/etc/xen/scripts/vif-bridge",
+            nic_type: "vif",
+        }
+    }
+
+    pub fn backend(&self) -> String {
+        format!("/local/domain/0/backend/vif/{}/{}", self.domid, self.devid)
+    }
+
+    pub fn frontend(&self) -> String {
+        format!("/local/domain/{}/device/vif/{}", self.domid, self.devid)
+    }
+
+    pub fn kernel_name(&self) -> String {
+        format!("vif{}.{}", self.domid, self.devid)
+    }
+
+    pub fn write_to(&self, xs: &Xenstore) {
+        let (b, f) = (self.backend(), self.frontend());
+        let mut c = xs.client();
+        let mut put = |k: String, v: &str| c.write(&k, v).unwrap();
+        put(format!("{b}/frontend"), &f);
+        put(format!("{b}/frontend-id"), &self.domid.to_string());
+        put(format!("{b}/online"), "1");
+        put(format!("{b}/state"), "2");
+        put(format!("{b}/script"), self.script);
+        put(format!("{b}/mac"), self.mac);
+        if let Some(bridge) = self.bridge {
+            put(format!("{b}/bridge"), bridge);
+        }
+        put(format!("{b}/handle"), &self.devid.to_string());
+        put(format!("{b}/type"), self.nic_type);
+        put(format!("{b}/hotplug-status"), "");
+        put(format!("{f}/backend"), &b);
+        put(format!("{f}/backend-id"), "0");
+        put(format!("{f}/handle"), &self.devid.to_string());
+        put(format!("{f}/mac"), self.mac);
+        put(format!("{f}/mtu"), "1500");
+    }
+}
+
+pub fn binary(name: &str) -> PathBuf {
+    let path = match name {
+        "vif-bridge" => env!("CARGO_BIN_EXE_vif-bridge"),
+        "vifkit" => env!("CARGO_BIN_EXE_vifkit"),
+        other => panic!("unknown binary {other}"),
+    };
+    PathBuf::from(path)
+}
+
+/// Runs a Xen hotplug binary in `ns` with exactly what libxl sets (on a clean environment,
+/// plus PATH and the test server's socket), for `online type_if=vif` style argv.
+pub fn hotplug(ns: &Netns, xs: &Xenstore, vif: &Vif, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let mut cmd = ns.exec();
+    cmd.arg("env").arg("-i");
+    let kernel_name = vif.kernel_name();
+    let backend = format!("backend/vif/{}/{}", vif.domid, vif.devid);
+    let emu = format!("{kernel_name}-emu");
+    let mut env: Vec<(&str, &str)> = vec![
+        ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        ("XENSTORED_PATH", xs.socket.to_str().unwrap()),
+        ("VIFKIT_HOOK_DIR", "/nonexistent"),
+        ("script", vif.script),
+        ("XENBUS_TYPE", "vif"),
+        ("XENBUS_BASE_PATH", "backend"),
+        ("XENBUS_PATH", &backend),
+        ("netdev", ""),
+        ("vif", &kernel_name),
+    ];
+    if vif.nic_type == "vif_ioemu" {
+        env.push(("INTERFACE", &emu));
+    }
+    env.extend_from_slice(extra_env);
+    for (k, v) in env {
+        cmd.arg(format!("{k}={v}"));
+    }
+    cmd.arg(binary(script_name(vif.script))).args(args);
+    run(&mut cmd)
+}
+
+fn script_name(script: &str) -> &str {
+    Path::new(script).file_name().unwrap().to_str().unwrap()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
