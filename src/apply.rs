@@ -76,29 +76,52 @@ mod tests {
     }
 
     fn link(name: &str) -> LinkRef {
-        LinkRef { index: 7, name: IfName::new(name).unwrap() }
+        LinkRef {
+            index: 7,
+            name: IfName::new(name).unwrap(),
+        }
     }
 
     fn online_plan() -> Plan {
         let vif = link("vif3.0");
         Plan {
             steps: vec![
-                Step::SetDown { link: vif.clone(), was_up: true },
-                Step::SetMtu { link: vif.clone(), mtu: 9000, previous: 1500 },
-                Step::Attach { link: vif.clone(), bridge: link("xenbr0"), previous: None },
-                Step::SetUp { link: vif, was_up: false },
+                Step::SetDown {
+                    link: vif.clone(),
+                    was_up: true,
+                },
+                Step::SetMtu {
+                    link: vif.clone(),
+                    mtu: 9000,
+                    previous: 1500,
+                },
+                Step::Attach {
+                    link: vif.clone(),
+                    bridge: link("xenbr0"),
+                    previous: None,
+                },
+                Step::SetUp {
+                    link: vif,
+                    was_up: false,
+                },
             ],
             notes: vec![],
         }
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     #[test]
     fn attach_failure_undoes_in_reverse_and_keeps_the_first_error() {
-        let mut r = Recorder { ran: vec![], fail: vec![("set vif3.0 up", nix::libc::ENOBUFS)] };
+        let mut r = Recorder {
+            ran: vec![],
+            fail: vec![("set vif3.0 up", nix::libc::ENOBUFS)],
+        };
         let err = block_on(apply_attach(&online_plan(), &mut r)).unwrap_err();
         assert_eq!(
             format!("{err:#}"),
@@ -123,15 +146,25 @@ mod tests {
         let vif = link("vif3.0");
         let plan = Plan {
             steps: vec![
-                Step::SetDown { link: vif.clone(), was_up: true },
+                Step::SetDown {
+                    link: vif.clone(),
+                    was_up: true,
+                },
                 Step::Detach { link: vif.clone() },
-                Step::SetMtu { link: vif, mtu: 1500, previous: 1500 },
+                Step::SetMtu {
+                    link: vif,
+                    mtu: 1500,
+                    previous: 1500,
+                },
             ],
             notes: vec![],
         };
         let mut r = Recorder {
             ran: vec![],
-            fail: vec![("set vif3.0 down", nix::libc::ENODEV), ("detach vif3.0 from its bridge", nix::libc::EPERM)],
+            fail: vec![
+                ("set vif3.0 down", nix::libc::ENODEV),
+                ("detach vif3.0 from its bridge", nix::libc::EPERM),
+            ],
         };
         let err = block_on(apply_detach(&plan, &mut r)).unwrap_err();
         assert_eq!(r.ran.len(), 3);

@@ -100,7 +100,10 @@ impl Backend {
 /// B/frontend-id and B/handle (and the device id of XENBUS_PATH) give.
 fn frontend_mtu_key(call: &XenCall, keys: &BackendKeys) -> Result<Option<String>> {
     let Some(frontend) = keys.frontend.as_deref() else {
-        log::warn!("{}/frontend is missing: the guest will not learn the MTU", call.backend);
+        log::warn!(
+            "{}/frontend is missing: the guest will not learn the MTU",
+            call.backend
+        );
         return Ok(None);
     };
     let domid = keys.frontend_id.as_deref().and_then(parse_decimal);
@@ -110,8 +113,8 @@ fn frontend_mtu_key(call: &XenCall, keys: &BackendKeys) -> Result<Option<String>
         domid.unwrap_or(call.vif.domid),
         handle.unwrap_or(call.vif.devid)
     );
-    let consistent = domid.is_none_or(|d| d == call.vif.domid)
-        && handle.is_none_or(|h| h == call.vif.devid);
+    let consistent =
+        domid.is_none_or(|d| d == call.vif.domid) && handle.is_none_or(|h| h == call.vif.devid);
     if frontend != expected || !consistent {
         bail!(
             "{}/frontend is {frontend:?}, expected /local/domain/{}/device/vif/{}",

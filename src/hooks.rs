@@ -36,7 +36,11 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
             hooks.push(path);
         }
     }
-    hooks.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+    hooks.sort_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
     Ok(hooks)
 }
 
@@ -49,7 +53,11 @@ pub fn run_all(run: &HookRun, deadline: Instant) -> Result<()> {
 }
 
 fn run_one(hook: &Path, run: &HookRun, deadline: Instant) -> Result<()> {
-    let name = hook.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let name = hook
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let mut child = Command::new("bash")
         .arg("-c")
         .arg(PRELUDE)
@@ -134,16 +142,26 @@ mod tests {
         write(
             &dir,
             "10-record.hook",
-            &format!("echo \"$command $dev $bridge\" > {}\nlog debug recorded\n", out.display()),
+            &format!(
+                "echo \"$command $dev $bridge\" > {}\nlog debug recorded\n",
+                out.display()
+            ),
             0o755,
         );
         let run = HookRun {
             dir: dir.clone(),
-            vars: vec![("command", "online".into()), ("dev", "vif3.0".into()), ("bridge", "xenbr0".into())],
+            vars: vec![
+                ("command", "online".into()),
+                ("dev", "vif3.0".into()),
+                ("bridge", "xenbr0".into()),
+            ],
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         run_all(&run, deadline).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "online vif3.0 xenbr0\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "online vif3.0 xenbr0\n"
+        );
         write(&dir, "20-fail.hook", "fatal \"no quota for $dev\"\n", 0o755);
         assert_eq!(
             run_all(&run, deadline).unwrap_err().to_string(),

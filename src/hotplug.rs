@@ -30,7 +30,11 @@ pub enum XenMode {
 pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
     logging::init(tag);
     let args: Vec<String> = std::env::args().skip(1).collect();
-    log::debug!("{tag} {} (XENBUS_PATH={:?})", args.join(" "), std::env::var("XENBUS_PATH").ok());
+    log::debug!(
+        "{tag} {} (XENBUS_PATH={:?})",
+        args.join(" "),
+        std::env::var("XENBUS_PATH").ok()
+    );
     let call = match parse_xen_call(&args, &|key| std::env::var(key).ok()) {
         Ok(Parsed::Run(call)) => call,
         Ok(Parsed::Ignore(why)) => {
@@ -66,9 +70,12 @@ pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
             let message = format!("{err:#}");
             log::error!("{message}");
             if call.command.is_attach() && !dry_run {
-                if let Err(report) = xs.write_hotplug_error(&call.backend, &message) {
-                    log::error!("cannot report the error in xenstore: {report:#}");
-                }
+                // The exit code stays 1 whether or not xenstore took the report.
+                let _ = xs
+                    .write_hotplug_error(&call.backend, &message)
+                    .map_err(|report| {
+                        log::error!("cannot report the error in xenstore: {report:#}")
+                    });
             }
             ExitCode::FAILURE
         }
@@ -80,9 +87,17 @@ enum Outcome {
     Skipped,
 }
 
-fn run_xen(mode: XenMode, call: &XenCall, xs: &mut Client, deadline: Instant, dry_run: bool) -> Result<Outcome> {
+fn run_xen(
+    mode: XenMode,
+    call: &XenCall,
+    xs: &mut Client,
+    deadline: Instant,
+    dry_run: bool,
+) -> Result<Outcome> {
     if call.udev && xs.exists("/local/domain/0/libxl/disable_udev")? {
-        log::info!("libxl/disable_udev is set: libxl runs the hotplug scripts, skipping this udev call");
+        log::info!(
+            "libxl/disable_udev is set: libxl runs the hotplug scripts, skipping this udev call"
+        );
         return Ok(Outcome::Skipped);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -98,7 +113,13 @@ fn run_xen(mode: XenMode, call: &XenCall, xs: &mut Client, deadline: Instant, dr
     })
 }
 
-async fn run_mode(mode: XenMode, call: &XenCall, xs: &mut Client, deadline: Instant, dry_run: bool) -> Result<()> {
+async fn run_mode(
+    mode: XenMode,
+    call: &XenCall,
+    xs: &mut Client,
+    deadline: Instant,
+    dry_run: bool,
+) -> Result<()> {
     let keys = BackendKeys::read(xs, &call.backend)?;
     let backend = Backend::parse(call, keys)?;
     let netlink = Netlink::connect()?;
@@ -113,7 +134,12 @@ async fn run_mode(mode: XenMode, call: &XenCall, xs: &mut Client, deadline: Inst
     for note in &plan.notes {
         log::debug!("{note}");
     }
-    let mut runner = SystemRunner { netlink: &netlink, xenstore: Some(xs), deadline, attach };
+    let mut runner = SystemRunner {
+        netlink: &netlink,
+        xenstore: Some(xs),
+        deadline,
+        attach,
+    };
     if attach {
         apply_attach(&plan, &mut runner).await
     } else {
@@ -121,8 +147,17 @@ async fn run_mode(mode: XenMode, call: &XenCall, xs: &mut Client, deadline: Inst
     }
 }
 
-async fn plan_bridge(call: &XenCall, backend: &Backend, netlink: &Netlink, attach: bool) -> Result<Plan> {
-    let bridge_word = backend.bridge.clone().or(call.overrides.bridge.clone()).unwrap_or_default();
+async fn plan_bridge(
+    call: &XenCall,
+    backend: &Backend,
+    netlink: &Netlink,
+    attach: bool,
+) -> Result<Plan> {
+    let bridge_word = backend
+        .bridge
+        .clone()
+        .or(call.overrides.bridge.clone())
+        .unwrap_or_default();
     let final_name = xen_device::wanted_name(call, backend)?;
     let hooks = hook_run(call, backend, &final_name, &bridge_word, "");
     if !attach {
@@ -157,12 +192,23 @@ pub async fn snapshot(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
 }
 
 fn sysfs_device(name: &IfName) -> Option<String> {
-    let target = std::fs::read_link(Path::new("/sys/class/net").join(name.as_str()).join("device")).ok()?;
+    let target = std::fs::read_link(
+        Path::new("/sys/class/net")
+            .join(name.as_str())
+            .join("device"),
+    )
+    .ok()?;
     Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
 /// The variables upstream's hooks read (CONTRACT 4.7), when a hook directory exists.
-fn hook_run(call: &XenCall, backend: &Backend, dev: &IfName, bridge: &str, main_ip: &str) -> Option<HookRun> {
+fn hook_run(
+    call: &XenCall,
+    backend: &Backend,
+    dev: &IfName,
+    bridge: &str,
+    main_ip: &str,
+) -> Option<HookRun> {
     let dir = std::env::var_os("VIFKIT_HOOK_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(hooks::DEFAULT_DIR));
@@ -173,7 +219,11 @@ fn hook_run(call: &XenCall, backend: &Backend, dev: &IfName, bridge: &str, main_
         TypeIf::Vif => call.dev.to_string(),
         TypeIf::Tap => call.vif.kernel_name().to_string(),
     };
-    let ip = backend.ip.clone().or(call.overrides.ip.clone()).unwrap_or_default();
+    let ip = backend
+        .ip
+        .clone()
+        .or(call.overrides.ip.clone())
+        .unwrap_or_default();
     Some(HookRun {
         dir,
         vars: vec![

@@ -158,7 +158,10 @@ pub fn parse_xen_call(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> 
         // only right in dom0.
         None => {
             let vif = VifId::from_tap_name(&dev)?;
-            (format!("/local/domain/0/{}", vif.relative_backend_path()), vif)
+            (
+                format!("/local/domain/0/{}", vif.relative_backend_path()),
+                vif,
+            )
         }
     };
     Ok(Parsed::Run(XenCall {

@@ -25,12 +25,18 @@ struct HotplugLogger {
 /// Installs the logger; `VIFKIT_LOG` takes env_logger filter syntax (default `info`).
 pub fn init(tag: &str) {
     let stderr_tag = tag.to_owned();
-    let stderr = env_logger::Builder::from_env(env_logger::Env::new().filter_or("VIFKIT_LOG", "info"))
-        .format(move |buf, record| match record.level() {
-            Level::Info => writeln!(buf, "{stderr_tag}: {}", record.args()),
-            level => writeln!(buf, "{stderr_tag}: {}: {}", level_word(level), record.args()),
-        })
-        .build();
+    let stderr =
+        env_logger::Builder::from_env(env_logger::Env::new().filter_or("VIFKIT_LOG", "info"))
+            .format(move |buf, record| match record.level() {
+                Level::Info => writeln!(buf, "{stderr_tag}: {}", record.args()),
+                level => writeln!(
+                    buf,
+                    "{stderr_tag}: {}: {}",
+                    level_word(level),
+                    record.args()
+                ),
+            })
+            .build();
     let syslog = UnixDatagram::unbound()
         .and_then(|sock| sock.connect(SYSLOG_SOCKET).map(|()| sock))
         .ok();
@@ -46,7 +52,13 @@ pub fn init(tag: &str) {
         .flatten()
         .map(Mutex::new);
     let max = stderr.filter();
-    let logger = HotplugLogger { tag: tag.to_owned(), pid: std::process::id(), stderr, syslog, file };
+    let logger = HotplugLogger {
+        tag: tag.to_owned(),
+        pid: std::process::id(),
+        stderr,
+        syslog,
+        file,
+    };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(max);
     }
@@ -87,20 +99,19 @@ impl Log for HotplugLogger {
         }
         if let Some(sock) = &self.syslog {
             let pri = FACILITY_DAEMON * 8 + syslog_severity(record.level());
-            let _ = sock.send(format!("<{pri}>{}[{}]: {}", self.tag, self.pid, record.args()).as_bytes());
+            let _ = sock
+                .send(format!("<{pri}>{}[{}]: {}", self.tag, self.pid, record.args()).as_bytes());
         }
-        if let Some(file) = &self.file {
-            if let Ok(mut file) = file.lock() {
-                let _ = writeln!(
-                    file,
-                    "{} {}[{}]: {}: {}",
-                    utc_timestamp(SystemTime::now()),
-                    self.tag,
-                    self.pid,
-                    level_word(record.level()),
-                    record.args()
-                );
-            }
+        if let Some(Ok(mut file)) = self.file.as_ref().map(Mutex::lock) {
+            let _ = writeln!(
+                file,
+                "{} {}[{}]: {}: {}",
+                utc_timestamp(SystemTime::now()),
+                self.tag,
+                self.pid,
+                level_word(record.level()),
+                record.args()
+            );
         }
     }
 

@@ -107,7 +107,9 @@ mod tests {
         ] {
             assert_eq!(
                 MacAddr::parse(bad).unwrap_err().to_string(),
-                format!("invalid MAC address {bad:?}: expected six hex pairs like 00:16:3e:01:02:03"),
+                format!(
+                    "invalid MAC address {bad:?}: expected six hex pairs like 00:16:3e:01:02:03"
+                ),
             );
         }
     }
@@ -120,7 +122,10 @@ mod tests {
             "fe80::fcff:ffff:feff:ffff"
         );
         assert_eq!(
-            MacAddr::parse("00:16:3e:10:10:10").unwrap().eui64_link_local().to_string(),
+            MacAddr::parse("00:16:3e:10:10:10")
+                .unwrap()
+                .eui64_link_local()
+                .to_string(),
             "fe80::216:3eff:fe10:1010"
         );
     }

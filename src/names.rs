@@ -81,7 +81,9 @@ impl VifId {
             .and_then(|(d, n)| Some((parse_decimal(d)?, parse_decimal(n)?)));
         match parsed {
             Some((domid, devid)) => Ok(VifId { domid, devid }),
-            None => bail!("cannot derive the Xen device from tap name {name}: expected vif<domid>.<devid>-emu"),
+            None => bail!(
+                "cannot derive the Xen device from tap name {name}: expected vif<domid>.<devid>-emu"
+            ),
         }
     }
 
@@ -126,10 +128,22 @@ mod tests {
     #[test]
     fn rejects_what_the_kernel_rejects() {
         assert_eq!(err(""), "invalid interface name \"\": it is empty");
-        assert_eq!(err("."), "invalid interface name \".\": it is a path component");
-        assert_eq!(err(".."), "invalid interface name \"..\": it is a path component");
-        assert_eq!(err("a/b"), "invalid interface name \"a/b\": it contains '/'");
-        assert_eq!(err("eth0:1"), "invalid interface name \"eth0:1\": it contains ':'");
+        assert_eq!(
+            err("."),
+            "invalid interface name \".\": it is a path component"
+        );
+        assert_eq!(
+            err(".."),
+            "invalid interface name \"..\": it is a path component"
+        );
+        assert_eq!(
+            err("a/b"),
+            "invalid interface name \"a/b\": it contains '/'"
+        );
+        assert_eq!(
+            err("eth0:1"),
+            "invalid interface name \"eth0:1\": it contains ':'"
+        );
         assert_eq!(
             err("a b"),
             "invalid interface name \"a b\": it contains whitespace or a control character"
@@ -152,7 +166,10 @@ mod tests {
 
     #[test]
     fn emu_name_respects_the_limit() {
-        assert_eq!(IfName::new("xen1.0").unwrap().emu().unwrap().as_str(), "xen1.0-emu");
+        assert_eq!(
+            IfName::new("xen1.0").unwrap().emu().unwrap().as_str(),
+            "xen1.0-emu"
+        );
         assert!(IfName::new("a2345678901").unwrap().emu().is_ok());
         assert!(IfName::new("a23456789012").unwrap().emu().is_err());
     }
@@ -160,12 +177,27 @@ mod tests {
     #[test]
     fn vif_id_from_tap_name() {
         let tap = IfName::new("vif12.3-emu").unwrap();
-        assert_eq!(VifId::from_tap_name(&tap).unwrap(), VifId { domid: 12, devid: 3 });
-        for bad in ["vif12.3", "tap0", "vif.3-emu", "vif1.-emu", "vif-1.0-emu", "vif01.0-emu"] {
+        assert_eq!(
+            VifId::from_tap_name(&tap).unwrap(),
+            VifId {
+                domid: 12,
+                devid: 3
+            }
+        );
+        for bad in [
+            "vif12.3",
+            "tap0",
+            "vif.3-emu",
+            "vif1.-emu",
+            "vif-1.0-emu",
+            "vif01.0-emu",
+        ] {
             let tap = IfName::new(bad).unwrap();
             assert_eq!(
                 VifId::from_tap_name(&tap).unwrap_err().to_string(),
-                format!("cannot derive the Xen device from tap name {bad}: expected vif<domid>.<devid>-emu")
+                format!(
+                    "cannot derive the Xen device from tap name {bad}: expected vif<domid>.<devid>-emu"
+                )
             );
         }
     }

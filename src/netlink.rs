@@ -68,7 +68,11 @@ impl Netlink {
     }
 
     pub async fn link(&self, name: &IfName) -> Result<Option<Link>> {
-        let request = self.handle.link().get().match_name(name.as_str().to_owned());
+        let request = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.as_str().to_owned());
         self.first_link(request.execute())
             .await
             .with_context(|| format!("look up link {name}"))
@@ -112,12 +116,17 @@ impl Netlink {
     }
 
     pub async fn set_mac(&self, index: u32, mac: MacAddr) -> Result<()> {
-        self.set(LinkUnspec::new_with_index(index).address(mac.0.to_vec()).build())
-            .await
+        self.set(
+            LinkUnspec::new_with_index(index)
+                .address(mac.0.to_vec())
+                .build(),
+        )
+        .await
     }
 
     pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
-        self.set(LinkUnspec::new_with_index(index).mtu(mtu).build()).await
+        self.set(LinkUnspec::new_with_index(index).mtu(mtu).build())
+            .await
     }
 
     pub async fn set_master(&self, index: u32, master: Option<u32>) -> Result<()> {
@@ -130,8 +139,12 @@ impl Netlink {
     }
 
     pub async fn rename(&self, index: u32, name: &IfName) -> Result<()> {
-        self.set(LinkUnspec::new_with_index(index).name(name.as_str().to_owned()).build())
-            .await
+        self.set(
+            LinkUnspec::new_with_index(index)
+                .name(name.as_str().to_owned())
+                .build(),
+        )
+        .await
     }
 
     pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {

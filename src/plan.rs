@@ -30,17 +30,45 @@ pub struct HookRun {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// `was_up` lets the undo restore the link as it was found.
-    SetDown { link: LinkRef, was_up: bool },
-    SetUp { link: LinkRef, was_up: bool },
+    SetDown {
+        link: LinkRef,
+        was_up: bool,
+    },
+    SetUp {
+        link: LinkRef,
+        was_up: bool,
+    },
     /// The alias records the kernel name so a rerun can recognise its own renamed device.
-    Rename { link: LinkRef, to: IfName },
-    SetMac { link: LinkRef, mac: MacAddr, previous: Option<MacAddr> },
-    FlushAddresses { link: LinkRef },
-    SetMtu { link: LinkRef, mtu: u32, previous: u32 },
-    WriteXenstore { path: String, value: String },
+    Rename {
+        link: LinkRef,
+        to: IfName,
+    },
+    SetMac {
+        link: LinkRef,
+        mac: MacAddr,
+        previous: Option<MacAddr>,
+    },
+    FlushAddresses {
+        link: LinkRef,
+    },
+    SetMtu {
+        link: LinkRef,
+        mtu: u32,
+        previous: u32,
+    },
+    WriteXenstore {
+        path: String,
+        value: String,
+    },
     /// `previous` is the bridge the port is moved away from, if any.
-    Attach { link: LinkRef, bridge: LinkRef, previous: Option<LinkRef> },
-    Detach { link: LinkRef },
+    Attach {
+        link: LinkRef,
+        bridge: LinkRef,
+        previous: Option<LinkRef>,
+    },
+    Detach {
+        link: LinkRef,
+    },
     RunHooks(HookRun),
 }
 
@@ -54,7 +82,10 @@ impl Step {
                 link: link.clone(),
                 was_up: false,
             }),
-            Step::SetUp { link, was_up: false } => Some(Step::SetDown {
+            Step::SetUp {
+                link,
+                was_up: false,
+            } => Some(Step::SetDown {
                 link: link.clone(),
                 was_up: true,
             }),
@@ -157,15 +188,30 @@ mod tests {
         let vif = link(7, "vif3.0");
         let br = link(2, "xenbr0");
         assert_eq!(
-            Step::Attach { link: vif.clone(), bridge: br, previous: None }.to_string(),
+            Step::Attach {
+                link: vif.clone(),
+                bridge: br,
+                previous: None
+            }
+            .to_string(),
             "attach vif3.0 to bridge xenbr0"
         );
         assert_eq!(
-            Step::SetMtu { link: vif.clone(), mtu: 9000, previous: 1500 }.to_string(),
+            Step::SetMtu {
+                link: vif.clone(),
+                mtu: 9000,
+                previous: 1500
+            }
+            .to_string(),
             "set vif3.0 mtu 9000"
         );
         assert_eq!(
-            Step::SetMac { link: vif, mac: MacAddr::BACKEND_PORT, previous: None }.to_string(),
+            Step::SetMac {
+                link: vif,
+                mac: MacAddr::BACKEND_PORT,
+                previous: None
+            }
+            .to_string(),
             "set vif3.0 address fe:ff:ff:ff:ff:ff"
         );
     }
@@ -175,29 +221,87 @@ mod tests {
         let vif = link(7, "vif3.0");
         let br = link(2, "xenbr0");
         assert_eq!(
-            Step::Attach { link: vif.clone(), bridge: br.clone(), previous: None }.undo(),
+            Step::Attach {
+                link: vif.clone(),
+                bridge: br.clone(),
+                previous: None
+            }
+            .undo(),
             Some(Step::Detach { link: vif.clone() })
         );
         let other = link(3, "xenbr1");
         assert_eq!(
-            Step::Attach { link: vif.clone(), bridge: br.clone(), previous: Some(other.clone()) }
-                .undo(),
-            Some(Step::Attach { link: vif.clone(), bridge: other, previous: Some(br) })
+            Step::Attach {
+                link: vif.clone(),
+                bridge: br.clone(),
+                previous: Some(other.clone())
+            }
+            .undo(),
+            Some(Step::Attach {
+                link: vif.clone(),
+                bridge: other,
+                previous: Some(br)
+            })
         );
         assert_eq!(
-            Step::SetMtu { link: vif.clone(), mtu: 9000, previous: 1500 }.undo(),
-            Some(Step::SetMtu { link: vif.clone(), mtu: 1500, previous: 9000 })
+            Step::SetMtu {
+                link: vif.clone(),
+                mtu: 9000,
+                previous: 1500
+            }
+            .undo(),
+            Some(Step::SetMtu {
+                link: vif.clone(),
+                mtu: 1500,
+                previous: 9000
+            })
         );
-        assert_eq!(Step::SetMtu { link: vif.clone(), mtu: 1500, previous: 1500 }.undo(), None);
-        assert_eq!(Step::SetUp { link: vif.clone(), was_up: true }.undo(), None);
         assert_eq!(
-            Step::SetUp { link: vif.clone(), was_up: false }.undo(),
-            Some(Step::SetDown { link: vif.clone(), was_up: true })
+            Step::SetMtu {
+                link: vif.clone(),
+                mtu: 1500,
+                previous: 1500
+            }
+            .undo(),
+            None
         );
-        assert_eq!(Step::SetDown { link: vif.clone(), was_up: false }.undo(), None);
         assert_eq!(
-            Step::Rename { link: vif.clone(), to: IfName::new("xen1.0").unwrap() }.undo(),
-            Some(Step::Rename { link: link(7, "xen1.0"), to: IfName::new("vif3.0").unwrap() })
+            Step::SetUp {
+                link: vif.clone(),
+                was_up: true
+            }
+            .undo(),
+            None
+        );
+        assert_eq!(
+            Step::SetUp {
+                link: vif.clone(),
+                was_up: false
+            }
+            .undo(),
+            Some(Step::SetDown {
+                link: vif.clone(),
+                was_up: true
+            })
+        );
+        assert_eq!(
+            Step::SetDown {
+                link: vif.clone(),
+                was_up: false
+            }
+            .undo(),
+            None
+        );
+        assert_eq!(
+            Step::Rename {
+                link: vif.clone(),
+                to: IfName::new("xen1.0").unwrap()
+            }
+            .undo(),
+            Some(Step::Rename {
+                link: link(7, "xen1.0"),
+                to: IfName::new("vif3.0").unwrap()
+            })
         );
         assert_eq!(Step::FlushAddresses { link: vif }.undo(), None);
     }

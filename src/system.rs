@@ -31,7 +31,9 @@ impl Runner for SystemRunner<'_> {
             Step::SetMac { link, mac, .. } => nl.set_mac(link.index, *mac).await,
             Step::FlushAddresses { link } => nl.flush_addresses(link.index).await,
             Step::SetMtu { link, mtu, .. } => nl.set_mtu(link.index, *mtu).await,
-            Step::Attach { link, bridge, .. } => nl.set_master(link.index, Some(bridge.index)).await,
+            Step::Attach { link, bridge, .. } => {
+                nl.set_master(link.index, Some(bridge.index)).await
+            }
             Step::Detach { link } => nl.set_master(link.index, None).await,
             Step::WriteXenstore { path, value } => match self.xenstore.as_deref_mut() {
                 Some(xs) => xs.write(path, value),

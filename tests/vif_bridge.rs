@@ -25,7 +25,12 @@ impl Rig {
         guest.ip(&["addr", "add", "192.0.2.10/24", "dev", "eth0"]);
         let xs = Xenstore::start();
         vif.write_to(&xs);
-        Rig { host, guest, xs, vif }
+        Rig {
+            host,
+            guest,
+            xs,
+            vif,
+        }
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
@@ -33,37 +38,65 @@ impl Rig {
     }
 
     fn status(&self) -> Option<String> {
-        self.xs.read(&format!("{}/hotplug-status", self.vif.backend()))
+        self.xs
+            .read(&format!("{}/hotplug-status", self.vif.backend()))
     }
 
     fn error(&self) -> Option<String> {
-        self.xs.read(&format!("{}/hotplug-error", self.vif.backend()))
+        self.xs
+            .read(&format!("{}/hotplug-error", self.vif.backend()))
     }
 }
 
 fn assert_ok(out: &std::process::Output) {
-    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), stderr(out));
-    assert!(out.stdout.is_empty(), "stdout must stay clean: {:?}", out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        stderr(out)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout must stay clean: {:?}",
+        out.stdout
+    );
 }
 
 fn assert_attached(rig: &Rig, dev: &str, mtu: u64) {
-    let link = rig.host.link(dev).unwrap_or_else(|| panic!("{dev} missing"));
+    let link = rig
+        .host
+        .link(dev)
+        .unwrap_or_else(|| panic!("{dev} missing"));
     assert_eq!(link["master"], "xenbr0");
     assert_eq!(link["mtu"], mtu);
     assert_eq!(link["address"], "fe:ff:ff:ff:ff:ff");
-    assert!(link["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "{link}");
+    assert!(
+        link["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+        "{link}"
+    );
     assert_eq!(rig.status().as_deref(), Some("connected"));
 }
 
 #[test]
 fn online_attaches_sets_mtu_mac_and_reports_connected() {
     let rig = Rig::new("on");
-    rig.host.ip(&["addr", "add", "198.51.100.7/32", "dev", "vif3.0"]);
+    rig.host
+        .ip(&["addr", "add", "198.51.100.7/32", "dev", "vif3.0"]);
     let out = rig.run(&["online", "type_if=vif"]);
     assert_ok(&out);
     assert_attached(&rig, "vif3.0", 9000);
-    assert!(rig.host.addresses("vif3.0").iter().all(|a| !a.starts_with("198.51.100.7")));
-    assert_eq!(rig.xs.read(&format!("{}/mtu", rig.vif.frontend())).as_deref(), Some("9000"));
+    assert!(
+        rig.host
+            .addresses("vif3.0")
+            .iter()
+            .all(|a| !a.starts_with("198.51.100.7"))
+    );
+    assert_eq!(
+        rig.xs
+            .read(&format!("{}/mtu", rig.vif.frontend()))
+            .as_deref(),
+        Some("9000")
+    );
     assert_eq!(rig.error(), None);
     // The guest reaches the host across the bridge.
     assert!(rig.guest.ping("192.0.2.1"), "ping across xenbr0 failed");
@@ -75,7 +108,12 @@ fn backend_mtu_overrides_the_bridge() {
     rig.xs.write(&format!("{}/mtu", rig.vif.backend()), "1400");
     assert_ok(&rig.run(&["online", "type_if=vif"]));
     assert_attached(&rig, "vif3.0", 1400);
-    assert_eq!(rig.xs.read(&format!("{}/mtu", rig.vif.frontend())).as_deref(), Some("1400"));
+    assert_eq!(
+        rig.xs
+            .read(&format!("{}/mtu", rig.vif.frontend()))
+            .as_deref(),
+        Some("1400")
+    );
 }
 
 #[test]
@@ -83,10 +121,14 @@ fn online_twice_is_a_no_op_that_still_says_connected() {
     let rig = Rig::new("on2");
     assert_ok(&rig.run(&["online", "type_if=vif"]));
     let before = rig.host.link("vif3.0").unwrap();
-    rig.xs.write(&format!("{}/hotplug-status", rig.vif.backend()), "");
+    rig.xs
+        .write(&format!("{}/hotplug-status", rig.vif.backend()), "");
     assert_ok(&rig.run(&["online", "type_if=vif"]));
     assert_attached(&rig, "vif3.0", 9000);
-    assert_eq!(rig.host.link("vif3.0").unwrap()["ifindex"], before["ifindex"]);
+    assert_eq!(
+        rig.host.link("vif3.0").unwrap()["ifindex"],
+        before["ifindex"]
+    );
     assert!(rig.guest.ping("192.0.2.1"));
 }
 
@@ -110,15 +152,24 @@ fn offline_twice_and_offline_of_a_vanished_vif() {
 #[test]
 fn missing_bridge_fails_cleanly() {
     let rig = Rig::new("nobr");
-    rig.xs.write(&format!("{}/bridge", rig.vif.backend()), "xenbr7");
+    rig.xs
+        .write(&format!("{}/bridge", rig.vif.backend()), "xenbr7");
     let before = rig.host.link("vif3.0").unwrap();
     let out = rig.run(&["online", "type_if=vif"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert_eq!(err.lines().next(), Some("vif-bridge: error: bridge xenbr7 does not exist"), "{err}");
+    assert_eq!(
+        err.lines().next(),
+        Some("vif-bridge: error: bridge xenbr7 does not exist"),
+        "{err}"
+    );
     assert_eq!(rig.status().as_deref(), Some("error"));
     assert_eq!(rig.error().as_deref(), Some("bridge xenbr7 does not exist"));
-    assert_eq!(rig.host.link("vif3.0").unwrap(), before, "nothing may change");
+    assert_eq!(
+        rig.host.link("vif3.0").unwrap(),
+        before,
+        "nothing may change"
+    );
 }
 
 #[test]
@@ -129,7 +180,9 @@ fn no_bridge_anywhere_is_an_error_not_a_guess() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         rig.error().as_deref(),
-        Some("no bridge specified: set bridge= in the vif configuration (looked in backend/vif/3/0/bridge, the bridge= argument and the bridge environment variable)")
+        Some(
+            "no bridge specified: set bridge= in the vif configuration (looked in backend/vif/3/0/bridge, the bridge= argument and the bridge environment variable)"
+        )
     );
     // The bridge= word of an old toolstack is honoured.
     assert_ok(&rig.run(&["online", "type_if=vif", "bridge=xenbr0"]));
@@ -141,10 +194,14 @@ fn target_that_is_not_a_bridge() {
     let rig = Rig::new("nbr");
     let other = Netns::new("nbro");
     rig.host.veth("eth1", "x", &other);
-    rig.xs.write(&format!("{}/bridge", rig.vif.backend()), "eth1");
+    rig.xs
+        .write(&format!("{}/bridge", rig.vif.backend()), "eth1");
     let out = rig.run(&["online", "type_if=vif"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(rig.error().as_deref(), Some("eth1 exists but is not a bridge (it is a veth link)"));
+    assert_eq!(
+        rig.error().as_deref(),
+        Some("eth1 exists but is not a bridge (it is a veth link)")
+    );
     assert_eq!(rig.status().as_deref(), Some("error"));
     assert!(rig.host.master_of("vif3.0").is_none());
 }
@@ -157,9 +214,24 @@ fn failed_hook_rolls_everything_back() {
     std::fs::write(&hook, "fatal \"denied $dev on $bridge\"\n").unwrap();
     must(std::process::Command::new("chmod").arg("755").arg(&hook));
     let before = rig.host.link("vif3.0").unwrap();
-    let out = hotplug(&rig.host, &rig.xs, &rig.vif, &["online"], &[("VIFKIT_HOOK_DIR", hooks.to_str().unwrap())]);
+    let out = hotplug(
+        &rig.host,
+        &rig.xs,
+        &rig.vif,
+        &["online"],
+        &[("VIFKIT_HOOK_DIR", hooks.to_str().unwrap())],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_eq!(rig.error().as_deref(), Some(format!("run hooks in {}: hook 50-deny.hook failed (exit 1): denied vif3.0 on xenbr0", hooks.display()).as_str()));
+    assert_eq!(
+        rig.error().as_deref(),
+        Some(
+            format!(
+                "run hooks in {}: hook 50-deny.hook failed (exit 1): denied vif3.0 on xenbr0",
+                hooks.display()
+            )
+            .as_str()
+        )
+    );
     let after = rig.host.link("vif3.0").unwrap();
     assert!(after.get("master").is_none(), "left enslaved: {after}");
     assert_eq!(after["mtu"], before["mtu"]);
@@ -171,12 +243,18 @@ fn failed_hook_rolls_everything_back() {
 #[test]
 fn vifname_renames_and_reruns_find_the_renamed_device() {
     let rig = Rig::new("ren");
-    rig.xs.write(&format!("{}/vifname", rig.vif.backend()), "xen1.0");
+    rig.xs
+        .write(&format!("{}/vifname", rig.vif.backend()), "xen1.0");
     assert_ok(&rig.run(&["online", "type_if=vif"]));
     assert!(rig.host.link("vif3.0").is_none());
     assert_attached(&rig, "xen1.0", 9000);
     // The frontend MTU goes to the real frontend path (upstream's FIX).
-    assert_eq!(rig.xs.read(&format!("{}/mtu", rig.vif.frontend())).as_deref(), Some("9000"));
+    assert_eq!(
+        rig.xs
+            .read(&format!("{}/mtu", rig.vif.frontend()))
+            .as_deref(),
+        Some("9000")
+    );
     assert_ok(&rig.run(&["online", "type_if=vif"]));
     assert!(rig.guest.ping("192.0.2.1"));
     assert_ok(&rig.run(&["offline", "type_if=vif"]));
@@ -188,7 +266,8 @@ fn vifname_collision_is_an_error() {
     let rig = Rig::new("col");
     let other = Netns::new("colo");
     rig.host.veth("xen1.0", "y", &other);
-    rig.xs.write(&format!("{}/vifname", rig.vif.backend()), "xen1.0");
+    rig.xs
+        .write(&format!("{}/vifname", rig.vif.backend()), "xen1.0");
     let out = rig.run(&["online", "type_if=vif"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -203,7 +282,8 @@ fn vifname_collision_is_an_error() {
 fn hvm_tap_branch() {
     let mut rig = Rig::new("tap");
     rig.vif.nic_type = "vif_ioemu";
-    rig.xs.write(&format!("{}/type", rig.vif.backend()), "vif_ioemu");
+    rig.xs
+        .write(&format!("{}/type", rig.vif.backend()), "vif_ioemu");
     rig.host.ip(&["tuntap", "add", "vif3.0-emu", "mode", "tap"]);
     assert_ok(&rig.run(&["online", "type_if=vif"]));
     assert_ok(&rig.run(&["add", "type_if=tap"]));
@@ -239,9 +319,21 @@ fn fifty_concurrent_plugs_onto_one_bridge() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for (vif, out) in vifs.iter().zip(&outputs) {
-        assert!(out.status.success(), "{}: {}", vif.kernel_name(), stderr(out));
-        assert_eq!(host.master_of(&vif.kernel_name()).as_deref(), Some("xenbr0"));
-        assert_eq!(xs.read(&format!("{}/hotplug-status", vif.backend())).as_deref(), Some("connected"));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            vif.kernel_name(),
+            stderr(out)
+        );
+        assert_eq!(
+            host.master_of(&vif.kernel_name()).as_deref(),
+            Some("xenbr0")
+        );
+        assert_eq!(
+            xs.read(&format!("{}/hotplug-status", vif.backend()))
+                .as_deref(),
+            Some("connected")
+        );
     }
     let ports = host.ip_json(&["link", "show", "master", "xenbr0"]);
     assert_eq!(ports.as_array().unwrap().len(), 50);
@@ -251,7 +343,13 @@ fn fifty_concurrent_plugs_onto_one_bridge() {
 fn dry_run_prints_the_plan_and_changes_nothing() {
     let rig = Rig::new("dry");
     let before = rig.host.link("vif3.0").unwrap();
-    let out = hotplug(&rig.host, &rig.xs, &rig.vif, &["online"], &[("VIFKIT_DRY_RUN", "1")]);
+    let out = hotplug(
+        &rig.host,
+        &rig.xs,
+        &rig.vif,
+        &["online"],
+        &[("VIFKIT_DRY_RUN", "1")],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let plan = String::from_utf8(out.stdout).unwrap();
     assert!(plan.contains("attach vif3.0 to bridge xenbr0\n"), "{plan}");
@@ -277,11 +375,23 @@ fn invalid_command_writes_nothing() {
 fn udev_call_is_skipped_when_libxl_disabled_udev() {
     let rig = Rig::new("udev");
     rig.xs.write("/local/domain/0/libxl/disable_udev", "1");
-    let out = hotplug(&rig.host, &rig.xs, &rig.vif, &["online"], &[("UDEV_CALL", "1")]);
+    let out = hotplug(
+        &rig.host,
+        &rig.xs,
+        &rig.vif,
+        &["online"],
+        &[("UDEV_CALL", "1")],
+    );
     assert_ok(&out);
     assert!(rig.host.master_of("vif3.0").is_none());
     rig.xs.rm("/local/domain/0/libxl/disable_udev");
-    assert_ok(&hotplug(&rig.host, &rig.xs, &rig.vif, &["online"], &[("UDEV_CALL", "1")]));
+    assert_ok(&hotplug(
+        &rig.host,
+        &rig.xs,
+        &rig.vif,
+        &["online"],
+        &[("UDEV_CALL", "1")],
+    ));
     assert_attached(&rig, "vif3.0", 9000);
 }
 
@@ -301,6 +411,9 @@ fn appends_to_xen_hotplug_log_when_the_directory_exists() {
         .arg("online");
     let log = must(&mut cmd);
     assert!(log.contains("vif-bridge["), "{log}");
-    assert!(log.contains(": info: attach vif3.0 to bridge xenbr0\n"), "{log}");
+    assert!(
+        log.contains(": info: attach vif3.0 to bridge xenbr0\n"),
+        "{log}"
+    );
     assert_eq!(rig.status().as_deref(), Some("connected"));
 }

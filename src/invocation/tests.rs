@@ -3,8 +3,10 @@ use std::collections::HashMap;
 
 fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: HashMap<String, String> =
-        env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     parse_xen_call(&args, &|k| env.get(k).cloned())
 }
 
@@ -38,7 +40,10 @@ fn libxl_online() {
     assert_eq!(call.dev.as_str(), "vif3.0");
     assert!(!call.udev);
     assert_eq!(call.script.as_deref(), Some("/etc/xen/scripts/vif-bridge"));
-    assert_eq!(call.overrides.netdev, None, "an empty netdev counts as unset");
+    assert_eq!(
+        call.overrides.netdev, None,
+        "an empty netdev counts as unset"
+    );
 }
 
 #[test]
@@ -51,7 +56,13 @@ fn absolute_xenbus_path() {
     let mut env = LIBXL.to_vec();
     env[3] = ("XENBUS_PATH", "/local/domain/0/backend/vif/12/1");
     let call = run(&["online"], &env);
-    assert_eq!(call.vif, VifId { domid: 12, devid: 1 });
+    assert_eq!(
+        call.vif,
+        VifId {
+            domid: 12,
+            devid: 1
+        }
+    );
     assert_eq!(call.backend, "/local/domain/0/backend/vif/12/1");
 }
 
@@ -84,7 +95,10 @@ fn unknown_or_missing_command() {
         error(&["type_if=vif"], LIBXL),
         "no command given: expected online, offline, add or remove"
     );
-    assert_eq!(error(&[], &[]), "no command given: expected online, offline, add or remove");
+    assert_eq!(
+        error(&[], &[]),
+        "no command given: expected online, offline, add or remove"
+    );
 }
 
 #[test]

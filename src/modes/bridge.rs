@@ -24,7 +24,11 @@ impl BridgeRequest {
     /// Priority as upstream: xenstore, then the `bridge=` word, then the environment
     /// (already merged into `overrides`). No guess: upstream's "first bridge" is a FIX.
     pub fn for_xen(call: &XenCall, backend: &Backend) -> Result<BridgeRequest> {
-        let Some(name) = backend.bridge.as_deref().or(call.overrides.bridge.as_deref()) else {
+        let Some(name) = backend
+            .bridge
+            .as_deref()
+            .or(call.overrides.bridge.as_deref())
+        else {
             bail!(
                 "no bridge specified: set bridge= in the vif configuration (looked in {}/bridge, the bridge= argument and the bridge environment variable)",
                 backend.path
@@ -63,10 +67,17 @@ impl BridgeRequest {
                 "{name} exists but is not a bridge (it is a {} link)",
                 link.kind.as_deref().unwrap_or("physical")
             ),
-            None => match self.legacy.as_ref().and_then(|eth| kernel.link(eth.as_str())) {
+            None => match self
+                .legacy
+                .as_ref()
+                .and_then(|eth| kernel.link(eth.as_str()))
+            {
                 Some(eth) if eth.is_bridge() => Ok((
                     eth,
-                    Some(format!("bridge {name} does not exist; using the legacy bridge {}", eth.name)),
+                    Some(format!(
+                        "bridge {name} does not exist; using the legacy bridge {}",
+                        eth.name
+                    )),
                 )),
                 _ if looks_like_vlan_tag(name.as_str()) => bail!(ovs_syntax(name.as_str())),
                 _ => bail!("bridge {name} does not exist"),
@@ -108,10 +119,16 @@ pub fn prepare_port(
     let needs_mac = found.mac != Some(MacAddr::BACKEND_PORT);
     // The kernel renames only a down link, and many drivers change the MAC only when down.
     if found.up && (rename_to.is_some() || needs_mac) {
-        steps.push(Step::SetDown { link: link.clone(), was_up: true });
+        steps.push(Step::SetDown {
+            link: link.clone(),
+            was_up: true,
+        });
     }
     if let Some(to) = rename_to {
-        steps.push(Step::Rename { link: link.clone(), to: to.clone() });
+        steps.push(Step::Rename {
+            link: link.clone(),
+            to: to.clone(),
+        });
         link.name = to.clone();
     }
     if needs_mac {
@@ -123,7 +140,11 @@ pub fn prepare_port(
     }
     steps.push(Step::FlushAddresses { link: link.clone() });
     if found.mtu != mtu {
-        steps.push(Step::SetMtu { link: link.clone(), mtu, previous: found.mtu });
+        steps.push(Step::SetMtu {
+            link: link.clone(),
+            mtu,
+            previous: found.mtu,
+        });
     }
     Ok(link)
 }
@@ -142,11 +163,18 @@ pub fn join_bridge(
             .and_then(|index| kernel.link_by_index(index))
             .map(link_ref)
             .transpose()?;
-        steps.push(Step::Attach { link: link.clone(), bridge: link_ref(bridge)?, previous });
+        steps.push(Step::Attach {
+            link: link.clone(),
+            bridge: link_ref(bridge)?,
+            previous,
+        });
     }
     let still_up = found.up && !steps.iter().any(|s| matches!(s, Step::SetDown { .. }));
     if !still_up {
-        steps.push(Step::SetUp { link: link.clone(), was_up: false });
+        steps.push(Step::SetUp {
+            link: link.clone(),
+            was_up: false,
+        });
     }
     Ok(())
 }
@@ -168,11 +196,17 @@ pub fn plan_xen_attach(
         Some(_) => format!("MTU {mtu} from {}/mtu", backend.path),
         None => format!("MTU {mtu} from bridge {}", bridge_link.name),
     });
-    let link = prepare_port(device.found, device.rename_to.as_ref(), mtu, &mut plan.steps)?;
-    if call.type_if == TypeIf::Vif {
-        if let Some(key) = &backend.frontend_mtu_key {
-            plan.steps.push(Step::WriteXenstore { path: key.clone(), value: mtu.to_string() });
-        }
+    let link = prepare_port(
+        device.found,
+        device.rename_to.as_ref(),
+        mtu,
+        &mut plan.steps,
+    )?;
+    if let (TypeIf::Vif, Some(key)) = (call.type_if, &backend.frontend_mtu_key) {
+        plan.steps.push(Step::WriteXenstore {
+            path: key.clone(),
+            value: mtu.to_string(),
+        });
     }
     join_bridge(device.found, &link, bridge_link, kernel, &mut plan.steps)?;
     plan.steps.extend(hooks.map(Step::RunHooks));
@@ -198,7 +232,10 @@ pub fn plan_xen_detach(
 
 pub fn detach_port(found: &Link, steps: &mut Vec<Step>) -> Result<()> {
     let link = link_ref(found)?;
-    steps.push(Step::SetDown { link: link.clone(), was_up: found.up });
+    steps.push(Step::SetDown {
+        link: link.clone(),
+        was_up: found.up,
+    });
     if found.master.is_some() {
         steps.push(Step::Detach { link });
     }

@@ -16,7 +16,12 @@ fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
 }
 
 fn bridge(index: u32, name: &str, mtu: u32) -> Link {
-    Link { mtu, up: true, mac: Some(MacAddr([2, 0, 0, 0, 0, 1])), ..link(index, name, Some("bridge")) }
+    Link {
+        mtu,
+        up: true,
+        mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+        ..link(index, name, Some("bridge"))
+    }
 }
 
 fn call(command: Command, type_if: TypeIf, dev: &str) -> XenCall {
@@ -44,7 +49,10 @@ fn backend() -> Backend {
 }
 
 fn kernel(links: Vec<Link>) -> Snapshot {
-    Snapshot { links, devices: vec![] }
+    Snapshot {
+        links,
+        devices: vec![],
+    }
 }
 
 fn words(plan: &Plan) -> Vec<String> {
@@ -61,7 +69,12 @@ fn fresh_vif_in_contract_order() {
     let mut vif = link(7, "vif3.0", Some("veth"));
     vif.mac = Some(MacAddr([0x02, 0, 0, 0, 0, 7]));
     let k = kernel(vec![bridge(2, "xenbr0", 9000), vif]);
-    let plan = attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &backend(), &k).unwrap();
+    let plan = attach(
+        &call(Command::Online, TypeIf::Vif, "vif3.0"),
+        &backend(),
+        &k,
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
         [
@@ -79,7 +92,10 @@ fn fresh_vif_in_contract_order() {
 #[test]
 fn backend_mtu_wins_over_the_bridge() {
     let k = kernel(vec![bridge(2, "xenbr0", 9000), link(7, "vif3.0", None)]);
-    let b = Backend { mtu: Some(1400), ..backend() };
+    let b = Backend {
+        mtu: Some(1400),
+        ..backend()
+    };
     let plan = attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &b, &k).unwrap();
     assert!(words(&plan).contains(&"set vif3.0 mtu 1400".to_string()));
     assert_eq!(plan.notes, ["MTU 1400 from backend/vif/3/0/mtu"]);
@@ -92,10 +108,18 @@ fn second_online_changes_nothing_but_rewrites_the_frontend_mtu() {
     vif.up = true;
     vif.mtu = 9000;
     let k = kernel(vec![bridge(2, "xenbr0", 9000), vif]);
-    let plan = attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &backend(), &k).unwrap();
+    let plan = attach(
+        &call(Command::Online, TypeIf::Vif, "vif3.0"),
+        &backend(),
+        &k,
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
-        ["flush addresses of vif3.0", "write /local/domain/3/device/vif/0/mtu = 9000"]
+        [
+            "flush addresses of vif3.0",
+            "write /local/domain/3/device/vif/0/mtu = 9000"
+        ]
     );
 }
 
@@ -103,19 +127,47 @@ fn second_online_changes_nothing_but_rewrites_the_frontend_mtu() {
 fn port_of_another_bridge_is_moved_and_undo_moves_it_back() {
     let mut vif = link(7, "vif3.0", None);
     vif.master = Some(5);
-    let k = kernel(vec![bridge(2, "xenbr0", 1500), bridge(5, "xenbr1", 1500), vif]);
-    let plan = attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &backend(), &k).unwrap();
-    let attach_step = plan.steps.iter().find(|s| matches!(s, Step::Attach { .. })).unwrap();
-    assert_eq!(attach_step.undo().unwrap().to_string(), "attach vif3.0 to bridge xenbr1");
+    let k = kernel(vec![
+        bridge(2, "xenbr0", 1500),
+        bridge(5, "xenbr1", 1500),
+        vif,
+    ]);
+    let plan = attach(
+        &call(Command::Online, TypeIf::Vif, "vif3.0"),
+        &backend(),
+        &k,
+    )
+    .unwrap();
+    let attach_step = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s, Step::Attach { .. }))
+        .unwrap();
+    assert_eq!(
+        attach_step.undo().unwrap().to_string(),
+        "attach vif3.0 to bridge xenbr1"
+    );
 }
 
 #[test]
 fn tap_gets_no_frontend_write() {
-    let k = kernel(vec![bridge(2, "xenbr0", 1500), link(9, "vif3.0-emu", Some("tun"))]);
-    let plan = attach(&call(Command::Add, TypeIf::Tap, "vif3.0-emu"), &backend(), &k).unwrap();
+    let k = kernel(vec![
+        bridge(2, "xenbr0", 1500),
+        link(9, "vif3.0-emu", Some("tun")),
+    ]);
+    let plan = attach(
+        &call(Command::Add, TypeIf::Tap, "vif3.0-emu"),
+        &backend(),
+        &k,
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
-        ["flush addresses of vif3.0-emu", "attach vif3.0-emu to bridge xenbr0", "set vif3.0-emu up"]
+        [
+            "flush addresses of vif3.0-emu",
+            "attach vif3.0-emu to bridge xenbr0",
+            "set vif3.0-emu up"
+        ]
     );
 }
 
@@ -124,21 +176,37 @@ fn vifname_renames_first_on_a_down_link() {
     let mut vif = link(7, "vif3.0", None);
     vif.up = true;
     let k = kernel(vec![bridge(2, "xenbr0", 1500), vif]);
-    let b = Backend { vifname: Some(IfName::new("xen1.0").unwrap()), ..backend() };
+    let b = Backend {
+        vifname: Some(IfName::new("xen1.0").unwrap()),
+        ..backend()
+    };
     let plan = attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &b, &k).unwrap();
     assert_eq!(
         &words(&plan)[..3],
-        ["set vif3.0 down", "rename vif3.0 to xen1.0", "flush addresses of xen1.0"]
+        [
+            "set vif3.0 down",
+            "rename vif3.0 to xen1.0",
+            "flush addresses of xen1.0"
+        ]
     );
     assert_eq!(words(&plan).last().unwrap(), "set xen1.0 up");
 }
 
 #[test]
 fn vifname_collision() {
-    let k = kernel(vec![bridge(2, "xenbr0", 1500), link(7, "vif3.0", None), link(8, "xen1.0", None)]);
-    let b = Backend { vifname: Some(IfName::new("xen1.0").unwrap()), ..backend() };
+    let k = kernel(vec![
+        bridge(2, "xenbr0", 1500),
+        link(7, "vif3.0", None),
+        link(8, "xen1.0", None),
+    ]);
+    let b = Backend {
+        vifname: Some(IfName::new("xen1.0").unwrap()),
+        ..backend()
+    };
     assert_eq!(
-        attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &b, &k).unwrap_err().to_string(),
+        attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &b, &k)
+            .unwrap_err()
+            .to_string(),
         "Cannot rename interface vif3.0. An interface with name xen1.0 already exists."
     );
 }
@@ -147,24 +215,38 @@ fn vifname_collision() {
 fn renamed_device_is_recognised_on_rerun() {
     let mut renamed = link(7, "xen1.0", None);
     renamed.alias = Some("vif3.0".into());
-    let b = Backend { vifname: Some(IfName::new("xen1.0").unwrap()), ..backend() };
+    let b = Backend {
+        vifname: Some(IfName::new("xen1.0").unwrap()),
+        ..backend()
+    };
     let k = kernel(vec![bridge(2, "xenbr0", 1500), renamed.clone()]);
     assert!(attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &b, &k).is_ok());
     // Without proof that it is ours, it is somebody else's device.
     renamed.alias = None;
     let k = kernel(vec![bridge(2, "xenbr0", 1500), renamed]);
     assert_eq!(
-        attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &b, &k).unwrap_err().to_string(),
+        attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &b, &k)
+            .unwrap_err()
+            .to_string(),
         "vif3.0 does not exist and xen1.0 is not its renamed device"
     );
-    let k = Snapshot { devices: vec![("xen1.0".into(), "vif-3-0".into())], ..k };
+    let k = Snapshot {
+        devices: vec![("xen1.0".into(), "vif-3-0".into())],
+        ..k
+    };
     assert!(attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &b, &k).is_ok());
 }
 
 #[test]
 fn tap_with_vifname_uses_an_existing_emu_name() {
-    let b = Backend { vifname: Some(IfName::new("xen1.0").unwrap()), ..backend() };
-    let k = kernel(vec![bridge(2, "xenbr0", 1500), link(9, "xen1.0-emu", Some("tun"))]);
+    let b = Backend {
+        vifname: Some(IfName::new("xen1.0").unwrap()),
+        ..backend()
+    };
+    let k = kernel(vec![
+        bridge(2, "xenbr0", 1500),
+        link(9, "xen1.0-emu", Some("tun")),
+    ]);
     let plan = attach(&call(Command::Add, TypeIf::Tap, "vif3.0-emu"), &b, &k).unwrap();
     assert_eq!(words(&plan)[1], "attach xen1.0-emu to bridge xenbr0");
 }
@@ -173,7 +255,13 @@ fn tap_with_vifname_uses_an_existing_emu_name() {
 fn missing_device() {
     let k = kernel(vec![bridge(2, "xenbr0", 1500)]);
     assert_eq!(
-        attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &backend(), &k).unwrap_err().to_string(),
+        attach(
+            &call(Command::Online, TypeIf::Vif, "vif3.0"),
+            &backend(),
+            &k
+        )
+        .unwrap_err()
+        .to_string(),
         "vif3.0 does not exist"
     );
 }
@@ -181,29 +269,47 @@ fn missing_device() {
 #[test]
 fn bridge_errors() {
     let c = call(Command::Online, TypeIf::Vif, "vif3.0");
-    let none = Backend { bridge: None, ..backend() };
+    let none = Backend {
+        bridge: None,
+        ..backend()
+    };
     assert_eq!(
         BridgeRequest::for_xen(&c, &none).unwrap_err().to_string(),
         "no bridge specified: set bridge= in the vif configuration (looked in backend/vif/3/0/bridge, the bridge= argument and the bridge environment variable)"
     );
     let k = kernel(vec![link(7, "vif3.0", None), link(3, "eth1", Some("veth"))]);
-    assert_eq!(attach(&c, &backend(), &k).unwrap_err().to_string(), "bridge xenbr0 does not exist");
-    let b = Backend { bridge: Some("eth1".into()), ..backend() };
+    assert_eq!(
+        attach(&c, &backend(), &k).unwrap_err().to_string(),
+        "bridge xenbr0 does not exist"
+    );
+    let b = Backend {
+        bridge: Some("eth1".into()),
+        ..backend()
+    };
     assert_eq!(
         attach(&c, &b, &k).unwrap_err().to_string(),
         "eth1 exists but is not a bridge (it is a veth link)"
     );
-    let b = Backend { bridge: Some("ovsbr0.10:20".into()), ..backend() };
+    let b = Backend {
+        bridge: Some("ovsbr0.10:20".into()),
+        ..backend()
+    };
     assert_eq!(
         attach(&c, &b, &k).unwrap_err().to_string(),
         "bridge \"ovsbr0.10:20\" uses Open vSwitch syntax (bridge.tag:trunk): use the vif-openvswitch script for it"
     );
-    let b = Backend { bridge: Some("ovsbr0.10".into()), ..backend() };
+    let b = Backend {
+        bridge: Some("ovsbr0.10".into()),
+        ..backend()
+    };
     assert_eq!(
         attach(&c, &b, &k).unwrap_err().to_string(),
         "bridge \"ovsbr0.10\" uses Open vSwitch syntax (bridge.tag:trunk): use the vif-openvswitch script for it"
     );
-    let b = Backend { bridge: Some("a234567890123456".into()), ..backend() };
+    let b = Backend {
+        bridge: Some("a234567890123456".into()),
+        ..backend()
+    };
     assert_eq!(
         attach(&c, &b, &k).unwrap_err().to_string(),
         "invalid interface name \"a234567890123456\": it is longer than 15 bytes"
@@ -213,7 +319,10 @@ fn bridge_errors() {
 #[test]
 fn a_bridge_named_like_a_vlan_is_used_when_it_exists() {
     let c = call(Command::Online, TypeIf::Vif, "vif3.0");
-    let b = Backend { bridge: Some("br0.10".into()), ..backend() };
+    let b = Backend {
+        bridge: Some("br0.10".into()),
+        ..backend()
+    };
     let k = kernel(vec![link(7, "vif3.0", None), bridge(2, "br0.10", 1500)]);
     assert!(attach(&c, &b, &k).is_ok());
 }
@@ -223,7 +332,15 @@ fn argv_bridge_when_xenstore_has_none() {
     let mut c = call(Command::Online, TypeIf::Vif, "vif3.0");
     c.overrides.bridge = Some("br1".into());
     let k = kernel(vec![link(7, "vif3.0", None), bridge(2, "br1", 1500)]);
-    let plan = attach(&c, &Backend { bridge: None, ..backend() }, &k).unwrap();
+    let plan = attach(
+        &c,
+        &Backend {
+            bridge: None,
+            ..backend()
+        },
+        &k,
+    )
+    .unwrap();
     assert!(words(&plan).contains(&"attach vif3.0 to bridge br1".to_string()));
 }
 
@@ -232,7 +349,10 @@ fn legacy_xenbr_to_eth() {
     let c = call(Command::Online, TypeIf::Vif, "vif3.0");
     let k = kernel(vec![link(7, "vif3.0", None), bridge(4, "eth0", 1500)]);
     let plan = attach(&c, &backend(), &k).unwrap();
-    assert_eq!(plan.notes[0], "bridge xenbr0 does not exist; using the legacy bridge eth0");
+    assert_eq!(
+        plan.notes[0],
+        "bridge xenbr0 does not exist; using the legacy bridge eth0"
+    );
     assert!(words(&plan).contains(&"attach vif3.0 to bridge eth0".to_string()));
 }
 
@@ -244,7 +364,10 @@ fn detach_and_vanished_device() {
     vif.master = Some(2);
     let k = kernel(vec![bridge(2, "xenbr0", 1500), vif]);
     let plan = plan_xen_detach(&c, &backend(), &k, None).unwrap();
-    assert_eq!(words(&plan), ["set vif3.0 down", "detach vif3.0 from its bridge"]);
+    assert_eq!(
+        words(&plan),
+        ["set vif3.0 down", "detach vif3.0 from its bridge"]
+    );
     let gone = plan_xen_detach(&c, &backend(), &kernel(vec![]), None).unwrap();
     assert!(gone.steps.is_empty());
     assert_eq!(gone.notes, ["vif3.0 is already gone"]);
@@ -253,7 +376,10 @@ fn detach_and_vanished_device() {
 #[test]
 fn detach_uses_the_final_name_only_when_it_is_ours() {
     let c = call(Command::Offline, TypeIf::Vif, "vif3.0");
-    let b = Backend { vifname: Some(IfName::new("xen1.0").unwrap()), ..backend() };
+    let b = Backend {
+        vifname: Some(IfName::new("xen1.0").unwrap()),
+        ..backend()
+    };
     let mut renamed = link(7, "xen1.0", None);
     renamed.alias = Some("vif3.0".into());
     let plan = plan_xen_detach(&c, &b, &kernel(vec![renamed.clone()]), None).unwrap();

@@ -35,7 +35,10 @@ pub fn resolve_attach<'k>(
     let current = kernel.link(dev.as_str());
     if wanted == *dev {
         return match current {
-            Some(found) => Ok(Resolved { found, rename_to: None }),
+            Some(found) => Ok(Resolved {
+                found,
+                rename_to: None,
+            }),
             None => bail!("{dev} does not exist"),
         };
     }
@@ -44,14 +47,18 @@ pub fn resolve_attach<'k>(
             found,
             rename_to: Some(wanted),
         }),
-        (Some(_), Some(_)) => bail!(
-            "Cannot rename interface {dev}. An interface with name {wanted} already exists."
-        ),
-        // qemu-xen may have been told the final tap name already.
-        (None, Some(found)) if call.type_if == TypeIf::Tap => Ok(Resolved { found, rename_to: None }),
-        (None, Some(found)) if is_renamed_from(kernel, found, call) => {
-            Ok(Resolved { found, rename_to: None })
+        (Some(_), Some(_)) => {
+            bail!("Cannot rename interface {dev}. An interface with name {wanted} already exists.")
         }
+        // qemu-xen may have been told the final tap name already.
+        (None, Some(found)) if call.type_if == TypeIf::Tap => Ok(Resolved {
+            found,
+            rename_to: None,
+        }),
+        (None, Some(found)) if is_renamed_from(kernel, found, call) => Ok(Resolved {
+            found,
+            rename_to: None,
+        }),
         (None, Some(_)) => bail!("{dev} does not exist and {wanted} is not its renamed device"),
         (None, None) => bail!("{dev} does not exist"),
     }
@@ -77,7 +84,7 @@ pub fn resolve_detach<'k>(
         return Ok(Some(found));
     }
     let wanted = wanted_name(call, backend)?;
-    Ok(kernel.link(wanted.as_str()).filter(|found| {
-        call.type_if == TypeIf::Tap || is_renamed_from(kernel, found, call)
-    }))
+    Ok(kernel
+        .link(wanted.as_str())
+        .filter(|found| call.type_if == TypeIf::Tap || is_renamed_from(kernel, found, call)))
 }

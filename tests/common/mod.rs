@@ -15,12 +15,18 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A name unique across the parallel test threads and concurrent test binaries.
 pub fn unique(tag: &str) -> String {
-    format!("vk{}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), tag)
+    format!(
+        "vk{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        tag
+    )
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    out
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
 pub fn must(cmd: &mut Command) -> String {
@@ -53,13 +59,21 @@ impl Netns {
     }
 
     pub fn ip_json(&self, args: &[&str]) -> Value {
-        let out = must(Command::new("ip").arg("-n").arg(&self.name).arg("-j").args(args));
+        let out = must(
+            Command::new("ip")
+                .arg("-n")
+                .arg(&self.name)
+                .arg("-j")
+                .args(args),
+        );
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args:?}: {e}: {out}"))
     }
 
     /// `ip -j link show DEV`, or None when it does not exist.
     pub fn link(&self, dev: &str) -> Option<Value> {
-        let out = run(Command::new("ip").args(["-n", &self.name, "-j", "-d", "link", "show", "dev", dev]));
+        let out = run(
+            Command::new("ip").args(["-n", &self.name, "-j", "-d", "link", "show", "dev", dev])
+        );
         if !out.status.success() {
             return None;
         }
@@ -75,7 +89,11 @@ impl Netns {
         let v = self.ip_json(&["addr", "show", "dev", dev]);
         v[0]["addr_info"]
             .as_array()
-            .map(|a| a.iter().map(|i| format!("{}/{}", i["local"].as_str().unwrap(), i["prefixlen"])).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|i| format!("{}/{}", i["local"].as_str().unwrap(), i["prefixlen"]))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -87,12 +105,27 @@ impl Netns {
 
     /// One ICMP echo from this namespace (busybox: these machines have no iputils).
     pub fn ping(&self, address: &str) -> bool {
-        run(self.exec().args(["busybox", "ping", "-c", "1", "-W", "2", address])).status.success()
+        run(self
+            .exec()
+            .args(["busybox", "ping", "-c", "1", "-W", "2", address]))
+        .status
+        .success()
     }
 
     /// A veth pair `name` (here) / `peer` (in `peer_ns`), both up on the peer side.
     pub fn veth(&self, name: &str, peer: &str, peer_ns: &Netns) {
-        self.ip(&["link", "add", name, "type", "veth", "peer", "name", peer, "netns", &peer_ns.name]);
+        self.ip(&[
+            "link",
+            "add",
+            name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+            "netns",
+            &peer_ns.name,
+        ]);
         peer_ns.ip(&["link", "set", peer, "up"]);
     }
 
@@ -124,7 +157,9 @@ impl Xenstore {
     pub fn start() -> Xenstore {
         let dir = scratch_dir("xs");
         let socket = dir.join("socket");
-        Server::bind(&socket).expect("bind the xenstore test server").spawn();
+        Server::bind(&socket)
+            .expect("bind the xenstore test server")
+            .spawn();
         Xenstore { socket, dir }
     }
 
@@ -220,7 +255,13 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// Runs a Xen hotplug binary in `ns` with exactly what libxl sets (on a clean environment,
 /// plus PATH and the test server's socket), for `online type_if=vif` style argv.
-pub fn hotplug(ns: &Netns, xs: &Xenstore, vif: &Vif, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+pub fn hotplug(
+    ns: &Netns,
+    xs: &Xenstore,
+    vif: &Vif,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> Output {
     let mut cmd = ns.exec();
     cmd.arg("env").arg("-i");
     let kernel_name = vif.kernel_name();
