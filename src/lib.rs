@@ -1,3 +1,17 @@
 //! vifkit: Xen and KVM network hotplug, planned as data and applied over netlink.
 
+pub mod apply;
+pub mod backend;
+pub mod demo;
+pub mod hooks;
+pub mod hotplug;
+pub mod invocation;
+pub mod kernel;
+pub mod logging;
+pub mod mac;
+pub mod modes;
+pub mod names;
+pub mod netlink;
+pub mod plan;
+pub mod system;
 pub mod xenstore;

@@ -159,7 +159,10 @@ impl Read for Timed<'_> {
 fn wait_readable(f: &File, timeout: Duration) -> io::Result<()> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     // Round up: stopping a little early would report a timeout before the deadline.
-    let ms = timeout.as_micros().div_ceil(1000).clamp(1, i32::MAX as u128) as i32;
+    let ms = timeout
+        .as_micros()
+        .div_ceil(1000)
+        .clamp(1, i32::MAX as u128) as i32;
     let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
     loop {
         let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
