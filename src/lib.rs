@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod backend;
+pub mod config;
 pub mod demo;
 pub mod hooks;
 pub mod hotplug;

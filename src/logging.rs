@@ -1,5 +1,5 @@
 //! Logs go to stderr (xl's or qemu's log), to syslog facility daemon tagged with the binary
-//! name, and to /var/log/xen/xen-hotplug.log when that directory exists. A log sink that
+//! name, and (Xen binaries only) to /var/log/xen/xen-hotplug.log when that directory exists. A log sink that
 //! fails is skipped, never fatal. stdout stays clean.
 
 use std::fs::{File, OpenOptions};
@@ -23,7 +23,7 @@ struct HotplugLogger {
 }
 
 /// Installs the logger; `VIFKIT_LOG` takes env_logger filter syntax (default `info`).
-pub fn init(tag: &str) {
+pub fn init(tag: &str, xen_log: bool) {
     let stderr_tag = tag.to_owned();
     let stderr =
         env_logger::Builder::from_env(env_logger::Env::new().filter_or("VIFKIT_LOG", "info"))
@@ -40,8 +40,7 @@ pub fn init(tag: &str) {
     let syslog = UnixDatagram::unbound()
         .and_then(|sock| sock.connect(SYSLOG_SOCKET).map(|()| sock))
         .ok();
-    let file = std::path::Path::new(XEN_LOG_DIR)
-        .is_dir()
+    let file = (xen_log && std::path::Path::new(XEN_LOG_DIR).is_dir())
         .then(|| {
             OpenOptions::new()
                 .create(true)

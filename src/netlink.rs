@@ -5,7 +5,9 @@ use std::io;
 
 use anyhow::{Context, Result};
 use futures::TryStreamExt;
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::route::{RouteAttribute, RouteHeader, RouteMessage, RouteType};
 use rtnetlink::{Handle, LinkUnspec};
 
 use crate::mac::MacAddr;
@@ -176,6 +178,60 @@ impl Netlink {
             }
         }
         Ok(())
+    }
+}
+
+/// Address family of a route query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Netlink {
+    /// Interfaces that carry a default route of the main table, in the kernel's order.
+    pub async fn default_route_links(&self, family: Family) -> Result<Vec<u32>> {
+        let mut query = RouteMessage::default();
+        query.header.address_family = match family {
+            Family::V4 => AddressFamily::Inet,
+            Family::V6 => AddressFamily::Inet6,
+        };
+        let routes: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(query)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(os_error)
+            .context("list routes")?;
+        let mut links = Vec::new();
+        for route in routes {
+            let table = route
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Table(t) => Some(*t),
+                    _ => None,
+                })
+                .unwrap_or(u32::from(route.header.table));
+            if route.header.destination_prefix_length != 0
+                || route.header.kind != RouteType::Unicast
+                || table != u32::from(RouteHeader::RT_TABLE_MAIN)
+            {
+                continue;
+            }
+            for attribute in &route.attributes {
+                match attribute {
+                    RouteAttribute::Oif(index) => links.push(*index),
+                    RouteAttribute::MultiPath(hops) => {
+                        links.extend(hops.iter().map(|hop| hop.interface_index))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(links)
     }
 }
 

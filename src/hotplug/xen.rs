@@ -1,16 +1,16 @@
-//! The one entry of the Xen hotplug binaries: logging, invocation, runtime, and the only
-//! place that turns a result into an exit code and `hotplug-status`.
+//! The Xen entry: libxl's call, xenstore, and `hotplug-status`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+
+use super::{DEADLINE, block_on_with_deadline, failure, snapshot};
 
 use crate::apply::{apply_attach, apply_detach};
 use crate::backend::{Backend, BackendKeys};
 use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
-use crate::kernel::Snapshot;
 use crate::modes::{bridge, xen_device};
 use crate::names::IfName;
 use crate::netlink::Netlink;
@@ -19,16 +19,13 @@ use crate::system::SystemRunner;
 use crate::xenstore::Client;
 use crate::{hooks, logging};
 
-/// Well inside libxl's 40 s SIGKILL, so our own error reaches xenstore first.
-pub const DEADLINE: Duration = Duration::from_secs(30);
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XenMode {
     Bridge,
 }
 
 pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
-    logging::init(tag);
+    logging::init(tag, true);
     let args: Vec<String> = std::env::args().skip(1).collect();
     log::debug!(
         "{tag} {} (XENBUS_PATH={:?})",
@@ -42,18 +39,12 @@ pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         // Without a valid call there is no backend to report to (as upstream).
-        Err(err) => {
-            log::error!("{err:#}");
-            return ExitCode::FAILURE;
-        }
+        Err(err) => return failure(&err, None),
     };
     let deadline = Instant::now() + DEADLINE;
     let mut xs = match Client::connect() {
         Ok(xs) => xs,
-        Err(err) => {
-            log::error!("{err:#}");
-            return ExitCode::FAILURE;
-        }
+        Err(err) => return failure(&err, None),
     };
     let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
     let result = run_xen(mode, &call, &mut xs, deadline, dry_run);
@@ -67,17 +58,8 @@ pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let message = format!("{err:#}");
-            log::error!("{message}");
-            if call.command.is_attach() && !dry_run {
-                // The exit code stays 1 whether or not xenstore took the report.
-                let _ = xs
-                    .write_hotplug_error(&call.backend, &message)
-                    .map_err(|report| {
-                        log::error!("cannot report the error in xenstore: {report:#}")
-                    });
-            }
-            ExitCode::FAILURE
+            let attach = call.command.is_attach() && !dry_run;
+            failure(&err, attach.then_some((&mut xs, call.backend.as_str())))
         }
     }
 }
@@ -100,17 +82,8 @@ fn run_xen(
         );
         return Ok(Outcome::Skipped);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    runtime.block_on(async {
-        match tokio::time::timeout(remaining, run_mode(mode, call, xs, deadline, dry_run)).await {
-            Ok(result) => result.map(|()| Outcome::Done),
-            Err(_) => anyhow::bail!("gave up after {} s", DEADLINE.as_secs()),
-        }
-    })
+    block_on_with_deadline(deadline, run_mode(mode, call, xs, deadline, dry_run))
+        .map(|()| Outcome::Done)
 }
 
 async fn run_mode(
@@ -169,36 +142,6 @@ async fn plan_bridge(
     names.extend(request.names());
     let kernel = snapshot(netlink, &names).await?;
     bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)
-}
-
-/// The links a planner may look at, plus the bridge each of them is a port of.
-pub async fn snapshot(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
-    let mut kernel = Snapshot::default();
-    for name in names {
-        if let Some(link) = netlink.link(name).await? {
-            if let Some(device) = sysfs_device(name) {
-                kernel.devices.push((name.to_string(), device));
-            }
-            kernel.add(link);
-        }
-    }
-    let masters: Vec<u32> = kernel.links.iter().filter_map(|l| l.master).collect();
-    for index in masters {
-        if let Some(master) = netlink.link_by_index(index).await? {
-            kernel.add(master);
-        }
-    }
-    Ok(kernel)
-}
-
-fn sysfs_device(name: &IfName) -> Option<String> {
-    let target = std::fs::read_link(
-        Path::new("/sys/class/net")
-            .join(name.as_str())
-            .join("device"),
-    )
-    .ok()?;
-    Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
 /// The variables upstream's hooks read (CONTRACT 4.7), when a hook directory exists.

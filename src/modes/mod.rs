@@ -1,4 +1,5 @@
 //! Pure planners, one per way of connecting a guest.
 
 pub mod bridge;
+pub mod qemu;
 pub mod xen_device;

@@ -248,6 +248,8 @@ pub fn binary(name: &str) -> PathBuf {
     let path = match name {
         "vif-bridge" => env!("CARGO_BIN_EXE_vif-bridge"),
         "vifkit" => env!("CARGO_BIN_EXE_vifkit"),
+        "qemu-ifup" => env!("CARGO_BIN_EXE_qemu-ifup"),
+        "qemu-ifdown" => env!("CARGO_BIN_EXE_qemu-ifdown"),
         other => panic!("unknown binary {other}"),
     };
     PathBuf::from(path)

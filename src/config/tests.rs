@@ -1,0 +1,120 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config> {
+    Config::parse(Path::new("/etc/vifkit/vifkit.conf"), text)
+}
+
+fn error(text: &str) -> String {
+    format!("{:#}", parse(text).unwrap_err())
+}
+
+#[test]
+fn sections_keys_and_first_match_wins() {
+    let config = parse(
+        "# comment\n; also a comment\n\n[port web-* vnet1?]\nbridge = br1\nmtu=9000\n\n  [port *]\n  bridge = br0\n",
+    )
+    .unwrap();
+    assert_eq!(config.ports.len(), 2);
+    let web = config.rule_for(&IfName::new("web-3").unwrap()).unwrap();
+    assert_eq!(
+        (web.bridge.as_deref(), web.mtu, web.line),
+        (Some("br1"), Some(9000), 4)
+    );
+    let other = config.rule_for(&IfName::new("tap0").unwrap()).unwrap();
+    assert_eq!(other.bridge.as_deref(), Some("br0"));
+    assert_eq!(
+        config
+            .rule_for(&IfName::new("vnet1").unwrap())
+            .unwrap()
+            .line,
+        8
+    );
+    assert_eq!(
+        config
+            .rule_for(&IfName::new("vnet12").unwrap())
+            .unwrap()
+            .line,
+        4
+    );
+}
+
+#[test]
+fn empty_config_matches_nothing() {
+    assert!(
+        parse("")
+            .unwrap()
+            .rule_for(&IfName::new("tap0").unwrap())
+            .is_none()
+    );
+}
+
+#[test]
+fn every_bad_line_names_file_and_line() {
+    let cases = [
+        (
+            "bridge = br0\n",
+            "/etc/vifkit/vifkit.conf:1: \"bridge = br0\" is outside a [port ...] section",
+        ),
+        (
+            "[port tap*\n",
+            "/etc/vifkit/vifkit.conf:1: section header [port tap* has no closing ]",
+        ),
+        (
+            "[bridge br0]\n",
+            "/etc/vifkit/vifkit.conf:1: unknown section [bridge] (expected [port PATTERN...])",
+        ),
+        (
+            "[]\n",
+            "/etc/vifkit/vifkit.conf:1: empty section header [] (expected [port PATTERN...])",
+        ),
+        (
+            "[port]\n",
+            "/etc/vifkit/vifkit.conf:1: [port] needs at least one interface name pattern, such as [port tap*]",
+        ),
+        (
+            "[port tap[0]\n",
+            "/etc/vifkit/vifkit.conf:1: pattern \"tap[0\" has an unclosed [",
+        ),
+        (
+            "[port *]\nbridge br0\n",
+            "/etc/vifkit/vifkit.conf:2: expected key = value, found \"bridge br0\"",
+        ),
+        (
+            "[port *]\nbridge =\n",
+            "/etc/vifkit/vifkit.conf:2: bridge has no value",
+        ),
+        (
+            "[port *]\nvlan = 10\n",
+            "/etc/vifkit/vifkit.conf:2: unknown key \"vlan\" (expected bridge or mtu)",
+        ),
+        (
+            "[port *]\nmtu = 9k\n",
+            "/etc/vifkit/vifkit.conf:2: invalid MTU \"9k\": expected a number from 68 to 65535",
+        ),
+        (
+            "[port *]\nmtu = 67\n",
+            "/etc/vifkit/vifkit.conf:2: invalid MTU \"67\": expected a number from 68 to 65535",
+        ),
+        (
+            "[port *]\nbridge = a234567890123456\n",
+            "/etc/vifkit/vifkit.conf:2: invalid interface name \"a234567890123456\": it is longer than 15 bytes",
+        ),
+        (
+            "[port *]\nbridge = br0\n\nbridge = br1\n",
+            "/etc/vifkit/vifkit.conf:4: bridge is set twice in this section",
+        ),
+    ];
+    for (text, message) in cases {
+        assert_eq!(error(text), message, "{text:?}");
+    }
+}
+
+#[test]
+fn missing_files() {
+    let absent = Path::new("/nonexistent/vifkit.conf");
+    assert!(Config::load(absent, false).unwrap().ports.is_empty());
+    assert_eq!(
+        format!("{:#}", Config::load(absent, true).unwrap_err()),
+        "read /nonexistent/vifkit.conf: No such file or directory (os error 2)"
+    );
+}

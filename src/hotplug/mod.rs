@@ -1,0 +1,87 @@
+//! The entries of the hotplug binaries: logging, invocation, runtime, and the only place
+//! that turns a result into an exit code (and, for Xen, `hotplug-status`).
+
+mod qemu;
+mod xen;
+
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::kernel::Snapshot;
+use crate::names::IfName;
+use crate::netlink::Netlink;
+use crate::xenstore::Client;
+
+pub use qemu::{TapDirection, qemu_main};
+pub use xen::{XenMode, xen_main};
+
+/// Well inside libxl's 40 s SIGKILL, so our own error reaches xenstore first; qemu blocks on
+/// us too, so nothing may hang.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Runs `work` on a current-thread runtime (a few netlink round trips need no more), giving
+/// up at `deadline`.
+fn block_on_with_deadline<T>(
+    deadline: Instant,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    runtime.block_on(async {
+        match tokio::time::timeout(remaining, work).await {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("gave up after {} s", DEADLINE.as_secs()),
+        }
+    })
+}
+
+/// The one error reporter: logs the whole chain as one line and, for a Xen attach, hands
+/// the same line to libxl through `hotplug-error` + `hotplug-status=error`.
+fn failure(err: &anyhow::Error, report_to: Option<(&mut Client, &str)>) -> ExitCode {
+    let message = format!("{err:#}");
+    log::error!("{message}");
+    if let Some((xs, backend)) = report_to {
+        // The exit code stays 1 whether or not xenstore took the report.
+        if let Err(report) = xs.write_hotplug_error(backend, &message) {
+            log::error!("cannot report the error in xenstore: {report:#}");
+        }
+    }
+    ExitCode::FAILURE
+}
+
+/// The links a planner may look at, plus the bridge each of them is a port of.
+pub async fn snapshot(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
+    let mut kernel = Snapshot::default();
+    for name in names {
+        if let Some(link) = netlink.link(name).await? {
+            if let Some(device) = sysfs_device(name) {
+                kernel.devices.push((name.to_string(), device));
+            }
+            kernel.add(link);
+        }
+    }
+    let masters: Vec<u32> = kernel.links.iter().filter_map(|l| l.master).collect();
+    for index in masters {
+        if let Some(master) = netlink.link_by_index(index).await? {
+            kernel.add(master);
+        }
+    }
+    Ok(kernel)
+}
+
+fn sysfs_device(name: &IfName) -> Option<String> {
+    let target = std::fs::read_link(
+        Path::new("/sys/class/net")
+            .join(name.as_str())
+            .join("device"),
+    )
+    .ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}

@@ -1,0 +1,113 @@
+//! The qemu entry: `qemu-ifup IFNAME [BRIDGE]` / `qemu-ifdown IFNAME [BRIDGE]`, as qemu's
+//! `script=`/`downscript=` or libvirt's `<script>` run them. No xenstore; only
+//! CAP_NET_ADMIN is needed; inherited file descriptors are left alone.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use super::{DEADLINE, block_on_with_deadline, failure, snapshot};
+use crate::apply::{apply_attach, apply_detach};
+use crate::config::Config;
+use crate::logging;
+use crate::modes::qemu::{self, BridgeSources};
+use crate::names::IfName;
+use crate::netlink::{Family, Netlink};
+use crate::plan::Plan;
+use crate::system::SystemRunner;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TapDirection {
+    Up,
+    Down,
+}
+
+pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
+    logging::init(tag, false);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    log::debug!("{tag} {}", args.join(" "));
+    let deadline = Instant::now() + DEADLINE;
+    let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
+    let result = parse_args(tag, &args).and_then(|(tap, bridge)| {
+        block_on_with_deadline(deadline, async {
+            let netlink = Netlink::connect()?;
+            let plan = match direction {
+                TapDirection::Up => plan_up(&netlink, &tap, bridge.as_deref()).await?,
+                TapDirection::Down => {
+                    qemu::plan_ifdown(&tap, &snapshot(&netlink, std::slice::from_ref(&tap)).await?)
+                }
+            };
+            if dry_run {
+                print!("{plan}");
+                return Ok(());
+            }
+            for note in &plan.notes {
+                log::info!("{note}");
+            }
+            let attach = direction == TapDirection::Up;
+            let mut runner = SystemRunner {
+                netlink: &netlink,
+                xenstore: None,
+                deadline,
+                attach,
+            };
+            if attach {
+                apply_attach(&plan, &mut runner).await
+            } else {
+                apply_detach(&plan, &mut runner).await
+            }
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => failure(&err, None),
+    }
+}
+
+fn parse_args(tag: &str, args: &[String]) -> Result<(IfName, Option<String>)> {
+    match args {
+        [tap] => Ok((IfName::new(tap)?, None)),
+        [tap, bridge] => Ok((IfName::new(tap)?, Some(bridge.clone()))),
+        _ => bail!("usage: {tag} IFNAME [BRIDGE]"),
+    }
+}
+
+async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
+    let config = Config::load_from_env()?;
+    let rule = config.rule_for(tap);
+    let env = std::env::var("VIFKIT_BRIDGE").ok();
+    let sources = BridgeSources {
+        argument,
+        env: env.as_deref(),
+        rule,
+        config_path: &config.path,
+    };
+    let mtu = rule.and_then(|r| r.mtu);
+    if let Some((request, source)) = qemu::named_bridge(&sources)? {
+        let mut names = vec![tap.clone()];
+        names.extend(request.names());
+        let kernel = snapshot(netlink, &names).await?;
+        let (bridge, legacy_note) = request.find(&kernel)?;
+        let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
+        plan.notes
+            .push(format!("bridge {} from {source}", request.name));
+        plan.notes.extend(legacy_note);
+        return Ok(plan);
+    }
+    let v4 = netlink.default_route_links(Family::V4).await?;
+    let v6 = netlink.default_route_links(Family::V6).await?;
+    let mut kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
+    for index in v4.iter().chain(&v6) {
+        if let Some(link) = netlink.link_by_index(*index).await? {
+            kernel.add(link);
+        }
+    }
+    let Some(bridge) = qemu::default_route_bridge(&v4, &v6, &kernel) else {
+        return Err(qemu::no_bridge_error(tap, &config.path));
+    };
+    let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
+    plan.notes
+        .push(format!("bridge {} carries the default route", bridge.name));
+    Ok(plan)
+}

@@ -1,0 +1,96 @@
+//! qemu taps (`-netdev tap,script=,downscript=`): which bridge, and the port steps shared
+//! with Xen (CONTRACT 1.3, 7.14). Debian's script fails open; this one fails closed.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use crate::config::PortRule;
+use crate::kernel::Snapshot;
+use crate::modes::bridge::{self, BridgeRequest};
+use crate::names::IfName;
+use crate::netlink::Link;
+use crate::plan::{LinkRef, Plan, Step};
+
+/// Where a bridge may come from, in the order they are tried.
+pub struct BridgeSources<'a> {
+    /// argv[2], as qemu-dm passed it.
+    pub argument: Option<&'a str>,
+    /// `VIFKIT_BRIDGE` from qemu's (or libvirt's) environment.
+    pub env: Option<&'a str>,
+    pub rule: Option<&'a PortRule>,
+    pub config_path: &'a Path,
+}
+
+/// The explicitly named bridge and where it was named, or None to use the default route.
+pub fn named_bridge(sources: &BridgeSources<'_>) -> Result<Option<(BridgeRequest, String)>> {
+    let named = [
+        (sources.argument, "the bridge argument".to_owned()),
+        (sources.env, "VIFKIT_BRIDGE".to_owned()),
+        (
+            sources.rule.and_then(|r| r.bridge.as_deref()),
+            sources
+                .rule
+                .map(|r| format!("{}:{}", sources.config_path.display(), r.line))
+                .unwrap_or_default(),
+        ),
+    ];
+    for (name, source) in named {
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            return Ok(Some((BridgeRequest::named(name)?, source)));
+        }
+    }
+    Ok(None)
+}
+
+/// Debian's rule, extended to IPv6: the first default-route device that is a Linux bridge.
+pub fn default_route_bridge<'k>(v4: &[u32], v6: &[u32], kernel: &'k Snapshot) -> Option<&'k Link> {
+    v4.iter()
+        .chain(v6)
+        .filter_map(|index| kernel.link_by_index(*index))
+        .find(|link| link.is_bridge())
+}
+
+pub fn no_bridge_error(tap: &IfName, config_path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no bridge for {tap}: no bridge argument, VIFKIT_BRIDGE is unset, no [port] rule in {} matches {tap}, and no IPv4 or IPv6 default route goes through a bridge",
+        config_path.display()
+    )
+}
+
+pub fn plan_ifup(tap: &IfName, bridge: &Link, mtu: Option<u32>, kernel: &Snapshot) -> Result<Plan> {
+    let Some(found) = kernel.link(tap.as_str()) else {
+        bail!("{tap} does not exist");
+    };
+    let mtu = mtu.unwrap_or(bridge.mtu);
+    let mut plan = Plan::default();
+    let link = bridge::prepare_port(found, None, mtu, &mut plan.steps)?;
+    bridge::join_bridge(found, &link, bridge, kernel, &mut plan.steps)?;
+    Ok(plan)
+}
+
+/// Out of the bridge, then down; a tap that is already gone needs nothing.
+pub fn plan_ifdown(tap: &IfName, kernel: &Snapshot) -> Plan {
+    let mut plan = Plan::default();
+    match kernel.link(tap.as_str()) {
+        Some(found) => {
+            let link = LinkRef {
+                index: found.index,
+                name: tap.clone(),
+            };
+            if found.master.is_some() {
+                plan.steps.push(Step::Detach { link: link.clone() });
+            }
+            plan.steps.push(Step::SetDown {
+                link,
+                was_up: found.up,
+            });
+        }
+        None => plan.notes.push(format!("{tap} is already gone")),
+    }
+    plan
+}
+
+#[cfg(test)]
+#[path = "qemu_tests.rs"]
+mod tests;
