@@ -105,7 +105,7 @@ mod tests {
                     was_up: false,
                 },
             ],
-            notes: vec![],
+            ..Default::default()
         }
     }
 
@@ -157,7 +157,7 @@ mod tests {
                     previous: 1500,
                 },
             ],
-            notes: vec![],
+            ..Default::default()
         };
         let mut r = Recorder {
             ran: vec![],

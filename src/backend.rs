@@ -3,7 +3,10 @@
 
 use anyhow::{Context, Result, bail};
 
+use std::net::IpAddr;
+
 use crate::invocation::XenCall;
+use crate::mac::MacAddr;
 use crate::names::{IfName, parse_decimal};
 use crate::xenstore::Client;
 
@@ -48,7 +51,35 @@ pub struct Backend {
     pub vifname: Option<IfName>,
     /// `<B/frontend>/mtu`, once the frontend path is proven to be this device's.
     pub frontend_mtu_key: Option<String>,
+    /// The raw `ip` setting (B/ip, else the `ip=` word or variable), as hooks see it.
     pub ip: Option<String>,
+    /// `ip`, parsed: each address with its prefix length, /32 or /128 when none is given.
+    pub addresses: Vec<(IpAddr, u8)>,
+    pub mac: Option<MacAddr>,
+}
+
+/// B/ip is free text: addresses separated by blanks (or commas, as some toolstacks write),
+/// each with an optional `/prefix`.
+pub fn parse_ip_list(text: &str) -> Result<Vec<(IpAddr, u8)>> {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let (address, prefix) = match word.split_once('/') {
+                Some((a, p)) => (a, Some(p)),
+                None => (word, None),
+            };
+            let Ok(address) = address.parse::<IpAddr>() else {
+                bail!("invalid address {word:?}");
+            };
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            let prefix_len = match prefix.map(|p| parse_decimal(p).filter(|&n| n <= max)) {
+                None => max as u8,
+                Some(Some(n)) => n as u8,
+                Some(None) => bail!("invalid prefix length in {word:?}"),
+            };
+            Ok((address, prefix_len))
+        })
+        .collect()
 }
 
 /// Linux refuses an MTU below 68 for IPv4; netback's ceiling is 65535.
@@ -85,13 +116,26 @@ impl Backend {
                 Some(name)
             }
         };
+        let (ip, ip_source) = match keys.ip.clone().filter(|ip| !ip.trim().is_empty()) {
+            Some(ip) => (Some(ip), format!("{path}/ip")),
+            None => (call.overrides.ip.clone(), "ip".to_owned()),
+        };
+        let addresses = parse_ip_list(ip.as_deref().unwrap_or("")).with_context(|| ip_source)?;
+        let mac = keys
+            .mac
+            .as_deref()
+            .map(MacAddr::parse)
+            .transpose()
+            .with_context(|| format!("{path}/mac"))?;
         Ok(Backend {
             frontend_mtu_key: frontend_mtu_key(call, &keys)?,
             path: path.clone(),
             bridge: keys.bridge.filter(|b| !b.is_empty()),
             mtu,
             vifname,
-            ip: keys.ip.filter(|ip| !ip.trim().is_empty()),
+            ip,
+            addresses,
+            mac,
         })
     }
 }
@@ -198,6 +242,33 @@ mod tests {
         k.handle = Some("1".into());
         k.frontend = Some("/local/domain/3/device/vif/1".into());
         assert!(Backend::parse(&call(), k).is_err());
+    }
+
+    #[test]
+    fn ip_lists() {
+        let list = parse_ip_list(" 192.0.2.241 2001:db8:abba::1001/64,10.0.0.1/24 ").unwrap();
+        let shown: Vec<String> = list.iter().map(|(a, p)| format!("{a}/{p}")).collect();
+        assert_eq!(shown, ["192.0.2.241/32", "2001:db8:abba::1001/64", "10.0.0.1/24"]);
+        assert!(parse_ip_list("").unwrap().is_empty());
+        assert_eq!(parse_ip_list("10.0.0.300").unwrap_err().to_string(), "invalid address \"10.0.0.300\"");
+        assert_eq!(
+            parse_ip_list("10.0.0.1/33").unwrap_err().to_string(),
+            "invalid prefix length in \"10.0.0.1/33\""
+        );
+        assert!(parse_ip_list("::1/128").is_ok());
+        assert!(parse_ip_list("::1/129").is_err());
+        let mut k = keys();
+        k.ip = Some("192.0.2.1 bogus".into());
+        assert_eq!(
+            format!("{:#}", Backend::parse(&call(), k).unwrap_err()),
+            "backend/vif/3/0/ip: invalid address \"bogus\""
+        );
+        let mut k = keys();
+        k.mac = Some("00:16:3e:1:2:3".into());
+        assert_eq!(
+            format!("{:#}", Backend::parse(&call(), k).unwrap_err()),
+            "backend/vif/3/0/mac: invalid MAC address \"00:16:3e:1:2:3\": expected six hex pairs like 00:16:3e:01:02:03"
+        );
     }
 
     #[test]

@@ -14,5 +14,7 @@ pub mod modes;
 pub mod names;
 pub mod netlink;
 pub mod plan;
+pub mod route;
+pub mod sysctl;
 pub mod system;
 pub mod xenstore;

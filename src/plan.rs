@@ -4,8 +4,12 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use std::net::IpAddr;
+
 use crate::mac::MacAddr;
 use crate::names::IfName;
+use crate::route::Route;
+use crate::sysctl::Key;
 
 /// A link as a step addresses it: by index (stable across a rename), shown by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +73,33 @@ pub enum Step {
     Detach {
         link: LinkRef,
     },
+    AddAddress {
+        link: LinkRef,
+        address: IpAddr,
+        prefix_len: u8,
+    },
+    DelAddress {
+        link: LinkRef,
+        address: IpAddr,
+        prefix_len: u8,
+    },
+    AddRoute(Route),
+    DelRoute(Route),
+    /// A proxy ARP (IPv4) or NDP (IPv6) entry: `link` answers for `address`.
+    AddProxy {
+        link: LinkRef,
+        address: IpAddr,
+    },
+    DelProxy {
+        link: LinkRef,
+        address: IpAddr,
+    },
+    /// Planned only when the value differs from `previous`, which the undo restores.
+    SetSysctl {
+        key: Key,
+        value: String,
+        previous: String,
+    },
     RunHooks(HookRun),
 }
 
@@ -128,6 +159,29 @@ impl Step {
                 previous: None,
                 ..
             } => Some(Step::Detach { link: link.clone() }),
+            Step::AddAddress {
+                link,
+                address,
+                prefix_len,
+            } => Some(Step::DelAddress {
+                link: link.clone(),
+                address: *address,
+                prefix_len: *prefix_len,
+            }),
+            Step::AddRoute(route) => Some(Step::DelRoute(route.clone())),
+            Step::AddProxy { link, address } => Some(Step::DelProxy {
+                link: link.clone(),
+                address: *address,
+            }),
+            Step::SetSysctl {
+                key,
+                value,
+                previous,
+            } => Some(Step::SetSysctl {
+                key: key.clone(),
+                value: previous.clone(),
+                previous: value.clone(),
+            }),
             _ => None,
         }
     }
@@ -145,6 +199,29 @@ impl fmt::Display for Step {
             Step::WriteXenstore { path, value } => write!(f, "write {path} = {value}"),
             Step::Attach { link, bridge, .. } => write!(f, "attach {link} to bridge {bridge}"),
             Step::Detach { link } => write!(f, "detach {link} from its bridge"),
+            Step::AddAddress {
+                link,
+                address,
+                prefix_len,
+            } => {
+                write!(f, "add address {address}/{prefix_len} to {link}")
+            }
+            Step::DelAddress {
+                link,
+                address,
+                prefix_len,
+            } => {
+                write!(f, "delete address {address}/{prefix_len} from {link}")
+            }
+            Step::AddRoute(route) => write!(f, "add route {route}"),
+            Step::DelRoute(route) => write!(f, "delete route {route}"),
+            Step::AddProxy { link, address } => {
+                write!(f, "add proxy neighbour {address} on {link}")
+            }
+            Step::DelProxy { link, address } => {
+                write!(f, "delete proxy neighbour {address} on {link}")
+            }
+            Step::SetSysctl { key, value, .. } => write!(f, "set sysctl {key} = {value}"),
             Step::RunHooks(hooks) => write!(f, "run hooks in {}", hooks.dir.display()),
         }
     }
@@ -155,12 +232,17 @@ impl fmt::Display for Step {
 pub struct Plan {
     pub steps: Vec<Step>,
     pub notes: Vec<String>,
+    /// Host settings that look wrong but are the admin's to change (logged as warnings).
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for note in &self.notes {
             writeln!(f, "# {note}")?;
+        }
+        for warning in &self.warnings {
+            writeln!(f, "# warning: {warning}")?;
         }
         if self.steps.is_empty() {
             writeln!(f, "# nothing to do")?;

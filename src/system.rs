@@ -5,10 +5,10 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::apply::Runner;
-use crate::hooks;
 use crate::netlink::Netlink;
 use crate::plan::Step;
 use crate::xenstore::Client;
+use crate::{hooks, sysctl};
 
 pub struct SystemRunner<'a> {
     pub netlink: &'a Netlink,
@@ -35,6 +35,21 @@ impl Runner for SystemRunner<'_> {
                 nl.set_master(link.index, Some(bridge.index)).await
             }
             Step::Detach { link } => nl.set_master(link.index, None).await,
+            Step::AddAddress {
+                link,
+                address,
+                prefix_len,
+            } => nl.add_address(link.index, *address, *prefix_len).await,
+            Step::DelAddress {
+                link,
+                address,
+                prefix_len,
+            } => nl.del_address(link.index, *address, *prefix_len).await,
+            Step::AddRoute(route) => nl.add_route(route).await,
+            Step::DelRoute(route) => nl.del_route(route).await,
+            Step::AddProxy { link, address } => nl.add_proxy(link.index, *address).await,
+            Step::DelProxy { link, address } => nl.del_proxy(link.index, *address).await,
+            Step::SetSysctl { key, value, .. } => sysctl::write(key, value),
             Step::WriteXenstore { path, value } => match self.xenstore.as_deref_mut() {
                 Some(xs) => xs.write(path, value),
                 None => anyhow::bail!("no xenstore connection"),

@@ -13,7 +13,8 @@ use anyhow::{Context, Result};
 
 use crate::kernel::Snapshot;
 use crate::names::IfName;
-use crate::netlink::Netlink;
+use crate::netlink::{Family, Netlink};
+use crate::sysctl::{self, Key};
 use crate::xenstore::Client;
 
 pub use qemu::{TapDirection, qemu_main};
@@ -84,4 +85,25 @@ fn sysfs_device(name: &IfName) -> Option<String> {
     )
     .ok()?;
     Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+/// The links of the IPv4, then IPv6, default routes, recorded in the snapshot.
+async fn add_default_links(netlink: &Netlink, kernel: &mut Snapshot) -> Result<()> {
+    for family in [Family::V4, Family::V6] {
+        for index in netlink.default_route_links(family).await? {
+            if let Some(link) = netlink.link_by_index(index).await? {
+                kernel.add(link);
+            }
+            kernel.default_links.push(index);
+        }
+    }
+    Ok(())
+}
+
+fn read_sysctls(kernel: &mut Snapshot, keys: Vec<Key>) -> Result<()> {
+    for key in keys {
+        let value = sysctl::read(&key)?;
+        kernel.sysctls.push((key, value));
+    }
+    Ok(())
 }

@@ -4,14 +4,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use super::{DEADLINE, block_on_with_deadline, failure, snapshot};
+use super::{DEADLINE, add_default_links, block_on_with_deadline, failure, read_sysctls, snapshot};
 
 use crate::apply::{apply_attach, apply_detach};
 use crate::backend::{Backend, BackendKeys};
 use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
-use crate::modes::{bridge, xen_device};
+use crate::modes::{bridge, routed, xen_device};
+use crate::sysctl::Key;
 use crate::names::IfName;
 use crate::netlink::Netlink;
 use crate::plan::{HookRun, Plan};
@@ -22,6 +23,7 @@ use crate::{hooks, logging};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XenMode {
     Bridge,
+    Route,
 }
 
 pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
@@ -99,6 +101,7 @@ async fn run_mode(
     let attach = call.command.is_attach();
     let plan = match mode {
         XenMode::Bridge => plan_bridge(call, &backend, &netlink, attach).await?,
+        XenMode::Route => plan_route(call, &backend, &netlink, attach).await?,
     };
     if dry_run {
         print!("{plan}");
@@ -106,6 +109,9 @@ async fn run_mode(
     }
     for note in &plan.notes {
         log::debug!("{note}");
+    }
+    for warning in &plan.warnings {
+        log::warn!("{warning}");
     }
     let mut runner = SystemRunner {
         netlink: &netlink,
@@ -145,6 +151,40 @@ async fn plan_bridge(
 }
 
 /// The variables upstream's hooks read (CONTRACT 4.7), when a hook directory exists.
+async fn plan_route(call: &XenCall, backend: &Backend, netlink: &Netlink, attach: bool) -> Result<Plan> {
+    let final_name = xen_device::wanted_name(call, backend)?;
+    let mut names = vec![call.dev.clone(), final_name.clone()];
+    if let Some(netdev) = call.overrides.netdev.as_deref() {
+        names.push(IfName::new(netdev).context("netdev")?);
+    }
+    let mut kernel = snapshot(netlink, &names).await?;
+    add_default_links(netlink, &mut kernel).await?;
+    let uplink = routed::uplink(call.overrides.netdev.as_deref(), &kernel).ok().cloned();
+    if let Some(uplink) = &uplink {
+        for (ip, len) in netlink.addresses(uplink.index).await? {
+            kernel.addresses.push((uplink.index, ip, len));
+        }
+    }
+    let mut keys = vec![
+        Key::proxy_arp(&call.dev),
+        Key::new("net/ipv4/conf/all/forwarding")?,
+        Key::new("net/ipv6/conf/all/forwarding")?,
+    ];
+    keys.extend(uplink.as_ref().map(|u| IfName::new(&u.name)).transpose()?.map(|u| Key::proxy_ndp(&u)));
+    read_sysctls(&mut kernel, keys)?;
+    let main_ip = uplink
+        .as_ref()
+        .and_then(|u| routed::main_ip(u, &kernel))
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let hooks = hook_run(call, backend, &final_name, "", &main_ip);
+    if attach {
+        routed::plan_attach(call, backend, &kernel, hooks)
+    } else {
+        routed::plan_detach(call, backend, &kernel, hooks)
+    }
+}
+
 fn hook_run(
     call: &XenCall,
     backend: &Backend,

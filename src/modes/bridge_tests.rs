@@ -45,6 +45,8 @@ fn backend() -> Backend {
         vifname: None,
         frontend_mtu_key: Some("/local/domain/3/device/vif/0/mtu".into()),
         ip: None,
+        addresses: vec![],
+        mac: None,
     }
 }
 
@@ -52,6 +54,7 @@ fn kernel(links: Vec<Link>) -> Snapshot {
     Snapshot {
         links,
         devices: vec![],
+        ..Default::default()
     }
 }
 

@@ -2,4 +2,5 @@
 
 pub mod bridge;
 pub mod qemu;
+pub mod routed;
 pub mod xen_device;

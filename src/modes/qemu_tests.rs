@@ -81,6 +81,7 @@ fn default_route_prefers_ipv4_and_skips_non_bridges() {
             link(4, "br6", Some("bridge")),
         ],
         devices: vec![],
+        ..Default::default()
     };
     assert_eq!(
         default_route_bridge(&[2, 3], &[4], &kernel).unwrap().name,
@@ -113,6 +114,7 @@ fn ifup_steps_and_mtu_override() {
     let kernel = Snapshot {
         links: vec![link(5, "tap0", Some("tun")), br.clone()],
         devices: vec![],
+        ..Default::default()
     };
     let words = |plan: Plan| plan.steps.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
@@ -132,6 +134,7 @@ fn ifup_steps_and_mtu_override() {
     let empty = Snapshot {
         links: vec![br.clone()],
         devices: vec![],
+        ..Default::default()
     };
     assert_eq!(
         plan_ifup(&tap, &br, None, &empty).unwrap_err().to_string(),
@@ -148,6 +151,7 @@ fn ifdown_detaches_then_downs_and_tolerates_absence() {
     let kernel = Snapshot {
         links: vec![t],
         devices: vec![],
+        ..Default::default()
     };
     let plan = plan_ifdown(&tap, &kernel);
     let words: Vec<_> = plan.steps.iter().map(|s| s.to_string()).collect();

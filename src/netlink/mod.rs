@@ -49,12 +49,14 @@ pub fn is_missing(err: &anyhow::Error) -> bool {
     })
 }
 
-fn os_error(err: rtnetlink::Error) -> anyhow::Error {
+pub(crate) fn os_error(err: rtnetlink::Error) -> anyhow::Error {
     match err {
         rtnetlink::Error::NetlinkError(msg) => msg.to_io().into(),
         other => anyhow::Error::new(other),
     }
 }
+
+mod routed;
 
 pub struct Netlink {
     handle: Handle,

@@ -1,0 +1,9 @@
+//! Drop-in for Xen's `vif-route`, with IPv6: routes the guest's addresses to its vif.
+
+use std::process::ExitCode;
+
+use vifkit::hotplug::{XenMode, xen_main};
+
+fn main() -> ExitCode {
+    xen_main(XenMode::Route, "vif-route")
+}

@@ -1,0 +1,238 @@
+//! `vif-route` in seed scenario 2.1's topology: a router namespace behind the host's `eth0`,
+//! a guest behind `xen1.0`, IPv4 and IPv6, proxy ARP/NDP on the uplink. Needs root.
+
+mod common;
+
+use common::*;
+
+struct Routed {
+    router: Netns,
+    host: Netns,
+    guest: Netns,
+    xs: Xenstore,
+    vif: Vif,
+}
+
+fn sysctl(ns: &Netns, key: &str, value: &str) {
+    must(ns.exec().args(["sysctl", "-qw", &format!("{key}={value}")]));
+}
+
+/// Seed 2.1: router 192.0.2.254 / fe80::201:1ff:fe01:254 (and 2001:db8:ffff::254), host
+/// uplink eth0 192.0.2.253/28 and 2001:db8:abba::1/64, guest 192.0.2.241 and
+/// 2001:db8:abba::1001 with MAC 00:16:3e:10:10:10 behind vif1.0 (renamed xen1.0).
+fn seed_2_1(tag: &str, ip: &str) -> Routed {
+    let router = Netns::new(&format!("{tag}r"));
+    let host = Netns::new(&format!("{tag}h"));
+    let guest = Netns::new(&format!("{tag}g"));
+    for ns in [&router, &host, &guest] {
+        sysctl(ns, "net.ipv6.conf.all.accept_dad", "0");
+        sysctl(ns, "net.ipv6.conf.default.accept_dad", "0");
+    }
+    sysctl(&host, "net.ipv4.conf.all.forwarding", "1");
+    sysctl(&host, "net.ipv6.conf.all.forwarding", "1");
+    host.veth("eth0", "up0", &router);
+    router.ip(&["link", "set", "up0", "down"]);
+    router.ip(&["link", "set", "up0", "address", "00:01:01:01:02:54", "up"]);
+    router.ip(&["addr", "add", "192.0.2.254/28", "dev", "up0"]);
+    // The router's own IPv6 address is off the shared /64 (it only has a link-local on it),
+    // so guests reach it through the host, as on a provider's network.
+    router.ip(&["addr", "add", "2001:db8:ffff::254/128", "dev", "lo"]);
+    router.ip(&["-6", "route", "add", "2001:db8:abba::/64", "dev", "up0"]);
+    host.ip(&["link", "set", "eth0", "up"]);
+    host.ip(&["addr", "add", "192.0.2.253/28", "dev", "eth0"]);
+    host.ip(&["addr", "add", "2001:db8:abba::1/64", "dev", "eth0", "nodad"]);
+    host.ip(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        "192.0.2.254",
+        "dev",
+        "eth0",
+    ]);
+    host.ip(&[
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "fe80::201:1ff:fe01:254",
+        "dev",
+        "eth0",
+    ]);
+    let mut vif = Vif::new(1, 0);
+    vif.script = "/etc/xen/scripts/vif-route";
+    vif.bridge = None;
+    host.veth(&vif.kernel_name(), "eth0", &guest);
+    // netback gives every vif this MAC, so guests reach the host at fe80::fcff:ffff:feff:ffff.
+    host.ip(&[
+        "link",
+        "set",
+        &vif.kernel_name(),
+        "address",
+        "fe:ff:ff:ff:ff:ff",
+    ]);
+    guest.ip(&["link", "set", "eth0", "down"]);
+    guest.ip(&["link", "set", "eth0", "address", vif.mac, "up"]);
+    guest.ip(&["addr", "add", "192.0.2.241/28", "dev", "eth0"]);
+    guest.ip(&[
+        "addr",
+        "add",
+        "2001:db8:abba::1001/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    guest.ip(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        "192.0.2.253",
+        "dev",
+        "eth0",
+        "onlink",
+    ]);
+    guest.ip(&[
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "fe80::fcff:ffff:feff:ffff",
+        "dev",
+        "eth0",
+    ]);
+    let xs = Xenstore::start();
+    vif.write_to(&xs);
+    xs.write(&format!("{}/ip", vif.backend()), ip);
+    xs.write(&format!("{}/vifname", vif.backend()), "xen1.0");
+    Routed {
+        router,
+        host,
+        guest,
+        xs,
+        vif,
+    }
+}
+
+impl Routed {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        hotplug(&self.host, &self.xs, &self.vif, args, &[])
+    }
+
+    fn routes(&self, family: &str) -> Vec<String> {
+        let routes = self
+            .host
+            .ip_json(&[family, "route", "show", "dev", "xen1.0"]);
+        routes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["dst"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn proxies(&self) -> String {
+        self.host.ip(&["neigh", "show", "proxy"]) + &self.host.ip(&["-6", "neigh", "show", "proxy"])
+    }
+}
+
+fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        stderr(out)
+    );
+}
+
+/// A fresh path may need a moment for neighbour discovery: a few tries, bounded.
+fn pings(from: &Netns, to: &str) -> bool {
+    (0..3).any(|_| from.ping(to))
+}
+
+#[test]
+fn seed_2_1_both_directions_ipv4_and_ipv6() {
+    let r = seed_2_1("rt", "192.0.2.241 2001:db8:abba::1001");
+    let out = r.run(&["online", "type_if=vif"]);
+    assert_ok(&out);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert_eq!(
+        r.xs.read(&format!("{}/hotplug-status", r.vif.backend()))
+            .as_deref(),
+        Some("connected")
+    );
+    assert_eq!(r.host.addresses("xen1.0")[0], "192.0.2.253/32");
+    assert!(
+        r.routes("-4").contains(&"192.0.2.241".to_string()),
+        "{:?}",
+        r.routes("-4")
+    );
+    assert!(
+        r.routes("-6").contains(&"2001:db8:abba::1001".to_string()),
+        "{:?}",
+        r.routes("-6")
+    );
+    assert!(pings(&r.guest, "192.0.2.254"), "guest -> router IPv4");
+    assert!(pings(&r.router, "192.0.2.241"), "router -> guest IPv4");
+    assert!(
+        pings(&r.guest, "2001:db8:ffff::254"),
+        "guest -> router IPv6"
+    );
+    assert!(
+        pings(&r.router, "2001:db8:abba::1001"),
+        "router -> guest IPv6"
+    );
+
+    // online twice is a no-op that still says connected.
+    r.xs.write(&format!("{}/hotplug-status", r.vif.backend()), "");
+    assert_ok(&r.run(&["online", "type_if=vif"]));
+    assert_eq!(
+        r.xs.read(&format!("{}/hotplug-status", r.vif.backend()))
+            .as_deref(),
+        Some("connected")
+    );
+    assert!(pings(&r.router, "2001:db8:abba::1001"));
+
+    for _ in 0..2 {
+        assert_ok(&r.run(&["offline", "type_if=vif"]));
+        assert!(r.routes("-4").is_empty() && r.routes("-6").is_empty());
+        assert_eq!(r.proxies(), "", "proxy entries left behind");
+    }
+    assert!(!r.router.ping("192.0.2.241"));
+}
+
+#[test]
+fn offline_needs_no_ipv4_on_the_uplink_and_tolerates_a_vanished_vif() {
+    let r = seed_2_1("rt6", "2001:db8:abba::1001");
+    assert_ok(&r.run(&["online", "type_if=vif"]));
+    assert!(pings(&r.router, "2001:db8:abba::1001"));
+    r.host.ip(&[
+        "addr",
+        "flush",
+        "dev",
+        "eth0",
+        "scope",
+        "global",
+        "to",
+        "0.0.0.0/0",
+    ]);
+    r.host.ip(&["link", "del", "xen1.0"]);
+    assert_ok(&r.run(&["offline", "type_if=vif"]));
+    assert_eq!(r.proxies(), "");
+}
+
+#[test]
+fn ipv4_guest_without_an_uplink_address_fails_cleanly() {
+    let r = seed_2_1("rtno", "192.0.2.241");
+    r.host.ip(&["-4", "addr", "flush", "dev", "eth0"]);
+    let out = r.run(&["online", "type_if=vif"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        r.xs.read(&format!("{}/hotplug-error", r.vif.backend()))
+            .as_deref(),
+        Some("uplink eth0 has no IPv4 address to serve as the guest's router")
+    );
+    assert!(r.host.link("vif1.0").is_some(), "nothing renamed");
+}
