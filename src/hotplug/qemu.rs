@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use super::{DEADLINE, block_on_with_deadline, failure, snapshot};
+use super::{DEADLINE, add_default_links, block_on_with_deadline, failure, snapshot};
 use crate::apply::{apply_attach, apply_detach};
 use crate::config::Config;
 use crate::logging;
 use crate::modes::qemu::{self, BridgeSources};
 use crate::names::IfName;
-use crate::netlink::{Family, Netlink};
+use crate::netlink::Netlink;
 use crate::plan::Plan;
 use crate::system::SystemRunner;
 
@@ -95,15 +95,9 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
         plan.notes.extend(legacy_note);
         return Ok(plan);
     }
-    let v4 = netlink.default_route_links(Family::V4).await?;
-    let v6 = netlink.default_route_links(Family::V6).await?;
     let mut kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
-    for index in v4.iter().chain(&v6) {
-        if let Some(link) = netlink.link_by_index(*index).await? {
-            kernel.add(link);
-        }
-    }
-    let Some(bridge) = qemu::default_route_bridge(&v4, &v6, &kernel) else {
+    add_default_links(netlink, &mut kernel).await?;
+    let Some(bridge) = qemu::default_route_bridge(&kernel) else {
         return Err(qemu::no_bridge_error(tap, &config.path));
     };
     let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;

@@ -44,9 +44,10 @@ pub fn named_bridge(sources: &BridgeSources<'_>) -> Result<Option<(BridgeRequest
 }
 
 /// Debian's rule, extended to IPv6: the first default-route device that is a Linux bridge.
-pub fn default_route_bridge<'k>(v4: &[u32], v6: &[u32], kernel: &'k Snapshot) -> Option<&'k Link> {
-    v4.iter()
-        .chain(v6)
+pub fn default_route_bridge(kernel: &Snapshot) -> Option<&Link> {
+    kernel
+        .default_links
+        .iter()
         .filter_map(|index| kernel.link_by_index(*index))
         .find(|link| link.is_bridge())
 }

@@ -74,24 +74,20 @@ fn bad_bridge_names_are_rejected() {
 
 #[test]
 fn default_route_prefers_ipv4_and_skips_non_bridges() {
-    let kernel = Snapshot {
+    let mut kernel = Snapshot {
         links: vec![
             link(2, "eth0", Some("veth")),
             link(3, "br0", Some("bridge")),
             link(4, "br6", Some("bridge")),
         ],
-        devices: vec![],
+        default_links: vec![2, 3, 4],
         ..Default::default()
     };
-    assert_eq!(
-        default_route_bridge(&[2, 3], &[4], &kernel).unwrap().name,
-        "br0"
-    );
-    assert_eq!(
-        default_route_bridge(&[2], &[4], &kernel).unwrap().name,
-        "br6"
-    );
-    assert!(default_route_bridge(&[2], &[], &kernel).is_none());
+    assert_eq!(default_route_bridge(&kernel).unwrap().name, "br0");
+    kernel.default_links = vec![2, 4];
+    assert_eq!(default_route_bridge(&kernel).unwrap().name, "br6");
+    kernel.default_links = vec![2];
+    assert!(default_route_bridge(&kernel).is_none());
 }
 
 #[test]
