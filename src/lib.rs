@@ -15,6 +15,7 @@ pub mod names;
 pub mod netlink;
 pub mod plan;
 pub mod route;
+pub mod sysconfig;
 pub mod sysctl;
 pub mod system;
 pub mod xenstore;
