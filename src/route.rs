@@ -65,6 +65,8 @@ pub struct Route {
     /// (RTAX_* number, value, locked)
     pub metrics: Vec<(u16, u32, bool)>,
     pub nexthops: Vec<Nexthop>,
+    pub tos: u8,
+    pub realm: Option<u32>,
 }
 
 impl Route {
@@ -84,6 +86,8 @@ impl Route {
             onlink: false,
             metrics: vec![],
             nexthops: vec![],
+            tos: 0,
+            realm: None,
         }
     }
 

@@ -11,11 +11,12 @@ use super::{DEADLINE, add_default_links, block_on_with_deadline, failure, read_s
 use crate::apply::{apply_attach, apply_detach};
 use crate::backend::{Backend, BackendKeys};
 use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
-use crate::modes::{bridge, routed, xen_device};
-use crate::sysctl::Key;
+use crate::modes::{bridge, route_ifup, routed, xen_device};
 use crate::names::IfName;
 use crate::netlink::Netlink;
 use crate::plan::{HookRun, Plan};
+use crate::sysconfig;
+use crate::sysctl::Key;
 use crate::system::SystemRunner;
 use crate::xenstore::Client;
 use crate::{hooks, logging};
@@ -24,6 +25,7 @@ use crate::{hooks, logging};
 pub enum XenMode {
     Bridge,
     Route,
+    RouteIfup,
 }
 
 pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
@@ -102,6 +104,7 @@ async fn run_mode(
     let plan = match mode {
         XenMode::Bridge => plan_bridge(call, &backend, &netlink, attach).await?,
         XenMode::Route => plan_route(call, &backend, &netlink, attach).await?,
+        XenMode::RouteIfup => plan_route_ifup(call, &backend, &netlink, attach).await?,
     };
     if dry_run {
         print!("{plan}");
@@ -151,7 +154,12 @@ async fn plan_bridge(
 }
 
 /// The variables upstream's hooks read (CONTRACT 4.7), when a hook directory exists.
-async fn plan_route(call: &XenCall, backend: &Backend, netlink: &Netlink, attach: bool) -> Result<Plan> {
+async fn plan_route(
+    call: &XenCall,
+    backend: &Backend,
+    netlink: &Netlink,
+    attach: bool,
+) -> Result<Plan> {
     let final_name = xen_device::wanted_name(call, backend)?;
     let mut names = vec![call.dev.clone(), final_name.clone()];
     if let Some(netdev) = call.overrides.netdev.as_deref() {
@@ -159,7 +167,9 @@ async fn plan_route(call: &XenCall, backend: &Backend, netlink: &Netlink, attach
     }
     let mut kernel = snapshot(netlink, &names).await?;
     add_default_links(netlink, &mut kernel).await?;
-    let uplink = routed::uplink(call.overrides.netdev.as_deref(), &kernel).ok().cloned();
+    let uplink = routed::uplink(call.overrides.netdev.as_deref(), &kernel)
+        .ok()
+        .cloned();
     if let Some(uplink) = &uplink {
         for (ip, len) in netlink.addresses(uplink.index).await? {
             kernel.addresses.push((uplink.index, ip, len));
@@ -170,7 +180,13 @@ async fn plan_route(call: &XenCall, backend: &Backend, netlink: &Netlink, attach
         Key::new("net/ipv4/conf/all/forwarding")?,
         Key::new("net/ipv6/conf/all/forwarding")?,
     ];
-    keys.extend(uplink.as_ref().map(|u| IfName::new(&u.name)).transpose()?.map(|u| Key::proxy_ndp(&u)));
+    keys.extend(
+        uplink
+            .as_ref()
+            .map(|u| IfName::new(&u.name))
+            .transpose()?
+            .map(|u| Key::proxy_ndp(&u)),
+    );
     read_sysctls(&mut kernel, keys)?;
     let main_ip = uplink
         .as_ref()
@@ -182,6 +198,41 @@ async fn plan_route(call: &XenCall, backend: &Backend, netlink: &Netlink, attach
         routed::plan_attach(call, backend, &kernel, hooks)
     } else {
         routed::plan_detach(call, backend, &kernel, hooks)
+    }
+}
+
+async fn plan_route_ifup(
+    call: &XenCall,
+    backend: &Backend,
+    netlink: &Netlink,
+    attach: bool,
+) -> Result<Plan> {
+    let final_name = xen_device::wanted_name(call, backend)?;
+    let dir = sysconfig::dir_from_env();
+    let config = sysconfig::load(&dir, &final_name)?;
+    let mut names = vec![call.dev.clone(), final_name.clone()];
+    names.extend(route_ifup::names_used(&config));
+    let mut kernel = snapshot(netlink, &names).await?;
+    add_default_links(netlink, &mut kernel).await?;
+    let mut keys = vec![
+        Key::proxy_arp(&call.dev),
+        Key::proxy_ndp(&call.dev),
+        Key::new("net/ipv4/conf/all/forwarding")?,
+        Key::new("net/ipv6/conf/all/forwarding")?,
+        Key::new("net/ipv6/conf/all/proxy_ndp")?,
+        Key::new("net/ipv4/conf/all/proxy_arp")?,
+    ];
+    for index in kernel.default_links.clone() {
+        if let Some(link) = kernel.link_by_index(index) {
+            keys.push(Key::proxy_arp(&IfName::new(&link.name)?));
+        }
+    }
+    read_sysctls(&mut kernel, keys)?;
+    let hooks = hook_run(call, backend, &final_name, "", "");
+    if attach {
+        route_ifup::plan_attach(call, backend, &config, &dir, &kernel, hooks)
+    } else {
+        route_ifup::plan_detach(call, backend, &config, &kernel, hooks)
     }
 }
 

@@ -2,5 +2,6 @@
 
 pub mod bridge;
 pub mod qemu;
+pub mod route_ifup;
 pub mod routed;
 pub mod xen_device;

@@ -11,7 +11,7 @@ use rtnetlink::packet_route::neighbour::{
 };
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop,
-    RouteNextHopFlags, RouteProtocol, RouteScope, RouteType,
+    RouteNextHopFlags, RouteProtocol, RouteRealm, RouteScope, RouteType,
 };
 
 use super::{Netlink, is_missing, os_error};
@@ -57,6 +57,7 @@ fn route_message(route: &Route) -> RouteMessage {
     header.destination_prefix_length = route.prefix_len;
     header.protocol = RouteProtocol::from(route.protocol);
     header.kind = RouteType::from(route.kind);
+    header.tos = route.tos;
     header.table = u8::try_from(route.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
     header.scope = match route.scope {
         Some(scope) => RouteScope::from(scope),
@@ -87,6 +88,12 @@ fn route_message(route: &Route) -> RouteMessage {
     }
     if let Some(src) = route.src {
         attrs.push(RouteAttribute::PrefSource(route_address(src)));
+    }
+    if let Some(realm) = route.realm {
+        attrs.push(RouteAttribute::Realm(RouteRealm {
+            source: (realm >> 16) as u16,
+            destination: realm as u16,
+        }));
     }
     if let Some(priority) = route.metric {
         attrs.push(RouteAttribute::Priority(priority));
