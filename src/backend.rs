@@ -248,9 +248,15 @@ mod tests {
     fn ip_lists() {
         let list = parse_ip_list(" 192.0.2.241 2001:db8:abba::1001/64,10.0.0.1/24 ").unwrap();
         let shown: Vec<String> = list.iter().map(|(a, p)| format!("{a}/{p}")).collect();
-        assert_eq!(shown, ["192.0.2.241/32", "2001:db8:abba::1001/64", "10.0.0.1/24"]);
+        assert_eq!(
+            shown,
+            ["192.0.2.241/32", "2001:db8:abba::1001/64", "10.0.0.1/24"]
+        );
         assert!(parse_ip_list("").unwrap().is_empty());
-        assert_eq!(parse_ip_list("10.0.0.300").unwrap_err().to_string(), "invalid address \"10.0.0.300\"");
+        assert_eq!(
+            parse_ip_list("10.0.0.300").unwrap_err().to_string(),
+            "invalid address \"10.0.0.300\""
+        );
         assert_eq!(
             parse_ip_list("10.0.0.1/33").unwrap_err().to_string(),
             "invalid prefix length in \"10.0.0.1/33\""

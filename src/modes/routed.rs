@@ -24,7 +24,10 @@ pub fn metric(type_if: TypeIf) -> u32 {
 }
 
 pub fn link_ref(link: &Link) -> Result<LinkRef> {
-    Ok(LinkRef { index: link.index, name: IfName::new(&link.name)? })
+    Ok(LinkRef {
+        index: link.index,
+        name: IfName::new(&link.name)?,
+    })
 }
 
 /// The uplink: `netdev` when given, else the first default-route link.
@@ -38,28 +41,51 @@ pub fn uplink<'k>(netdev: Option<&str>, kernel: &'k Snapshot) -> Result<&'k Link
             .default_links
             .iter()
             .find_map(|index| kernel.link_by_index(*index))
-            .ok_or_else(|| anyhow::anyhow!("no uplink: netdev is not set and there is no default route")),
+            .ok_or_else(|| {
+                anyhow::anyhow!("no uplink: netdev is not set and there is no default route")
+            }),
     }
 }
 
 /// The host address routed IPv4 guests use as their router: the uplink's first IPv4.
 pub fn main_ip(uplink: &Link, kernel: &Snapshot) -> Option<IpAddr> {
-    kernel.addresses_of(uplink.index).map(|(ip, _)| ip).find(IpAddr::is_ipv4)
+    kernel
+        .addresses_of(uplink.index)
+        .map(|(ip, _)| ip)
+        .find(IpAddr::is_ipv4)
 }
 
 /// A sysctl write, planned only when the value differs (read before write).
-pub fn ensure_sysctl(kernel: &Snapshot, read_as: &Key, write_as: Key, value: &str, steps: &mut Vec<Step>) {
+pub fn ensure_sysctl(
+    kernel: &Snapshot,
+    read_as: &Key,
+    write_as: Key,
+    value: &str,
+    steps: &mut Vec<Step>,
+) {
     let current = kernel.sysctl(read_as).unwrap_or("0");
     if current != value {
-        steps.push(Step::SetSysctl { key: write_as, value: value.to_owned(), previous: current.to_owned() });
+        steps.push(Step::SetSysctl {
+            key: write_as,
+            value: value.to_owned(),
+            previous: current.to_owned(),
+        });
     }
 }
 
 /// Host-wide knobs are the admin's: vifkit only says which ones will stop traffic.
 pub fn check_host_knobs(kernel: &Snapshot, v4: bool, v6: bool, warnings: &mut Vec<String>) {
     let checks = [
-        (v4, "net/ipv4/conf/all/forwarding", "IPv4 forwarding is off: routed guests get no IPv4 traffic"),
-        (v6, "net/ipv6/conf/all/forwarding", "IPv6 forwarding is off: routed guests get no IPv6 traffic"),
+        (
+            v4,
+            "net/ipv4/conf/all/forwarding",
+            "IPv4 forwarding is off: routed guests get no IPv4 traffic",
+        ),
+        (
+            v6,
+            "net/ipv6/conf/all/forwarding",
+            "IPv6 forwarding is off: routed guests get no IPv6 traffic",
+        ),
     ];
     for (wanted, key, warning) in checks {
         let key = Key::new(key).expect("static key");
@@ -70,38 +96,69 @@ pub fn check_host_knobs(kernel: &Snapshot, v4: bool, v6: bool, warnings: &mut Ve
 }
 
 /// `vif-route online` / `add`.
-pub fn plan_attach(call: &XenCall, backend: &Backend, kernel: &Snapshot, hooks: Option<HookRun>) -> Result<Plan> {
+pub fn plan_attach(
+    call: &XenCall,
+    backend: &Backend,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
     let mut plan = Plan::default();
     let device = xen_device::resolve_attach(call, backend, kernel)?;
     let uplink = uplink(call.overrides.netdev.as_deref(), kernel)?;
     let up = link_ref(uplink)?;
-    let (v4, v6): (Vec<(IpAddr, u8)>, Vec<_>) = backend.addresses.iter().partition(|(ip, _)| ip.is_ipv4());
+    let (v4, v6): (Vec<(IpAddr, u8)>, Vec<_>) =
+        backend.addresses.iter().partition(|(ip, _)| ip.is_ipv4());
     let main_ip = main_ip(uplink, kernel);
     if !v4.is_empty() && main_ip.is_none() {
-        bail!("uplink {} has no IPv4 address to serve as the guest's router", uplink.name);
+        bail!(
+            "uplink {} has no IPv4 address to serve as the guest's router",
+            uplink.name
+        );
     }
     let guest_link_local = match (v6.is_empty(), backend.mac) {
         (true, _) => None,
         (false, Some(mac)) => Some(IpAddr::V6(mac.eui64_link_local())),
-        (false, None) => bail!("{}/mac is needed to route IPv6 to the guest's link-local address", backend.path),
+        (false, None) => bail!(
+            "{}/mac is needed to route IPv6 to the guest's link-local address",
+            backend.path
+        ),
     };
     let mut vif = link_ref(device.found)?;
     let current_name = vif.name.clone();
     if let Some(to) = &device.rename_to {
         if device.found.up {
-            plan.steps.push(Step::SetDown { link: vif.clone(), was_up: true });
+            plan.steps.push(Step::SetDown {
+                link: vif.clone(),
+                was_up: true,
+            });
         }
-        plan.steps.push(Step::Rename { link: vif.clone(), to: to.clone() });
+        plan.steps.push(Step::Rename {
+            link: vif.clone(),
+            to: to.clone(),
+        });
         vif.name = to.clone();
     }
     if let (false, Some(main_ip)) = (v4.is_empty(), main_ip) {
-        plan.steps.push(Step::AddAddress { link: vif.clone(), address: main_ip, prefix_len: 32 });
+        plan.steps.push(Step::AddAddress {
+            link: vif.clone(),
+            address: main_ip,
+            prefix_len: 32,
+        });
     }
     if !device.found.up || device.rename_to.is_some() {
-        plan.steps.push(Step::SetUp { link: vif.clone(), was_up: false });
+        plan.steps.push(Step::SetUp {
+            link: vif.clone(),
+            was_up: false,
+        });
     }
     if !v4.is_empty() {
-        ensure_sysctl(kernel, &Key::proxy_arp(&current_name), Key::proxy_arp(&vif.name), "1", &mut plan.steps);
+        ensure_sysctl(
+            kernel,
+            &Key::proxy_arp(&current_name),
+            Key::proxy_arp(&vif.name),
+            "1",
+            &mut plan.steps,
+        );
     }
     let metric = metric(call.type_if);
     for &(address, prefix_len) in backend.addresses.iter() {
@@ -114,10 +171,19 @@ pub fn plan_attach(call: &XenCall, backend: &Backend, kernel: &Snapshot, hooks: 
             IpAddr::V6(_) => route.gateway = guest_link_local,
         }
         plan.steps.push(Step::AddRoute(route));
-        plan.steps.push(Step::AddProxy { link: up.clone(), address });
+        plan.steps.push(Step::AddProxy {
+            link: up.clone(),
+            address,
+        });
     }
     if !v6.is_empty() {
-        ensure_sysctl(kernel, &Key::proxy_ndp(&up.name), Key::proxy_ndp(&up.name), "1", &mut plan.steps);
+        ensure_sysctl(
+            kernel,
+            &Key::proxy_ndp(&up.name),
+            Key::proxy_ndp(&up.name),
+            "1",
+            &mut plan.steps,
+        );
     }
     check_host_knobs(kernel, !v4.is_empty(), !v6.is_empty(), &mut plan.warnings);
     plan.notes.push(format!("uplink {}", uplink.name));
@@ -127,7 +193,12 @@ pub fn plan_attach(call: &XenCall, backend: &Backend, kernel: &Snapshot, hooks: 
 
 /// `vif-route offline` / `remove`: needs no host address. Routes vanish with the vif, but the
 /// proxy entries on the uplink do not.
-pub fn plan_detach(call: &XenCall, backend: &Backend, kernel: &Snapshot, hooks: Option<HookRun>) -> Result<Plan> {
+pub fn plan_detach(
+    call: &XenCall,
+    backend: &Backend,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
     let mut plan = Plan::default();
     match xen_device::resolve_detach(call, backend, kernel)? {
         Some(found) => {
@@ -138,7 +209,10 @@ pub fn plan_detach(call: &XenCall, backend: &Backend, kernel: &Snapshot, hooks: 
                 route.metric = Some(metric(call.type_if));
                 plan.steps.push(Step::DelRoute(route));
             }
-            plan.steps.push(Step::SetDown { link: vif, was_up: found.up });
+            plan.steps.push(Step::SetDown {
+                link: vif,
+                was_up: found.up,
+            });
         }
         None => plan.notes.push(format!("{} is already gone", call.dev)),
     }
@@ -146,10 +220,15 @@ pub fn plan_detach(call: &XenCall, backend: &Backend, kernel: &Snapshot, hooks: 
         Ok(uplink) => {
             let up = link_ref(uplink)?;
             for &(address, _) in &backend.addresses {
-                plan.steps.push(Step::DelProxy { link: up.clone(), address });
+                plan.steps.push(Step::DelProxy {
+                    link: up.clone(),
+                    address,
+                });
             }
         }
-        Err(err) if !backend.addresses.is_empty() => plan.warnings.push(format!("proxy entries kept: {err:#}")),
+        Err(err) if !backend.addresses.is_empty() => {
+            plan.warnings.push(format!("proxy entries kept: {err:#}"))
+        }
         Err(_) => {}
     }
     plan.steps.extend(hooks.map(Step::RunHooks));

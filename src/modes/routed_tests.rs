@@ -26,7 +26,10 @@ fn call(command: Command, netdev: Option<&str>) -> XenCall {
         dev: IfName::new("vif1.0").unwrap(),
         udev: false,
         script: None,
-        overrides: Overrides { netdev: netdev.map(str::to_owned), ..Default::default() },
+        overrides: Overrides {
+            netdev: netdev.map(str::to_owned),
+            ..Default::default()
+        },
     }
 }
 
@@ -54,10 +57,22 @@ fn kernel(vif: Option<Link>) -> Snapshot {
             (2, "192.0.2.253".parse().unwrap(), 28),
         ],
         sysctls: vec![
-            (Key::new("net/ipv4/conf/all/forwarding").unwrap(), Some("1".into())),
-            (Key::new("net/ipv6/conf/all/forwarding").unwrap(), Some("1".into())),
-            (Key::proxy_arp(&IfName::new("vif1.0").unwrap()), Some("0".into())),
-            (Key::proxy_ndp(&IfName::new("eth0").unwrap()), Some("0".into())),
+            (
+                Key::new("net/ipv4/conf/all/forwarding").unwrap(),
+                Some("1".into()),
+            ),
+            (
+                Key::new("net/ipv6/conf/all/forwarding").unwrap(),
+                Some("1".into()),
+            ),
+            (
+                Key::proxy_arp(&IfName::new("vif1.0").unwrap()),
+                Some("0".into()),
+            ),
+            (
+                Key::proxy_ndp(&IfName::new("eth0").unwrap()),
+                Some("0".into()),
+            ),
         ],
         default_links: vec![2],
         ..Default::default()
@@ -71,7 +86,13 @@ fn words(plan: &Plan) -> Vec<String> {
 #[test]
 fn seed_2_1_ipv4_and_ipv6() {
     let k = kernel(Some(link(7, "vif1.0", false)));
-    let plan = plan_attach(&call(Command::Online, None), &backend("192.0.2.241 2001:db8:abba::1001"), &k, None).unwrap();
+    let plan = plan_attach(
+        &call(Command::Online, None),
+        &backend("192.0.2.241 2001:db8:abba::1001"),
+        &k,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
         [
@@ -94,47 +115,91 @@ fn second_online_skips_what_is_in_place() {
     let mut vif = link(7, "xen1.0", true);
     vif.alias = Some("vif1.0".into());
     let mut k = kernel(Some(vif));
-    k.sysctls.push((Key::proxy_arp(&IfName::new("xen1.0").unwrap()), Some("1".into())));
-    k.sysctls.retain(|(key, _)| key.as_str() != "net/ipv6/conf/eth0/proxy_ndp");
-    k.sysctls.push((Key::proxy_ndp(&IfName::new("eth0").unwrap()), Some("1".into())));
+    k.sysctls.push((
+        Key::proxy_arp(&IfName::new("xen1.0").unwrap()),
+        Some("1".into()),
+    ));
+    k.sysctls
+        .retain(|(key, _)| key.as_str() != "net/ipv6/conf/eth0/proxy_ndp");
+    k.sysctls.push((
+        Key::proxy_ndp(&IfName::new("eth0").unwrap()),
+        Some("1".into()),
+    ));
     let mut c = call(Command::Online, None);
     c.dev = IfName::new("vif1.0").unwrap();
     let plan = plan_attach(&c, &backend("192.0.2.241"), &k, None).unwrap();
     // Addresses, routes and proxies are replaced (idempotent); link and sysctls untouched.
-    assert!(!words(&plan).iter().any(|w| w.starts_with("set ") || w.starts_with("rename")), "{:?}", words(&plan));
+    assert!(
+        !words(&plan)
+            .iter()
+            .any(|w| w.starts_with("set ") || w.starts_with("rename")),
+        "{:?}",
+        words(&plan)
+    );
 }
 
 #[test]
 fn ipv6_only_needs_no_host_ipv4() {
     let mut k = kernel(Some(link(7, "vif1.0", false)));
     k.addresses.retain(|(_, ip, _)| ip.is_ipv6());
-    let plan = plan_attach(&call(Command::Online, None), &backend("2001:db8:abba::1001"), &k, None).unwrap();
-    assert!(!words(&plan).iter().any(|w| w.contains("proxy_arp") || w.contains("add address")));
-    let err = plan_attach(&call(Command::Online, None), &backend("192.0.2.241"), &k, None).unwrap_err();
-    assert_eq!(err.to_string(), "uplink eth0 has no IPv4 address to serve as the guest's router");
+    let plan = plan_attach(
+        &call(Command::Online, None),
+        &backend("2001:db8:abba::1001"),
+        &k,
+        None,
+    )
+    .unwrap();
+    assert!(
+        !words(&plan)
+            .iter()
+            .any(|w| w.contains("proxy_arp") || w.contains("add address"))
+    );
+    let err = plan_attach(
+        &call(Command::Online, None),
+        &backend("192.0.2.241"),
+        &k,
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "uplink eth0 has no IPv4 address to serve as the guest's router"
+    );
 }
 
 #[test]
 fn errors_name_what_is_missing() {
     let k = kernel(Some(link(7, "vif1.0", false)));
     assert_eq!(
-        plan_attach(&call(Command::Online, Some("eth9")), &backend("192.0.2.241"), &k, None)
-            .unwrap_err()
-            .to_string(),
+        plan_attach(
+            &call(Command::Online, Some("eth9")),
+            &backend("192.0.2.241"),
+            &k,
+            None
+        )
+        .unwrap_err()
+        .to_string(),
         "uplink eth9 (netdev) does not exist"
     );
     let mut no_default = k.clone();
     no_default.default_links.clear();
     assert_eq!(
-        plan_attach(&call(Command::Online, None), &backend("192.0.2.241"), &no_default, None)
-            .unwrap_err()
-            .to_string(),
+        plan_attach(
+            &call(Command::Online, None),
+            &backend("192.0.2.241"),
+            &no_default,
+            None
+        )
+        .unwrap_err()
+        .to_string(),
         "no uplink: netdev is not set and there is no default route"
     );
     let mut b = backend("2001:db8:abba::1001");
     b.mac = None;
     assert_eq!(
-        plan_attach(&call(Command::Online, None), &b, &k, None).unwrap_err().to_string(),
+        plan_attach(&call(Command::Online, None), &b, &k, None)
+            .unwrap_err()
+            .to_string(),
         "backend/vif/1/0/mac is needed to route IPv6 to the guest's link-local address"
     );
 }
@@ -142,8 +207,15 @@ fn errors_name_what_is_missing() {
 #[test]
 fn forwarding_off_is_a_warning() {
     let mut k = kernel(Some(link(7, "vif1.0", false)));
-    k.sysctls.retain(|(key, _)| !key.as_str().ends_with("all/forwarding"));
-    let plan = plan_attach(&call(Command::Online, None), &backend("192.0.2.241 2001:db8::1"), &k, None).unwrap();
+    k.sysctls
+        .retain(|(key, _)| !key.as_str().ends_with("all/forwarding"));
+    let plan = plan_attach(
+        &call(Command::Online, None),
+        &backend("192.0.2.241 2001:db8::1"),
+        &k,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         plan.warnings,
         [
@@ -162,7 +234,11 @@ fn tap_routes_win_with_metric_one() {
     let mut b = backend("192.0.2.241");
     b.vifname = None;
     let plan = plan_attach(&c, &b, &k, None).unwrap();
-    assert!(words(&plan).contains(&"add route 192.0.2.241/32 dev vif1.0-emu src 192.0.2.253 metric 1".to_string()));
+    assert!(
+        words(&plan).contains(
+            &"add route 192.0.2.241/32 dev vif1.0-emu src 192.0.2.253 metric 1".to_string()
+        )
+    );
 }
 
 #[test]
@@ -171,7 +247,13 @@ fn offline_removes_proxies_and_needs_no_host_address() {
     vif.alias = Some("vif1.0".into());
     let mut k = kernel(Some(vif));
     k.addresses.clear();
-    let plan = plan_detach(&call(Command::Offline, None), &backend("192.0.2.241 2001:db8:abba::1001"), &k, None).unwrap();
+    let plan = plan_detach(
+        &call(Command::Offline, None),
+        &backend("192.0.2.241 2001:db8:abba::1001"),
+        &k,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
         [
@@ -182,6 +264,12 @@ fn offline_removes_proxies_and_needs_no_host_address() {
             "delete proxy neighbour 2001:db8:abba::1001 on eth0",
         ]
     );
-    let gone = plan_detach(&call(Command::Offline, None), &backend("192.0.2.241"), &kernel(None), None).unwrap();
+    let gone = plan_detach(
+        &call(Command::Offline, None),
+        &backend("192.0.2.241"),
+        &kernel(None),
+        None,
+    )
+    .unwrap();
     assert_eq!(words(&gone), ["delete proxy neighbour 192.0.2.241 on eth0"]);
 }
