@@ -232,7 +232,7 @@ fn config_rule_gives_bridge_and_mtu() {
     assert_eq!(
         stderr(&out),
         format!(
-            "qemu-ifup: error: {}:3: unknown key \"vlan\" (expected bridge or mtu)\n",
+            "qemu-ifup: error: {}:3: unknown key \"vlan\" (expected bridge, mtu, route, uplink or mac)\n",
             conf.display()
         )
     );
@@ -362,4 +362,45 @@ fn twenty_taps_at_once() {
         assert!(out.status.success(), "{tap}: {}", stderr(out));
         assert_eq!(ns.master_of(tap).as_deref(), Some("br0"));
     }
+}
+
+#[test]
+fn routed_tap_from_the_config() {
+    let (ns, tap) = rig("qrt");
+    let router = Netns::new("qrtr");
+    ns.veth("eth0", "up0", &router);
+    ns.ip(&["link", "set", "eth0", "up"]);
+    ns.ip(&["addr", "add", "192.0.2.253/28", "dev", "eth0"]);
+    let dir = scratch_dir("qrt");
+    let conf = dir.join("vifkit.conf");
+    std::fs::write(
+        &conf,
+        format!("[port {tap}]\nroute = 192.0.2.241 2001:db8:abba::1001\nuplink = eth0\nmac = 52:54:00:12:34:56\n"),
+    )
+    .unwrap();
+    let env = [("VIFKIT_CONFIG", conf.to_str().unwrap())];
+    let out = script(&ns, "qemu-ifup", &[&tap], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v4 = ns.ip(&["route", "show", "dev", &tap]);
+    assert!(
+        v4.contains("192.0.2.241 scope link src 192.0.2.253"),
+        "{v4}"
+    );
+    let v6 = ns.ip(&["-6", "route", "show", "dev", &tap]);
+    assert!(
+        v6.contains("2001:db8:abba::1001 via fe80::5054:ff:fe12:3456"),
+        "{v6}"
+    );
+    let proxies = ns.ip(&["-6", "neigh", "show", "proxy"]) + &ns.ip(&["neigh", "show", "proxy"]);
+    assert!(
+        proxies.contains("2001:db8:abba::1001 dev eth0"),
+        "{proxies}"
+    );
+    assert!(proxies.contains("192.0.2.241 dev eth0"), "{proxies}");
+    assert!(ns.master_of(&tap).is_none());
+    let out = script(&ns, "qemu-ifdown", &[&tap], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let proxies = ns.ip(&["-6", "neigh", "show", "proxy"]) + &ns.ip(&["neigh", "show", "proxy"]);
+    assert_eq!(proxies, "");
+    std::fs::remove_dir_all(dir).unwrap();
 }

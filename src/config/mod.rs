@@ -7,6 +7,12 @@
 //! [port web-* vnet1?]
 //! bridge = br1
 //! mtu = 9000
+//!
+//! # a routed guest: its addresses are routed to the tap and proxied on the uplink
+//! [port mail0]
+//! route = 192.0.2.241 2001:db8:abba::1001
+//! uplink = eth0
+//! mac = 52:54:00:12:34:56
 //! ```
 
 mod glob;
@@ -15,7 +21,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::backend::parse_mtu;
+use std::net::IpAddr;
+
+use crate::backend::{parse_ip_list, parse_mtu};
+use crate::mac::MacAddr;
 use crate::names::IfName;
 
 pub const DEFAULT_PATH: &str = "/etc/vifkit/vifkit.conf";
@@ -33,6 +42,11 @@ pub struct PortRule {
     pub line: usize,
     pub bridge: Option<String>,
     pub mtu: Option<u32>,
+    /// Routed mode: the guest addresses to route to the tap.
+    pub route: Vec<(IpAddr, u8)>,
+    pub uplink: Option<String>,
+    /// The guest's MAC, so IPv6 routes can go via its link-local as the seed writes them.
+    pub mac: Option<MacAddr>,
 }
 
 impl Config {
@@ -77,6 +91,15 @@ impl Config {
             };
             set_key(rule, content).with_context(at)?;
         }
+        for rule in &config.ports {
+            if rule.bridge.is_some() && !rule.route.is_empty() {
+                bail!(
+                    "{}:{}: bridge and route exclude each other: a port is bridged or routed",
+                    path.display(),
+                    rule.line
+                );
+            }
+        }
         Ok(config)
     }
 
@@ -111,6 +134,9 @@ fn parse_section(header: &str) -> Result<PortRule> {
         line: 0,
         bridge: None,
         mtu: None,
+        route: vec![],
+        uplink: None,
+        mac: None,
     })
 }
 
@@ -128,7 +154,17 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             rule.bridge.replace(value.to_owned()).is_some()
         }
         "mtu" => rule.mtu.replace(parse_mtu(value)?).is_some(),
-        other => bail!("unknown key {other:?} (expected bridge or mtu)"),
+        "route" => {
+            let had = !rule.route.is_empty();
+            rule.route = parse_ip_list(value)?;
+            had
+        }
+        "uplink" => {
+            IfName::new(value)?;
+            rule.uplink.replace(value.to_owned()).is_some()
+        }
+        "mac" => rule.mac.replace(MacAddr::parse(value)?).is_some(),
+        other => bail!("unknown key {other:?} (expected bridge, mtu, route, uplink or mac)"),
     };
     if duplicate {
         bail!("{key} is set twice in this section");

@@ -85,7 +85,7 @@ fn every_bad_line_names_file_and_line() {
         ),
         (
             "[port *]\nvlan = 10\n",
-            "/etc/vifkit/vifkit.conf:2: unknown key \"vlan\" (expected bridge or mtu)",
+            "/etc/vifkit/vifkit.conf:2: unknown key \"vlan\" (expected bridge, mtu, route, uplink or mac)",
         ),
         (
             "[port *]\nmtu = 9k\n",
@@ -116,5 +116,26 @@ fn missing_files() {
     assert_eq!(
         format!("{:#}", Config::load(absent, true).unwrap_err()),
         "read /nonexistent/vifkit.conf: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn routed_ports() {
+    let config = parse("[port mail*]\nroute = 192.0.2.241 2001:db8:abba::1001\nuplink = eth0\nmac = 52:54:00:12:34:56\n").unwrap();
+    let rule = config.rule_for(&IfName::new("mail0").unwrap()).unwrap();
+    assert_eq!(rule.route.len(), 2);
+    assert_eq!(rule.uplink.as_deref(), Some("eth0"));
+    assert_eq!(rule.mac.unwrap().to_string(), "52:54:00:12:34:56");
+    assert_eq!(
+        error("[port *]\nbridge = br0\nroute = 192.0.2.1\n"),
+        "/etc/vifkit/vifkit.conf:1: bridge and route exclude each other: a port is bridged or routed"
+    );
+    assert_eq!(
+        error("[port *]\nroute = 192.0.2.300\n"),
+        "/etc/vifkit/vifkit.conf:2: invalid address \"192.0.2.300\""
+    );
+    assert_eq!(
+        error("[port *]\nmac = 52:54:00\n"),
+        "/etc/vifkit/vifkit.conf:2: invalid MAC address \"52:54:00\": expected six hex pairs like 00:16:3e:01:02:03"
     );
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::kernel::Snapshot;
+use crate::modes::routed;
 use crate::names::IfName;
 use crate::netlink::{Family, Netlink};
 use crate::sysctl::{self, Key};
@@ -106,4 +107,32 @@ fn read_sysctls(kernel: &mut Snapshot, keys: Vec<Key>) -> Result<()> {
         kernel.sysctls.push((key, value));
     }
     Ok(())
+}
+
+/// What the routed planner looks at: the port's links, the uplink (`netdev`, else the
+/// default-route link) with its addresses, and the sysctls it reads before writing.
+async fn routed_snapshot(
+    netlink: &Netlink,
+    mut names: Vec<IfName>,
+    netdev: Option<&str>,
+) -> Result<Snapshot> {
+    if let Some(netdev) = netdev.filter(|n| !n.is_empty()) {
+        names.push(IfName::new(netdev).context("netdev")?);
+    }
+    let mut kernel = snapshot(netlink, &names).await?;
+    add_default_links(netlink, &mut kernel).await?;
+    let uplink = routed::uplink(netdev, &kernel).ok().cloned();
+    let mut keys = vec![
+        Key::new("net/ipv4/conf/all/forwarding")?,
+        Key::new("net/ipv6/conf/all/forwarding")?,
+    ];
+    keys.extend(names.first().map(Key::proxy_arp));
+    if let Some(uplink) = &uplink {
+        for (ip, len) in netlink.addresses(uplink.index).await? {
+            kernel.addresses.push((uplink.index, ip, len));
+        }
+        keys.push(Key::proxy_ndp(&IfName::new(&uplink.name)?));
+    }
+    read_sysctls(&mut kernel, keys)?;
+    Ok(kernel)
 }

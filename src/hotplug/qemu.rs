@@ -7,11 +7,14 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use super::{DEADLINE, add_default_links, block_on_with_deadline, failure, snapshot};
+use super::{
+    DEADLINE, add_default_links, block_on_with_deadline, failure, routed_snapshot, snapshot,
+};
 use crate::apply::{apply_attach, apply_detach};
 use crate::config::Config;
 use crate::logging;
 use crate::modes::qemu::{self, BridgeSources};
+use crate::modes::routed::{self, RoutedPort};
 use crate::names::IfName;
 use crate::netlink::Netlink;
 use crate::plan::Plan;
@@ -34,9 +37,7 @@ pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
             let netlink = Netlink::connect()?;
             let plan = match direction {
                 TapDirection::Up => plan_up(&netlink, &tap, bridge.as_deref()).await?,
-                TapDirection::Down => {
-                    qemu::plan_ifdown(&tap, &snapshot(&netlink, std::slice::from_ref(&tap)).await?)
-                }
+                TapDirection::Down => plan_down(&netlink, &tap, bridge.as_deref()).await?,
             };
             if dry_run {
                 print!("{plan}");
@@ -44,6 +45,9 @@ pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
             }
             for note in &plan.notes {
                 log::info!("{note}");
+            }
+            for warning in &plan.warnings {
+                log::warn!("{warning}");
             }
             let attach = direction == TapDirection::Up;
             let mut runner = SystemRunner {
@@ -95,6 +99,25 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
         plan.notes.extend(legacy_note);
         return Ok(plan);
     }
+    if let Some(rule) = rule.filter(|r| !r.route.is_empty()) {
+        let uplink = rule.uplink.as_deref();
+        let kernel = routed_snapshot(netlink, vec![tap.clone()], uplink).await?;
+        let Some(found) = kernel.link(tap.as_str()) else {
+            bail!("{tap} does not exist");
+        };
+        let port = RoutedPort {
+            found,
+            rename_to: None,
+            addresses: &rule.route,
+            guest_mac: rule.mac,
+            metric: None,
+            netdev: uplink,
+        };
+        let mut plan = routed::plan_port_attach(&port, &kernel)?;
+        plan.notes
+            .push(format!("routed by {}:{}", config.path.display(), rule.line));
+        return Ok(plan);
+    }
     let mut kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
     add_default_links(netlink, &mut kernel).await?;
     let Some(bridge) = qemu::default_route_bridge(&kernel) else {
@@ -104,4 +127,35 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
     plan.notes
         .push(format!("bridge {} carries the default route", bridge.name));
     Ok(plan)
+}
+
+/// Out of the bridge and down; a routed tap also loses its proxy entries on the uplink,
+/// which outlive it. A bridge argument means the tap was bridged whatever the config says.
+async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
+    // Taking the tap down must not depend on a config that broke since it came up.
+    let config = Config::load_from_env().unwrap_or_else(|err| {
+        log::warn!("{err:#}");
+        Config::default()
+    });
+    let routed_rule = config
+        .rule_for(tap)
+        .filter(|r| !r.route.is_empty() && argument.is_none());
+    let env_bridge = std::env::var("VIFKIT_BRIDGE").is_ok_and(|b| !b.is_empty());
+    match routed_rule {
+        Some(rule) if !env_bridge => {
+            let uplink = rule.uplink.as_deref();
+            let kernel = routed_snapshot(netlink, vec![tap.clone()], uplink).await?;
+            routed::plan_port_detach(
+                kernel.link(tap.as_str()),
+                &rule.route,
+                None,
+                uplink,
+                &kernel,
+            )
+        }
+        _ => Ok(qemu::plan_ifdown(
+            tap,
+            &snapshot(netlink, std::slice::from_ref(tap)).await?,
+        )),
+    }
 }

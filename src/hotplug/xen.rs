@@ -4,9 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use super::{DEADLINE, add_default_links, block_on_with_deadline, failure, read_sysctls, snapshot};
+use super::{
+    DEADLINE, add_default_links, block_on_with_deadline, failure, read_sysctls, routed_snapshot,
+    snapshot,
+};
 
 use crate::apply::{apply_attach, apply_detach};
 use crate::backend::{Backend, BackendKeys};
@@ -161,35 +164,11 @@ async fn plan_route(
     attach: bool,
 ) -> Result<Plan> {
     let final_name = xen_device::wanted_name(call, backend)?;
-    let mut names = vec![call.dev.clone(), final_name.clone()];
-    if let Some(netdev) = call.overrides.netdev.as_deref() {
-        names.push(IfName::new(netdev).context("netdev")?);
-    }
-    let mut kernel = snapshot(netlink, &names).await?;
-    add_default_links(netlink, &mut kernel).await?;
-    let uplink = routed::uplink(call.overrides.netdev.as_deref(), &kernel)
+    let netdev = call.overrides.netdev.as_deref();
+    let kernel =
+        routed_snapshot(netlink, vec![call.dev.clone(), final_name.clone()], netdev).await?;
+    let main_ip = routed::uplink(netdev, &kernel)
         .ok()
-        .cloned();
-    if let Some(uplink) = &uplink {
-        for (ip, len) in netlink.addresses(uplink.index).await? {
-            kernel.addresses.push((uplink.index, ip, len));
-        }
-    }
-    let mut keys = vec![
-        Key::proxy_arp(&call.dev),
-        Key::new("net/ipv4/conf/all/forwarding")?,
-        Key::new("net/ipv6/conf/all/forwarding")?,
-    ];
-    keys.extend(
-        uplink
-            .as_ref()
-            .map(|u| IfName::new(&u.name))
-            .transpose()?
-            .map(|u| Key::proxy_ndp(&u)),
-    );
-    read_sysctls(&mut kernel, keys)?;
-    let main_ip = uplink
-        .as_ref()
         .and_then(|u| routed::main_ip(u, &kernel))
         .map(|ip| ip.to_string())
         .unwrap_or_default();

@@ -20,6 +20,9 @@ fn rule(bridge: Option<&str>) -> PortRule {
         line: 7,
         bridge: bridge.map(str::to_owned),
         mtu: None,
+        route: vec![],
+        uplink: None,
+        mac: None,
     }
 }
 

@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 use crate::backend::Backend;
 use crate::invocation::{TypeIf, XenCall};
 use crate::kernel::Snapshot;
+use crate::mac::MacAddr;
 use crate::modes::xen_device;
 use crate::names::IfName;
 use crate::netlink::Link;
@@ -95,6 +96,19 @@ pub fn check_host_knobs(kernel: &Snapshot, v4: bool, v6: bool, warnings: &mut Ve
     }
 }
 
+/// A routed port, from Xen's backend or from a qemu config rule.
+pub struct RoutedPort<'a> {
+    pub found: &'a Link,
+    pub rename_to: Option<IfName>,
+    pub addresses: &'a [(IpAddr, u8)],
+    /// With it, IPv6 routes go via the guest's EUI-64 link-local (as the seed writes them);
+    /// without it they are on-link and the kernel finds the guest by NDP.
+    pub guest_mac: Option<MacAddr>,
+    pub metric: Option<u32>,
+    /// The uplink named by the caller; else the default-route link.
+    pub netdev: Option<&'a str>,
+}
+
 /// `vif-route online` / `add`.
 pub fn plan_attach(
     call: &XenCall,
@@ -102,31 +116,38 @@ pub fn plan_attach(
     kernel: &Snapshot,
     hooks: Option<HookRun>,
 ) -> Result<Plan> {
-    let mut plan = Plan::default();
     let device = xen_device::resolve_attach(call, backend, kernel)?;
-    let uplink = uplink(call.overrides.netdev.as_deref(), kernel)?;
+    let port = RoutedPort {
+        found: device.found,
+        rename_to: device.rename_to,
+        addresses: &backend.addresses,
+        guest_mac: backend.mac,
+        metric: Some(metric(call.type_if)),
+        netdev: call.overrides.netdev.as_deref(),
+    };
+    let mut plan = plan_port_attach(&port, kernel)?;
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let uplink = uplink(port.netdev, kernel)?;
     let up = link_ref(uplink)?;
-    let (v4, v6): (Vec<(IpAddr, u8)>, Vec<_>) =
-        backend.addresses.iter().partition(|(ip, _)| ip.is_ipv4());
+    let has_v4 = port.addresses.iter().any(|(ip, _)| ip.is_ipv4());
+    let has_v6 = port.addresses.iter().any(|(ip, _)| ip.is_ipv6());
     let main_ip = main_ip(uplink, kernel);
-    if !v4.is_empty() && main_ip.is_none() {
+    if has_v4 && main_ip.is_none() {
         bail!(
             "uplink {} has no IPv4 address to serve as the guest's router",
             uplink.name
         );
     }
-    let guest_link_local = match (v6.is_empty(), backend.mac) {
-        (true, _) => None,
-        (false, Some(mac)) => Some(IpAddr::V6(mac.eui64_link_local())),
-        (false, None) => bail!(
-            "{}/mac is needed to route IPv6 to the guest's link-local address",
-            backend.path
-        ),
-    };
-    let mut vif = link_ref(device.found)?;
+    let guest_link_local = port.guest_mac.map(|mac| IpAddr::V6(mac.eui64_link_local()));
+    let mut vif = link_ref(port.found)?;
     let current_name = vif.name.clone();
-    if let Some(to) = &device.rename_to {
-        if device.found.up {
+    if let Some(to) = &port.rename_to {
+        if port.found.up {
             plan.steps.push(Step::SetDown {
                 link: vif.clone(),
                 was_up: true,
@@ -138,20 +159,20 @@ pub fn plan_attach(
         });
         vif.name = to.clone();
     }
-    if let (false, Some(main_ip)) = (v4.is_empty(), main_ip) {
+    if let (true, Some(main_ip)) = (has_v4, main_ip) {
         plan.steps.push(Step::AddAddress {
             link: vif.clone(),
             address: main_ip,
             prefix_len: 32,
         });
     }
-    if !device.found.up || device.rename_to.is_some() {
+    if !port.found.up || port.rename_to.is_some() {
         plan.steps.push(Step::SetUp {
             link: vif.clone(),
             was_up: false,
         });
     }
-    if !v4.is_empty() {
+    if has_v4 {
         ensure_sysctl(
             kernel,
             &Key::proxy_arp(&current_name),
@@ -160,11 +181,10 @@ pub fn plan_attach(
             &mut plan.steps,
         );
     }
-    let metric = metric(call.type_if);
-    for &(address, prefix_len) in backend.addresses.iter() {
+    for &(address, prefix_len) in port.addresses {
         let mut route = Route::to(address, prefix_len);
         route.dev = Some(vif.clone());
-        route.metric = Some(metric);
+        route.metric = port.metric;
         // IPv4 answers from the host address; an IPv4 src on an IPv6 route is upstream's bug.
         match address {
             IpAddr::V4(_) => route.src = main_ip,
@@ -176,7 +196,7 @@ pub fn plan_attach(
             address,
         });
     }
-    if !v6.is_empty() {
+    if has_v6 {
         ensure_sysctl(
             kernel,
             &Key::proxy_ndp(&up.name),
@@ -185,9 +205,8 @@ pub fn plan_attach(
             &mut plan.steps,
         );
     }
-    check_host_knobs(kernel, !v4.is_empty(), !v6.is_empty(), &mut plan.warnings);
+    check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
     plan.notes.push(format!("uplink {}", uplink.name));
-    plan.steps.extend(hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
@@ -199,39 +218,58 @@ pub fn plan_detach(
     kernel: &Snapshot,
     hooks: Option<HookRun>,
 ) -> Result<Plan> {
-    let mut plan = Plan::default();
-    match xen_device::resolve_detach(call, backend, kernel)? {
-        Some(found) => {
-            let vif = link_ref(found)?;
-            for &(address, prefix_len) in &backend.addresses {
-                let mut route = Route::to(address, prefix_len);
-                route.dev = Some(vif.clone());
-                route.metric = Some(metric(call.type_if));
-                plan.steps.push(Step::DelRoute(route));
-            }
-            plan.steps.push(Step::SetDown {
-                link: vif,
-                was_up: found.up,
-            });
-        }
-        None => plan.notes.push(format!("{} is already gone", call.dev)),
+    let found = xen_device::resolve_detach(call, backend, kernel)?;
+    let netdev = call.overrides.netdev.as_deref();
+    let mut plan = plan_port_detach(
+        found,
+        &backend.addresses,
+        Some(metric(call.type_if)),
+        netdev,
+        kernel,
+    )?;
+    if found.is_none() {
+        plan.notes.push(format!("{} is already gone", call.dev));
     }
-    match uplink(call.overrides.netdev.as_deref(), kernel) {
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+pub fn plan_port_detach(
+    found: Option<&Link>,
+    addresses: &[(IpAddr, u8)],
+    metric: Option<u32>,
+    netdev: Option<&str>,
+    kernel: &Snapshot,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    if let Some(found) = found {
+        let vif = link_ref(found)?;
+        for &(address, prefix_len) in addresses {
+            let mut route = Route::to(address, prefix_len);
+            route.dev = Some(vif.clone());
+            route.metric = metric;
+            plan.steps.push(Step::DelRoute(route));
+        }
+        plan.steps.push(Step::SetDown {
+            link: vif,
+            was_up: found.up,
+        });
+    }
+    match uplink(netdev, kernel) {
         Ok(uplink) => {
             let up = link_ref(uplink)?;
-            for &(address, _) in &backend.addresses {
+            for &(address, _) in addresses {
                 plan.steps.push(Step::DelProxy {
                     link: up.clone(),
                     address,
                 });
             }
         }
-        Err(err) if !backend.addresses.is_empty() => {
+        Err(err) if !addresses.is_empty() => {
             plan.warnings.push(format!("proxy entries kept: {err:#}"))
         }
         Err(_) => {}
     }
-    plan.steps.extend(hooks.map(Step::RunHooks));
     Ok(plan)
 }
 

@@ -194,14 +194,6 @@ fn errors_name_what_is_missing() {
         .to_string(),
         "no uplink: netdev is not set and there is no default route"
     );
-    let mut b = backend("2001:db8:abba::1001");
-    b.mac = None;
-    assert_eq!(
-        plan_attach(&call(Command::Online, None), &b, &k, None)
-            .unwrap_err()
-            .to_string(),
-        "backend/vif/1/0/mac is needed to route IPv6 to the guest's link-local address"
-    );
 }
 
 #[test]
@@ -272,4 +264,17 @@ fn offline_removes_proxies_and_needs_no_host_address() {
     )
     .unwrap();
     assert_eq!(words(&gone), ["delete proxy neighbour 192.0.2.241 on eth0"]);
+}
+
+#[test]
+fn ipv6_without_a_guest_mac_is_routed_on_link() {
+    let k = kernel(Some(link(7, "vif1.0", false)));
+    let mut b = backend("2001:db8:abba::1001");
+    b.mac = None;
+    let plan = plan_attach(&call(Command::Online, None), &b, &k, None).unwrap();
+    assert!(
+        words(&plan).contains(&"add route 2001:db8:abba::1001/128 dev xen1.0 metric 2".to_string()),
+        "{:?}",
+        words(&plan)
+    );
 }
