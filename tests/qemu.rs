@@ -148,7 +148,7 @@ fn qmp_quit_runs_ifdown_and_default_route_picks_the_bridge() {
     let dir = scratch_dir("qmp");
     let sock = dir.join("qmp");
     let qmp = format!("unix:{},server=on,wait=off", sock.display());
-    let mut child = qemu(&ns, &tap, &[], &["-qmp", &qmp]);
+    let mut child = qemu(&ns, &tap, &[("VIFKIT_LOG", "debug")], &["-qmp", &qmp]);
     assert!(
         wait_for(&mut child, || ns.master_of(&tap).as_deref() == Some("br0")),
         "tap never joined br0"
@@ -164,7 +164,7 @@ fn qmp_quit_runs_ifdown_and_default_route_picks_the_bridge() {
     let (code, log) = finish(child);
     assert_eq!(code, 0, "{log}");
     assert!(
-        log.contains("qemu-ifup: bridge br0 carries the default route"),
+        log.contains("qemu-ifup: debug: bridge br0 carries the default route"),
         "{log}"
     );
     assert_detached(&ns, &tap);
@@ -207,16 +207,23 @@ fn config_rule_gives_bridge_and_mtu() {
         "[port web-*]\nbridge = br0\n\n[port vkt*]\nbridge = br1\nmtu = 1300\n",
     )
     .unwrap();
+    // Decisions are logged at debug level.
     let out = script(
         &ns,
         "qemu-ifup",
         &[&tap],
-        &[("VIFKIT_CONFIG", conf.to_str().unwrap())],
+        &[
+            ("VIFKIT_CONFIG", conf.to_str().unwrap()),
+            ("VIFKIT_LOG", "debug"),
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_port(&ns, &tap, "br1", 1300);
     assert!(
-        stderr(&out).contains(&format!("bridge br1 from {}:4", conf.display())),
+        stderr(&out).contains(&format!(
+            "qemu-ifup: debug: bridge br1 from {}:4",
+            conf.display()
+        )),
         "{}",
         stderr(&out)
     );

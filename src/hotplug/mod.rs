@@ -11,11 +11,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::apply::{apply_attach, apply_detach};
 use crate::kernel::Snapshot;
 use crate::modes::routed;
 use crate::names::IfName;
 use crate::netlink::{Family, Netlink};
+use crate::plan::Plan;
 use crate::sysctl::{self, Key};
+use crate::system::SystemRunner;
 use crate::xenstore::Client;
 
 pub use qemu::{TapDirection, qemu_main};
@@ -42,6 +45,26 @@ fn block_on_with_deadline<T>(
             Err(_) => anyhow::bail!("gave up after {} s", DEADLINE.as_secs()),
         }
     })
+}
+
+/// Prints the plan for a dry run; otherwise logs its decisions and runs it: an attach undoes
+/// itself on failure, a detach goes on past failures.
+async fn execute(plan: &Plan, mut runner: SystemRunner<'_>, dry_run: bool) -> Result<()> {
+    if dry_run {
+        print!("{plan}");
+        return Ok(());
+    }
+    for note in &plan.notes {
+        log::debug!("{note}");
+    }
+    for warning in &plan.warnings {
+        log::warn!("{warning}");
+    }
+    if runner.attach {
+        apply_attach(plan, &mut runner).await
+    } else {
+        apply_detach(plan, &mut runner).await
+    }
 }
 
 /// The one error reporter: logs the whole chain as one line and, for a Xen attach, hands

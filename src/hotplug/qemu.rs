@@ -8,9 +8,9 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 
 use super::{
-    DEADLINE, add_default_links, block_on_with_deadline, failure, routed_snapshot, snapshot,
+    DEADLINE, add_default_links, block_on_with_deadline, execute, failure, routed_snapshot,
+    snapshot,
 };
-use crate::apply::{apply_attach, apply_detach};
 use crate::config::Config;
 use crate::logging;
 use crate::modes::qemu::{self, BridgeSources};
@@ -39,28 +39,14 @@ pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
                 TapDirection::Up => plan_up(&netlink, &tap, bridge.as_deref()).await?,
                 TapDirection::Down => plan_down(&netlink, &tap, bridge.as_deref()).await?,
             };
-            if dry_run {
-                print!("{plan}");
-                return Ok(());
-            }
-            for note in &plan.notes {
-                log::info!("{note}");
-            }
-            for warning in &plan.warnings {
-                log::warn!("{warning}");
-            }
             let attach = direction == TapDirection::Up;
-            let mut runner = SystemRunner {
+            let runner = SystemRunner {
                 netlink: &netlink,
                 xenstore: None,
                 deadline,
                 attach,
             };
-            if attach {
-                apply_attach(&plan, &mut runner).await
-            } else {
-                apply_detach(&plan, &mut runner).await
-            }
+            execute(&plan, runner, dry_run).await
         })
     });
     match result {

@@ -7,11 +7,10 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::{
-    DEADLINE, add_default_links, block_on_with_deadline, failure, read_sysctls, routed_snapshot,
-    snapshot,
+    DEADLINE, add_default_links, block_on_with_deadline, execute, failure, read_sysctls,
+    routed_snapshot, snapshot,
 };
 
-use crate::apply::{apply_attach, apply_detach};
 use crate::backend::{Backend, BackendKeys};
 use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
 use crate::modes::{bridge, route_ifup, routed, xen_device};
@@ -109,27 +108,13 @@ async fn run_mode(
         XenMode::Route => plan_route(call, &backend, &netlink, attach).await?,
         XenMode::RouteIfup => plan_route_ifup(call, &backend, &netlink, attach).await?,
     };
-    if dry_run {
-        print!("{plan}");
-        return Ok(());
-    }
-    for note in &plan.notes {
-        log::debug!("{note}");
-    }
-    for warning in &plan.warnings {
-        log::warn!("{warning}");
-    }
-    let mut runner = SystemRunner {
+    let runner = SystemRunner {
         netlink: &netlink,
         xenstore: Some(xs),
         deadline,
         attach,
     };
-    if attach {
-        apply_attach(&plan, &mut runner).await
-    } else {
-        apply_detach(&plan, &mut runner).await
-    }
+    execute(&plan, runner, dry_run).await
 }
 
 async fn plan_bridge(
