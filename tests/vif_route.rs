@@ -236,3 +236,30 @@ fn ipv4_guest_without_an_uplink_address_fails_cleanly() {
     );
     assert!(r.host.link("vif1.0").is_some(), "nothing renamed");
 }
+
+#[test]
+fn a_failed_second_online_leaves_the_first_one_in_place() {
+    let r = seed_2_1("rtre", "192.0.2.241 2001:db8:abba::1001");
+    assert_ok(&r.run(&["online", "type_if=vif"]));
+    let before = (r.routes("-4"), r.routes("-6"), r.proxies());
+    let hooks = scratch_dir("rtre");
+    let hook = hooks.join("10-fail.hook");
+    std::fs::write(&hook, "fatal \"refused\"\n").unwrap();
+    must(std::process::Command::new("chmod").arg("755").arg(&hook));
+    let out = hotplug(
+        &r.host,
+        &r.xs,
+        &r.vif,
+        &["online", "type_if=vif"],
+        &[("VIFKIT_HOOK_DIR", hooks.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        (r.routes("-4"), r.routes("-6"), r.proxies()),
+        before,
+        "{}",
+        stderr(&out)
+    );
+    assert!(pings(&r.router, "192.0.2.241"));
+    std::fs::remove_dir_all(hooks).unwrap();
+}

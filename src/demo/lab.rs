@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::xenstore::{Client, Server};
 
-/// What libxl leaves in PATH matters less than that it is not ours: the run must not depend
-/// on the demo's environment.
+/// A plain PATH instead of the demo's own environment, so a run cannot depend on how the
+/// demo was started (libxl's children get the toolstack's environment, whatever it is).
 const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 const SCRIPT: &str = "/etc/xen/scripts/vif-bridge";
 
@@ -26,7 +26,8 @@ extern "C" fn on_signal(_: nix::libc::c_int) {
 
 /// Ctrl-C must not kill the demo before its guards have deleted the namespaces. The handler
 /// only raises a flag; children get the default action back at exec, so a running `ping` or
-/// `ip` dies at once and the next [`cmd`] call turns the flag into an error that unwinds.
+/// `ip` dies at once, and the next [`cmd`] call turns the flag into an error whose way out
+/// drops the guards.
 pub fn catch_interrupts() -> Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     let action = SigAction::new(

@@ -115,6 +115,9 @@ fn sysfs_device(name: &IfName) -> Option<String> {
 async fn add_default_links(netlink: &Netlink, kernel: &mut Snapshot) -> Result<()> {
     for family in [Family::V4, Family::V6] {
         for index in netlink.default_route_links(family).await? {
+            if kernel.default_links.contains(&index) {
+                continue;
+            }
             if let Some(link) = netlink.link_by_index(index).await? {
                 kernel.add(link);
             }
@@ -132,29 +135,47 @@ fn read_sysctls(kernel: &mut Snapshot, keys: Vec<Key>) -> Result<()> {
     Ok(())
 }
 
-/// What the routed planner looks at: the port's links, the uplink (`netdev`, else the
-/// default-route link) with its addresses, and the sysctls it reads before writing.
+/// What the routed planners look at: the port's links (the kernel name, then the final one)
+/// with their routes, addresses and proxy_arp/proxy_ndp, the uplink (`netdev`, else the
+/// default-route link) with its addresses, every proxy entry, and the forwarding knobs.
 async fn routed_snapshot(
     netlink: &Netlink,
-    mut names: Vec<IfName>,
+    port: &[IfName],
+    others: &[IfName],
     netdev: Option<&str>,
 ) -> Result<Snapshot> {
+    let mut names = port.to_vec();
+    names.extend_from_slice(others);
     if let Some(netdev) = netdev.filter(|n| !n.is_empty()) {
         names.push(IfName::new(netdev).context("netdev")?);
     }
     let mut kernel = snapshot(netlink, &names).await?;
     add_default_links(netlink, &mut kernel).await?;
-    let uplink = routed::uplink(netdev, &kernel).ok().cloned();
+    kernel.proxies = netlink.proxies().await?;
     let mut keys = vec![
         Key::new("net/ipv4/conf/all/forwarding")?,
         Key::new("net/ipv6/conf/all/forwarding")?,
     ];
-    keys.extend(names.first().map(Key::proxy_arp));
-    if let Some(uplink) = &uplink {
-        for (ip, len) in netlink.addresses(uplink.index).await? {
-            kernel.addresses.push((uplink.index, ip, len));
+    let mut inspected = Vec::new();
+    for name in port {
+        keys.push(Key::proxy_arp(name));
+        keys.push(Key::proxy_ndp(name));
+        if let Some(link) = kernel.link(name.as_str()) {
+            inspected.push(link.index);
         }
+    }
+    if let Ok(uplink) = routed::uplink(netdev, &kernel) {
         keys.push(Key::proxy_ndp(&IfName::new(&uplink.name)?));
+        inspected.push(uplink.index);
+    }
+    inspected.dedup();
+    for index in inspected {
+        for (ip, len) in netlink.addresses(index).await? {
+            kernel.addresses.push((index, ip, len));
+        }
+        for (destination, prefix_len, metric) in netlink.routes_via(index).await? {
+            kernel.routes.push((index, destination, prefix_len, metric));
+        }
     }
     read_sysctls(&mut kernel, keys)?;
     Ok(kernel)

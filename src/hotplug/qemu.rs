@@ -87,7 +87,7 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
     }
     if let Some(rule) = rule.filter(|r| !r.route.is_empty()) {
         let uplink = rule.uplink.as_deref();
-        let kernel = routed_snapshot(netlink, vec![tap.clone()], uplink).await?;
+        let kernel = routed_snapshot(netlink, std::slice::from_ref(tap), &[], uplink).await?;
         let Some(found) = kernel.link(tap.as_str()) else {
             bail!("{tap} does not exist");
         };
@@ -130,7 +130,7 @@ async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> R
     match routed_rule {
         Some(rule) if !env_bridge => {
             let uplink = rule.uplink.as_deref();
-            let kernel = routed_snapshot(netlink, vec![tap.clone()], uplink).await?;
+            let kernel = routed_snapshot(netlink, std::slice::from_ref(tap), &[], uplink).await?;
             routed::plan_port_detach(
                 kernel.link(tap.as_str()),
                 &rule.route,

@@ -7,8 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::{
-    DEADLINE, add_default_links, block_on_with_deadline, execute, failure, read_sysctls,
-    routed_snapshot, snapshot,
+    DEADLINE, block_on_with_deadline, execute, failure, read_sysctls, routed_snapshot, snapshot,
 };
 
 use crate::backend::{Backend, BackendKeys};
@@ -150,8 +149,13 @@ async fn plan_route(
 ) -> Result<Plan> {
     let final_name = xen_device::wanted_name(call, backend)?;
     let netdev = call.overrides.netdev.as_deref();
-    let kernel =
-        routed_snapshot(netlink, vec![call.dev.clone(), final_name.clone()], netdev).await?;
+    let kernel = routed_snapshot(
+        netlink,
+        &[call.dev.clone(), final_name.clone()],
+        &[],
+        netdev,
+    )
+    .await?;
     let main_ip = routed::uplink(netdev, &kernel)
         .ok()
         .and_then(|u| routed::main_ip(u, &kernel))
@@ -174,15 +178,10 @@ async fn plan_route_ifup(
     let final_name = xen_device::wanted_name(call, backend)?;
     let dir = sysconfig::dir_from_env();
     let config = sysconfig::load(&dir, &final_name)?;
-    let mut names = vec![call.dev.clone(), final_name.clone()];
-    names.extend(route_ifup::names_used(&config));
-    let mut kernel = snapshot(netlink, &names).await?;
-    add_default_links(netlink, &mut kernel).await?;
+    let port = [call.dev.clone(), final_name.clone()];
+    let mut kernel =
+        routed_snapshot(netlink, &port, &route_ifup::names_used(&config), None).await?;
     let mut keys = vec![
-        Key::proxy_arp(&call.dev),
-        Key::proxy_ndp(&call.dev),
-        Key::new("net/ipv4/conf/all/forwarding")?,
-        Key::new("net/ipv6/conf/all/forwarding")?,
         Key::new("net/ipv6/conf/all/proxy_ndp")?,
         Key::new("net/ipv4/conf/all/proxy_arp")?,
     ];
@@ -190,6 +189,9 @@ async fn plan_route_ifup(
         if let Some(link) = kernel.link_by_index(index) {
             keys.push(Key::proxy_arp(&IfName::new(&link.name)?));
         }
+    }
+    for line in &config.proxies {
+        keys.extend(line.proxy_interfaces.iter().map(Key::proxy_ndp));
     }
     read_sysctls(&mut kernel, keys)?;
     let hooks = hook_run(call, backend, &final_name, "", "");

@@ -10,7 +10,9 @@ use anyhow::{Context, Result, bail};
 use crate::backend::Backend;
 use crate::invocation::XenCall;
 use crate::kernel::Snapshot;
-use crate::modes::routed::{check_host_knobs, ensure_sysctl, link_ref};
+use crate::modes::routed::{
+    check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, link_ref,
+};
 use crate::modes::xen_device;
 use crate::names::IfName;
 use crate::plan::{HookRun, LinkRef, Plan, Step};
@@ -167,11 +169,13 @@ pub fn plan_attach(
         });
     }
     for address in &ifcfg.addresses {
-        plan.steps.push(Step::AddAddress {
-            link: vif.clone(),
-            address: address.address,
-            prefix_len: address.prefix_len,
-        });
+        ensure_address(
+            kernel,
+            &vif,
+            address.address,
+            address.prefix_len,
+            &mut plan.steps,
+        );
     }
     if !found.up || down {
         plan.steps.push(Step::SetUp {
@@ -187,7 +191,7 @@ pub fn plan_attach(
         routed_v4 |= !route.is_ipv6() && route.dev.is_some();
         v4 |= !route.is_ipv6();
         v6 |= route.is_ipv6();
-        plan.steps.push(Step::AddRoute(route));
+        ensure_route(kernel, route, &mut plan.steps);
     }
     if routed_v4 {
         ensure_sysctl(
@@ -200,14 +204,13 @@ pub fn plan_attach(
     }
     plan_proxies(sc, &wanted, &vif, &current_name, kernel, &mut plan)?;
     check_host_knobs(kernel, v4, v6, &mut plan.warnings);
-    check_uplink_knobs(
-        kernel,
-        routed_v4,
-        sc.proxies
-            .iter()
-            .any(|l| l.address_interface == wanted && l.address.is_ipv6()),
-        &mut plan.warnings,
-    );
+    let ndp_interfaces: Vec<&IfName> = sc
+        .proxies
+        .iter()
+        .filter(|l| l.address_interface == wanted && l.address.is_ipv6())
+        .flat_map(|l| &l.proxy_interfaces)
+        .collect();
+    check_uplink_knobs(kernel, routed_v4, &ndp_interfaces, &mut plan.warnings);
     plan.steps.extend(hooks.map(Step::RunHooks));
     Ok(plan)
 }
@@ -227,10 +230,9 @@ fn plan_proxies(
         if line.address_interface == *wanted {
             for proxy in &line.proxy_interfaces {
                 match kernel.link(proxy.as_str()) {
-                    Some(link) if link.up => plan.steps.push(Step::AddProxy {
-                        link: link_ref(link)?,
-                        address: line.address,
-                    }),
+                    Some(link) if link.up => {
+                        ensure_proxy(kernel, &link_ref(link)?, line.address, &mut plan.steps)
+                    }
                     _ => plan.notes.push(format!(
                         "{proxy} is not up: {} not proxied there",
                         line.address
@@ -241,10 +243,7 @@ fn plan_proxies(
         if line.proxy_interfaces.contains(wanted)
             && kernel.link(line.address_interface.as_str()).is_some()
         {
-            plan.steps.push(Step::AddProxy {
-                link: vif.clone(),
-                address: line.address,
-            });
+            ensure_proxy(kernel, vif, line.address, &mut plan.steps);
             ndp_on_vif |= line.address.is_ipv6();
         }
     }
@@ -265,7 +264,7 @@ fn plan_proxies(
 fn check_uplink_knobs(
     kernel: &Snapshot,
     routed_v4: bool,
-    ndp_for_guest: bool,
+    ndp_interfaces: &[&IfName],
     warnings: &mut Vec<String>,
 ) {
     let on = |key: &str| {
@@ -274,11 +273,16 @@ fn check_uplink_knobs(
             .and_then(|k| kernel.sysctl(&k).map(|v| v == "1"))
             .unwrap_or(false)
     };
-    if ndp_for_guest && !on("net/ipv6/conf/all/proxy_ndp") {
-        warnings.push(
-            "net/ipv6/conf/all/proxy_ndp is off: the guest's NDP proxy entries have no effect"
-                .into(),
-        );
+    // The kernel answers for a proxy entry when `all` or the interface's own proxy_ndp is on.
+    let mut seen = Vec::new();
+    for dev in ndp_interfaces {
+        let key = format!("net/ipv6/conf/{dev}/proxy_ndp");
+        if !seen.contains(dev) && !on(&key) && !on("net/ipv6/conf/all/proxy_ndp") {
+            warnings.push(format!(
+                "proxy_ndp is off on {dev}: the guest's NDP proxy entry there has no effect (set {key} = 1)"
+            ));
+        }
+        seen.push(dev);
     }
     if routed_v4 {
         for link in kernel

@@ -189,7 +189,7 @@ fn host_knobs_off_are_warnings_only() {
         [
             "IPv4 forwarding is off: routed guests get no IPv4 traffic (set net/ipv4/conf/all/forwarding = 1)",
             "IPv6 forwarding is off: routed guests get no IPv6 traffic (set net/ipv6/conf/all/forwarding = 1)",
-            "net/ipv6/conf/all/proxy_ndp is off: the guest's NDP proxy entries have no effect",
+            "proxy_ndp is off on eth0: the guest's NDP proxy entry there has no effect (set net/ipv6/conf/eth0/proxy_ndp = 1)",
             "proxy_arp is off on uplink eth0: its neighbours will not find the guest (set net/ipv4/conf/eth0/proxy_arp = 1)",
         ]
     );

@@ -74,6 +74,42 @@ pub fn ensure_sysctl(
     }
 }
 
+/// Ensures: a route, address or proxy entry already present is not planned again, so a
+/// second online changes nothing and a failed one cannot undo what the first one did.
+pub fn ensure_route(kernel: &Snapshot, route: Route, steps: &mut Vec<Step>) {
+    let present = route.dev.as_ref().is_some_and(|dev| {
+        kernel.has_route(dev.index, route.destination, route.prefix_len, route.metric)
+    });
+    if !present {
+        steps.push(Step::AddRoute(route));
+    }
+}
+
+pub fn ensure_proxy(kernel: &Snapshot, link: &LinkRef, address: IpAddr, steps: &mut Vec<Step>) {
+    if !kernel.has_proxy(link.index, address) {
+        steps.push(Step::AddProxy {
+            link: link.clone(),
+            address,
+        });
+    }
+}
+
+pub fn ensure_address(
+    kernel: &Snapshot,
+    link: &LinkRef,
+    address: IpAddr,
+    prefix_len: u8,
+    steps: &mut Vec<Step>,
+) {
+    if !kernel.has_address(link.index, address, prefix_len) {
+        steps.push(Step::AddAddress {
+            link: link.clone(),
+            address,
+            prefix_len,
+        });
+    }
+}
+
 /// Host-wide knobs are the admin's: vifkit only says which ones will stop traffic.
 pub fn check_host_knobs(kernel: &Snapshot, v4: bool, v6: bool, warnings: &mut Vec<String>) {
     let checks = [
@@ -160,11 +196,7 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
         vif.name = to.clone();
     }
     if let (true, Some(main_ip)) = (has_v4, main_ip) {
-        plan.steps.push(Step::AddAddress {
-            link: vif.clone(),
-            address: main_ip,
-            prefix_len: 32,
-        });
+        ensure_address(kernel, &vif, main_ip, 32, &mut plan.steps);
     }
     if !port.found.up || port.rename_to.is_some() {
         plan.steps.push(Step::SetUp {
@@ -190,11 +222,8 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
             IpAddr::V4(_) => route.src = main_ip,
             IpAddr::V6(_) => route.gateway = guest_link_local,
         }
-        plan.steps.push(Step::AddRoute(route));
-        plan.steps.push(Step::AddProxy {
-            link: up.clone(),
-            address,
-        });
+        ensure_route(kernel, route, &mut plan.steps);
+        ensure_proxy(kernel, &up, address, &mut plan.steps);
     }
     if has_v6 {
         ensure_sysctl(

@@ -234,6 +234,79 @@ impl Netlink {
         request.execute().await.map_err(os_error)
     }
 
+    /// Every proxy entry (`ip neigh show proxy`, both families), as (ifindex, address).
+    pub async fn proxies(&self) -> Result<Vec<(u32, IpAddr)>> {
+        let mut found = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let messages: Vec<NeighbourMessage> = self
+                .handle
+                .neighbours()
+                .get()
+                .proxies()
+                .set_address_family(family)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(os_error)?;
+            for message in messages
+                .iter()
+                .filter(|m| m.header.flags.contains(NeighbourFlags::Proxy))
+            {
+                for attribute in &message.attributes {
+                    match attribute {
+                        NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
+                            found.push((message.header.ifindex, IpAddr::V4(*v4)))
+                        }
+                        NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
+                            found.push((message.header.ifindex, IpAddr::V6(*v6)))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The routes whose output interface is `index`, as (destination, prefix, metric).
+    pub async fn routes_via(&self, index: u32) -> Result<Vec<(IpAddr, u8, Option<u32>)>> {
+        let mut found = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut query = RouteMessage::default();
+            query.header.address_family = family;
+            let routes: Vec<RouteMessage> = self
+                .handle
+                .route()
+                .get(query)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(os_error)?;
+            for route in routes {
+                let oif = route.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Oif(i) => Some(*i),
+                    _ => None,
+                });
+                if oif != Some(index) {
+                    continue;
+                }
+                let destination = route.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
+                    RouteAttribute::Destination(RouteAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+                    _ => None,
+                });
+                let metric = route.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Priority(p) => Some(*p),
+                    _ => None,
+                });
+                if let Some(destination) = destination {
+                    found.push((destination, route.header.destination_prefix_length, metric));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     pub async fn del_proxy(&self, index: u32, address: IpAddr) -> Result<()> {
         match self
             .handle
