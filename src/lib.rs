@@ -4,6 +4,7 @@ pub mod apply;
 pub mod backend;
 pub mod config;
 pub mod demo;
+pub mod firewall;
 pub mod hooks;
 pub mod hotplug;
 pub mod invocation;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use std::net::IpAddr;
 
+use crate::firewall::{Masquerade, nat_table};
 use crate::mac::MacAddr;
 use crate::names::IfName;
 use crate::route::Route;
@@ -100,6 +101,14 @@ pub enum Step {
         value: String,
         previous: String,
     },
+    /// The port's masquerade rules, in its own nft table (replaced whole).
+    SetNat {
+        key: String,
+        rules: Vec<Masquerade>,
+    },
+    RemoveNat {
+        key: String,
+    },
     RunHooks(HookRun),
 }
 
@@ -169,6 +178,9 @@ impl Step {
                 prefix_len: *prefix_len,
             }),
             Step::AddRoute(route) => Some(Step::DelRoute(route.clone())),
+            // A failed online leaves no NAT behind; an older table it replaced is not restored
+            // (the guest it served is the one being plugged).
+            Step::SetNat { key, .. } => Some(Step::RemoveNat { key: key.clone() }),
             Step::AddProxy { link, address } => Some(Step::DelProxy {
                 link: link.clone(),
                 address: *address,
@@ -222,6 +234,16 @@ impl fmt::Display for Step {
                 write!(f, "delete proxy neighbour {address} on {link}")
             }
             Step::SetSysctl { key, value, .. } => write!(f, "set sysctl {key} = {value}"),
+            Step::SetNat { key, rules } => {
+                let rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+                write!(
+                    f,
+                    "masquerade {} (nft table inet {})",
+                    rules.join(", "),
+                    nat_table(key)
+                )
+            }
+            Step::RemoveNat { key } => write!(f, "delete nft table inet {}", nat_table(key)),
             Step::RunHooks(hooks) => write!(f, "run hooks in {}", hooks.dir.display()),
         }
     }

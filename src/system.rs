@@ -8,7 +8,7 @@ use crate::apply::Runner;
 use crate::netlink::Netlink;
 use crate::plan::Step;
 use crate::xenstore::Client;
-use crate::{hooks, sysctl};
+use crate::{firewall, hooks, sysctl};
 
 pub struct SystemRunner<'a> {
     pub netlink: &'a Netlink,
@@ -50,6 +50,8 @@ impl Runner for SystemRunner<'_> {
             Step::AddProxy { link, address } => nl.add_proxy(link.index, *address).await,
             Step::DelProxy { link, address } => nl.del_proxy(link.index, *address).await,
             Step::SetSysctl { key, value, .. } => sysctl::write(key, value),
+            Step::SetNat { key, rules } => firewall::set_port_nat(key, rules),
+            Step::RemoveNat { key } => firewall::remove_port_nat(key),
             Step::WriteXenstore { path, value } => match self.xenstore.as_deref_mut() {
                 Some(xs) => xs.write(path, value),
                 None => anyhow::bail!("no xenstore connection"),

@@ -47,6 +47,10 @@ pub struct PortRule {
     pub uplink: Option<String>,
     /// The guest's MAC, so IPv6 routes can go via its link-local as the seed writes them.
     pub mac: Option<MacAddr>,
+    /// NAT mode (vif-nat): the host-side router addresses, overriding the derived ones.
+    pub router: Vec<IpAddr>,
+    /// NAT mode: masquerade IPv6 guests too (off by default: routed IPv6 is the norm).
+    pub masquerade6: Option<bool>,
 }
 
 impl Config {
@@ -137,6 +141,8 @@ fn parse_section(header: &str) -> Result<PortRule> {
         route: vec![],
         uplink: None,
         mac: None,
+        router: vec![],
+        masquerade6: None,
     })
 }
 
@@ -164,7 +170,25 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             rule.uplink.replace(value.to_owned()).is_some()
         }
         "mac" => rule.mac.replace(MacAddr::parse(value)?).is_some(),
-        other => bail!("unknown key {other:?} (expected bridge, mtu, route, uplink or mac)"),
+        "router" => {
+            let had = !rule.router.is_empty();
+            rule.router = parse_ip_list(value)?
+                .into_iter()
+                .map(|(ip, _)| ip)
+                .collect();
+            had
+        }
+        "masquerade6" => {
+            let on = match value {
+                "yes" | "true" | "on" | "1" => true,
+                "no" | "false" | "off" | "0" => false,
+                other => bail!("masquerade6 = {other:?}: expected yes or no"),
+            };
+            rule.masquerade6.replace(on).is_some()
+        }
+        other => bail!(
+            "unknown key {other:?} (expected bridge, mtu, route, uplink, mac, router or masquerade6)"
+        ),
     };
     if duplicate {
         bail!("{key} is set twice in this section");

@@ -85,7 +85,7 @@ fn every_bad_line_names_file_and_line() {
         ),
         (
             "[port *]\nvlan = 10\n",
-            "/etc/vifkit/vifkit.conf:2: unknown key \"vlan\" (expected bridge, mtu, route, uplink or mac)",
+            "/etc/vifkit/vifkit.conf:2: unknown key \"vlan\" (expected bridge, mtu, route, uplink, mac, router or masquerade6)",
         ),
         (
             "[port *]\nmtu = 9k\n",

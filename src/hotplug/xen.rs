@@ -11,8 +11,9 @@ use super::{
 };
 
 use crate::backend::{Backend, BackendKeys};
+use crate::config::Config;
 use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
-use crate::modes::{bridge, route_ifup, routed, xen_device};
+use crate::modes::{bridge, nat, route_ifup, routed, xen_device};
 use crate::names::IfName;
 use crate::netlink::Netlink;
 use crate::plan::{HookRun, Plan};
@@ -27,6 +28,7 @@ pub enum XenMode {
     Bridge,
     Route,
     RouteIfup,
+    Nat,
 }
 
 pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
@@ -106,6 +108,7 @@ async fn run_mode(
         XenMode::Bridge => plan_bridge(call, &backend, &netlink, attach).await?,
         XenMode::Route => plan_route(call, &backend, &netlink, attach).await?,
         XenMode::RouteIfup => plan_route_ifup(call, &backend, &netlink, attach).await?,
+        XenMode::Nat => plan_nat(call, &backend, &netlink, attach).await?,
     };
     let runner = SystemRunner {
         netlink: &netlink,
@@ -199,6 +202,36 @@ async fn plan_route_ifup(
         route_ifup::plan_attach(call, backend, &config, &dir, &kernel, hooks)
     } else {
         route_ifup::plan_detach(call, backend, &config, &kernel, hooks)
+    }
+}
+
+async fn plan_nat(
+    call: &XenCall,
+    backend: &Backend,
+    netlink: &Netlink,
+    attach: bool,
+) -> Result<Plan> {
+    let final_name = xen_device::wanted_name(call, backend)?;
+    let netdev = call.overrides.netdev.as_deref();
+    let kernel = routed_snapshot(
+        netlink,
+        &[call.dev.clone(), final_name.clone()],
+        &[],
+        netdev,
+    )
+    .await?;
+    if call.overrides.dhcp.as_deref().is_some_and(|d| d != "no") {
+        log::info!(
+            "dhcp={}: vif-nat does not edit dhcpd.conf; configure the guest address statically",
+            call.overrides.dhcp.as_deref().unwrap_or("")
+        );
+    }
+    let hooks = hook_run(call, backend, &final_name, "", "");
+    if attach {
+        let config = Config::load_from_env()?;
+        nat::plan_attach(call, backend, config.rule_for(&final_name), &kernel, hooks)
+    } else {
+        nat::plan_detach(call, backend, &kernel, hooks)
     }
 }
 

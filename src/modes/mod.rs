@@ -1,6 +1,7 @@
 //! Pure planners, one per way of connecting a guest.
 
 pub mod bridge;
+pub mod nat;
 pub mod qemu;
 pub mod route_ifup;
 pub mod routed;

@@ -23,6 +23,8 @@ fn rule(bridge: Option<&str>) -> PortRule {
         route: vec![],
         uplink: None,
         mac: None,
+        router: vec![],
+        masquerade6: None,
     }
 }
 

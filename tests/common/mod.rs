@@ -249,6 +249,7 @@ pub fn binary(name: &str) -> PathBuf {
         "vif-bridge" => env!("CARGO_BIN_EXE_vif-bridge"),
         "vif-route" => env!("CARGO_BIN_EXE_vif-route"),
         "vif-route-ifup" => env!("CARGO_BIN_EXE_vif-route-ifup"),
+        "vif-nat" => env!("CARGO_BIN_EXE_vif-nat"),
         "vifkit" => env!("CARGO_BIN_EXE_vifkit"),
         "qemu-ifup" => env!("CARGO_BIN_EXE_qemu-ifup"),
         "qemu-ifdown" => env!("CARGO_BIN_EXE_qemu-ifdown"),
