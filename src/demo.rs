@@ -1,37 +1,52 @@
-//! `vifkit demo`: the bridged scenarios of the SLE 11 SP1 Xen/KVM networking guide (seed 1.1
-//! and 1.2), run end to end in throwaway network namespaces. One namespace plays dom0, one the
-//! physical LAN with its router, one each guest; the real `vif-bridge` binary plugs the guests'
-//! vifs exactly as libxl would, against a private xenstore, and pings show what each layout
+//! `vifkit demo`: the scenarios of the SLE 11 SP1 Xen/KVM networking guide (seed 1.1, 1.2,
+//! 2.1 and 2.2) and a KVM tap, run end to end in throwaway network namespaces. Namespaces
+//! play dom0, the physical LAN with its router, and each guest; the real `vif-bridge` and
+//! `vif-route-ifup` binaries plug the guests' vifs exactly as libxl would, against a private
+//! xenstore, the real qemu runs `qemu-ifup`/`qemu-ifdown`, and pings show what each layout
 //! connects and what it keeps apart. The report goes to stdout, one line per check.
 
+mod kvm;
 mod lab;
+mod multi;
+mod netns;
 mod report;
+mod routed;
 
 use anyhow::{Result, bail};
 
 use crate::mac::MacAddr;
-use lab::{Guest, Lab, Netns};
+use lab::{Dom0, Guest, Lab, Script};
+use netns::Netns;
 use report::Report;
 
 pub fn run() -> Result<()> {
-    let vif_bridge = lab::find_vif_bridge()?;
     // The lab's own xenstore writes are set-up, not news (and would go to syslog): the
     // report is the output. VIFKIT_LOG still turns them back on.
     if std::env::var_os("VIFKIT_LOG").is_none() {
         log::set_max_level(log::LevelFilter::Warn);
     }
-    lab::catch_interrupts()?;
-    let lab = Lab::new(vif_bridge)?;
-    let lan = lab.netns("lan")?;
+    netns::catch_interrupts()?;
+    let lab = Lab::new()?;
     println!(
         "vifkit demo: dom0, LAN and guests live in network namespaces {}-*",
         lab.prefix
     );
     let mut report = Report::default();
-    bridged_to_lan(&lab, &lan, &mut report)?;
-    host_only(&lab, &mut report)?;
+    {
+        let host = lab.dom0("host")?;
+        let lan = lab.netns("lan")?;
+        bridged_to_lan(&host, &lan, &mut report)?;
+        host_only(&host, &mut report)?;
+        kvm::run(&host, &mut report)?;
+    }
+    routed::run(&lab, &mut report)?;
+    multi::run(&lab, &mut report)?;
+    let skipped = match report.skipped {
+        0 => String::new(),
+        n => format!(" ({n} skipped)"),
+    };
     println!(
-        "\n{} checks, {} failed",
+        "\n{} checks{skipped}, {} failed",
         report.passed + report.failed,
         report.failed
     );
@@ -47,49 +62,21 @@ pub fn run() -> Result<()> {
 
 /// Seed 1.1: br0 carries the host's addresses and has the physical NIC eth0 as its uplink to
 /// the LAN; guests' vifs join br0 and sit on the LAN like any other machine.
-fn bridged_to_lan(lab: &Lab, lan: &Netns, report: &mut Report) -> Result<()> {
+fn bridged_to_lan(host: &Dom0, lan: &Netns, report: &mut Report) -> Result<()> {
     report.heading("1.1 Bridged to a physical network: br0 = eth0 + guest vifs, router 192.168.0.254 on the LAN");
-    let host = &lab.host;
     // No dummy module on these machines: a veth pair stands in for the NIC and its cable.
-    host.ip(&[
-        "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &lan.name,
-    ])?;
-    lan.ip(&["addr", "add", "192.168.0.254/24", "dev", "eth0"])?;
-    lan.ip(&[
-        "addr",
-        "add",
-        "2001:db8:abba::fe/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ])?;
-    lan.ip(&["link", "set", "eth0", "up"])?;
-    // ifcfg-br0: BRIDGE_STP='off', BRIDGE_FORWARDDELAY='0', BRIDGE_PORTS='eth0'.
-    host.ip(&[
-        "link",
-        "add",
-        "br0",
-        "type",
-        "bridge",
-        "stp_state",
-        "0",
-        "forward_delay",
-        "0",
-    ])?;
-    host.ip(&["addr", "add", "192.168.0.1/24", "dev", "br0"])?;
-    host.ip(&["addr", "add", "2001:db8:abba::1/64", "dev", "br0", "nodad"])?;
-    host.ip(&["link", "set", "eth0", "master", "br0", "up"])?;
-    host.ip(&["link", "set", "br0", "up"])?;
+    host.veth("eth0", "eth0", lan)?;
+    lan.ipw("addr add 192.168.0.254/24 dev eth0")?;
+    lan.ipw("addr add 2001:db8:abba::fe/64 dev eth0 nodad")?;
+    lan.ipw("link set eth0 up")?;
+    // ifcfg-br0: BRIDGE_PORTS='eth0'.
+    host.bridge("br0")?;
+    host.ipw("addr add 192.168.0.1/24 dev br0")?;
+    host.ipw("addr add 2001:db8:abba::1/64 dev br0 nodad")?;
+    host.ipw("link set eth0 master br0 up")?;
+    host.ipw("link set br0 up")?;
     // routes: default 192.168.0.254 - br0
-    host.ip(&[
-        "route",
-        "add",
-        "default",
-        "via",
-        "192.168.0.254",
-        "dev",
-        "br0",
-    ])?;
+    host.ipw("route add default via 192.168.0.254 dev br0")?;
     report.ping(
         host,
         "host",
@@ -103,15 +90,15 @@ fn bridged_to_lan(lab: &Lab, lan: &Netns, report: &mut Report) -> Result<()> {
         domid: 1,
         devid: 0,
         mac: "00:16:3e:10:10:10",
-        bridge: "br0",
+        script: Script::Bridge("br0"),
         vifname: None,
         ipv4: "192.168.0.10/24",
         ipv6: Some("2001:db8:abba::10/64"),
         gateway: Some("192.168.0.254"),
     };
-    let xen1_ns = lab.create_guest(&xen1)?;
-    report.hotplug(lab, &xen1, "online")?;
-    report.attached(lab, &xen1)?;
+    let xen1_ns = host.create_guest(&xen1)?;
+    report.hotplug(host, &xen1, "online")?;
+    report.attached(host, &xen1)?;
     report.ping(&xen1_ns, "guest xen1", "host", "192.168.0.1", "across br0")?;
     report.ping(
         &xen1_ns,
@@ -141,15 +128,15 @@ fn bridged_to_lan(lab: &Lab, lan: &Netns, report: &mut Report) -> Result<()> {
         domid: 2,
         devid: 0,
         mac: "00:16:3e:20:20:20",
-        bridge: "br0",
+        script: Script::Bridge("br0"),
         vifname: Some("xen2.0"),
         ipv4: "192.168.0.20/24",
         ipv6: Some("2001:db8:abba::20/64"),
         gateway: Some("192.168.0.254"),
     };
-    let xen2_ns = lab.create_guest(&xen2)?;
-    report.hotplug(lab, &xen2, "online")?;
-    report.attached(lab, &xen2)?;
+    let xen2_ns = host.create_guest(&xen2)?;
+    report.hotplug(host, &xen2, "online")?;
+    report.attached(host, &xen2)?;
     let renamed = host.link(&xen2.kernel_name())?.is_none();
     report.check(
         renamed,
@@ -171,8 +158,8 @@ fn bridged_to_lan(lab: &Lab, lan: &Netns, report: &mut Report) -> Result<()> {
         "across br0",
     )?;
 
-    report.detach(lab, &xen1)?;
-    report.detach(lab, &xen2)?;
+    report.detach(host, &xen1)?;
+    report.detach(host, &xen2)?;
     report.no_ping(
         &xen1_ns,
         "guest xen1",
@@ -185,31 +172,20 @@ fn bridged_to_lan(lab: &Lab, lan: &Netns, report: &mut Report) -> Result<()> {
 
 /// Seed 1.2: br1 has no physical port, so guests on it reach each other and the host but not
 /// the LAN behind br0, even with the host as their default gateway: dom0 does not forward.
-fn host_only(lab: &Lab, report: &mut Report) -> Result<()> {
+fn host_only(host: &Dom0, report: &mut Report) -> Result<()> {
     report.heading("1.2 Host-only bridge: br1 without ports, next to br0 on the same host");
-    let host = &lab.host;
     // A new namespace may inherit forwarding from the caller's; host-only must not route.
     host.sysctl("net.ipv4.ip_forward", "0")?;
-    host.ip(&[
-        "link",
-        "add",
-        "br1",
-        "type",
-        "bridge",
-        "stp_state",
-        "0",
-        "forward_delay",
-        "0",
-    ])?;
-    host.ip(&["addr", "add", "192.168.1.1/24", "dev", "br1"])?;
-    host.ip(&["link", "set", "br1", "up"])?;
+    host.bridge("br1")?;
+    host.ipw("addr add 192.168.1.1/24 dev br1")?;
+    host.ipw("link set br1 up")?;
 
     let xen3 = Guest {
         name: "xen3",
         domid: 3,
         devid: 0,
         mac: "00:16:3e:11:11:11",
-        bridge: "br1",
+        script: Script::Bridge("br1"),
         vifname: None,
         ipv4: "192.168.1.30/24",
         ipv6: None,
@@ -222,12 +198,12 @@ fn host_only(lab: &Lab, report: &mut Report) -> Result<()> {
         ipv4: "192.168.1.40/24",
         ..xen3
     };
-    let xen3_ns = lab.create_guest(&xen3)?;
-    let xen4_ns = lab.create_guest(&xen4)?;
-    report.hotplug(lab, &xen3, "online")?;
-    report.hotplug(lab, &xen4, "online")?;
-    report.attached(lab, &xen3)?;
-    report.attached(lab, &xen4)?;
+    let xen3_ns = host.create_guest(&xen3)?;
+    let xen4_ns = host.create_guest(&xen4)?;
+    report.hotplug(host, &xen3, "online")?;
+    report.hotplug(host, &xen4, "online")?;
+    report.attached(host, &xen3)?;
+    report.attached(host, &xen4)?;
     report.ping(&xen3_ns, "guest xen3", "host", "192.168.1.1", "across br1")?;
     report.ping(
         &xen3_ns,
@@ -267,7 +243,7 @@ fn host_only(lab: &Lab, report: &mut Report) -> Result<()> {
         "(still there, only not for br1)",
     )?;
 
-    report.detach(lab, &xen3)?;
-    report.detach(lab, &xen4)?;
+    report.detach(host, &xen3)?;
+    report.detach(host, &xen4)?;
     Ok(())
 }

@@ -1,165 +1,38 @@
-//! The demo's test bench: throwaway network namespaces, a private xenstore, and guests whose
-//! vifs are plugged by the real `vif-bridge` binary the way libxl runs it (CONTRACT 1.1, 2.1).
-//!
-//! Nothing here touches the caller's own network namespace: every link and address lives in a
-//! namespace this module created, and every such namespace is deleted when its guard drops.
+//! The demo's test bench: a private xenstore, dom0 namespaces, and guests whose vifs are
+//! plugged by the real `vif-bridge` or `vif-route-ifup` binary the way libxl runs it
+//! (CONTRACT 1.1, 2.1).
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::netns::{Netns, cmd};
 use crate::xenstore::{Client, Server};
 
 /// A plain PATH instead of the demo's own environment, so a run cannot depend on how the
 /// demo was started (libxl's children get the toolstack's environment, whatever it is).
-const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
-const SCRIPT: &str = "/etc/xen/scripts/vif-bridge";
+pub const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+/// What netback names every backend netdev's MAC, and what the scripts must leave on it.
+pub const BACKEND_MAC: &str = "fe:ff:ff:ff:ff:ff";
+/// The binaries the demo runs; cargo builds them all next to `vifkit`.
+const BINARIES: [&str; 4] = ["vif-bridge", "vif-route-ifup", "qemu-ifup", "qemu-ifdown"];
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: nix::libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+/// How libxl attaches the vif: the xl config's `script=` (and `bridge=`).
+#[derive(Clone, Copy)]
+pub enum Script {
+    Bridge(&'static str),
+    RouteIfup,
 }
 
-/// Ctrl-C must not kill the demo before its guards have deleted the namespaces. The handler
-/// only raises a flag; children get the default action back at exec, so a running `ping` or
-/// `ip` dies at once, and the next [`cmd`] call turns the flag into an error whose way out
-/// drops the guards.
-pub fn catch_interrupts() -> Result<()> {
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    let action = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { sigaction(signal, &action) }
-            .with_context(|| format!("install a {signal} handler"))?;
-    }
-    Ok(())
-}
-
-/// Runs a command to completion with stdin closed; an interrupt seen meanwhile is an error.
-pub fn cmd(command: &mut Command) -> Result<Output> {
-    let out = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("run {command:?}"))?;
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        bail!("interrupted");
-    }
-    Ok(out)
-}
-
-/// Like [`cmd`], but a non-zero exit is an error that quotes the command's stderr.
-pub fn must(command: &mut Command) -> Result<String> {
-    let out = cmd(command)?;
-    if !out.status.success() {
-        bail!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// A network namespace of ours, deleted on drop (also while a panic unwinds).
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    pub fn new(name: String) -> Result<Netns> {
-        must(Command::new("ip").args(["netns", "add", &name]))?;
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    pub fn ip(&self, args: &[&str]) -> Result<String> {
-        must(Command::new("ip").arg("-n").arg(&self.name).args(args))
-    }
-
-    /// A command run inside the namespace, with its own /sys as `ip netns exec` mounts it.
-    pub fn exec(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.name]).arg(program);
-        command
-    }
-
-    pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
-        must(
-            self.exec("busybox")
-                .args(["sysctl", "-q", "-w", &format!("{key}={value}")]),
-        )?;
-        Ok(())
-    }
-
-    /// One echo request per attempt: a port that just came up may drop the first packets.
-    pub fn ping(&self, address: &str, attempts: u32) -> Result<bool> {
-        let family = if address.contains(':') { "-6" } else { "-4" };
-        for _ in 0..attempts {
-            let out = cmd(self
-                .exec("busybox")
-                .args(["ping", family, "-c", "1", "-W", "2", address]))?;
-            if out.status.success() {
-                return Ok(true);
-            }
+impl Script {
+    pub fn binary(self) -> &'static str {
+        match self {
+            Script::Bridge(_) => "vif-bridge",
+            Script::RouteIfup => "vif-route-ifup",
         }
-        Ok(false)
-    }
-
-    /// `ip -o link show dev NAME` as words, or None when there is no such link.
-    pub fn link(&self, name: &str) -> Result<Option<Link>> {
-        let out =
-            cmd(Command::new("ip").args(["-n", &self.name, "-o", "link", "show", "dev", name]))?;
-        if !out.status.success() {
-            return Ok(None);
-        }
-        Ok(Some(Link(
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-        )))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stdin(Stdio::null())
-            .output();
-    }
-}
-
-/// One line of `ip -o link`: `5: vif1.0@if2: <BROADCAST,UP,LOWER_UP> mtu 1500 ... master br0 ...`.
-/// The text form keeps the check independent of the netlink code under test.
-pub struct Link(Vec<String>);
-
-impl Link {
-    fn after(&self, word: &str) -> Option<&str> {
-        let at = self.0.iter().position(|w| w == word)?;
-        self.0.get(at + 1).map(String::as_str)
-    }
-
-    pub fn master(&self) -> Option<&str> {
-        self.after("master")
-    }
-
-    pub fn mac(&self) -> Option<&str> {
-        self.after("link/ether")
-    }
-
-    pub fn is_up(&self) -> bool {
-        self.0
-            .get(2)
-            .is_some_and(|flags| flags.trim_matches(['<', '>']).split(',').any(|f| f == "UP"))
     }
 }
 
@@ -169,7 +42,7 @@ pub struct Guest {
     pub domid: u32,
     pub devid: u32,
     pub mac: &'static str,
-    pub bridge: &'static str,
+    pub script: Script,
     pub vifname: Option<&'static str>,
     pub ipv4: &'static str,
     pub ipv6: Option<&'static str>,
@@ -183,10 +56,17 @@ impl Guest {
         format!("vif{}.{}", self.domid, self.devid)
     }
 
-    /// The port's name once `vif-bridge online` is done.
+    /// The netdev's name once the script's `online` is done.
     pub fn port_name(&self) -> String {
         self.vifname
             .map_or_else(|| self.kernel_name(), str::to_owned)
+    }
+
+    pub fn bridge(&self) -> Option<&'static str> {
+        match self.script {
+            Script::Bridge(bridge) => Some(bridge),
+            Script::RouteIfup => None,
+        }
     }
 
     pub fn backend(&self) -> String {
@@ -207,13 +87,12 @@ impl Drop for ScratchDir {
     }
 }
 
-/// The "dom0" namespace, the private xenstore, and where `vif-bridge` lives.
+/// The private xenstore, a scratch directory, and where the binaries live.
 pub struct Lab {
     pub prefix: String,
-    pub host: Netns,
-    vif_bridge: PathBuf,
+    bin_dir: PathBuf,
     socket: PathBuf,
-    _scratch: ScratchDir,
+    scratch: ScratchDir,
 }
 
 /// The result of one hotplug run.
@@ -224,7 +103,8 @@ pub struct Run {
 }
 
 impl Lab {
-    pub fn new(vif_bridge: PathBuf) -> Result<Lab> {
+    pub fn new() -> Result<Lab> {
+        let bin_dir = find_bin_dir()?;
         let prefix = format!("vkdemo{}", std::process::id());
         let dir = std::env::temp_dir().join(&prefix);
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -232,13 +112,11 @@ impl Lab {
         let socket = scratch.0.join("xenstored.socket");
         // The server thread lives until the demo exits; nothing else connects to its socket.
         Server::bind(&socket)?.spawn();
-        let host = Netns::new(format!("{prefix}-host"))?;
         Ok(Lab {
             prefix,
-            host,
-            vif_bridge,
+            bin_dir,
             socket,
-            _scratch: scratch,
+            scratch,
         })
     }
 
@@ -246,19 +124,61 @@ impl Lab {
         Netns::new(format!("{}-{tag}", self.prefix))
     }
 
+    /// A dom0 of its own: each scenario's host has a different network setup.
+    pub fn dom0(&self, tag: &str) -> Result<Dom0<'_>> {
+        Ok(Dom0 {
+            lab: self,
+            ns: self.netns(tag)?,
+            env: Vec::new(),
+        })
+    }
+
+    /// Where the demo may put files; removed with everything else.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.scratch.0.join(name)
+    }
+
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.bin_dir.join(name)
+    }
+
     pub fn xenstore(&self) -> Result<Client> {
         Client::connect_path(&self.socket)
     }
 
-    /// What netback and libxl have done by the time libxl runs `vif-bridge online`: the
+    pub fn read(&self, path: &str) -> Result<Option<String>> {
+        self.xenstore()?.read_optional(path)
+    }
+}
+
+/// A dom0 namespace: where netback's vifs appear and where libxl runs the scripts.
+pub struct Dom0<'a> {
+    pub lab: &'a Lab,
+    ns: Netns,
+    /// Extra environment for the scripts, e.g. `VIFKIT_SYSCONFIG_DIR`.
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Deref for Dom0<'_> {
+    type Target = Netns;
+
+    fn deref(&self) -> &Netns {
+        &self.ns
+    }
+}
+
+impl Dom0<'_> {
+    /// What netback and libxl have done by the time libxl runs the script's `online`: the
     /// netdev exists (a veth here, its far end is the guest's eth0) and the backend and
     /// frontend keys are written. Returns the guest's namespace.
     pub fn create_guest(&self, guest: &Guest) -> Result<Netns> {
-        let ns = self.netns(guest.name)?;
+        let ns = self.lab.netns(guest.name)?;
         let vif = guest.kernel_name();
-        self.host.ip(&[
-            "link", "add", &vif, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
-        ])?;
+        self.veth(&vif, "eth0", &ns)?;
+        if let Script::RouteIfup = guest.script {
+            // vif-bridge sets netback's MAC itself; vif-route-ifup keeps what netback gave.
+            self.ipw(&format!("link set {vif} address {BACKEND_MAC}"))?;
+        }
         // Link-local addresses are what host-only guests talk over (seed 1.2); without DAD
         // they are usable at once instead of after a second or two.
         ns.sysctl("net.ipv6.conf.eth0.accept_dad", "0")?;
@@ -278,14 +198,14 @@ impl Lab {
     fn write_keys(&self, guest: &Guest) -> Result<()> {
         let (b, f) = (guest.backend(), guest.frontend());
         let (domid, devid) = (guest.domid.to_string(), guest.devid.to_string());
+        let script = format!("/etc/xen/scripts/{}", guest.script.binary());
         let mut keys = vec![
             (format!("{b}/frontend"), f.as_str()),
             (format!("{b}/frontend-id"), &domid),
             (format!("{b}/online"), "1"),
             (format!("{b}/state"), "2"),
-            (format!("{b}/script"), SCRIPT),
+            (format!("{b}/script"), &script),
             (format!("{b}/mac"), guest.mac),
-            (format!("{b}/bridge"), guest.bridge),
             (format!("{b}/handle"), &devid),
             (format!("{b}/type"), "vif"),
             (format!("{b}/hotplug-status"), ""),
@@ -295,10 +215,13 @@ impl Lab {
             (format!("{f}/mac"), guest.mac),
             (format!("{f}/mtu"), "1500"),
         ];
+        if let Some(bridge) = guest.bridge() {
+            keys.push((format!("{b}/bridge"), bridge));
+        }
         if let Some(vifname) = guest.vifname {
             keys.push((format!("{b}/vifname"), vifname));
         }
-        let mut xs = self.xenstore()?;
+        let mut xs = self.lab.xenstore()?;
         for (key, value) in keys {
             xs.write(&key, value)?;
         }
@@ -309,7 +232,7 @@ impl Lab {
     /// (Closed, hotplug-status removed). The netdev stays: no netback here frees it.
     pub fn begin_detach(&self, guest: &Guest) -> Result<()> {
         let b = guest.backend();
-        let mut xs = self.xenstore()?;
+        let mut xs = self.lab.xenstore()?;
         xs.write(&format!("{b}/online"), "0")?;
         xs.write(&format!("{b}/state"), "6")?;
         xs.rm(&format!("{b}/hotplug-status"))
@@ -317,21 +240,22 @@ impl Lab {
 
     /// libxl's last detach step.
     pub fn forget(&self, guest: &Guest) -> Result<()> {
-        let mut xs = self.xenstore()?;
+        let mut xs = self.lab.xenstore()?;
         xs.rm(&guest.backend())?;
         xs.rm(&guest.frontend())
     }
 
-    /// `vif-bridge online|offline type_if=vif` in the host namespace, with the environment
-    /// libxl gives it on a clean slate. The time includes `ip netns exec`.
+    /// `<script> online|offline type_if=vif` in this namespace, with the environment libxl
+    /// gives it on a clean slate. The time includes `ip netns exec`.
     pub fn hotplug(&self, guest: &Guest, command: &str) -> Result<Run> {
-        let mut run = self.host.exec(&self.vif_bridge);
+        let script = guest.script.binary();
+        let mut run = self.exec(self.lab.binary(script));
         run.args([command, "type_if=vif"])
             .env_clear()
             .env("PATH", PATH)
-            .env("XENSTORED_PATH", &self.socket)
-            .env("VIFKIT_HOOK_DIR", self.socket.with_file_name("no-hooks"))
-            .env("script", SCRIPT)
+            .env("XENSTORED_PATH", &self.lab.socket)
+            .env("VIFKIT_HOOK_DIR", self.lab.scratch("no-hooks"))
+            .env("script", format!("/etc/xen/scripts/{script}"))
             .env("XENBUS_TYPE", "vif")
             .env("XENBUS_BASE_PATH", "backend")
             .env(
@@ -339,30 +263,34 @@ impl Lab {
                 format!("backend/vif/{}/{}", guest.domid, guest.devid),
             )
             .env("netdev", "")
-            .env("vif", guest.kernel_name());
-        let start = Instant::now();
-        let out = cmd(&mut run)?;
-        Ok(Run {
-            ok: out.status.success(),
-            took: start.elapsed(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
-    }
-
-    pub fn read(&self, path: &str) -> Result<Option<String>> {
-        self.xenstore()?.read_optional(path)
+            .env("vif", guest.kernel_name())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        timed(&mut run)
     }
 }
 
-/// `vif-bridge` next to the running `vifkit`, as cargo and the packages install them.
-pub fn find_vif_bridge() -> Result<PathBuf> {
+fn timed(command: &mut Command) -> Result<Run> {
+    let start = Instant::now();
+    let out = cmd(command)?;
+    Ok(Run {
+        ok: out.status.success(),
+        took: start.elapsed(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// The directory of the running `vifkit`, where cargo and the packages install the scripts.
+fn find_bin_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("find the running executable")?;
-    let path = exe.with_file_name("vif-bridge");
-    if !Path::new(&path).is_file() {
-        bail!(
-            "{} not found: the demo runs the vif-bridge binary installed next to vifkit (cargo build builds both)",
-            path.display()
-        );
+    let dir = exe.parent().context("the executable has no directory")?;
+    for name in BINARIES {
+        let path = dir.join(name);
+        if !Path::new(&path).is_file() {
+            bail!(
+                "{} not found: the demo runs the {name} binary installed next to vifkit (cargo build builds it)",
+                path.display()
+            );
+        }
     }
-    Ok(path)
+    Ok(dir.to_owned())
 }

@@ -4,9 +4,9 @@ use std::fmt::Display;
 
 use anyhow::Result;
 
-use super::lab::{Guest, Lab, Netns};
+use super::lab::{BACKEND_MAC, Dom0, Guest};
+use super::netns::Netns;
 
-const BACKEND_MAC: &str = "fe:ff:ff:ff:ff:ff";
 /// A port that has just joined a bridge may miss the first echo; later failures are real.
 const PING_ATTEMPTS: u32 = 3;
 
@@ -14,6 +14,7 @@ const PING_ATTEMPTS: u32 = 3;
 pub struct Report {
     pub passed: u32,
     pub failed: u32,
+    pub skipped: u32,
 }
 
 impl Report {
@@ -32,24 +33,33 @@ impl Report {
         }
     }
 
-    pub fn hotplug(&mut self, lab: &Lab, guest: &Guest, command: &str) -> Result<()> {
-        let run = lab.hotplug(guest, command)?;
+    /// Not run, and not a failure either: `why` says what is missing.
+    pub fn skip(&mut self, why: impl Display) {
+        self.skipped += 1;
+        println!("skip {why}");
+    }
+
+    pub fn hotplug(&mut self, dom0: &Dom0, guest: &Guest, command: &str) -> Result<()> {
+        let run = dom0.hotplug(guest, command)?;
+        let options: Vec<String> = [
+            guest.bridge().map(|b| format!("bridge={b}")),
+            guest.vifname.map(|n| format!("vifname={n}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let what = format!(
-            "vif-bridge {command} {} (bridge={}{}) took {} ms, incl. ip netns exec",
+            "{} {command} {} ({}) took {} ms, incl. ip netns exec",
+            guest.script.binary(),
             guest.kernel_name(),
-            guest.bridge,
-            guest
-                .vifname
-                .map(|n| format!(", vifname={n}"))
-                .unwrap_or_default(),
+            options.join(", "),
             run.took.as_millis()
         );
-        let stderr: String = run
-            .stderr
-            .lines()
-            .map(|l| format!("\n       {l}"))
-            .collect();
-        self.check(run.ok, what, format!(": exited non-zero{stderr}"));
+        self.check(
+            run.ok,
+            what,
+            format!(": exited non-zero{}", indent(&run.stderr)),
+        );
         Ok(())
     }
 
@@ -93,33 +103,33 @@ impl Report {
         Ok(())
     }
 
-    /// What libxl and netback wait for, and what `vif-bridge online` made of the port.
-    pub fn attached(&mut self, lab: &Lab, guest: &Guest) -> Result<()> {
+    /// What libxl and netback wait for, and what the script's `online` made of the netdev.
+    pub fn attached(&mut self, dom0: &Dom0, guest: &Guest) -> Result<()> {
         let status_key = format!("{}/hotplug-status", guest.backend());
-        let status = lab.read(&status_key)?;
+        let status = dom0.lab.read(&status_key)?;
         let found = format!(": found {status:?}");
         self.check(
             status.as_deref() == Some("connected"),
             format!("{status_key} = connected"),
             found,
         );
+        let Some(bridge) = guest.bridge() else {
+            return self.routed_up(dom0, guest);
+        };
         let mtu_key = format!("{}/mtu", guest.frontend());
-        let mtu = lab.read(&mtu_key)?;
+        let mtu = dom0.lab.read(&mtu_key)?;
         let found = format!(": found {mtu:?}");
         self.check(
             mtu.as_deref() == Some("1500"),
-            format!("{mtu_key} = 1500, the MTU of {}", guest.bridge),
+            format!("{mtu_key} = 1500, the MTU of {bridge}"),
             found,
         );
         let port = guest.port_name();
-        let link = lab.host.link(&port)?;
+        let link = dom0.link(&port)?;
         let ok = link.as_ref().is_some_and(|l| {
-            l.master() == Some(guest.bridge) && l.is_up() && l.mac() == Some(BACKEND_MAC)
+            l.master() == Some(bridge) && l.is_up() && l.mac() == Some(BACKEND_MAC)
         });
-        let what = format!(
-            "{port} is an up port of {} with MAC {BACKEND_MAC}",
-            guest.bridge
-        );
+        let what = format!("{port} is an up port of {bridge} with MAC {BACKEND_MAC}");
         let found = match &link {
             Some(l) => format!(
                 ": master {:?}, up {}, MAC {:?}",
@@ -133,21 +143,57 @@ impl Report {
         Ok(())
     }
 
-    /// libxl's detach, with the script run in the middle; the netdev must leave the bridge.
-    pub fn detach(&mut self, lab: &Lab, guest: &Guest) -> Result<()> {
-        lab.begin_detach(guest)?;
-        self.hotplug(lab, guest, "offline")?;
+    /// A routed vif: renamed if asked, up, netback's MAC kept, and no bridge.
+    fn routed_up(&mut self, dom0: &Dom0, guest: &Guest) -> Result<()> {
         let port = guest.port_name();
-        let master = lab
-            .host
-            .link(&port)?
-            .and_then(|l| l.master().map(str::to_owned));
-        let ok = master.as_deref() != Some(guest.bridge);
+        if port != guest.kernel_name() {
+            let renamed = dom0.link(&guest.kernel_name())?.is_none();
+            let what = format!("{} was renamed: only {port} is left", guest.kernel_name());
+            self.check(renamed, what, ": it still exists");
+        }
+        let link = dom0.link(&port)?;
+        let ok = link
+            .as_ref()
+            .is_some_and(|l| l.master().is_none() && l.is_up() && l.mac() == Some(BACKEND_MAC));
+        let found = match &link {
+            Some(l) => format!(
+                ": up {}, MAC {:?}, master {:?}",
+                l.is_up(),
+                l.mac(),
+                l.master()
+            ),
+            None => format!(": no link {port}"),
+        };
         self.check(
             ok,
-            format!("{port} left {}", guest.bridge),
-            ": still a port",
+            format!("{port} is up, no bridge port, MAC {BACKEND_MAC} kept"),
+            found,
         );
-        lab.forget(guest)
+        Ok(())
     }
+
+    /// libxl's detach, with the script run in the middle; the netdev must leave the bridge
+    /// (a routed one must go down).
+    pub fn detach(&mut self, dom0: &Dom0, guest: &Guest) -> Result<()> {
+        dom0.begin_detach(guest)?;
+        self.hotplug(dom0, guest, "offline")?;
+        let port = guest.port_name();
+        let link = dom0.link(&port)?;
+        match guest.bridge() {
+            Some(bridge) => {
+                let ok = link.is_none_or(|l| l.master() != Some(bridge));
+                self.check(ok, format!("{port} left {bridge}"), ": still a port");
+            }
+            None => {
+                let ok = link.is_none_or(|l| !l.is_up());
+                self.check(ok, format!("{port} is down"), ": still up");
+            }
+        }
+        dom0.forget(guest)
+    }
+}
+
+/// A child's stderr under a FAIL line, indented past the `FAIL ` column.
+pub fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("\n       {l}")).collect()
 }
