@@ -1,13 +1,14 @@
 //! `vifkit demo`: the scenarios of the SLE 11 SP1 Xen/KVM networking guide (seed 1.1, 1.2,
-//! 2.1 and 2.2) and a KVM tap, run end to end in throwaway network namespaces. Namespaces
+//! 2.1, 2.2 and 3) and a KVM tap, run end to end in throwaway network namespaces. Namespaces
 //! play dom0, the physical LAN with its router, and each guest; the real `vif-bridge` and
-//! `vif-route-ifup` binaries plug the guests' vifs exactly as libxl would, against a private
+//! `vif-route-ifup` and `vif-nat` binaries plug the guests' vifs exactly as libxl would, against a private
 //! xenstore, the real qemu runs `qemu-ifup`/`qemu-ifdown`, and pings show what each layout
 //! connects and what it keeps apart. The report goes to stdout, one line per check.
 
 mod kvm;
 mod lab;
 mod multi;
+mod nat;
 mod netns;
 mod report;
 mod routed;
@@ -41,6 +42,7 @@ pub fn run() -> Result<()> {
     }
     routed::run(&lab, &mut report)?;
     multi::run(&lab, &mut report)?;
+    nat::run(&lab, &mut report)?;
     let skipped = match report.skipped {
         0 => String::new(),
         n => format!(" ({n} skipped)"),

@@ -57,6 +57,15 @@ const EXPECTED: &[&str] = &[
     "ok   routed, not proxied: no proxy ARP/NDP entry",
     "ok   vif1.0 left br1",
     "ok   xen2.0 left br2",
+    // 3: NAT.
+    "ok   vif-nat online vif1.0 (vifname=xen1.0)",
+    "ok   nft table inet vifkit-nat-1-0 holds xen1.0's masquerade",
+    "ok   route 192.168.1.10 dev xen1.0 src 192.168.1.1",
+    "ok   guest xen1 -> peer 203.0.113.1 (IPv4) masqueraded by the host",
+    "ok   guest xen1 -> peer 2001:db8:ffff::1 (IPv6) masqueraded by the host",
+    "ok   the peer saw the host's 203.0.113.2 and 2001:db8:ffff::2 as the source",
+    "ok   offline deleted the port's nft table",
+    "ok   guest xen1 does not reach peer 203.0.113.1 (no route, no masquerade)",
 ];
 
 /// The KVM checks, which need the real qemu (Debian's qemu-system-x86).

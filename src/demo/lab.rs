@@ -18,13 +18,20 @@ pub const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// What netback names every backend netdev's MAC, and what the scripts must leave on it.
 pub const BACKEND_MAC: &str = "fe:ff:ff:ff:ff:ff";
 /// The binaries the demo runs; cargo builds them all next to `vifkit`.
-const BINARIES: [&str; 4] = ["vif-bridge", "vif-route-ifup", "qemu-ifup", "qemu-ifdown"];
+const BINARIES: [&str; 5] = [
+    "vif-bridge",
+    "vif-route-ifup",
+    "vif-nat",
+    "qemu-ifup",
+    "qemu-ifdown",
+];
 
 /// How libxl attaches the vif: the xl config's `script=` (and `bridge=`).
 #[derive(Clone, Copy)]
 pub enum Script {
     Bridge(&'static str),
     RouteIfup,
+    Nat,
 }
 
 impl Script {
@@ -32,6 +39,7 @@ impl Script {
         match self {
             Script::Bridge(_) => "vif-bridge",
             Script::RouteIfup => "vif-route-ifup",
+            Script::Nat => "vif-nat",
         }
     }
 }
@@ -65,7 +73,7 @@ impl Guest {
     pub fn bridge(&self) -> Option<&'static str> {
         match self.script {
             Script::Bridge(bridge) => Some(bridge),
-            Script::RouteIfup => None,
+            Script::RouteIfup | Script::Nat => None,
         }
     }
 
@@ -175,8 +183,8 @@ impl Dom0<'_> {
         let ns = self.lab.netns(guest.name)?;
         let vif = guest.kernel_name();
         self.veth(&vif, "eth0", &ns)?;
-        if let Script::RouteIfup = guest.script {
-            // vif-bridge sets netback's MAC itself; vif-route-ifup keeps what netback gave.
+        if !matches!(guest.script, Script::Bridge(_)) {
+            // vif-bridge sets netback's MAC itself; the routed scripts keep what netback gave.
             self.ipw(&format!("link set {vif} address {BACKEND_MAC}"))?;
         }
         // Link-local addresses are what host-only guests talk over (seed 1.2); without DAD
