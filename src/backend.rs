@@ -26,19 +26,45 @@ pub struct BackendKeys {
 
 impl BackendKeys {
     pub fn read(client: &mut Client, backend: &str) -> Result<BackendKeys> {
-        let mut key = |name: &str| -> Result<Option<String>> {
-            client.read_optional(&format!("{backend}/{name}"))
-        };
+        const NAMES: [&str; 9] = [
+            "bridge",
+            "mtu",
+            "frontend",
+            "frontend-id",
+            "handle",
+            "vifname",
+            "type",
+            "ip",
+            "mac",
+        ];
+        let paths: Vec<String> = NAMES
+            .iter()
+            .map(|name| format!("{backend}/{name}"))
+            .collect();
+        let [
+            bridge,
+            mtu,
+            frontend,
+            frontend_id,
+            handle,
+            vifname,
+            nic_type,
+            ip,
+            mac,
+        ]: [Option<String>; 9] = client
+            .read_many(&paths)?
+            .try_into()
+            .expect("one value per key");
         Ok(BackendKeys {
-            bridge: key("bridge")?,
-            mtu: key("mtu")?,
-            frontend: key("frontend")?,
-            frontend_id: key("frontend-id")?,
-            handle: key("handle")?,
-            vifname: key("vifname")?,
-            nic_type: key("type")?,
-            ip: key("ip")?,
-            mac: key("mac")?,
+            bridge,
+            mtu,
+            frontend,
+            frontend_id,
+            handle,
+            vifname,
+            nic_type,
+            ip,
+            mac,
         })
     }
 }

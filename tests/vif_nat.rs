@@ -89,6 +89,14 @@ fn seed_3(tag: &str) -> Nat {
     }
 }
 
+impl Drop for Nat {
+    fn drop(&mut self) {
+        if let Some(dir) = self.conf.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 impl Nat {
     fn run(&self, vif: &Vif, args: &[&str]) -> Output {
         let conf = self.conf.to_str().unwrap();

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use anyhow::Result;
 use futures::TryStreamExt;
 use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
@@ -151,15 +153,23 @@ fn proxy_message(index: u32, address: IpAddr) -> NeighbourMessage {
 }
 
 impl Netlink {
-    /// Adds (or refreshes) an address; adding one that is there already is success.
+    /// Adds (or refreshes) an address; adding one that is there already is success. IPv6
+    /// addresses skip duplicate address detection: the routes planned next use them as `src`,
+    /// which the kernel refuses while they are tentative, and a vif is a point-to-point link.
     pub async fn add_address(&self, index: u32, address: IpAddr, prefix_len: u8) -> Result<()> {
-        self.handle
+        let mut request = self
+            .handle
             .address()
             .add(index, address, prefix_len)
-            .replace()
-            .execute()
-            .await
-            .map_err(os_error)
+            .replace();
+        if address.is_ipv6() {
+            let message = request.message_mut();
+            message.header.flags |= AddressHeaderFlags::Nodad;
+            message
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        request.execute().await.map_err(os_error)
     }
 
     pub async fn del_address(&self, index: u32, address: IpAddr, prefix_len: u8) -> Result<()> {

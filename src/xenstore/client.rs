@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use log::{debug, info, trace, warn};
+use log::{debug, trace, warn};
 
 use super::error::XsError;
 use super::path::{PathError, validate_path};
@@ -85,21 +85,23 @@ impl Client {
         optional(self.op_read(0, path))
     }
 
+    // Callers log the changes they mean at info (a plan step, `connected`); the transport
+    // only traces them, so a log line is not printed twice.
     pub fn write(&mut self, path: &str, value: &str) -> Result<()> {
-        info!("xenstore write {path} = {value:?}");
+        debug!("xenstore write {path} = {value:?}");
         self.op_write(0, path, value)
     }
 
     /// Creates `path` (and missing parents) with empty values; an existing
     /// node keeps its value.
     pub fn mkdir(&mut self, path: &str) -> Result<()> {
-        info!("xenstore mkdir {path}");
+        debug!("xenstore mkdir {path}");
         self.op_path(MsgType::Mkdir, "mkdir", 0, path).map(drop)
     }
 
     /// Removes `path` and everything below it; a missing node is success.
     pub fn rm(&mut self, path: &str) -> Result<()> {
-        info!("xenstore rm {path}");
+        debug!("xenstore rm {path}");
         self.op_rm(0, path)
     }
 
@@ -173,7 +175,7 @@ impl Client {
         let status_path = format!("{backend}/hotplug-status");
         let mut text = sanitise_error_text(message);
         text.truncate(XENSTORE_PAYLOAD_MAX.saturating_sub(error_path.len() + 1));
-        info!("xenstore write {error_path} = {text:?}, {status_path} = \"error\"");
+        debug!("xenstore write {error_path} = {text:?}, {status_path} = \"error\"");
         self.transaction(|tx| {
             tx.write(&error_path, &text)?;
             tx.write(&status_path, "error")
@@ -230,6 +232,54 @@ impl Client {
             .filter(|name| !name.is_empty())
             .map(text)
             .collect())
+    }
+
+    /// Reads several keys with one round trip on a socket: every READ goes out before the
+    /// first reply is awaited (xenstored answers a connection's requests in order; each is
+    /// matched by its req_id). The kernel device gets them one at a time. A missing key is None.
+    pub fn read_many(&mut self, paths: &[String]) -> Result<Vec<Option<String>>> {
+        if matches!(self.transport, Transport::Device(_)) {
+            return paths.iter().map(|p| self.read_optional(p)).collect();
+        }
+        let deadline = Instant::now() + self.timeout;
+        let mut ids = Vec::with_capacity(paths.len());
+        let mut batch = Vec::new();
+        for path in paths {
+            check_path("read", path)?;
+            self.last_req_id = self.last_req_id.wrapping_add(1);
+            ids.push(self.last_req_id);
+            batch.extend(
+                Message::new(MsgType::Read, self.last_req_id, 0, nul_terminated(path)).encode()?,
+            );
+        }
+        self.transport.send_raw(&batch, deadline).context("read")?;
+        let mut values = Vec::with_capacity(paths.len());
+        for (path, id) in paths.iter().zip(ids) {
+            let reply = loop {
+                let reply = self
+                    .transport
+                    .recv(deadline)
+                    .with_context(|| format!("read {path}"))?;
+                if reply.kind() != Some(MsgType::WatchEvent) && reply.req_id == id {
+                    break reply;
+                }
+            };
+            values.push(match reply.kind() {
+                Some(MsgType::Error) => {
+                    let err = XsError::Remote {
+                        op: "read",
+                        path: path.clone(),
+                        errno: text(trim_nul(&reply.payload)),
+                    };
+                    if !err.is_enoent() {
+                        return Err(err.into());
+                    }
+                    None
+                }
+                _ => Some(text(&reply.payload)),
+            });
+        }
+        Ok(values)
     }
 
     /// A request whose only argument is `path`.

@@ -102,6 +102,19 @@ impl Transport {
         }
     }
 
+    /// Several encoded messages in one write (socket only: the device takes one per write).
+    pub(crate) fn send_raw(&mut self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+        match self {
+            Transport::Socket(s) => {
+                s.set_write_timeout(Some(remaining(deadline)?))?;
+                s.write_all(bytes).map_err(timeout_text)
+            }
+            Transport::Device(_) => Err(io::Error::other(
+                "the xenbus device takes one request per write",
+            )),
+        }
+    }
+
     pub(crate) fn recv(&mut self, deadline: Instant) -> io::Result<Message> {
         wire::read_message(&mut Timed {
             transport: self,

@@ -245,3 +245,23 @@ fn child_connect() {
     };
     std::fs::write(report, text).unwrap();
 }
+
+#[test]
+fn read_many_pipelines_and_keeps_order() {
+    let h = Harness::new();
+    let mut c = h.client();
+    c.write("/p/a", "1").unwrap();
+    c.write("p/c", "3").unwrap();
+    let paths: Vec<String> = ["/p/a", "/p/b", "/p/c", "/local/domain/0/p/c"]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(
+        c.read_many(&paths).unwrap(),
+        [Some("1".to_owned()), None, None, Some("3".to_owned())]
+    );
+    // The connection is still in step: a plain read afterwards gets its own reply.
+    assert_eq!(c.read("/p/a").unwrap(), "1");
+    let bad = vec!["/p//x".to_owned()];
+    assert!(c.read_many(&bad).is_err());
+}
