@@ -3,10 +3,12 @@
 //! table. Needs root.
 
 mod common;
+mod routed;
 
 use std::process::Output;
 
 use common::*;
+use routed::{no_dad, sysctl};
 
 struct Nat {
     peer: Netns,
@@ -17,10 +19,6 @@ struct Nat {
     conf: std::path::PathBuf,
 }
 
-fn sysctl(ns: &Netns, key: &str, value: &str) {
-    must(ns.exec().args(["sysctl", "-qw", &format!("{key}={value}")]));
-}
-
 /// Peer 203.0.113.1 / 2001:db8:ffff::1 on the host's uplink eth0 (.2 / ::2), no route back
 /// to the guests; guest 192.168.1.10/24 and 2001:db8:abba::1001/64 behind vif1.0 -> xen1.0,
 /// router 192.168.1.1 / 2001:db8:abba::1 from vifkit.conf, IPv6 masquerade switched on.
@@ -29,8 +27,7 @@ fn seed_3(tag: &str) -> Nat {
     let host = Netns::new(&format!("{tag}h"));
     let guest = Netns::new(&format!("{tag}g"));
     for ns in [&peer, &host, &guest] {
-        sysctl(ns, "net.ipv6.conf.all.accept_dad", "0");
-        sysctl(ns, "net.ipv6.conf.default.accept_dad", "0");
+        no_dad(ns);
     }
     sysctl(&host, "net.ipv4.conf.all.forwarding", "1");
     sysctl(&host, "net.ipv6.conf.all.forwarding", "1");
@@ -45,16 +42,7 @@ fn seed_3(tag: &str) -> Nat {
     let mut vif = Vif::new(1, 0);
     vif.script = "/etc/xen/scripts/vif-nat";
     vif.bridge = None;
-    host.veth(&vif.kernel_name(), "eth0", &guest);
-    host.ip(&[
-        "link",
-        "set",
-        &vif.kernel_name(),
-        "address",
-        "fe:ff:ff:ff:ff:ff",
-    ]);
-    guest.ip(&["link", "set", "eth0", "down"]);
-    guest.ip(&["link", "set", "eth0", "address", vif.mac, "up"]);
+    host.netback_vif(&vif, &guest);
     guest.ip(&["addr", "add", "192.168.1.10/24", "dev", "eth0"]);
     guest.ip(&[
         "addr",

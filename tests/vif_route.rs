@@ -2,8 +2,10 @@
 //! a guest behind `xen1.0`, IPv4 and IPv6, proxy ARP/NDP on the uplink. Needs root.
 
 mod common;
+mod routed;
 
 use common::*;
+use routed::{no_dad, seed_2_1_uplink, sysctl};
 
 struct Routed {
     router: Netns,
@@ -11,10 +13,6 @@ struct Routed {
     guest: Netns,
     xs: Xenstore,
     vif: Vif,
-}
-
-fn sysctl(ns: &Netns, key: &str, value: &str) {
-    must(ns.exec().args(["sysctl", "-qw", &format!("{key}={value}")]));
 }
 
 /// Seed 2.1: router 192.0.2.254 / fe80::201:1ff:fe01:254 (and 2001:db8:ffff::254), host
@@ -25,55 +23,15 @@ fn seed_2_1(tag: &str, ip: &str) -> Routed {
     let host = Netns::new(&format!("{tag}h"));
     let guest = Netns::new(&format!("{tag}g"));
     for ns in [&router, &host, &guest] {
-        sysctl(ns, "net.ipv6.conf.all.accept_dad", "0");
-        sysctl(ns, "net.ipv6.conf.default.accept_dad", "0");
+        no_dad(ns);
     }
     sysctl(&host, "net.ipv4.conf.all.forwarding", "1");
     sysctl(&host, "net.ipv6.conf.all.forwarding", "1");
-    host.veth("eth0", "up0", &router);
-    router.ip(&["link", "set", "up0", "down"]);
-    router.ip(&["link", "set", "up0", "address", "00:01:01:01:02:54", "up"]);
-    router.ip(&["addr", "add", "192.0.2.254/28", "dev", "up0"]);
-    // The router's own IPv6 address is off the shared /64 (it only has a link-local on it),
-    // so guests reach it through the host, as on a provider's network.
-    router.ip(&["addr", "add", "2001:db8:ffff::254/128", "dev", "lo"]);
-    router.ip(&["-6", "route", "add", "2001:db8:abba::/64", "dev", "up0"]);
-    host.ip(&["link", "set", "eth0", "up"]);
-    host.ip(&["addr", "add", "192.0.2.253/28", "dev", "eth0"]);
-    host.ip(&["addr", "add", "2001:db8:abba::1/64", "dev", "eth0", "nodad"]);
-    host.ip(&[
-        "route",
-        "add",
-        "default",
-        "via",
-        "192.0.2.254",
-        "dev",
-        "eth0",
-    ]);
-    host.ip(&[
-        "-6",
-        "route",
-        "add",
-        "default",
-        "via",
-        "fe80::201:1ff:fe01:254",
-        "dev",
-        "eth0",
-    ]);
+    seed_2_1_uplink(&host, &router);
     let mut vif = Vif::new(1, 0);
     vif.script = "/etc/xen/scripts/vif-route";
     vif.bridge = None;
-    host.veth(&vif.kernel_name(), "eth0", &guest);
-    // netback gives every vif this MAC, so guests reach the host at fe80::fcff:ffff:feff:ffff.
-    host.ip(&[
-        "link",
-        "set",
-        &vif.kernel_name(),
-        "address",
-        "fe:ff:ff:ff:ff:ff",
-    ]);
-    guest.ip(&["link", "set", "eth0", "down"]);
-    guest.ip(&["link", "set", "eth0", "address", vif.mac, "up"]);
+    host.netback_vif(&vif, &guest);
     guest.ip(&["addr", "add", "192.0.2.241/28", "dev", "eth0"]);
     guest.ip(&[
         "addr",

@@ -129,6 +129,17 @@ impl Netns {
         peer_ns.ip(&["link", "set", peer, "up"]);
     }
 
+    /// What netback and the guest kernel make of `vif` on a routed host: the kernel-named
+    /// vif here with netback's MAC fe:ff:ff:ff:ff:ff (so guests reach the host at
+    /// fe80::fcff:ffff:feff:ffff), its far end the guest's `eth0` with the guest MAC, up.
+    pub fn netback_vif(&self, vif: &Vif, guest: &Netns) {
+        let name = vif.kernel_name();
+        self.veth(&name, "eth0", guest);
+        self.ip(&["link", "set", &name, "address", "fe:ff:ff:ff:ff:ff"]);
+        guest.ip(&["link", "set", "eth0", "down"]);
+        guest.ip(&["link", "set", "eth0", "address", vif.mac, "up"]);
+    }
+
     pub fn bridge(&self, name: &str, mtu: u32) {
         self.ip(&["link", "add", name, "type", "bridge"]);
         self.ip(&["link", "set", name, "mtu", &mtu.to_string(), "up"]);

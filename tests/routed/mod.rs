@@ -208,6 +208,42 @@ pub fn routed_vif(domid: u32, mac: &'static str) -> Vif {
     vif
 }
 
+/// Seed 2.1's provider side: the router on the host's uplink eth0 with 192.0.2.254 and,
+/// from its MAC, the link-local fe80::201:1ff:fe01:254 the seed routes to. A link-local
+/// cannot be pinged from a guest, so the router also has 2001:db8:ffff::254, off the shared
+/// /64, reached through the host as on a provider's network. The host's eth0 as its
+/// ifcfg-eth0 and the eth0 lines of its routes say.
+pub fn seed_2_1_uplink(host: &Netns, router: &Netns) {
+    host.veth("eth0", "up0", router);
+    router.ip(&["link", "set", "up0", "down"]);
+    router.ip(&["link", "set", "up0", "address", "00:01:01:01:02:54", "up"]);
+    router.ip(&["addr", "add", "192.0.2.254/28", "dev", "up0"]);
+    router.ip(&["addr", "add", "2001:db8:ffff::254/128", "dev", "lo"]);
+    router.ip(&["-6", "route", "add", "2001:db8:abba::/64", "dev", "up0"]);
+    host.ip(&["link", "set", "eth0", "up"]);
+    host.ip(&["addr", "add", "192.0.2.253/28", "dev", "eth0"]);
+    host.ip(&["addr", "add", "2001:db8:abba::1/64", "dev", "eth0", "nodad"]);
+    host.ip(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        "192.0.2.254",
+        "dev",
+        "eth0",
+    ]);
+    host.ip(&[
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "fe80::201:1ff:fe01:254",
+        "dev",
+        "eth0",
+    ]);
+}
+
 /// Seed 2.1: a router on the uplink, the host, and guest xen1 behind `vif1.0`.
 pub struct Seed21 {
     pub router: Netns,
@@ -236,49 +272,11 @@ impl Seed21 {
         apply_sysctl_conf(&host, SEED_SYSCONFIG_SYSCTL);
         apply_sysctl_conf(&host, SEED_SYSCTL_CONF);
 
-        host.veth("eth0", "up0", &router);
-        router.ip(&["link", "set", "up0", "down"]);
-        router.ip(&["link", "set", "up0", "address", "00:01:01:01:02:54", "up"]);
-        router.ip(&["addr", "add", "192.0.2.254/28", "dev", "up0"]);
-        router.ip(&["addr", "add", "2001:db8:ffff::254/128", "dev", "lo"]);
-        router.ip(&["-6", "route", "add", "2001:db8:abba::/64", "dev", "up0"]);
-
-        // ifcfg-eth0 and the eth0 lines of routes.
-        host.ip(&["link", "set", "eth0", "up"]);
-        host.ip(&["addr", "add", "192.0.2.253/28", "dev", "eth0"]);
-        host.ip(&["addr", "add", "2001:db8:abba::1/64", "dev", "eth0", "nodad"]);
-        host.ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            "192.0.2.254",
-            "dev",
-            "eth0",
-        ]);
-        host.ip(&[
-            "-6",
-            "route",
-            "add",
-            "default",
-            "via",
-            "fe80::201:1ff:fe01:254",
-            "dev",
-            "eth0",
-        ]);
+        seed_2_1_uplink(&host, &router);
 
         // xl create: netback's vif1.0, whose far end is the guest's eth0.
         let vif = routed_vif(1, "00:16:3e:10:10:10");
-        host.veth(&vif.kernel_name(), "eth0", &guest);
-        host.ip(&[
-            "link",
-            "set",
-            &vif.kernel_name(),
-            "address",
-            "fe:ff:ff:ff:ff:ff",
-        ]);
-        guest.ip(&["link", "set", "eth0", "down"]);
-        guest.ip(&["link", "set", "eth0", "address", vif.mac, "up"]);
+        host.netback_vif(&vif, &guest);
         guest.ip(&["addr", "add", "192.0.2.241/28", "dev", "eth0"]);
         guest.ip(&[
             "addr",
