@@ -143,7 +143,6 @@ async fn plan_bridge(
     bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)
 }
 
-/// The variables upstream's hooks read (CONTRACT 4.7), when a hook directory exists.
 async fn plan_route(
     call: &XenCall,
     backend: &Backend,
@@ -235,6 +234,7 @@ async fn plan_nat(
     }
 }
 
+/// The variables upstream's hooks read (CONTRACT 4.7), when a hook directory exists.
 fn hook_run(
     call: &XenCall,
     backend: &Backend,

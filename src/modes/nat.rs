@@ -12,7 +12,7 @@ use crate::firewall::Masquerade;
 use crate::invocation::XenCall;
 use crate::kernel::Snapshot;
 use crate::modes::routed::{
-    check_host_knobs, ensure_address, ensure_route, ensure_sysctl, link_ref, uplink,
+    check_host_knobs, ensure_address, ensure_route, ensure_sysctl, link_ref, rename_port, uplink,
 };
 use crate::modes::xen_device;
 use crate::names::VifId;
@@ -98,21 +98,8 @@ pub fn plan_attach(
     let uplink = uplink(call.overrides.netdev.as_deref(), kernel)?;
     let up = link_ref(uplink)?;
     let mut plan = Plan::default();
-    let mut vif = link_ref(device.found)?;
-    let current_name = vif.name.clone();
-    if let Some(to) = &device.rename_to {
-        if device.found.up {
-            plan.steps.push(Step::SetDown {
-                link: vif.clone(),
-                was_up: true,
-            });
-        }
-        plan.steps.push(Step::Rename {
-            link: vif.clone(),
-            to: to.clone(),
-        });
-        vif.name = to.clone();
-    }
+    let (vif, current_name) =
+        rename_port(device.found, device.rename_to.as_ref(), &mut plan.steps)?;
     if !device.found.up || device.rename_to.is_some() {
         plan.steps.push(Step::SetUp {
             link: vif.clone(),

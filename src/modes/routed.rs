@@ -74,6 +74,31 @@ pub fn ensure_sysctl(
     }
 }
 
+/// The rename a routed port starts with (the kernel renames only a down link). Returns the
+/// port as later steps address it, and the name its sysctls were read under.
+pub fn rename_port(
+    found: &Link,
+    rename_to: Option<&IfName>,
+    steps: &mut Vec<Step>,
+) -> Result<(LinkRef, IfName)> {
+    let mut port = link_ref(found)?;
+    let current_name = port.name.clone();
+    if let Some(to) = rename_to {
+        if found.up {
+            steps.push(Step::SetDown {
+                link: port.clone(),
+                was_up: true,
+            });
+        }
+        steps.push(Step::Rename {
+            link: port.clone(),
+            to: to.clone(),
+        });
+        port.name = to.clone();
+    }
+    Ok((port, current_name))
+}
+
 /// Ensures: a route, address or proxy entry already present is not planned again, so a
 /// second online changes nothing and a failed one cannot undo what the first one did.
 pub fn ensure_route(kernel: &Snapshot, route: Route, steps: &mut Vec<Step>) {
@@ -180,21 +205,7 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
         );
     }
     let guest_link_local = port.guest_mac.map(|mac| IpAddr::V6(mac.eui64_link_local()));
-    let mut vif = link_ref(port.found)?;
-    let current_name = vif.name.clone();
-    if let Some(to) = &port.rename_to {
-        if port.found.up {
-            plan.steps.push(Step::SetDown {
-                link: vif.clone(),
-                was_up: true,
-            });
-        }
-        plan.steps.push(Step::Rename {
-            link: vif.clone(),
-            to: to.clone(),
-        });
-        vif.name = to.clone();
-    }
+    let (vif, current_name) = rename_port(port.found, port.rename_to.as_ref(), &mut plan.steps)?;
     if let (true, Some(main_ip)) = (has_v4, main_ip) {
         ensure_address(kernel, &vif, main_ip, 32, &mut plan.steps);
     }
