@@ -58,16 +58,24 @@ fn run_one(hook: &Path, run: &HookRun, deadline: Instant) -> Result<()> {
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned();
-    let mut child = Command::new("bash")
+    let mut command = Command::new("bash");
+    command
         .arg("-c")
         .arg(PRELUDE)
         .arg(hook)
-        .envs(run.vars.iter().map(|(k, v)| (k, v)))
+        .envs(run.vars.iter().map(|(k, v)| (k, v)));
+    run_bounded(&mut command, &format!("hook {name}"), deadline)
+}
+
+/// Runs a child to completion within `deadline` (killed past it), logging its stderr lines;
+/// a failure carries its last stderr line, which is usually the reason.
+pub fn run_bounded(command: &mut Command, what: &str, deadline: Instant) -> Result<()> {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("start hook {name}"))?;
+        .with_context(|| format!("start {what}"))?;
     let mut stderr = child.stderr.take().expect("piped stderr");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -81,20 +89,20 @@ fn run_one(hook: &Path, run: &HookRun, deadline: Instant) -> Result<()> {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("hook {name} did not finish in time and was killed");
+            bail!("{what} did not finish in time and was killed");
         }
         std::thread::sleep(Duration::from_millis(2));
     };
     let output = reader.join().unwrap_or_default();
     for line in output.lines() {
-        log::info!("hook {name}: {line}");
+        log::info!("{what}: {line}");
     }
     if !status.success() {
         let last = output.lines().last().unwrap_or("").trim();
         match status.code() {
-            Some(code) if !last.is_empty() => bail!("hook {name} failed (exit {code}): {last}"),
-            Some(code) => bail!("hook {name} failed (exit {code})"),
-            None => bail!("hook {name} was killed by a signal"),
+            Some(code) if !last.is_empty() => bail!("{what} failed (exit {code}): {last}"),
+            Some(code) => bail!("{what} failed (exit {code})"),
+            None => bail!("{what} was killed by a signal"),
         }
     }
     Ok(())

@@ -109,6 +109,11 @@ pub enum Step {
     RemoveNat {
         key: String,
     },
+    /// An external program the admin asked for (the system's `ifup`/`ifdown`).
+    Exec {
+        program: PathBuf,
+        args: Vec<String>,
+    },
     RunHooks(HookRun),
 }
 
@@ -244,6 +249,9 @@ impl fmt::Display for Step {
                 )
             }
             Step::RemoveNat { key } => write!(f, "delete nft table inet {}", nat_table(key)),
+            Step::Exec { program, args } => {
+                write!(f, "run {} {}", program.display(), args.join(" "))
+            }
             Step::RunHooks(hooks) => write!(f, "run hooks in {}", hooks.dir.display()),
         }
     }

@@ -52,6 +52,18 @@ impl Runner for SystemRunner<'_> {
             Step::SetSysctl { key, value, .. } => sysctl::write(key, value),
             Step::SetNat { key, rules } => firewall::set_port_nat(key, rules),
             Step::RemoveNat { key } => firewall::remove_port_nat(key),
+            Step::Exec { program, args } => {
+                let what = program
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                hooks::run_bounded(
+                    std::process::Command::new(program).args(args),
+                    &what,
+                    self.deadline,
+                )
+            }
             Step::WriteXenstore { path, value } => match self.xenstore.as_deref_mut() {
                 Some(xs) => xs.write(path, value),
                 None => anyhow::bail!("no xenstore connection"),

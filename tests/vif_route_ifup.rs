@@ -276,3 +276,56 @@ fn host_knobs_that_are_off_are_reported_and_left_alone() {
         assert_eq!(proc_sys(&s.host, knob), "0", "{knob} was changed");
     }
 }
+
+/// A stand-in for the system's ifup/ifdown: records its call, and fails when told to.
+fn fake_ifupdown(dir: &std::path::Path, fail: bool) {
+    for name in ["ifup", "ifdown"] {
+        let body = match (name, fail) {
+            ("ifup", true) => "#!/bin/sh\necho \"no ifcfg for $1\" >&2\nexit 3\n".to_owned(),
+            _ => format!("#!/bin/sh\necho \"{name} $*\" >> {}/calls\n", dir.display()),
+        };
+        let path = dir.join(name);
+        std::fs::write(&path, body).unwrap();
+        must(std::process::Command::new("chmod").arg("755").arg(&path));
+    }
+}
+
+#[test]
+fn vifkit_ifup_system_delegates_to_the_system_ifup() {
+    let s = Seed21::new("rifs");
+    let bin = scratch_dir("ifupbin");
+    fake_ifupdown(&bin, false);
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
+    let env = [("VIFKIT_IFUP", "system"), ("PATH", path.as_str())];
+    let out = hotplug(&s.host, &s.xs, &s.vif, &["online", "type_if=vif"], &env);
+    assert_ok(&out);
+    assert_eq!(s.key("hotplug-status").as_deref(), Some("connected"));
+    assert!(s.host.link("xen1.0").is_some(), "vifkit still renames");
+    let out = hotplug(&s.host, &s.xs, &s.vif, &["offline", "type_if=vif"], &env);
+    assert_ok(&out);
+    let calls = std::fs::read_to_string(bin.join("calls")).unwrap();
+    assert_eq!(calls, "ifup xen1.0\nifdown xen1.0\n");
+
+    fake_ifupdown(&bin, true);
+    s.host.ip(&["link", "set", "xen1.0", "down"]);
+    s.host.ip(&["link", "set", "xen1.0", "name", "vif1.0"]);
+    let out = hotplug(&s.host, &s.xs, &s.vif, &["online", "type_if=vif"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        s.key("hotplug-error").unwrap(),
+        format!(
+            "run {}/ifup xen1.0: ifup failed (exit 3): no ifcfg for xen1.0",
+            bin.display()
+        )
+    );
+    assert!(s.host.link("vif1.0").is_some(), "the rename is undone");
+
+    let env = [("VIFKIT_IFUP", "system"), ("PATH", "/nonexistent")];
+    let out = hotplug(&s.host, &s.xs, &s.vif, &["online", "type_if=vif"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        s.key("hotplug-error").as_deref(),
+        Some("VIFKIT_IFUP=system, but no ifup and ifdown were found in PATH (/nonexistent)")
+    );
+    std::fs::remove_dir_all(bin).unwrap();
+}

@@ -178,6 +178,14 @@ async fn plan_route_ifup(
     attach: bool,
 ) -> Result<Plan> {
     let final_name = xen_device::wanted_name(call, backend)?;
+    if let Some((ifup, ifdown)) = system_ifup()? {
+        let kernel = snapshot(netlink, &[call.dev.clone(), final_name.clone()]).await?;
+        let hooks = hook_run(call, backend, &final_name, "", "");
+        return match attach {
+            true => route_ifup::plan_attach_with_ifup(call, backend, &ifup, &kernel, hooks),
+            false => route_ifup::plan_detach_with_ifdown(call, backend, &ifdown, &kernel, hooks),
+        };
+    }
     let dir = sysconfig::dir_from_env();
     let config = sysconfig::load(&dir, &final_name)?;
     let port = [call.dev.clone(), final_name.clone()];
@@ -231,6 +239,30 @@ async fn plan_nat(
         nat::plan_attach(call, backend, config.rule_for(&final_name), &kernel, hooks)
     } else {
         nat::plan_detach(call, backend, &kernel, hooks)
+    }
+}
+
+/// `VIFKIT_IFUP=system` hands the device to the system's `ifup`/`ifdown` (found in PATH);
+/// unset or `native`, vifkit applies the sysconfig files itself.
+fn system_ifup() -> Result<Option<(PathBuf, PathBuf)>> {
+    match std::env::var("VIFKIT_IFUP").unwrap_or_default().as_str() {
+        "" | "native" => Ok(None),
+        "system" => {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let find = |name: &str| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join(name))
+                    .find(|p| p.is_file())
+            };
+            match (find("ifup"), find("ifdown")) {
+                (Some(ifup), Some(ifdown)) => Ok(Some((ifup, ifdown))),
+                _ => anyhow::bail!(
+                    "VIFKIT_IFUP=system, but no ifup and ifdown were found in PATH ({})",
+                    path.to_string_lossy()
+                ),
+            }
+        }
+        other => anyhow::bail!("VIFKIT_IFUP={other:?}: expected system or native"),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::invocation::XenCall;
 use crate::kernel::Snapshot;
 use crate::modes::routed::{
     check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, link_ref,
+    rename_port,
 };
 use crate::modes::xen_device;
 use crate::names::IfName;
@@ -296,6 +297,50 @@ fn check_uplink_knobs(
             }
         }
     }
+}
+
+/// `VIFKIT_IFUP=system`: the admin wants the system's own `ifup` to configure the device,
+/// as SUSE's script did; vifkit still does the rename, the hooks and `connected`.
+pub fn plan_attach_with_ifup(
+    call: &XenCall,
+    backend: &Backend,
+    ifup: &Path,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    if backend.vifname.is_none() {
+        bail!(
+            "vif-route-ifup needs a static interface name: set vifname= in the vif configuration"
+        );
+    }
+    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let mut plan = Plan::default();
+    let (vif, _) = rename_port(device.found, device.rename_to.as_ref(), &mut plan.steps)?;
+    plan.steps.push(Step::Exec {
+        program: ifup.to_owned(),
+        args: vec![vif.name.to_string()],
+    });
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+pub fn plan_detach_with_ifdown(
+    call: &XenCall,
+    backend: &Backend,
+    ifdown: &Path,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    match xen_device::resolve_detach(call, backend, kernel)? {
+        Some(found) => plan.steps.push(Step::Exec {
+            program: ifdown.to_owned(),
+            args: vec![found.name.clone()],
+        }),
+        None => plan.notes.push(format!("{} is already gone", call.dev)),
+    }
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
 }
 
 /// Offline: the proxy entries for the device's addresses on other interfaces outlive it.
