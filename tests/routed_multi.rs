@@ -26,28 +26,7 @@ fn ten_routed_guests_plugged_at_once() {
     sysctl(&host, "net.ipv6.conf.all.proxy_ndp", "1");
     sysctl(&host, "net.ipv4.conf.all.proxy_arp", "1");
     host.veth("eth0", "up0", &router);
-    host.ip(&["link", "set", "eth0", "up"]);
-    host.ip(&["addr", "add", "192.0.2.253/28", "dev", "eth0"]);
-    host.ip(&["addr", "add", "2001:db8:abba::1/64", "dev", "eth0", "nodad"]);
-    host.ip(&[
-        "route",
-        "add",
-        "default",
-        "via",
-        "192.0.2.254",
-        "dev",
-        "eth0",
-    ]);
-    host.ip(&[
-        "-6",
-        "route",
-        "add",
-        "default",
-        "via",
-        "fe80::201:1ff:fe01:254",
-        "dev",
-        "eth0",
-    ]);
+    seed_2_1_host_eth0(&host);
 
     let dir = SysconfigDir::empty();
     let names: Vec<String> = (1..=N).map(|d| format!("xen{d}.0")).collect();

@@ -13,6 +13,7 @@ use super::{
 use crate::backend::{Backend, BackendKeys};
 use crate::config::Config;
 use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
+use crate::kernel::Snapshot;
 use crate::modes::{bridge, nat, route_ifup, routed, xen_device};
 use crate::names::IfName;
 use crate::netlink::Netlink;
@@ -143,21 +144,26 @@ async fn plan_bridge(
     bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)
 }
 
+/// vif-route and vif-nat look at the same things: the vif under both names and the uplink.
+async fn uplink_snapshot(
+    call: &XenCall,
+    backend: &Backend,
+    netlink: &Netlink,
+) -> Result<(IfName, Snapshot)> {
+    let final_name = xen_device::wanted_name(call, backend)?;
+    let port = [call.dev.clone(), final_name.clone()];
+    let kernel = routed_snapshot(netlink, &port, &[], call.overrides.netdev.as_deref()).await?;
+    Ok((final_name, kernel))
+}
+
 async fn plan_route(
     call: &XenCall,
     backend: &Backend,
     netlink: &Netlink,
     attach: bool,
 ) -> Result<Plan> {
-    let final_name = xen_device::wanted_name(call, backend)?;
+    let (final_name, kernel) = uplink_snapshot(call, backend, netlink).await?;
     let netdev = call.overrides.netdev.as_deref();
-    let kernel = routed_snapshot(
-        netlink,
-        &[call.dev.clone(), final_name.clone()],
-        &[],
-        netdev,
-    )
-    .await?;
     let main_ip = routed::uplink(netdev, &kernel)
         .ok()
         .and_then(|u| routed::main_ip(u, &kernel))
@@ -218,15 +224,7 @@ async fn plan_nat(
     netlink: &Netlink,
     attach: bool,
 ) -> Result<Plan> {
-    let final_name = xen_device::wanted_name(call, backend)?;
-    let netdev = call.overrides.netdev.as_deref();
-    let kernel = routed_snapshot(
-        netlink,
-        &[call.dev.clone(), final_name.clone()],
-        &[],
-        netdev,
-    )
-    .await?;
+    let (final_name, kernel) = uplink_snapshot(call, backend, netlink).await?;
     if call.overrides.dhcp.as_deref().is_some_and(|d| d != "no") {
         log::info!(
             "dhcp={}: vif-nat does not edit dhcpd.conf; configure the guest address statically",

@@ -220,6 +220,11 @@ pub fn seed_2_1_uplink(host: &Netns, router: &Netns) {
     router.ip(&["addr", "add", "192.0.2.254/28", "dev", "up0"]);
     router.ip(&["addr", "add", "2001:db8:ffff::254/128", "dev", "lo"]);
     router.ip(&["-6", "route", "add", "2001:db8:abba::/64", "dev", "up0"]);
+    seed_2_1_host_eth0(host);
+}
+
+/// The host's eth0 as its ifcfg-eth0 and the eth0 lines of its routes say.
+pub fn seed_2_1_host_eth0(host: &Netns) {
     host.ip(&["link", "set", "eth0", "up"]);
     host.ip(&["addr", "add", "192.0.2.253/28", "dev", "eth0"]);
     host.ip(&["addr", "add", "2001:db8:abba::1/64", "dev", "eth0", "nodad"]);
