@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod backend;
 pub mod config;
+pub mod conntrack;
 pub mod demo;
 pub mod firewall;
 pub mod hooks;
