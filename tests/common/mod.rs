@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
 use vifkit::xenstore::{Client, Server};
+pub mod frames;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
