@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use std::net::IpAddr;
 
-use crate::firewall::{Masquerade, nat_table};
+use crate::firewall::{Masquerade, PortFilter, nat_table};
 use crate::mac::MacAddr;
 use crate::names::IfName;
 use crate::route::Route;
@@ -109,6 +109,16 @@ pub enum Step {
     RemoveNat {
         key: String,
     },
+    /// The port's antispoofing chains, replaced whole before the link goes up.
+    SetPortFilter(PortFilter),
+    /// Every antispoofing rule of the port, whatever addresses it was installed with.
+    RemovePortFilter {
+        port: IfName,
+    },
+    /// Flows of these addresses from an earlier guest must not carry over to this one.
+    PurgeConntrack {
+        addresses: Vec<(IpAddr, u8)>,
+    },
     /// An external program the admin asked for (the system's `ifup`/`ifdown`).
     Exec {
         program: PathBuf,
@@ -186,6 +196,9 @@ impl Step {
             // A failed online leaves no NAT behind; an older table it replaced is not restored
             // (the guest it served is the one being plugged).
             Step::SetNat { key, .. } => Some(Step::RemoveNat { key: key.clone() }),
+            Step::SetPortFilter(filter) => Some(Step::RemovePortFilter {
+                port: filter.port.clone(),
+            }),
             Step::AddProxy { link, address } => Some(Step::DelProxy {
                 link: link.clone(),
                 address: *address,
@@ -249,6 +262,15 @@ impl fmt::Display for Step {
                 )
             }
             Step::RemoveNat { key } => write!(f, "delete nft table inet {}", nat_table(key)),
+            Step::SetPortFilter(filter) => write!(f, "filter {filter}"),
+            Step::RemovePortFilter { port } => write!(f, "delete the antispoofing rules of {port}"),
+            Step::PurgeConntrack { addresses } => {
+                let list: Vec<String> = addresses
+                    .iter()
+                    .map(|(a, len)| crate::firewall::rules::Net::new(*a, *len).to_string())
+                    .collect();
+                write!(f, "purge conntrack entries of {}", list.join(" "))
+            }
             Step::Exec { program, args } => {
                 write!(f, "run {} {}", program.display(), args.join(" "))
             }
@@ -285,136 +307,5 @@ impl fmt::Display for Plan {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn link(index: u32, name: &str) -> LinkRef {
-        LinkRef {
-            index,
-            name: IfName::new(name).unwrap(),
-        }
-    }
-
-    #[test]
-    fn display_names_object_and_verb() {
-        let vif = link(7, "vif3.0");
-        let br = link(2, "xenbr0");
-        assert_eq!(
-            Step::Attach {
-                link: vif.clone(),
-                bridge: br,
-                previous: None
-            }
-            .to_string(),
-            "attach vif3.0 to bridge xenbr0"
-        );
-        assert_eq!(
-            Step::SetMtu {
-                link: vif.clone(),
-                mtu: 9000,
-                previous: 1500
-            }
-            .to_string(),
-            "set vif3.0 mtu 9000"
-        );
-        assert_eq!(
-            Step::SetMac {
-                link: vif,
-                mac: MacAddr::BACKEND_PORT,
-                previous: None
-            }
-            .to_string(),
-            "set vif3.0 address fe:ff:ff:ff:ff:ff"
-        );
-    }
-
-    #[test]
-    fn undo_restores_what_was_found() {
-        let vif = link(7, "vif3.0");
-        let br = link(2, "xenbr0");
-        assert_eq!(
-            Step::Attach {
-                link: vif.clone(),
-                bridge: br.clone(),
-                previous: None
-            }
-            .undo(),
-            Some(Step::Detach { link: vif.clone() })
-        );
-        let other = link(3, "xenbr1");
-        assert_eq!(
-            Step::Attach {
-                link: vif.clone(),
-                bridge: br.clone(),
-                previous: Some(other.clone())
-            }
-            .undo(),
-            Some(Step::Attach {
-                link: vif.clone(),
-                bridge: other,
-                previous: Some(br)
-            })
-        );
-        assert_eq!(
-            Step::SetMtu {
-                link: vif.clone(),
-                mtu: 9000,
-                previous: 1500
-            }
-            .undo(),
-            Some(Step::SetMtu {
-                link: vif.clone(),
-                mtu: 1500,
-                previous: 9000
-            })
-        );
-        assert_eq!(
-            Step::SetMtu {
-                link: vif.clone(),
-                mtu: 1500,
-                previous: 1500
-            }
-            .undo(),
-            None
-        );
-        assert_eq!(
-            Step::SetUp {
-                link: vif.clone(),
-                was_up: true
-            }
-            .undo(),
-            None
-        );
-        assert_eq!(
-            Step::SetUp {
-                link: vif.clone(),
-                was_up: false
-            }
-            .undo(),
-            Some(Step::SetDown {
-                link: vif.clone(),
-                was_up: true
-            })
-        );
-        assert_eq!(
-            Step::SetDown {
-                link: vif.clone(),
-                was_up: false
-            }
-            .undo(),
-            None
-        );
-        assert_eq!(
-            Step::Rename {
-                link: vif.clone(),
-                to: IfName::new("xen1.0").unwrap()
-            }
-            .undo(),
-            Some(Step::Rename {
-                link: link(7, "xen1.0"),
-                to: IfName::new("vif3.0").unwrap()
-            })
-        );
-        assert_eq!(Step::FlushAddresses { link: vif }.undo(), None);
-    }
-}
+#[path = "plan_tests.rs"]
+mod tests;

@@ -8,7 +8,7 @@ use crate::apply::Runner;
 use crate::netlink::Netlink;
 use crate::plan::Step;
 use crate::xenstore::Client;
-use crate::{firewall, hooks, sysctl};
+use crate::{conntrack, firewall, hooks, sysctl};
 
 pub struct SystemRunner<'a> {
     pub netlink: &'a Netlink,
@@ -52,6 +52,10 @@ impl Runner for SystemRunner<'_> {
             Step::SetSysctl { key, value, .. } => sysctl::write(key, value),
             Step::SetNat { key, rules } => firewall::set_port_nat(key, rules),
             Step::RemoveNat { key } => firewall::remove_port_nat(key),
+            Step::SetPortFilter(filter) => firewall::set_port_filter(filter),
+            Step::RemovePortFilter { port } => firewall::remove_port_filter(port),
+            // purge() logs how many flows it deleted.
+            Step::PurgeConntrack { addresses } => conntrack::purge(addresses).map(drop),
             Step::Exec { program, args } => {
                 let what = program
                     .file_name()

@@ -239,7 +239,7 @@ fn config_rule_gives_bridge_and_mtu() {
     assert_eq!(
         stderr(&out),
         format!(
-            "qemu-ifup: error: {}:3: unknown key \"vlan\" (expected bridge, mtu, route, uplink, mac, router or masquerade6)\n",
+            "qemu-ifup: error: {}:3: unknown key \"vlan\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6 or antispoof)\n",
             conf.display()
         )
     );

@@ -101,7 +101,15 @@ impl Nat {
             .unwrap()
             .iter()
             .filter_map(|o| o.get("table"))
-            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .map(|t| {
+                format!(
+                    "{} {}",
+                    t["family"].as_str().unwrap(),
+                    t["name"].as_str().unwrap()
+                )
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect()
     }
 
@@ -178,7 +186,10 @@ fn guest_reaches_the_peer_only_through_the_masquerade() {
             .as_deref(),
         Some("connected")
     );
-    assert_eq!(n.nft_tables(), ["vifkit-nat-1-0"]);
+    assert_eq!(
+        n.nft_tables(),
+        ["inet vifkit-nat-1-0", "netdev vifkit-xen1.0"]
+    );
     count_echo_from(&n.peer, "203.0.113.2");
     must(n.peer.exec().args([
         "nft",
@@ -210,7 +221,10 @@ fn guest_reaches_the_peer_only_through_the_masquerade() {
     let routes = n.guest_routes();
     assert_ok(&n.run(&n.vif, &["online", "type_if=vif"]));
     assert_eq!(n.guest_routes(), routes);
-    assert_eq!(n.nft_tables(), ["vifkit-nat-1-0"]);
+    assert_eq!(
+        n.nft_tables(),
+        ["inet vifkit-nat-1-0", "netdev vifkit-xen1.0"]
+    );
 
     for _ in 0..2 {
         assert_ok(&n.run(&n.vif, &["offline", "type_if=vif"]));
@@ -269,7 +283,8 @@ fn twenty_vifs_at_once() {
             stderr(out)
         );
     }
-    assert_eq!(n.nft_tables().len(), 20);
+    // Each port: its masquerade table and its antispoofing table.
+    assert_eq!(n.nft_tables().len(), 40);
     // Upstream's derived addresses: 10.0.<d>.1 routed with src 10.0.<d>.128.
     assert!(
         n.host

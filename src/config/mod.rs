@@ -13,6 +13,16 @@
 //! route = 192.0.2.241 2001:db8:abba::1001
 //! uplink = eth0
 //! mac = 52:54:00:12:34:56
+//!
+//! # a bridged guest whose addresses are known: it may send from nothing else
+//! [port db0]
+//! bridge = br0
+//! ip = 192.0.2.20 2001:db8::20
+//! mac = 52:54:00:aa:bb:cc
+//!
+//! # host-wide settings (Xen vifs match [port] sections by their final name too)
+//! [host]
+//! antispoof = yes
 //! ```
 
 mod glob;
@@ -33,6 +43,8 @@ pub const DEFAULT_PATH: &str = "/etc/vifkit/vifkit.conf";
 pub struct Config {
     pub path: PathBuf,
     pub ports: Vec<PortRule>,
+    /// `[host] antispoof`: filter every port whose addresses are known (the default).
+    pub antispoof: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +63,10 @@ pub struct PortRule {
     pub router: Vec<IpAddr>,
     /// NAT mode: masquerade IPv6 guests too (off by default: routed IPv6 is the norm).
     pub masquerade6: Option<bool>,
+    /// A bridged guest's addresses: with them its port gets antispoofing rules.
+    pub ip: Vec<(IpAddr, u8)>,
+    /// Overrides `[host] antispoof` for the ports of this section.
+    pub antispoof: Option<bool>,
 }
 
 impl Config {
@@ -67,7 +83,7 @@ impl Config {
             Ok(text) => Config::parse(path, &text),
             Err(err) if !required && err.kind() == std::io::ErrorKind::NotFound => Ok(Config {
                 path: path.to_owned(),
-                ports: vec![],
+                ..Config::default()
             }),
             Err(err) => Err(err).with_context(|| format!("read {}", path.display())),
         }
@@ -76,8 +92,9 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
         let mut config = Config {
             path: path.to_owned(),
-            ports: vec![],
+            ..Config::default()
         };
+        let mut in_host = false;
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
             let at = || format!("{}:{line}", path.display());
@@ -86,8 +103,15 @@ impl Config {
                 continue;
             }
             if let Some(header) = content.strip_prefix('[') {
-                let rule = parse_section(header).with_context(at)?;
-                config.ports.push(PortRule { line, ..rule });
+                in_host = header.split_whitespace().next() == Some("host]");
+                if !in_host {
+                    let rule = parse_section(header).with_context(at)?;
+                    config.ports.push(PortRule { line, ..rule });
+                }
+                continue;
+            }
+            if in_host {
+                set_host_key(&mut config, content).with_context(at)?;
                 continue;
             }
             let Some(rule) = config.ports.last_mut() else {
@@ -96,15 +120,36 @@ impl Config {
             set_key(rule, content).with_context(at)?;
         }
         for rule in &config.ports {
-            if rule.bridge.is_some() && !rule.route.is_empty() {
-                bail!(
-                    "{}:{}: bridge and route exclude each other: a port is bridged or routed",
-                    path.display(),
-                    rule.line
-                );
+            let exclusive = [
+                (
+                    rule.bridge.is_some() && !rule.route.is_empty(),
+                    "bridge and route exclude each other: a port is bridged or routed",
+                ),
+                (
+                    !rule.ip.is_empty() && !rule.route.is_empty(),
+                    "ip and route exclude each other: route already lists a routed guest's addresses",
+                ),
+            ];
+            if let Some((_, why)) = exclusive.iter().find(|(clash, _)| *clash) {
+                bail!("{}:{}: {why}", path.display(), rule.line);
             }
         }
         Ok(config)
+    }
+
+    /// Whether `port` gets antispoofing rules (when its addresses are known), and which
+    /// setting decided it.
+    pub fn antispoof_for(&self, port: &IfName) -> (bool, String) {
+        let path = self.path.display();
+        if let Some(rule) = self.rule_for(port)
+            && let Some(on) = rule.antispoof
+        {
+            return (on, format!("{path}:{}", rule.line));
+        }
+        match self.antispoof {
+            Some(on) => (on, format!("[host] in {path}")),
+            None => (true, "the default".to_owned()),
+        }
     }
 
     pub fn rule_for(&self, name: &IfName) -> Option<&PortRule> {
@@ -123,7 +168,8 @@ fn parse_section(header: &str) -> Result<PortRule> {
     let mut words = inner.split_whitespace();
     match words.next() {
         Some("port") => {}
-        Some(other) => bail!("unknown section [{other}] (expected [port PATTERN...])"),
+        Some("host") => bail!("[host] takes no interface patterns"),
+        Some(other) => bail!("unknown section [{other}] (expected [port PATTERN...] or [host])"),
         None => bail!("empty section header [] (expected [port PATTERN...])"),
     }
     let patterns: Vec<String> = words.map(str::to_owned).collect();
@@ -143,10 +189,20 @@ fn parse_section(header: &str) -> Result<PortRule> {
         mac: None,
         router: vec![],
         masquerade6: None,
+        ip: vec![],
+        antispoof: None,
     })
 }
 
-fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
+fn parse_switch(key: &str, value: &str) -> Result<bool> {
+    match value {
+        "yes" | "true" | "on" | "1" => Ok(true),
+        "no" | "false" | "off" | "0" => Ok(false),
+        other => bail!("{key} = {other:?}: expected yes or no"),
+    }
+}
+
+fn split_key(content: &str) -> Result<(&str, &str)> {
     let Some((key, value)) = content.split_once('=') else {
         bail!("expected key = value, found {content:?}");
     };
@@ -154,6 +210,27 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
     if value.is_empty() {
         bail!("{key} has no value");
     }
+    Ok((key, value))
+}
+
+fn set_host_key(config: &mut Config, content: &str) -> Result<()> {
+    match split_key(content)? {
+        ("antispoof", value) => {
+            if config
+                .antispoof
+                .replace(parse_switch("antispoof", value)?)
+                .is_some()
+            {
+                bail!("antispoof is set twice in [host]");
+            }
+            Ok(())
+        }
+        (other, _) => bail!("unknown key {other:?} in [host] (expected antispoof)"),
+    }
+}
+
+fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
+    let (key, value) = split_key(content)?;
     let duplicate = match key {
         "bridge" => {
             IfName::new(value)?;
@@ -178,16 +255,18 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
                 .collect();
             had
         }
-        "masquerade6" => {
-            let on = match value {
-                "yes" | "true" | "on" | "1" => true,
-                "no" | "false" | "off" | "0" => false,
-                other => bail!("masquerade6 = {other:?}: expected yes or no"),
-            };
-            rule.masquerade6.replace(on).is_some()
+        "masquerade6" => rule
+            .masquerade6
+            .replace(parse_switch(key, value)?)
+            .is_some(),
+        "ip" => {
+            let had = !rule.ip.is_empty();
+            rule.ip = parse_ip_list(value)?;
+            had
         }
+        "antispoof" => rule.antispoof.replace(parse_switch(key, value)?).is_some(),
         other => bail!(
-            "unknown key {other:?} (expected bridge, mtu, route, uplink, mac, router or masquerade6)"
+            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6 or antispoof)"
         ),
     };
     if duplicate {

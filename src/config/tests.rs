@@ -61,7 +61,7 @@ fn every_bad_line_names_file_and_line() {
         ),
         (
             "[bridge br0]\n",
-            "/etc/vifkit/vifkit.conf:1: unknown section [bridge] (expected [port PATTERN...])",
+            "/etc/vifkit/vifkit.conf:1: unknown section [bridge] (expected [port PATTERN...] or [host])",
         ),
         (
             "[]\n",
@@ -85,7 +85,7 @@ fn every_bad_line_names_file_and_line() {
         ),
         (
             "[port *]\nvlan = 10\n",
-            "/etc/vifkit/vifkit.conf:2: unknown key \"vlan\" (expected bridge, mtu, route, uplink, mac, router or masquerade6)",
+            "/etc/vifkit/vifkit.conf:2: unknown key \"vlan\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6 or antispoof)",
         ),
         (
             "[port *]\nmtu = 9k\n",
@@ -138,4 +138,59 @@ fn routed_ports() {
         error("[port *]\nmac = 52:54:00\n"),
         "/etc/vifkit/vifkit.conf:2: invalid MAC address \"52:54:00\": expected six hex pairs like 00:16:3e:01:02:03"
     );
+}
+
+#[test]
+fn antispoof_host_wide_and_per_port() {
+    let tap = IfName::new("tap0").unwrap();
+    let db = IfName::new("db0").unwrap();
+    let config = parse("[port db0]\nbridge = br0\nip = 192.0.2.20 2001:db8::20/64\nantispoof = yes\n\n[host]\nantispoof = no\n").unwrap();
+    assert_eq!(
+        config.antispoof_for(&db),
+        (true, "/etc/vifkit/vifkit.conf:1".to_owned())
+    );
+    assert_eq!(
+        config.antispoof_for(&tap),
+        (false, "[host] in /etc/vifkit/vifkit.conf".to_owned())
+    );
+    assert_eq!(
+        config.rule_for(&db).unwrap().ip,
+        vec![
+            ("192.0.2.20".parse().unwrap(), 32),
+            ("2001:db8::20".parse().unwrap(), 64)
+        ]
+    );
+    assert_eq!(
+        parse("").unwrap().antispoof_for(&tap),
+        (true, "the default".to_owned())
+    );
+}
+
+#[test]
+fn antispoof_errors_name_the_line() {
+    let cases = [
+        (
+            "[host]\nantispoof = maybe\n",
+            "/etc/vifkit/vifkit.conf:2: antispoof = \"maybe\": expected yes or no",
+        ),
+        (
+            "[host]\nbridge = br0\n",
+            "/etc/vifkit/vifkit.conf:2: unknown key \"bridge\" in [host] (expected antispoof)",
+        ),
+        (
+            "[host]\nantispoof = no\nantispoof = yes\n",
+            "/etc/vifkit/vifkit.conf:3: antispoof is set twice in [host]",
+        ),
+        (
+            "[host tap*]\n",
+            "/etc/vifkit/vifkit.conf:1: [host] takes no interface patterns",
+        ),
+        (
+            "[port mail0]\nroute = 192.0.2.241\nip = 192.0.2.241\n",
+            "/etc/vifkit/vifkit.conf:1: ip and route exclude each other: route already lists a routed guest's addresses",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(error(text), want, "for {text:?}");
+    }
 }

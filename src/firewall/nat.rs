@@ -1,16 +1,15 @@
-//! vifkit's own nftables tables: the only module that speaks nf_tables. Each port gets a
-//! table of its own, named after its Xen device, changed in one atomic batch; removing the
-//! port deletes that table whole, whatever `B/ip` says by then, so nothing leaks and a
-//! reused domid starts clean.
+//! vif-nat's masquerade: each port gets a table of its own, named after its Xen device,
+//! changed in one atomic batch; removing the port deletes that table whole, whatever `B/ip`
+//! says by then, so nothing leaks and a reused domid starts clean.
 
 use std::ffi::CString;
 use std::fmt;
 use std::net::IpAddr;
 
 use anyhow::{Context, Result};
-use nftnl::{
-    Batch, Chain, ChainType, FinalizedBatch, Hook, MsgType, ProtoFamily, Rule, Table, nft_expr,
-};
+use nftnl::{Batch, Chain, ChainType, Hook, MsgType, ProtoFamily, Rule, Table, nft_expr};
+
+use super::send;
 
 use crate::plan::LinkRef;
 
@@ -85,21 +84,4 @@ pub fn remove_port_nat(key: &str) -> Result<()> {
     batch.add(&table, MsgType::Add);
     batch.add(&table, MsgType::Del);
     send(&batch.finalize()).with_context(|| format!("delete nft table inet {}", nat_table(key)))
-}
-
-/// Sends the batch and reads every acknowledgement: the kernel applies all or nothing.
-fn send(batch: &FinalizedBatch) -> std::io::Result<()> {
-    let socket = mnl::Socket::new(mnl::Bus::Netfilter)?;
-    let portid = socket.portid();
-    socket.send_all(batch)?;
-    let mut buffer = vec![0; nftnl::nft_nlmsg_maxsize() as usize];
-    let mut expected = batch.sequence_numbers();
-    while !expected.is_empty() {
-        for message in socket.recv(&mut buffer[..])? {
-            let message = message?;
-            let Some(seq) = expected.next() else { break };
-            mnl::cb_run(message, seq, portid)?;
-        }
-    }
-    Ok(())
 }

@@ -11,8 +11,10 @@ use super::{
     DEADLINE, add_default_links, block_on_with_deadline, execute, failure, routed_snapshot,
     snapshot,
 };
-use crate::config::Config;
+use crate::config::{Config, PortRule};
+use crate::firewall::Attachment;
 use crate::logging;
+use crate::modes::antispoof::{self, Guest};
 use crate::modes::qemu::{self, BridgeSources};
 use crate::modes::routed::{self, RoutedPort};
 use crate::names::IfName;
@@ -83,6 +85,7 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
         plan.notes
             .push(format!("bridge {} from {source}", request.name));
         plan.notes.extend(legacy_note);
+        guard(&mut plan, &config, tap, Attachment::Bridged, rule);
         return Ok(plan);
     }
     if let Some(rule) = rule.filter(|r| !r.route.is_empty()) {
@@ -102,6 +105,7 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
         let mut plan = routed::plan_port_attach(&port, &kernel)?;
         plan.notes
             .push(format!("routed by {}:{}", config.path.display(), rule.line));
+        guard(&mut plan, &config, tap, Attachment::Routed, Some(rule));
         return Ok(plan);
     }
     let mut kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
@@ -112,7 +116,37 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
     let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
     plan.notes
         .push(format!("bridge {} carries the default route", bridge.name));
+    guard(&mut plan, &config, tap, Attachment::Bridged, rule);
     Ok(plan)
+}
+
+/// Antispoofing for a tap, from its config section: `route` (routed) or `ip` (bridged)
+/// name the guest's addresses and `mac` its MAC (qemu passes neither to the script).
+fn guard(
+    plan: &mut Plan,
+    config: &Config,
+    tap: &IfName,
+    attachment: Attachment,
+    rule: Option<&PortRule>,
+) {
+    let addresses = match (attachment, rule) {
+        (Attachment::Routed, Some(rule)) => rule.route.as_slice(),
+        (Attachment::Bridged, Some(rule)) => rule.ip.as_slice(),
+        (_, None) => &[],
+    };
+    let source = format!(
+        "ip = ... in a [port {tap}] section of {}",
+        config.path.display()
+    );
+    let guest = Guest {
+        port: tap,
+        attachment,
+        mac: rule.and_then(|r| r.mac),
+        addresses,
+        enabled: config.antispoof_for(tap),
+        address_source: &source,
+    };
+    antispoof::add_to_attach(plan, &guest);
 }
 
 /// Out of the bridge and down; a routed tap also loses its proxy entries on the uplink,
@@ -127,7 +161,7 @@ async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> R
         .rule_for(tap)
         .filter(|r| !r.route.is_empty() && argument.is_none());
     let env_bridge = std::env::var("VIFKIT_BRIDGE").is_ok_and(|b| !b.is_empty());
-    match routed_rule {
+    let mut plan = match routed_rule {
         Some(rule) if !env_bridge => {
             let uplink = rule.uplink.as_deref();
             let kernel = routed_snapshot(netlink, std::slice::from_ref(tap), &[], uplink).await?;
@@ -137,11 +171,10 @@ async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> R
                 None,
                 uplink,
                 &kernel,
-            )
+            )?
         }
-        _ => Ok(qemu::plan_ifdown(
-            tap,
-            &snapshot(netlink, std::slice::from_ref(tap)).await?,
-        )),
-    }
+        _ => qemu::plan_ifdown(tap, &snapshot(netlink, std::slice::from_ref(tap)).await?),
+    };
+    antispoof::add_to_detach(&mut plan, tap);
+    Ok(plan)
 }

@@ -12,8 +12,10 @@ use super::{
 
 use crate::backend::{Backend, BackendKeys};
 use crate::config::Config;
+use crate::firewall::Attachment;
 use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
 use crate::kernel::Snapshot;
+use crate::modes::antispoof::{self, Guest};
 use crate::modes::{bridge, nat, route_ifup, routed, xen_device};
 use crate::names::IfName;
 use crate::netlink::Netlink;
@@ -134,14 +136,46 @@ async fn plan_bridge(
     let final_name = xen_device::wanted_name(call, backend)?;
     let hooks = hook_run(call, backend, &final_name, &bridge_word, "");
     if !attach {
-        let kernel = snapshot(netlink, &[call.dev.clone(), final_name]).await?;
-        return bridge::plan_xen_detach(call, backend, &kernel, hooks);
+        let kernel = snapshot(netlink, &[call.dev.clone(), final_name.clone()]).await?;
+        let mut plan = bridge::plan_xen_detach(call, backend, &kernel, hooks)?;
+        antispoof::add_to_detach(&mut plan, &final_name);
+        return Ok(plan);
     }
     let request = bridge::BridgeRequest::for_xen(call, backend)?;
-    let mut names = vec![call.dev.clone(), final_name];
+    let mut names = vec![call.dev.clone(), final_name.clone()];
     names.extend(request.names());
     let kernel = snapshot(netlink, &names).await?;
-    bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)
+    let mut plan = bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)?;
+    let config = Config::load_from_env()?;
+    guard(
+        &mut plan,
+        &config,
+        &final_name,
+        Attachment::Bridged,
+        backend,
+        &backend.addresses,
+    );
+    Ok(plan)
+}
+
+/// Antispoofing for a Xen port being plugged, from `B/mac` and the guest's addresses.
+fn guard(
+    plan: &mut Plan,
+    config: &Config,
+    port: &IfName,
+    attachment: Attachment,
+    backend: &Backend,
+    addresses: &[(std::net::IpAddr, u8)],
+) {
+    let guest = Guest {
+        port,
+        attachment,
+        mac: backend.mac,
+        addresses,
+        enabled: config.antispoof_for(port),
+        address_source: "ip= in the vif configuration",
+    };
+    antispoof::add_to_attach(plan, &guest);
 }
 
 /// vif-route and vif-nat look at the same things: the vif under both names and the uplink.
@@ -171,9 +205,22 @@ async fn plan_route(
         .unwrap_or_default();
     let hooks = hook_run(call, backend, &final_name, "", &main_ip);
     if attach {
-        routed::plan_attach(call, backend, &kernel, hooks)
+        let mut plan = routed::plan_attach(call, backend, &kernel, hooks)?;
+        let config = Config::load_from_env()?;
+        let addresses = &backend.addresses;
+        guard(
+            &mut plan,
+            &config,
+            &final_name,
+            Attachment::Routed,
+            backend,
+            addresses,
+        );
+        Ok(plan)
     } else {
-        routed::plan_detach(call, backend, &kernel, hooks)
+        let mut plan = routed::plan_detach(call, backend, &kernel, hooks)?;
+        antispoof::add_to_detach(&mut plan, &final_name);
+        Ok(plan)
     }
 }
 
@@ -187,10 +234,27 @@ async fn plan_route_ifup(
     if let Some((ifup, ifdown)) = system_ifup()? {
         let kernel = snapshot(netlink, &[call.dev.clone(), final_name.clone()]).await?;
         let hooks = hook_run(call, backend, &final_name, "", "");
-        return match attach {
-            true => route_ifup::plan_attach_with_ifup(call, backend, &ifup, &kernel, hooks),
-            false => route_ifup::plan_detach_with_ifdown(call, backend, &ifdown, &kernel, hooks),
+        let mut plan = match attach {
+            true => route_ifup::plan_attach_with_ifup(call, backend, &ifup, &kernel, hooks)?,
+            false => route_ifup::plan_detach_with_ifdown(call, backend, &ifdown, &kernel, hooks)?,
         };
+        // The system's ifup knows nothing of the guest: only B/ip can name its addresses.
+        match attach {
+            true => {
+                let config = Config::load_from_env()?;
+                let addresses = &backend.addresses;
+                guard(
+                    &mut plan,
+                    &config,
+                    &final_name,
+                    Attachment::Routed,
+                    backend,
+                    addresses,
+                );
+            }
+            false => antispoof::add_to_detach(&mut plan, &final_name),
+        }
+        return Ok(plan);
     }
     let dir = sysconfig::dir_from_env();
     let config = sysconfig::load(&dir, &final_name)?;
@@ -212,9 +276,30 @@ async fn plan_route_ifup(
     read_sysctls(&mut kernel, keys)?;
     let hooks = hook_run(call, backend, &final_name, "", "");
     if attach {
-        route_ifup::plan_attach(call, backend, &config, &dir, &kernel, hooks)
+        let mut plan = route_ifup::plan_attach(call, backend, &config, &dir, &kernel, hooks)?;
+        let mut addresses = route_ifup::guest_addresses(&config, &final_name);
+        addresses.extend(
+            backend
+                .addresses
+                .iter()
+                .filter(|a| !addresses.contains(a))
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+        let vifkit_config = Config::load_from_env()?;
+        guard(
+            &mut plan,
+            &vifkit_config,
+            &final_name,
+            Attachment::Routed,
+            backend,
+            &addresses,
+        );
+        Ok(plan)
     } else {
-        route_ifup::plan_detach(call, backend, &config, &kernel, hooks)
+        let mut plan = route_ifup::plan_detach(call, backend, &config, &kernel, hooks)?;
+        antispoof::add_to_detach(&mut plan, &final_name);
+        Ok(plan)
     }
 }
 
@@ -234,9 +319,22 @@ async fn plan_nat(
     let hooks = hook_run(call, backend, &final_name, "", "");
     if attach {
         let config = Config::load_from_env()?;
-        nat::plan_attach(call, backend, config.rule_for(&final_name), &kernel, hooks)
+        let mut plan =
+            nat::plan_attach(call, backend, config.rule_for(&final_name), &kernel, hooks)?;
+        let addresses = nat::guest_addresses(call, backend)?;
+        guard(
+            &mut plan,
+            &config,
+            &final_name,
+            Attachment::Routed,
+            backend,
+            &addresses,
+        );
+        Ok(plan)
     } else {
-        nat::plan_detach(call, backend, &kernel, hooks)
+        let mut plan = nat::plan_detach(call, backend, &kernel, hooks)?;
+        antispoof::add_to_detach(&mut plan, &final_name);
+        Ok(plan)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Pure planners, one per way of connecting a guest.
 
+pub mod antispoof;
 pub mod bridge;
 pub mod nat;
 pub mod qemu;

@@ -77,6 +77,19 @@ pub fn nat_key(vif: VifId) -> String {
     format!("{}-{}", vif.domid, vif.devid)
 }
 
+/// The guest's own addresses (B/ip, else upstream's derived one), each as a host address:
+/// a prefix in B/ip is the guest's netmask, not a block it may send from.
+pub fn guest_addresses(call: &XenCall, backend: &Backend) -> Result<Vec<(IpAddr, u8)>> {
+    let guests = match backend.addresses.is_empty() {
+        true => vec![derived_address(call.vif)?],
+        false => backend.addresses.clone(),
+    };
+    Ok(guests
+        .into_iter()
+        .map(|(ip, _)| (ip, if ip.is_ipv4() { 32 } else { 128 }))
+        .collect())
+}
+
 pub fn plan_attach(
     call: &XenCall,
     backend: &Backend,

@@ -139,6 +139,8 @@ fn seed_3_with_a_configured_router() {
         mac: None,
         router: vec![ip("192.168.1.1"), ip("2001:db8:abba::1")],
         masquerade6: None,
+        ip: vec![],
+        antispoof: None,
     };
     let plan = plan_attach(
         &call(1, 0),
@@ -163,6 +165,8 @@ fn seed_3_with_a_configured_router() {
     );
     let both = PortRule {
         masquerade6: Some(true),
+        ip: vec![],
+        antispoof: None,
         ..rule
     };
     let plan = plan_attach(

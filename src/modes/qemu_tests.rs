@@ -25,6 +25,8 @@ fn rule(bridge: Option<&str>) -> PortRule {
         mac: None,
         router: vec![],
         masquerade6: None,
+        ip: vec![],
+        antispoof: None,
     }
 }
 

@@ -107,6 +107,21 @@ pub fn names_used(sc: &Sysconfig) -> Vec<IfName> {
     names
 }
 
+/// What the guest may send from: the destinations the sysconfig routes send to the vif.
+pub fn guest_addresses(sc: &Sysconfig, vif: &IfName) -> Vec<(IpAddr, u8)> {
+    sc.routes
+        .iter()
+        .filter(|line| line.interface.as_ref() == Some(vif))
+        .filter_map(|line| match line.destination {
+            Destination::Net {
+                address,
+                prefix_len,
+            } => Some((address, prefix_len)),
+            Destination::Default(_) => None,
+        })
+        .collect()
+}
+
 pub fn plan_attach(
     call: &XenCall,
     backend: &Backend,

@@ -1,0 +1,387 @@
+//! A port's antispoofing rules as data (CONTRACT 4.8, 6): what the guest behind the port may
+//! send. Pure, so the rules are unit tested and printed (in nft syntax) without root.
+//!
+//! One chain per port does the link-layer checks and sends each protocol to a helper chain
+//! whose rules accept the allowed sources and drop the rest. The helpers' names carry a `/`,
+//! which no interface name may hold (so no port's chains collide with another's) and which
+//! nft reads in a bare identifier (so `nft list ruleset` output loads back with `nft -f`).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::mac::MacAddr;
+use crate::names::IfName;
+
+pub use super::fields::{Field, Load, Match, Value};
+
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_ARP: u16 = 0x0806;
+pub const ETH_P_IPV6: u16 = 0x86dd;
+pub const ETH_P_8021Q: u16 = 0x8100;
+pub const ETH_P_8021AD: u16 = 0x88a8;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
+const ND_ROUTER_ADVERT: u8 = 134;
+const ND_NEIGHBOR_ADVERT: u8 = 136;
+const ND_REDIRECT: u8 = 137;
+const DHCP_SERVER_PORT: u16 = 67;
+const DHCPV6_SERVER_PORT: u16 = 547;
+
+/// How the port meets the rest of the host, which decides the nft family that sees its frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attachment {
+    /// A bridge port: `bridge vifkit`, one verdict-map jump keyed by the port name.
+    Bridged,
+    /// A routed or NAT port: its own `netdev` table, hooked on the port's ingress.
+    Routed,
+}
+
+/// An address block the guest may use as a source: the address itself (/32, /128) or, when
+/// the configuration gives a prefix, the whole prefix (as upstream's `iptables -s` did).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Net {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl Net {
+    /// The block holding `address`, with the host bits cleared; the length is capped to the family.
+    pub fn new(address: IpAddr, prefix_len: u8) -> Net {
+        let (bits, max) = match address {
+            IpAddr::V4(a) => (u128::from(u32::from(a)) << 96, 32),
+            IpAddr::V6(a) => (u128::from(a), 128),
+        };
+        let prefix_len = prefix_len.min(max);
+        let mask = mask128(prefix_len);
+        let address = match address {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(((bits & mask) >> 96) as u32)),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(bits & mask)),
+        };
+        Net {
+            address,
+            prefix_len,
+        }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        match self.address {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        }
+    }
+
+    /// The netmask as bytes, or None for a single address (no masking needed).
+    pub fn mask(&self) -> Option<Vec<u8>> {
+        let len = self.bytes().len();
+        if usize::from(self.prefix_len) == len * 8 {
+            return None;
+        }
+        Some(mask128(self.prefix_len).to_be_bytes()[..len].to_vec())
+    }
+}
+
+fn mask128(prefix_len: u8) -> u128 {
+    match prefix_len {
+        0 => 0,
+        n => u128::MAX << (128 - u32::from(n.min(128))),
+    }
+}
+
+impl fmt::Display for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.mask() {
+            None => self.address.fmt(f),
+            Some(_) => write!(f, "{}/{}", self.address, self.prefix_len),
+        }
+    }
+}
+
+/// What the guest behind `port` may send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortFilter {
+    pub port: IfName,
+    pub attachment: Attachment,
+    /// The guest MAC (`B/mac`, or `mac` in vifkit.conf); without it only addresses are checked.
+    pub mac: Option<MacAddr>,
+    pub ipv4: Vec<Net>,
+    /// Includes the link-local addresses the guest may use.
+    pub ipv6: Vec<Net>,
+}
+
+impl PortFilter {
+    /// The guest's own addresses, plus the EUI-64 link-local of its MAC (Proxmox's default
+    /// set); with no MAC known any link-local address is allowed.
+    pub fn new(
+        port: IfName,
+        attachment: Attachment,
+        mac: Option<MacAddr>,
+        addresses: &[(IpAddr, u8)],
+    ) -> PortFilter {
+        let link_local = match mac {
+            Some(mac) => Net::new(IpAddr::V6(mac.eui64_link_local()), 128),
+            None => Net::new(IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 64),
+        };
+        let mut ipv4 = vec![];
+        let mut ipv6 = vec![link_local];
+        for &(address, prefix_len) in addresses {
+            let net = Net::new(address, prefix_len);
+            let list = if address.is_ipv4() {
+                &mut ipv4
+            } else {
+                &mut ipv6
+            };
+            if !list.contains(&net) {
+                list.push(net);
+            }
+        }
+        PortFilter {
+            port,
+            attachment,
+            mac,
+            ipv4,
+            ipv6,
+        }
+    }
+
+    /// Where the rules live, as `nft list` names it.
+    pub fn table(&self) -> String {
+        table_for(&self.port, self.attachment)
+    }
+
+    /// The port's chains, the entry chain first.
+    pub fn chains(&self) -> Vec<ChainSpec> {
+        let port = self.port.as_str();
+        let arp = format!("{port}/arp");
+        let ip4 = format!("{port}/ip4");
+        let ip6 = format!("{port}/ip6");
+        let nd = format!("{port}/nd");
+        let ether_type = |t: u16| Match::eq(Field::EtherType, Value::Number(t));
+        let mut entry = vec![];
+        if let Some(mac) = self.mac {
+            entry.push(Rule::drop(vec![Match::ne(
+                Field::EtherSource,
+                Value::Mac(mac),
+            )]));
+        }
+        // A tagged frame carries its IP header further in, past every saddr check below.
+        entry.push(Rule::drop(vec![ether_type(ETH_P_8021Q)]));
+        entry.push(Rule::drop(vec![ether_type(ETH_P_8021AD)]));
+        entry.push(Rule::new(
+            vec![ether_type(ETH_P_ARP)],
+            Verdict::Goto(arp.clone()),
+        ));
+        entry.push(Rule::new(
+            vec![ether_type(ETH_P_IP)],
+            Verdict::Goto(ip4.clone()),
+        ));
+        entry.push(Rule::new(
+            vec![ether_type(ETH_P_IPV6)],
+            Verdict::Goto(ip6.clone()),
+        ));
+
+        let mut arp_rules = vec![Rule::drop(vec![Match::ne(
+            Field::ArpShape,
+            Value::Bytes(vec![0, 1, 8, 0, 6, 4]),
+        )])];
+        if let Some(mac) = self.mac {
+            arp_rules.push(Rule::drop(vec![Match::ne(
+                Field::ArpSenderMac,
+                Value::Mac(mac),
+            )]));
+        }
+        // RFC 5227 probes come from 0.0.0.0 and teach no neighbour anything.
+        let unspecified4 = Net::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 32);
+        arp_rules.push(Rule::accept(vec![Match::eq(
+            Field::ArpSenderIp,
+            Value::Net(unspecified4),
+        )]));
+        for net in &self.ipv4 {
+            arp_rules.push(Rule::accept(vec![Match::eq(
+                Field::ArpSenderIp,
+                Value::Net(*net),
+            )]));
+        }
+        arp_rules.push(Rule::drop(vec![]));
+
+        let udp = Match::eq(Field::L4Proto, Value::Number(u16::from(IPPROTO_UDP)));
+        let icmpv6 = Match::eq(Field::L4Proto, Value::Number(u16::from(IPPROTO_ICMPV6)));
+        let icmpv6_type = |t: u8| {
+            vec![
+                icmpv6.clone(),
+                Match::eq(Field::Icmpv6Type, Value::Number(t.into())),
+            ]
+        };
+        let mut ip4_rules = vec![
+            Rule::drop(vec![
+                udp.clone(),
+                Match::eq(Field::UdpSource, Value::Number(DHCP_SERVER_PORT)),
+            ]),
+            // DHCP discovery: the one thing a guest sends before it has an address.
+            Rule::accept(vec![
+                Match::eq(Field::Ipv4Source, Value::Net(unspecified4)),
+                udp.clone(),
+                Match::eq(Field::UdpDestination, Value::Number(DHCP_SERVER_PORT)),
+            ]),
+        ];
+        for net in &self.ipv4 {
+            ip4_rules.push(Rule::accept(vec![Match::eq(
+                Field::Ipv4Source,
+                Value::Net(*net),
+            )]));
+        }
+        ip4_rules.push(Rule::drop(vec![]));
+
+        let mut ip6_rules = vec![
+            Rule::drop(icmpv6_type(ND_ROUTER_ADVERT)),
+            Rule::drop(icmpv6_type(ND_REDIRECT)),
+            Rule::drop(vec![
+                udp.clone(),
+                Match::eq(Field::UdpSource, Value::Number(DHCPV6_SERVER_PORT)),
+            ]),
+            Rule::new(icmpv6_type(ND_NEIGHBOR_ADVERT), Verdict::Jump(nd.clone())),
+            // Duplicate address detection and MLD reports come from `::`.
+            Rule::accept(vec![
+                Match::eq(
+                    Field::Ipv6Source,
+                    Value::Net(Net::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 128)),
+                ),
+                icmpv6.clone(),
+            ]),
+        ];
+        let mut nd_rules = vec![];
+        for net in &self.ipv6 {
+            ip6_rules.push(Rule::accept(vec![Match::eq(
+                Field::Ipv6Source,
+                Value::Net(*net),
+            )]));
+            nd_rules.push(Rule::new(
+                vec![Match::eq(Field::NdTarget, Value::Net(*net))],
+                Verdict::Return,
+            ));
+        }
+        ip6_rules.push(Rule::drop(vec![]));
+        nd_rules.push(Rule::drop(vec![]));
+
+        vec![
+            ChainSpec::new(port.to_owned(), entry),
+            ChainSpec::new(arp, arp_rules),
+            ChainSpec::new(ip4, ip4_rules),
+            ChainSpec::new(ip6, ip6_rules),
+            ChainSpec::new(nd, nd_rules),
+        ]
+    }
+}
+
+/// The table that holds `port`'s rules.
+pub fn table_for(port: &IfName, attachment: Attachment) -> String {
+    match attachment {
+        Attachment::Bridged => format!("bridge {BRIDGE_TABLE}"),
+        Attachment::Routed => format!("netdev {}", netdev_table(port)),
+    }
+}
+
+/// The bridge-family table shared by every bridged port.
+pub const BRIDGE_TABLE: &str = "vifkit";
+
+/// A routed port's own table: its ingress hook is per device, so it costs other ports nothing.
+pub fn netdev_table(port: &IfName) -> String {
+    format!("vifkit-{port}")
+}
+
+/// The helper chains a port owns besides its entry chain (named after the port).
+pub const HELPER_SUFFIXES: [&str; 4] = ["/arp", "/ip4", "/ip6", "/nd"];
+
+impl fmt::Display for PortFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |nets: &[Net]| {
+            nets.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        write!(f, "{} ({}): mac ", self.port, self.table())?;
+        match self.mac {
+            Some(mac) => write!(f, "{mac}")?,
+            None => write!(f, "any")?,
+        }
+        let ipv4 = match self.ipv4.is_empty() {
+            true => "none".to_owned(),
+            false => list(&self.ipv4),
+        };
+        write!(f, ", ipv4 {ipv4}, ipv6 {}", list(&self.ipv6))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainSpec {
+    pub name: String,
+    pub rules: Vec<Rule>,
+}
+
+impl ChainSpec {
+    fn new(name: String, rules: Vec<Rule>) -> ChainSpec {
+        ChainSpec { name, rules }
+    }
+}
+
+impl fmt::Display for ChainSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "chain {} {{", self.name)?;
+        for rule in &self.rules {
+            writeln!(f, "\t{rule}")?;
+        }
+        write!(f, "}}")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub matches: Vec<Match>,
+    pub verdict: Verdict,
+}
+
+impl Rule {
+    fn new(matches: Vec<Match>, verdict: Verdict) -> Rule {
+        Rule { matches, verdict }
+    }
+    fn drop(matches: Vec<Match>) -> Rule {
+        Rule::new(matches, Verdict::Drop)
+    }
+    fn accept(matches: Vec<Match>) -> Rule {
+        Rule::new(matches, Verdict::Accept)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for m in &self.matches {
+            write!(f, "{m} ")?;
+        }
+        self.verdict.fmt(f)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Return,
+    Jump(String),
+    Goto(String),
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Accept => write!(f, "accept"),
+            Verdict::Drop => write!(f, "drop"),
+            Verdict::Return => write!(f, "return"),
+            Verdict::Jump(chain) => write!(f, "jump {chain}"),
+            Verdict::Goto(chain) => write!(f, "goto {chain}"),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;

@@ -1,0 +1,131 @@
+use super::*;
+
+fn link(index: u32, name: &str) -> LinkRef {
+    LinkRef {
+        index,
+        name: IfName::new(name).unwrap(),
+    }
+}
+
+#[test]
+fn display_names_object_and_verb() {
+    let vif = link(7, "vif3.0");
+    let br = link(2, "xenbr0");
+    assert_eq!(
+        Step::Attach {
+            link: vif.clone(),
+            bridge: br,
+            previous: None
+        }
+        .to_string(),
+        "attach vif3.0 to bridge xenbr0"
+    );
+    assert_eq!(
+        Step::SetMtu {
+            link: vif.clone(),
+            mtu: 9000,
+            previous: 1500
+        }
+        .to_string(),
+        "set vif3.0 mtu 9000"
+    );
+    assert_eq!(
+        Step::SetMac {
+            link: vif,
+            mac: MacAddr::BACKEND_PORT,
+            previous: None
+        }
+        .to_string(),
+        "set vif3.0 address fe:ff:ff:ff:ff:ff"
+    );
+}
+
+#[test]
+fn undo_restores_what_was_found() {
+    let vif = link(7, "vif3.0");
+    let br = link(2, "xenbr0");
+    assert_eq!(
+        Step::Attach {
+            link: vif.clone(),
+            bridge: br.clone(),
+            previous: None
+        }
+        .undo(),
+        Some(Step::Detach { link: vif.clone() })
+    );
+    let other = link(3, "xenbr1");
+    assert_eq!(
+        Step::Attach {
+            link: vif.clone(),
+            bridge: br.clone(),
+            previous: Some(other.clone())
+        }
+        .undo(),
+        Some(Step::Attach {
+            link: vif.clone(),
+            bridge: other,
+            previous: Some(br)
+        })
+    );
+    assert_eq!(
+        Step::SetMtu {
+            link: vif.clone(),
+            mtu: 9000,
+            previous: 1500
+        }
+        .undo(),
+        Some(Step::SetMtu {
+            link: vif.clone(),
+            mtu: 1500,
+            previous: 9000
+        })
+    );
+    assert_eq!(
+        Step::SetMtu {
+            link: vif.clone(),
+            mtu: 1500,
+            previous: 1500
+        }
+        .undo(),
+        None
+    );
+    assert_eq!(
+        Step::SetUp {
+            link: vif.clone(),
+            was_up: true
+        }
+        .undo(),
+        None
+    );
+    assert_eq!(
+        Step::SetUp {
+            link: vif.clone(),
+            was_up: false
+        }
+        .undo(),
+        Some(Step::SetDown {
+            link: vif.clone(),
+            was_up: true
+        })
+    );
+    assert_eq!(
+        Step::SetDown {
+            link: vif.clone(),
+            was_up: false
+        }
+        .undo(),
+        None
+    );
+    assert_eq!(
+        Step::Rename {
+            link: vif.clone(),
+            to: IfName::new("xen1.0").unwrap()
+        }
+        .undo(),
+        Some(Step::Rename {
+            link: link(7, "xen1.0"),
+            to: IfName::new("vif3.0").unwrap()
+        })
+    );
+    assert_eq!(Step::FlushAddresses { link: vif }.undo(), None);
+}

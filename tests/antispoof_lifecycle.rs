@@ -1,0 +1,267 @@
+//! What antispoofing leaves in nf_tables across a port's life: nothing after offline, also
+//! for 200 ports, a `B/ip` changed meanwhile or a vif name reused without an offline; flows
+//! of a reused address purged on plug; qemu taps alike. Needs root.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        stderr(out)
+    );
+}
+
+/// `nft -j list ruleset` in `ns`, as (family, table, chain) for every chain, and the
+/// `ports` map's elements as key names.
+fn ruleset(ns: &Netns) -> (Vec<String>, Vec<String>) {
+    let out = must(ns.exec().args(["nft", "-j", "list", "ruleset"]));
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let mut chains = vec![];
+    let mut elements = vec![];
+    for object in json["nftables"].as_array().unwrap() {
+        if let Some(chain) = object.get("chain") {
+            chains.push(format!(
+                "{} {} {}",
+                chain["family"].as_str().unwrap(),
+                chain["table"].as_str().unwrap(),
+                chain["name"].as_str().unwrap()
+            ));
+        }
+        if let Some(map) = object.get("map")
+            && let Some(elems) = map["elem"].as_array()
+        {
+            elements.extend(elems.iter().map(|e| e[0].as_str().unwrap().to_owned()));
+        }
+    }
+    (chains, elements)
+}
+
+/// The rules of one chain as nft prints them.
+fn chain_text(ns: &Netns, family: &str, table: &str, chain: &str) -> String {
+    must(
+        ns.exec()
+            .args(["nft", "list", "chain", family, table, chain]),
+    )
+}
+
+const DISPATCH: &str = "bridge vifkit vifkit/dispatch";
+
+struct Host {
+    ns: Netns,
+    xs: Xenstore,
+}
+
+fn host(tag: &str) -> Host {
+    let ns = Netns::new(tag);
+    ns.bridge("xenbr0", 1500);
+    Host {
+        ns,
+        xs: Xenstore::start(),
+    }
+}
+
+impl Host {
+    /// A netback vif whose far end stays in this namespace (`g<domid>.<devid>`).
+    fn vif(&self, domid: u32, ip: &str) -> Vif {
+        let vif = Vif::new(domid, 0);
+        self.ns.ip(&[
+            "link",
+            "add",
+            &vif.kernel_name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("g{domid}.0"),
+        ]);
+        vif.write_to(&self.xs);
+        self.set_ip(&vif, ip);
+        vif
+    }
+
+    fn set_ip(&self, vif: &Vif, ip: &str) {
+        self.xs.write(&format!("{}/ip", vif.backend()), ip);
+    }
+
+    fn run(&self, vif: &Vif, command: &str) {
+        assert_ok(&hotplug(
+            &self.ns,
+            &self.xs,
+            vif,
+            &[command, "type_if=vif"],
+            &[],
+        ));
+    }
+}
+
+#[test]
+fn offline_removes_the_port_even_after_b_ip_changed() {
+    let host = host("alc");
+    let vif = host.vif(3, "192.0.2.10 2001:db8::10");
+    host.run(&vif, "online");
+    let (chains, elements) = ruleset(&host.ns);
+    assert_eq!(elements, ["vif3.0"]);
+    for chain in [
+        "vif3.0",
+        "vif3.0/arp",
+        "vif3.0/ip4",
+        "vif3.0/ip6",
+        "vif3.0/nd",
+    ] {
+        assert!(
+            chains.contains(&format!("bridge vifkit {chain}")),
+            "{chain} missing: {chains:?}"
+        );
+    }
+    assert!(chain_text(&host.ns, "bridge", "vifkit", "vif3.0/ip4").contains("0xc000020a accept"));
+    // An admin's `nft list ruleset > file` must load back.
+    must(
+        host.ns
+            .exec()
+            .args(["sh", "-c", "nft list ruleset | nft -c -f -"]),
+    );
+
+    host.set_ip(&vif, "198.51.100.7");
+    host.run(&vif, "offline");
+    assert_eq!(ruleset(&host.ns), (vec![DISPATCH.to_owned()], vec![]));
+    host.run(&vif, "offline");
+    assert_eq!(ruleset(&host.ns), (vec![DISPATCH.to_owned()], vec![]));
+}
+
+#[test]
+fn a_reused_vif_name_starts_clean() {
+    let host = host("alr");
+    let vif = host.vif(5, "192.0.2.50");
+    // A routed guest had vif5.0, and its domain died without an offline.
+    let mut routed = Vif::new(5, 0);
+    routed.script = "/etc/xen/scripts/vif-route";
+    host.ns
+        .ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "up0"]);
+    host.ns.ip(&["link", "set", "eth0", "up"]);
+    host.ns
+        .ip(&["addr", "add", "198.51.100.1/24", "dev", "eth0"]);
+    let env = [("netdev", "eth0")];
+    assert_ok(&hotplug(
+        &host.ns,
+        &host.xs,
+        &routed,
+        &["online", "type_if=vif"],
+        &env,
+    ));
+    assert!(
+        ruleset(&host.ns)
+            .0
+            .contains(&"netdev vifkit-vif5.0 vif5.0".to_owned())
+    );
+    // ... and a bridged one with another address, also never unplugged.
+    host.run(&vif, "online");
+    host.ns.ip(&["link", "del", "vif5.0"]);
+
+    host.ns.ip(&[
+        "link", "add", "vif5.0", "type", "veth", "peer", "name", "g5.0",
+    ]);
+    host.set_ip(&vif, "192.0.2.51");
+    host.run(&vif, "online");
+    let (chains, elements) = ruleset(&host.ns);
+    assert!(
+        chains.iter().all(|c| c.starts_with("bridge vifkit ")),
+        "stale tables: {chains:?}"
+    );
+    assert_eq!(elements, ["vif5.0"]);
+    let ip4 = chain_text(&host.ns, "bridge", "vifkit", "vif5.0/ip4");
+    assert!(
+        ip4.contains("0xc0000233 accept") && !ip4.contains("0xc0000232"),
+        "{ip4}"
+    );
+}
+
+#[test]
+fn two_hundred_ports_plugged_and_unplugged_leave_nothing() {
+    let host = host("al200");
+    let vifs: Vec<Vif> = (1..=200)
+        .map(|d| host.vif(d, &format!("10.{}.{}.1 2001:db8::{d:x}", d / 256, d % 256)))
+        .collect();
+    let (host, vifs) = (&host, &vifs);
+    for command in ["online", "offline"] {
+        std::thread::scope(|scope| {
+            for worker in vifs.chunks(25) {
+                scope.spawn(move || worker.iter().for_each(|vif| host.run(vif, command)));
+            }
+        });
+        let (chains, elements) = ruleset(&host.ns);
+        match command {
+            "online" => {
+                assert_eq!(elements.len(), 200);
+                assert_eq!(chains.len(), 1 + 200 * 5);
+            }
+            _ => assert_eq!((chains, elements), (vec![DISPATCH.to_owned()], vec![])),
+        }
+    }
+}
+
+#[test]
+fn plug_purges_the_flows_of_the_guest_addresses() {
+    let host = host("alct");
+    let vif = host.vif(7, "192.0.2.70 2001:db8::70");
+    let conntrack = |args: &[&str]| must(host.ns.exec().arg("conntrack").args(args));
+    for (src, dst) in [
+        ("192.0.2.70", "198.51.100.9"),
+        ("198.51.100.9", "192.0.2.70"),
+        ("192.0.2.71", "198.51.100.9"),
+        ("2001:db8::70", "2001:db8::99"),
+    ] {
+        conntrack(&[
+            "-I",
+            "-s",
+            src,
+            "-d",
+            dst,
+            "-p",
+            "udp",
+            "--sport",
+            "1000",
+            "--dport",
+            "53",
+            "--timeout",
+            "100",
+        ]);
+    }
+    host.run(&vif, "online");
+    let left = must(host.ns.exec().args(["conntrack", "-L", "-f", "ipv4"]))
+        + &must(host.ns.exec().args(["conntrack", "-L", "-f", "ipv6"]));
+    assert_eq!(left.lines().count(), 1, "{left}");
+    assert!(left.contains("src=192.0.2.71"), "{left}");
+}
+
+#[test]
+fn qemu_taps_are_filtered_from_the_config_file() {
+    let host = host("alq");
+    host.ns.ip(&["tuntap", "add", "tap0", "mode", "tap"]);
+    let dir = scratch_dir("alq");
+    let config = dir.join("vifkit.conf");
+    std::fs::write(
+        &config,
+        "[port tap*]\nbridge = xenbr0\nip = 192.0.2.30\nmac = 52:54:00:12:34:56\n",
+    )
+    .unwrap();
+    let qemu = |binary: &str| {
+        run(host
+            .ns
+            .exec()
+            .arg("env")
+            .arg(format!("VIFKIT_CONFIG={}", config.display()))
+            .arg(binary)
+            .arg("tap0"))
+    };
+    let up = qemu(binary("qemu-ifup").to_str().unwrap());
+    assert_ok(&up);
+    assert!(stderr(&up).contains("filter tap0 (bridge vifkit): mac 52:54:00:12:34:56, ipv4 192.0.2.30, ipv6 fe80::5054:ff:fe12:3456"), "{}", stderr(&up));
+    assert_eq!(ruleset(&host.ns).1, ["tap0"]);
+    assert_ok(&qemu(binary("qemu-ifdown").to_str().unwrap()));
+    assert_eq!(ruleset(&host.ns), (vec![DISPATCH.to_owned()], vec![]));
+}
