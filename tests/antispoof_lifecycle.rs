@@ -16,29 +16,31 @@ fn assert_ok(out: &std::process::Output) {
     );
 }
 
-/// `nft -j list ruleset` in `ns`, as (family, table, chain) for every chain, and the
-/// `ports` map's elements as key names.
+/// `nft -j list ruleset` in `ns`: every table and every chain, as "family table [chain]".
 fn ruleset(ns: &Netns) -> (Vec<String>, Vec<String>) {
     let out = must(ns.exec().args(["nft", "-j", "list", "ruleset"]));
     let json: Value = serde_json::from_str(&out).unwrap();
+    let mut tables = vec![];
     let mut chains = vec![];
-    let mut elements = vec![];
+    let name = |o: &Value, key: &str| o[key].as_str().unwrap().to_owned();
     for object in json["nftables"].as_array().unwrap() {
-        if let Some(chain) = object.get("chain") {
+        if let Some(t) = object.get("table") {
+            tables.push(format!("{} {}", name(t, "family"), name(t, "name")));
+        }
+        if let Some(c) = object.get("chain") {
             chains.push(format!(
                 "{} {} {}",
-                chain["family"].as_str().unwrap(),
-                chain["table"].as_str().unwrap(),
-                chain["name"].as_str().unwrap()
+                name(c, "family"),
+                name(c, "table"),
+                name(c, "name")
             ));
         }
-        if let Some(map) = object.get("map")
-            && let Some(elems) = map["elem"].as_array()
-        {
-            elements.extend(elems.iter().map(|e| e[0].as_str().unwrap().to_owned()));
-        }
     }
-    (chains, elements)
+    (tables, chains)
+}
+
+fn empty() -> (Vec<String>, Vec<String>) {
+    (vec![], vec![])
 }
 
 /// The rules of one chain as nft prints them.
@@ -48,8 +50,6 @@ fn chain_text(ns: &Netns, family: &str, table: &str, chain: &str) -> String {
             .args(["nft", "list", "chain", family, table, chain]),
     )
 }
-
-const DISPATCH: &str = "bridge vifkit vifkit/dispatch";
 
 struct Host {
     ns: Netns,
@@ -104,8 +104,8 @@ fn offline_removes_the_port_even_after_b_ip_changed() {
     let host = host("alc");
     let vif = host.vif(3, "192.0.2.10 2001:db8::10");
     host.run(&vif, "online");
-    let (chains, elements) = ruleset(&host.ns);
-    assert_eq!(elements, ["vif3.0"]);
+    let (tables, chains) = ruleset(&host.ns);
+    assert_eq!(tables, ["netdev vifkit-vif3.0"]);
     for chain in [
         "vif3.0",
         "vif3.0/arp",
@@ -114,11 +114,12 @@ fn offline_removes_the_port_even_after_b_ip_changed() {
         "vif3.0/nd",
     ] {
         assert!(
-            chains.contains(&format!("bridge vifkit {chain}")),
+            chains.contains(&format!("netdev vifkit-vif3.0 {chain}")),
             "{chain} missing: {chains:?}"
         );
     }
-    assert!(chain_text(&host.ns, "bridge", "vifkit", "vif3.0/ip4").contains("0xc000020a accept"));
+    let ip4 = chain_text(&host.ns, "netdev", "vifkit-vif3.0", "vif3.0/ip4");
+    assert!(ip4.contains("0xc000020a accept"), "{ip4}");
     // An admin's `nft list ruleset > file` must load back.
     must(
         host.ns
@@ -128,16 +129,16 @@ fn offline_removes_the_port_even_after_b_ip_changed() {
 
     host.set_ip(&vif, "198.51.100.7");
     host.run(&vif, "offline");
-    assert_eq!(ruleset(&host.ns), (vec![DISPATCH.to_owned()], vec![]));
+    assert_eq!(ruleset(&host.ns), empty());
     host.run(&vif, "offline");
-    assert_eq!(ruleset(&host.ns), (vec![DISPATCH.to_owned()], vec![]));
+    assert_eq!(ruleset(&host.ns), empty());
 }
 
 #[test]
 fn a_reused_vif_name_starts_clean() {
     let host = host("alr");
     let vif = host.vif(5, "192.0.2.50");
-    // A routed guest had vif5.0, and its domain died without an offline.
+    // A routed guest had vif5.0 with another address, and its domain died without an offline.
     let mut routed = Vif::new(5, 0);
     routed.script = "/etc/xen/scripts/vif-route";
     host.ns
@@ -153,13 +154,7 @@ fn a_reused_vif_name_starts_clean() {
         &["online", "type_if=vif"],
         &env,
     ));
-    assert!(
-        ruleset(&host.ns)
-            .0
-            .contains(&"netdev vifkit-vif5.0 vif5.0".to_owned())
-    );
-    // ... and a bridged one with another address, also never unplugged.
-    host.run(&vif, "online");
+    assert_eq!(ruleset(&host.ns).0, ["netdev vifkit-vif5.0"]);
     host.ns.ip(&["link", "del", "vif5.0"]);
 
     host.ns.ip(&[
@@ -167,13 +162,10 @@ fn a_reused_vif_name_starts_clean() {
     ]);
     host.set_ip(&vif, "192.0.2.51");
     host.run(&vif, "online");
-    let (chains, elements) = ruleset(&host.ns);
-    assert!(
-        chains.iter().all(|c| c.starts_with("bridge vifkit ")),
-        "stale tables: {chains:?}"
-    );
-    assert_eq!(elements, ["vif5.0"]);
-    let ip4 = chain_text(&host.ns, "bridge", "vifkit", "vif5.0/ip4");
+    let (tables, chains) = ruleset(&host.ns);
+    assert_eq!(tables, ["netdev vifkit-vif5.0"]);
+    assert_eq!(chains.len(), 5, "{chains:?}");
+    let ip4 = chain_text(&host.ns, "netdev", "vifkit-vif5.0", "vif5.0/ip4");
     assert!(
         ip4.contains("0xc0000233 accept") && !ip4.contains("0xc0000232"),
         "{ip4}"
@@ -193,13 +185,10 @@ fn two_hundred_ports_plugged_and_unplugged_leave_nothing() {
                 scope.spawn(move || worker.iter().for_each(|vif| host.run(vif, command)));
             }
         });
-        let (chains, elements) = ruleset(&host.ns);
+        let (tables, chains) = ruleset(&host.ns);
         match command {
-            "online" => {
-                assert_eq!(elements.len(), 200);
-                assert_eq!(chains.len(), 1 + 200 * 5);
-            }
-            _ => assert_eq!((chains, elements), (vec![DISPATCH.to_owned()], vec![])),
+            "online" => assert_eq!((tables.len(), chains.len()), (200, 200 * 5)),
+            _ => assert_eq!((tables, chains), empty()),
         }
     }
 }
@@ -260,8 +249,8 @@ fn qemu_taps_are_filtered_from_the_config_file() {
     };
     let up = qemu(binary("qemu-ifup").to_str().unwrap());
     assert_ok(&up);
-    assert!(stderr(&up).contains("filter tap0 (bridge vifkit): mac 52:54:00:12:34:56, ipv4 192.0.2.30, ipv6 fe80::5054:ff:fe12:3456"), "{}", stderr(&up));
-    assert_eq!(ruleset(&host.ns).1, ["tap0"]);
+    assert!(stderr(&up).contains("filter tap0 (netdev vifkit-tap0): mac 52:54:00:12:34:56, ipv4 192.0.2.30, ipv6 fe80::5054:ff:fe12:3456"), "{}", stderr(&up));
+    assert_eq!(ruleset(&host.ns).0, ["netdev vifkit-tap0"]);
     assert_ok(&qemu(binary("qemu-ifdown").to_str().unwrap()));
-    assert_eq!(ruleset(&host.ns), (vec![DISPATCH.to_owned()], vec![]));
+    assert_eq!(ruleset(&host.ns), empty());
 }

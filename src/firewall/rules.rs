@@ -27,15 +27,6 @@ const ND_REDIRECT: u8 = 137;
 const DHCP_SERVER_PORT: u16 = 67;
 const DHCPV6_SERVER_PORT: u16 = 547;
 
-/// How the port meets the rest of the host, which decides the nft family that sees its frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Attachment {
-    /// A bridge port: `bridge vifkit`, one verdict-map jump keyed by the port name.
-    Bridged,
-    /// A routed or NAT port: its own `netdev` table, hooked on the port's ingress.
-    Routed,
-}
-
 /// An address block the guest may use as a source: the address itself (/32, /128) or, when
 /// the configuration gives a prefix, the whole prefix (as upstream's `iptables -s` did).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,7 +91,6 @@ impl fmt::Display for Net {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortFilter {
     pub port: IfName,
-    pub attachment: Attachment,
     /// The guest MAC (`B/mac`, or `mac` in vifkit.conf); without it only addresses are checked.
     pub mac: Option<MacAddr>,
     pub ipv4: Vec<Net>,
@@ -111,12 +101,7 @@ pub struct PortFilter {
 impl PortFilter {
     /// The guest's own addresses, plus the EUI-64 link-local of its MAC (Proxmox's default
     /// set); with no MAC known any link-local address is allowed.
-    pub fn new(
-        port: IfName,
-        attachment: Attachment,
-        mac: Option<MacAddr>,
-        addresses: &[(IpAddr, u8)],
-    ) -> PortFilter {
+    pub fn new(port: IfName, mac: Option<MacAddr>, addresses: &[(IpAddr, u8)]) -> PortFilter {
         let link_local = match mac {
             Some(mac) => Net::new(IpAddr::V6(mac.eui64_link_local()), 128),
             None => Net::new(IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 64),
@@ -136,7 +121,6 @@ impl PortFilter {
         }
         PortFilter {
             port,
-            attachment,
             mac,
             ipv4,
             ipv6,
@@ -145,7 +129,7 @@ impl PortFilter {
 
     /// Where the rules live, as `nft list` names it.
     pub fn table(&self) -> String {
-        table_for(&self.port, self.attachment)
+        format!("netdev {}", netdev_table(&self.port))
     }
 
     /// The port's chains, the entry chain first.
@@ -272,24 +256,10 @@ impl PortFilter {
     }
 }
 
-/// The table that holds `port`'s rules.
-pub fn table_for(port: &IfName, attachment: Attachment) -> String {
-    match attachment {
-        Attachment::Bridged => format!("bridge {BRIDGE_TABLE}"),
-        Attachment::Routed => format!("netdev {}", netdev_table(port)),
-    }
-}
-
-/// The bridge-family table shared by every bridged port.
-pub const BRIDGE_TABLE: &str = "vifkit";
-
-/// A routed port's own table: its ingress hook is per device, so it costs other ports nothing.
+/// A port's own table: its ingress hook is per device, so it costs other ports nothing.
 pub fn netdev_table(port: &IfName) -> String {
     format!("vifkit-{port}")
 }
-
-/// The helper chains a port owns besides its entry chain (named after the port).
-pub const HELPER_SUFFIXES: [&str; 4] = ["/arp", "/ip4", "/ip6", "/nd"];
 
 impl fmt::Display for PortFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

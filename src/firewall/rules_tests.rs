@@ -37,7 +37,6 @@ fn net_clears_host_bits_and_caps_the_length() {
 fn allowed_sets_add_the_eui64_link_local_and_drop_duplicates() {
     let filter = PortFilter::new(
         name("vif3.0"),
-        Attachment::Bridged,
         Some(guest_mac()),
         &[
             (ip("192.0.2.10"), 32),
@@ -52,18 +51,13 @@ fn allowed_sets_add_the_eui64_link_local_and_drop_duplicates() {
     assert_eq!(shown, ["fe80::216:3eff:fe10:1010", "2001:db8::10"]);
     assert_eq!(
         filter.to_string(),
-        "vif3.0 (bridge vifkit): mac 00:16:3e:10:10:10, ipv4 192.0.2.10 10.9.9.8/29, ipv6 fe80::216:3eff:fe10:1010 2001:db8::10"
+        "vif3.0 (netdev vifkit-vif3.0): mac 00:16:3e:10:10:10, ipv4 192.0.2.10 10.9.9.8/29, ipv6 fe80::216:3eff:fe10:1010 2001:db8::10"
     );
 }
 
 #[test]
 fn without_a_mac_any_link_local_is_allowed_and_no_mac_rule_exists() {
-    let filter = PortFilter::new(
-        name("tap0"),
-        Attachment::Routed,
-        None,
-        &[(ip("2001:db8::7"), 128)],
-    );
+    let filter = PortFilter::new(name("tap0"), None, &[(ip("2001:db8::7"), 128)]);
     assert_eq!(
         filter.to_string(),
         "tap0 (netdev vifkit-tap0): mac any, ipv4 none, ipv6 fe80::/64 2001:db8::7"
@@ -86,7 +80,6 @@ fn without_a_mac_any_link_local_is_allowed_and_no_mac_rule_exists() {
 fn the_rules_in_nft_words() {
     let filter = PortFilter::new(
         name("vif3.0"),
-        Attachment::Bridged,
         Some(guest_mac()),
         &[(ip("192.0.2.10"), 32), (ip("2001:db8::"), 64)],
     );
@@ -163,16 +156,11 @@ fn match_data_is_network_order_at_the_field_width() {
 
 #[test]
 fn every_chain_name_is_the_port_or_carries_a_slash() {
-    let filter = PortFilter::new(name("a-b.c"), Attachment::Routed, None, &[]);
+    let filter = PortFilter::new(name("a-b.c"), None, &[]);
     let names: Vec<String> = filter.chains().into_iter().map(|c| c.name).collect();
     assert_eq!(
         names,
         ["a-b.c", "a-b.c/arp", "a-b.c/ip4", "a-b.c/ip6", "a-b.c/nd"]
     );
-    let helpers: Vec<String> = HELPER_SUFFIXES
-        .iter()
-        .map(|s| format!("a-b.c{s}"))
-        .collect();
-    assert_eq!(names[1..], helpers[..]);
     assert_eq!(filter.table(), "netdev vifkit-a-b.c");
 }

@@ -12,7 +12,6 @@ use super::{
     snapshot,
 };
 use crate::config::{Config, PortRule};
-use crate::firewall::Attachment;
 use crate::logging;
 use crate::modes::antispoof::{self, Guest};
 use crate::modes::qemu::{self, BridgeSources};
@@ -85,7 +84,7 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
         plan.notes
             .push(format!("bridge {} from {source}", request.name));
         plan.notes.extend(legacy_note);
-        guard(&mut plan, &config, tap, Attachment::Bridged, rule);
+        guard(&mut plan, &config, tap, rule, |r| &r.ip);
         return Ok(plan);
     }
     if let Some(rule) = rule.filter(|r| !r.route.is_empty()) {
@@ -105,7 +104,7 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
         let mut plan = routed::plan_port_attach(&port, &kernel)?;
         plan.notes
             .push(format!("routed by {}:{}", config.path.display(), rule.line));
-        guard(&mut plan, &config, tap, Attachment::Routed, Some(rule));
+        guard(&mut plan, &config, tap, Some(rule), |r| &r.route);
         return Ok(plan);
     }
     let mut kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
@@ -116,7 +115,7 @@ async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Res
     let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
     plan.notes
         .push(format!("bridge {} carries the default route", bridge.name));
-    guard(&mut plan, &config, tap, Attachment::Bridged, rule);
+    guard(&mut plan, &config, tap, rule, |r| &r.ip);
     Ok(plan)
 }
 
@@ -126,21 +125,16 @@ fn guard(
     plan: &mut Plan,
     config: &Config,
     tap: &IfName,
-    attachment: Attachment,
     rule: Option<&PortRule>,
+    addresses: fn(&PortRule) -> &Vec<(std::net::IpAddr, u8)>,
 ) {
-    let addresses = match (attachment, rule) {
-        (Attachment::Routed, Some(rule)) => rule.route.as_slice(),
-        (Attachment::Bridged, Some(rule)) => rule.ip.as_slice(),
-        (_, None) => &[],
-    };
+    let addresses = rule.map(addresses).map_or(&[][..], |a| a.as_slice());
     let source = format!(
         "ip = ... in a [port {tap}] section of {}",
         config.path.display()
     );
     let guest = Guest {
         port: tap,
-        attachment,
         mac: rule.and_then(|r| r.mac),
         addresses,
         enabled: config.antispoof_for(tap),

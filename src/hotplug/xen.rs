@@ -12,7 +12,6 @@ use super::{
 
 use crate::backend::{Backend, BackendKeys};
 use crate::config::Config;
-use crate::firewall::Attachment;
 use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
 use crate::kernel::Snapshot;
 use crate::modes::antispoof::{self, Guest};
@@ -147,14 +146,7 @@ async fn plan_bridge(
     let kernel = snapshot(netlink, &names).await?;
     let mut plan = bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)?;
     let config = Config::load_from_env()?;
-    guard(
-        &mut plan,
-        &config,
-        &final_name,
-        Attachment::Bridged,
-        backend,
-        &backend.addresses,
-    );
+    guard(&mut plan, &config, &final_name, backend, &backend.addresses);
     Ok(plan)
 }
 
@@ -163,13 +155,11 @@ fn guard(
     plan: &mut Plan,
     config: &Config,
     port: &IfName,
-    attachment: Attachment,
     backend: &Backend,
     addresses: &[(std::net::IpAddr, u8)],
 ) {
     let guest = Guest {
         port,
-        attachment,
         mac: backend.mac,
         addresses,
         enabled: config.antispoof_for(port),
@@ -208,14 +198,7 @@ async fn plan_route(
         let mut plan = routed::plan_attach(call, backend, &kernel, hooks)?;
         let config = Config::load_from_env()?;
         let addresses = &backend.addresses;
-        guard(
-            &mut plan,
-            &config,
-            &final_name,
-            Attachment::Routed,
-            backend,
-            addresses,
-        );
+        guard(&mut plan, &config, &final_name, backend, addresses);
         Ok(plan)
     } else {
         let mut plan = routed::plan_detach(call, backend, &kernel, hooks)?;
@@ -243,14 +226,7 @@ async fn plan_route_ifup(
             true => {
                 let config = Config::load_from_env()?;
                 let addresses = &backend.addresses;
-                guard(
-                    &mut plan,
-                    &config,
-                    &final_name,
-                    Attachment::Routed,
-                    backend,
-                    addresses,
-                );
+                guard(&mut plan, &config, &final_name, backend, addresses);
             }
             false => antispoof::add_to_detach(&mut plan, &final_name),
         }
@@ -287,14 +263,7 @@ async fn plan_route_ifup(
                 .collect::<Vec<_>>(),
         );
         let vifkit_config = Config::load_from_env()?;
-        guard(
-            &mut plan,
-            &vifkit_config,
-            &final_name,
-            Attachment::Routed,
-            backend,
-            &addresses,
-        );
+        guard(&mut plan, &vifkit_config, &final_name, backend, &addresses);
         Ok(plan)
     } else {
         let mut plan = route_ifup::plan_detach(call, backend, &config, &kernel, hooks)?;
@@ -322,14 +291,7 @@ async fn plan_nat(
         let mut plan =
             nat::plan_attach(call, backend, config.rule_for(&final_name), &kernel, hooks)?;
         let addresses = nat::guest_addresses(call, backend)?;
-        guard(
-            &mut plan,
-            &config,
-            &final_name,
-            Attachment::Routed,
-            backend,
-            &addresses,
-        );
+        guard(&mut plan, &config, &final_name, backend, &addresses);
         Ok(plan)
     } else {
         let mut plan = nat::plan_detach(call, backend, &kernel, hooks)?;

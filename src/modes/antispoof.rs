@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::firewall::{Attachment, PortFilter};
+use crate::firewall::PortFilter;
 use crate::mac::MacAddr;
 use crate::names::IfName;
 use crate::plan::{Plan, Step};
@@ -12,7 +12,6 @@ use crate::plan::{Plan, Step};
 /// What a mode knows about the guest behind a port being plugged.
 pub struct Guest<'a> {
     pub port: &'a IfName,
-    pub attachment: Attachment,
     pub mac: Option<MacAddr>,
     pub addresses: &'a [(IpAddr, u8)],
     /// From `Config::antispoof_for`: on or off, and the setting that said so.
@@ -38,7 +37,7 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) {
         ));
         return;
     }
-    let filter = PortFilter::new(port.clone(), guest.attachment, guest.mac, guest.addresses);
+    let filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
     let purge = Step::PurgeConntrack {
         addresses: guest.addresses.to_vec(),
     };
