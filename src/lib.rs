@@ -1,5 +1,6 @@
 //! vifkit: Xen and KVM network hotplug, planned as data and applied over netlink.
 
+pub mod admin;
 pub mod apply;
 pub mod backend;
 pub mod config;

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 use vifkit::mac::MacAddr;
 
 #[derive(Parser)]
@@ -32,6 +33,28 @@ enum Verb {
         /// e.g. 00:16:3e:10:10:10
         mac: String,
     },
+    /// Print what online would do for a port now, from the inputs a hotplug run reads
+    /// (xenstore for a Xen vif, vifkit.conf for a qemu tap); change nothing.
+    Plan {
+        /// A Xen vif (its vifname or vif<domid>.<devid>, -emu taps too) or a qemu tap.
+        dev: String,
+    },
+    /// Compare a port's live kernel and xenstore state with what online leaves; print
+    /// every difference and exit 1 if there is any.
+    Check {
+        /// A Xen vif (its vifname or vif<domid>.<devid>, -emu taps too) or a qemu tap.
+        dev: String,
+    },
+    /// Put every port back on its bridge (after the bridge was recreated): Xen vifs whose
+    /// backend names it, qemu taps whose vifkit.conf rule names it. Exit 1 if one fails.
+    Reattach {
+        /// Only the ports of this bridge (the udev rule passes the bridge that appeared).
+        bridge: Option<String>,
+    },
+    /// Write the manual pages (vifkit.1, vifkit-<verb>.1) into a directory.
+    Man { dir: PathBuf },
+    /// Print the shell completion script.
+    Completions { shell: Shell },
 }
 
 fn main() -> ExitCode {
@@ -43,6 +66,29 @@ fn main() -> ExitCode {
         Verb::Eui64 { mac } => {
             MacAddr::parse(&mac).map(|mac| println!("{}", mac.eui64_link_local()))
         }
+        Verb::Plan { dev } => vifkit::admin::plan(&dev),
+        Verb::Check { dev } => vifkit::admin::check(&dev).and_then(|clean| match clean {
+            true => Ok(()),
+            false => anyhow::bail!("{dev} has drifted from what online leaves"),
+        }),
+        Verb::Reattach { bridge } => {
+            vifkit::admin::reattach(bridge.as_deref()).and_then(|failed| match failed {
+                0 => Ok(()),
+                n => anyhow::bail!("{n} port(s) could not be reattached"),
+            })
+        }
+        Verb::Man { dir } => write_man_pages(&dir),
+        Verb::Completions { shell } => {
+            // Into a buffer first: the generator panics on a closed pipe (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "vifkit", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => Ok(()),
+                    _ => Err(e),
+                })
+                .map_err(anyhow::Error::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,4 +97,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One page for the command and one per verb, from the same definitions as `--help`.
+fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let command = Cli::command();
+    let mut pages = vec![("vifkit".to_owned(), command.clone())];
+    for verb in command.get_subcommands() {
+        let name = format!("vifkit-{}", verb.get_name());
+        let bin_name = format!("vifkit {}", verb.get_name());
+        pages.push((
+            name.clone(),
+            verb.clone().display_name(name).bin_name(bin_name),
+        ));
+    }
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page).render(&mut text)?;
+        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
 }

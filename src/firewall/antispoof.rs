@@ -40,6 +40,11 @@ fn present(port: &IfName) -> io::Result<bool> {
     Ok(chains_exist(&[query])?[0])
 }
 
+/// Whether the port has antispoofing rules (for `vifkit check`).
+pub fn port_filter_present(port: &IfName) -> Result<bool> {
+    present(port).context("look up nft chains")
+}
+
 fn table(port: &IfName) -> Table {
     Table::new(c_name(&netdev_table(port)), ProtoFamily::NetDev)
 }

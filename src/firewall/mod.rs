@@ -11,8 +11,8 @@ use std::io;
 
 use nftnl::FinalizedBatch;
 
-pub use antispoof::{remove_port_filter, set_port_filter};
-pub use nat::{Masquerade, nat_table, remove_port_nat, set_port_nat};
+pub use antispoof::{port_filter_present, remove_port_filter, set_port_filter};
+pub use nat::{Masquerade, nat_present, nat_table, remove_port_nat, set_port_nat};
 pub use rules::PortFilter;
 
 /// Sends the batch and returns the first error: the kernel applies all or nothing.

@@ -85,3 +85,13 @@ pub fn remove_port_nat(key: &str) -> Result<()> {
     batch.add(&table, MsgType::Del);
     send(&batch.finalize()).with_context(|| format!("delete nft table inet {}", nat_table(key)))
 }
+
+/// Whether the port's NAT table is there (for `vifkit check`).
+pub fn nat_present(key: &str) -> Result<bool> {
+    let query = super::exprs::ChainQuery {
+        family: ProtoFamily::Inet,
+        table: table_name(key)?,
+        chain: c"postrouting".to_owned(),
+    };
+    Ok(super::chains_exist(&[query]).context("look up nft chains")?[0])
+}

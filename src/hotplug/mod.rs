@@ -21,8 +21,8 @@ use crate::sysctl::{self, Key};
 use crate::system::SystemRunner;
 use crate::xenstore::Client;
 
-pub use qemu::{TapDirection, qemu_main};
-pub use xen::{XenMode, xen_main};
+pub use qemu::{TapDirection, plan_up as plan_tap_up, qemu_main};
+pub use xen::{XenMode, plan_call as plan_xen_call, xen_main};
 
 /// Well inside libxl's 40 s SIGKILL, so our own error reaches xenstore first; qemu blocks on
 /// us too, so nothing may hang.
@@ -30,7 +30,7 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Runs `work` on a current-thread runtime (a few netlink round trips need no more), giving
 /// up at `deadline`.
-fn block_on_with_deadline<T>(
+pub fn block_on_with_deadline<T>(
     deadline: Instant,
     work: impl Future<Output = Result<T>>,
 ) -> Result<T> {

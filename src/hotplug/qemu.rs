@@ -64,7 +64,7 @@ fn parse_args(tag: &str, args: &[String]) -> Result<(IfName, Option<String>)> {
     }
 }
 
-async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
+pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
     let config = Config::load_from_env()?;
     let rule = config.rule_for(tap);
     let env = std::env::var("VIFKIT_BRIDGE").ok();

@@ -102,23 +102,46 @@ async fn run_mode(
     deadline: Instant,
     dry_run: bool,
 ) -> Result<()> {
-    let keys = BackendKeys::read(xs, &call.backend)?;
-    let backend = Backend::parse(call, keys)?;
     let netlink = Netlink::connect()?;
-    let attach = call.command.is_attach();
-    let plan = match mode {
-        XenMode::Bridge => plan_bridge(call, &backend, &netlink, attach).await?,
-        XenMode::Route => plan_route(call, &backend, &netlink, attach).await?,
-        XenMode::RouteIfup => plan_route_ifup(call, &backend, &netlink, attach).await?,
-        XenMode::Nat => plan_nat(call, &backend, &netlink, attach).await?,
-    };
+    let plan = plan_call(mode, call, xs, &netlink).await?;
     let runner = SystemRunner {
         netlink: &netlink,
         xenstore: Some(xs),
         deadline,
-        attach,
+        attach: call.command.is_attach(),
     };
     execute(&plan, runner, dry_run).await
+}
+
+/// What the run would do, from the same inputs: backend keys, config files, the kernel.
+pub async fn plan_call(
+    mode: XenMode,
+    call: &XenCall,
+    xs: &mut Client,
+    netlink: &Netlink,
+) -> Result<Plan> {
+    let keys = BackendKeys::read(xs, &call.backend)?;
+    let backend = Backend::parse(call, keys)?;
+    let attach = call.command.is_attach();
+    match mode {
+        XenMode::Bridge => plan_bridge(call, &backend, netlink, attach).await,
+        XenMode::Route => plan_route(call, &backend, netlink, attach).await,
+        XenMode::RouteIfup => plan_route_ifup(call, &backend, netlink, attach).await,
+        XenMode::Nat => plan_nat(call, &backend, netlink, attach).await,
+    }
+}
+
+impl XenMode {
+    /// The mode a backend's `script` key names (its file name), if it is one of ours.
+    pub fn from_script(script: &str) -> Option<XenMode> {
+        match script.rsplit('/').next()? {
+            "vif-bridge" => Some(XenMode::Bridge),
+            "vif-route" => Some(XenMode::Route),
+            "vif-route-ifup" => Some(XenMode::RouteIfup),
+            "vif-nat" => Some(XenMode::Nat),
+            _ => None,
+        }
+    }
 }
 
 async fn plan_bridge(

@@ -89,6 +89,20 @@ impl Netlink {
             .with_context(|| format!("look up link #{index}"))
     }
 
+    /// The names of every tun/tap link (a dump: for `vifkit reattach`, not the plug path).
+    pub async fn tap_names(&self) -> Result<Vec<IfName>> {
+        let stream = self.handle.link().get().execute();
+        futures::pin_mut!(stream);
+        let mut names = vec![];
+        while let Some(msg) = stream.try_next().await.map_err(os_error)? {
+            let link = link_from_message(&msg);
+            if link.kind.as_deref() == Some("tun") {
+                names.push(IfName::new(&link.name)?);
+            }
+        }
+        Ok(names)
+    }
+
     async fn first_link(
         &self,
         stream: impl futures::Stream<Item = Result<LinkMessage, rtnetlink::Error>>,
