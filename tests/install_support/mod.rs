@@ -1,0 +1,205 @@
+//! Shared by the install and package tests: scratch roots removed on drop, tree snapshots
+//! compared entry by entry, and the fake originals a Xen host has before vifkit.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::hash::{DefaultHasher, Hasher};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::{run, scratch_dir};
+
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+pub const XEN_SCRIPTS: [&str; 4] = ["vif-bridge", "vif-route", "vif-route-ifup", "vif-nat"];
+pub const LIBEXEC_FILES: [&str; 8] = [
+    "vif-bridge",
+    "vif-route",
+    "vif-route-ifup",
+    "vif-nat",
+    "qemu-ifup",
+    "qemu-ifdown",
+    "vifkit",
+    "vif-setup",
+];
+
+/// A scratch directory, removed on drop (also when the test panics).
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        Scratch(scratch_dir(tag))
+    }
+
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.0.join(rel)
+    }
+
+    pub fn display(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One entry of a tree as the tests compare it: type, mode, owner, content and file mtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Dir {
+        mode: u32,
+    },
+    File {
+        mode: u32,
+        owner: (u32, u32),
+        len: u64,
+        hash: u64,
+        mtime: (i64, i64),
+    },
+    Link(PathBuf),
+}
+
+pub type Tree = BTreeMap<String, Node>;
+
+/// Every entry under `root` (relative paths), except the subtrees in `skip`.
+pub fn snapshot(root: &Path, skip: &[&str]) -> Tree {
+    pub fn walk(root: &Path, dir: &Path, skip: &[&str], tree: &mut Tree) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            if skip.contains(&rel.as_str()) {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let node = if meta.file_type().is_symlink() {
+                Node::Link(fs::read_link(&path).unwrap())
+            } else if meta.is_dir() {
+                walk(root, &path, skip, tree);
+                Node::Dir {
+                    mode: meta.mode() & 0o7777,
+                }
+            } else {
+                let mut hasher = DefaultHasher::new();
+                hasher.write(&fs::read(&path).unwrap());
+                Node::File {
+                    mode: meta.mode() & 0o7777,
+                    owner: (meta.uid(), meta.gid()),
+                    len: meta.len(),
+                    hash: hasher.finish(),
+                    mtime: (meta.mtime(), meta.mtime_nsec()),
+                }
+            };
+            tree.insert(rel, node);
+        }
+    }
+    let mut tree = Tree::new();
+    walk(root, root, skip, &mut tree);
+    tree
+}
+
+pub fn assert_same(expected: &Tree, actual: &Tree, what: &str) {
+    let mut diffs = Vec::new();
+    for (path, node) in expected {
+        match actual.get(path) {
+            None => diffs.push(format!("missing {path} ({node:?})")),
+            Some(other) if other != node => {
+                diffs.push(format!("changed {path}: {node:?} -> {other:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (path, node) in actual {
+        if !expected.contains_key(path) {
+            diffs.push(format!("extra {path} ({node:?})"));
+        }
+    }
+    assert!(diffs.is_empty(), "{what}:\n  {}", diffs.join("\n  "));
+}
+
+pub fn write(path: &Path, content: &str, mode: u32) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, content).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+pub fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .mode()
+        & 0o7777
+}
+
+pub fn link_of(path: &Path) -> String {
+    fs::read_link(path)
+        .unwrap_or_else(|e| panic!("{} is not a symlink: {e}", path.display()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The debug binaries of this test run: the seven binaries hotplug/install expects.
+pub fn bindir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_vifkit"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn hotplug(script: &str, destdir: &Scratch, args: &[&str]) -> Output {
+    run(Command::new(Path::new(REPO).join("hotplug").join(script))
+        .env("DESTDIR", &destdir.0)
+        .args(args))
+}
+
+pub fn succeeded(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Xen's scripts as a host has them before vifkit: vif-bridge and vif-nat, no vif-route
+/// (nor SUSE's vif-route-ifup), and Debian's /etc/qemu-ifup without qemu-ifdown.
+pub fn fake_originals(root: &Scratch) {
+    write(
+        &root.join("etc/xen/scripts/vif-bridge"),
+        "#!/bin/bash\n# Xen's vif-bridge\n",
+        0o755,
+    );
+    write(
+        &root.join("etc/xen/scripts/vif-nat"),
+        "#!/bin/bash\n# Xen's vif-nat, mode 0750\n",
+        0o750,
+    );
+    write(
+        &root.join("etc/qemu-ifup"),
+        "#!/bin/sh\n# Debian's qemu-ifup\n",
+        0o755,
+    );
+}

@@ -1,0 +1,410 @@
+//! The Debian package (hotplug/build-packages) in a throwaway dpkg root with a fake Xen
+//! package, and the SUSE spec's scriptlets against a throwaway /etc. Nothing here touches
+//! the real root: every path written is under a scratch directory removed at the end.
+
+mod common;
+mod install_support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use common::{must, run};
+
+use install_support::*;
+
+// ---------------------------------------------------------------------------------------
+// The Debian package, in a dpkg root of its own.
+
+/// `dpkg` on the throwaway root: maintainer scripts run outside a chroot with DPKG_ROOT
+/// set (our scripts honour it), dependencies (libc6, libnftnl11...) are not installed there,
+/// and a path-exclude in this host's dpkg.cfg.d must not hide the docs we check.
+fn dpkg(root: &Path) -> Command {
+    let mut cmd = Command::new("dpkg");
+    cmd.arg(format!("--root={}", root.display()))
+        .arg(format!("--log={}/var/log/dpkg.log", root.display()))
+        .args([
+            "--force-script-chrootless",
+            "--force-depends",
+            "--path-include=/*",
+        ]);
+    cmd
+}
+
+/// A stand-in for xen-utils-common at VERSION: Xen's scripts as conffiles, as Debian ships them.
+fn fake_xen_package(work: &Scratch, version: &str) -> PathBuf {
+    let tree = work.join(format!("xen-{version}"));
+    write(
+        &tree.join("DEBIAN/control"),
+        &format!(
+            "Package: xen-utils-common\nVersion: {version}\nArchitecture: all\n\
+             Maintainer: vifkit tests <tests@invalid>\nDescription: Xen's scripts, for the vifkit tests\n"
+        ),
+        0o644,
+    );
+    let mut conffiles = String::new();
+    for name in ["vif-bridge", "vif-route", "vif-nat"] {
+        write(
+            &tree.join(format!("etc/xen/scripts/{name}")),
+            &format!("#!/bin/bash\n# Xen {version} {name}\n"),
+            0o755,
+        );
+        conffiles.push_str(&format!("/etc/xen/scripts/{name}\n"));
+    }
+    write(&tree.join("DEBIAN/conffiles"), &conffiles, 0o644);
+    let deb = work.join(format!("xen-utils-common_{version}_all.deb"));
+    must(Command::new("dpkg-deb").args([
+        "--root-owner-group",
+        "--build",
+        tree.to_str().unwrap(),
+        deb.to_str().unwrap(),
+    ]));
+    deb
+}
+
+fn diversions(root: &Path) -> Vec<String> {
+    let out = must(
+        Command::new("dpkg-divert")
+            .arg(format!("--root={}", root.display()))
+            .arg("--list"),
+    );
+    let mut lines: Vec<_> = out.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+fn diversion(path: &str) -> String {
+    format!("diversion of {path} to {path}.distrib by vifkit")
+}
+
+/// Runs the installed postinst as `dpkg-reconfigure vifkit` would, inside the dpkg root.
+fn reconfigure(root: &Path) {
+    must(
+        Command::new("sh")
+            .arg(root.join("var/lib/dpkg/info/vifkit.postinst"))
+            .args(["configure", "0.1.0-1"])
+            .env("DPKG_ROOT", root)
+            .env("DPKG_ADMINDIR", root.join("var/lib/dpkg")),
+    );
+}
+
+fn set_qemu_scripts(root: &Path, value: &str) {
+    let path = root.join("etc/default/vifkit");
+    let config = fs::read_to_string(&path).unwrap();
+    let config: Vec<_> = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("QEMU_SCRIPTS=") {
+                format!("QEMU_SCRIPTS={value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    fs::write(&path, config.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
+    let version = run(Command::new("cargo").args(["deb", "--version"]));
+    assert!(
+        version.status.success(),
+        "cargo-deb is missing: install it with `cargo install --locked cargo-deb` \
+         (scripts/test does): {}",
+        text(&version.stderr)
+    );
+    let work = Scratch::new("deb");
+
+    let started = Instant::now();
+    let out = must(
+        Command::new(Path::new(REPO).join("hotplug/build-packages"))
+            .args(["--output", work.join("out").to_str().unwrap()]),
+    );
+    let deb = PathBuf::from(out.lines().last().expect("build-packages printed no path"));
+    assert!(deb.is_file(), "no package at {}", deb.display());
+    eprintln!("hotplug/build-packages: {:.1?}", started.elapsed());
+    let started = Instant::now();
+
+    // An empty dpkg database, Xen 1 installed, and a qemu-ifup no package owns.
+    let root = work.join("root");
+    for dir in ["var/lib/dpkg/info", "var/lib/dpkg/updates", "var/log"] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for file in ["var/lib/dpkg/status", "var/lib/dpkg/available"] {
+        fs::write(root.join(file), "").unwrap();
+    }
+    let xen1 = fake_xen_package(&work, "1");
+    let xen2 = fake_xen_package(&work, "2");
+    must(dpkg(&root).arg("-i").arg(&xen1));
+    write(
+        &root.join("etc/qemu-ifup"),
+        "#!/bin/sh\n# Debian's qemu-ifup\n",
+        0o755,
+    );
+    let skip = ["var"];
+    let without_vifkit = snapshot(&root, &skip);
+
+    must(dpkg(&root).arg("-i").arg(&deb));
+
+    // The layout: binaries in /usr/libexec/vifkit, /usr/sbin/vifkit, docs, man, completions;
+    // the udev rules only as documentation.
+    let libexec = root.join("usr/libexec/vifkit");
+    for name in LIBEXEC_FILES {
+        assert_eq!(mode_of(&libexec.join(name)), 0o755, "{name}");
+    }
+    assert_eq!(
+        link_of(&root.join("usr/sbin/vifkit")),
+        "../libexec/vifkit/vifkit"
+    );
+    for file in [
+        "usr/share/man/man1/vifkit.1.gz",
+        "usr/share/bash-completion/completions/vifkit",
+        "usr/share/zsh/vendor-completions/_vifkit",
+        "usr/share/fish/vendor_completions.d/vifkit.fish",
+        "usr/share/doc/vifkit/udev/60-vifkit-xen-backend.rules",
+        "usr/share/doc/vifkit/examples/xl-guest.cfg.example",
+        "usr/share/doc/vifkit/examples/vifkit.conf.example",
+        "usr/share/doc/vifkit/copyright",
+        "etc/default/vifkit",
+    ] {
+        assert_eq!(mode_of(&root.join(file)), 0o644, "{file}");
+    }
+    for dir in ["lib/udev", "usr/lib/udev", "etc/udev"] {
+        assert!(!exists(&root.join(dir)), "the package installed {dir}");
+    }
+    let listed = must(dpkg(&root).args(["-L", "vifkit"]));
+    for path in listed.lines().filter(|l| l.starts_with('/')) {
+        assert!(
+            exists(&root.join(&path[1..])),
+            "dpkg -L lists {path}, which is missing"
+        );
+    }
+    assert!(
+        listed
+            .lines()
+            .any(|l| l == "/usr/libexec/vifkit/vif-bridge")
+    );
+
+    // Xen's scripts diverted to *.distrib, byte for byte; vifkit linked in their place,
+    // also for the scripts that did not exist; qemu-ifup untouched (QEMU_SCRIPTS=no).
+    let mut xen_diversions: Vec<_> = XEN_SCRIPTS
+        .iter()
+        .map(|s| diversion(&format!("/etc/xen/scripts/{s}")))
+        .collect();
+    xen_diversions.sort();
+    assert_eq!(diversions(&root), xen_diversions);
+    for name in XEN_SCRIPTS {
+        assert_eq!(
+            link_of(&root.join(format!("etc/xen/scripts/{name}"))),
+            format!("/usr/libexec/vifkit/{name}")
+        );
+    }
+    let installed = snapshot(&root, &skip);
+    for name in ["vif-bridge", "vif-route", "vif-nat"] {
+        assert_eq!(
+            installed[&format!("etc/xen/scripts/{name}.distrib")],
+            without_vifkit[&format!("etc/xen/scripts/{name}")],
+            "{name}.distrib"
+        );
+    }
+    assert!(!installed.contains_key("etc/xen/scripts/vif-route-ifup.distrib"));
+    assert_eq!(installed["etc/qemu-ifup"], without_vifkit["etc/qemu-ifup"]);
+
+    // A Xen update while vifkit is installed lands in *.distrib and leaves vifkit in charge.
+    must(dpkg(&root).arg("-i").arg(&xen2));
+    assert_eq!(
+        fs::read_to_string(root.join("etc/xen/scripts/vif-bridge.distrib")).unwrap(),
+        "#!/bin/bash\n# Xen 2 vif-bridge\n"
+    );
+    assert_eq!(
+        link_of(&root.join("etc/xen/scripts/vif-bridge")),
+        "/usr/libexec/vifkit/vif-bridge"
+    );
+
+    // QEMU_SCRIPTS=yes in /etc/default/vifkit, then dpkg-reconfigure: qemu-ifup and
+    // qemu-ifdown diverted and linked; back to "no": undone.
+    set_qemu_scripts(&root, "yes");
+    reconfigure(&root);
+    let mut all_diversions = xen_diversions.clone();
+    all_diversions.extend([diversion("/etc/qemu-ifup"), diversion("/etc/qemu-ifdown")]);
+    all_diversions.sort();
+    assert_eq!(diversions(&root), all_diversions);
+    for name in ["qemu-ifup", "qemu-ifdown"] {
+        assert_eq!(
+            link_of(&root.join(format!("etc/{name}"))),
+            format!("/usr/libexec/vifkit/{name}")
+        );
+    }
+    assert_eq!(
+        snapshot(&root, &skip)["etc/qemu-ifup.distrib"],
+        without_vifkit["etc/qemu-ifup"]
+    );
+    set_qemu_scripts(&root, "no");
+    reconfigure(&root);
+    assert_eq!(diversions(&root), xen_diversions);
+    let now = snapshot(&root, &skip);
+    assert_eq!(now["etc/qemu-ifup"], without_vifkit["etc/qemu-ifup"]);
+    assert!(!now.contains_key("etc/qemu-ifdown"));
+    // Leave QEMU's scripts diverted, so that removal has to undo them too.
+    set_qemu_scripts(&root, "yes");
+    reconfigure(&root);
+
+    // Removal: no diversion left, Xen's (updated) scripts back in place and intact for dpkg,
+    // qemu-ifup as it was, no vifkit file but its conffile; purge removes that too.
+    must(dpkg(&root).args(["-r", "vifkit"]));
+    assert_eq!(diversions(&root), Vec::<String>::new());
+    let verify = must(dpkg(&root).args(["--verify", "xen-utils-common"]));
+    assert_eq!(verify, "", "dpkg --verify xen-utils-common");
+    let removed = snapshot(&root, &skip);
+    for name in ["vif-bridge", "vif-route", "vif-nat"] {
+        let path = root.join(format!("etc/xen/scripts/{name}"));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("#!/bin/bash\n# Xen 2 {name}\n")
+        );
+        assert_eq!(mode_of(&path), 0o755);
+    }
+    let leftovers: Vec<_> = removed
+        .keys()
+        .filter(|p| p.contains("vifkit") || p.ends_with(".distrib"))
+        .collect();
+    assert_eq!(leftovers, ["etc/default/vifkit"]);
+
+    must(dpkg(&root).args(["-P", "vifkit"]));
+    let mut expected = without_vifkit.clone();
+    let mut purged = snapshot(&root, &skip);
+    for name in ["vif-bridge", "vif-route", "vif-nat"] {
+        // Xen 2's scripts, checked above, in place of Xen 1's.
+        expected.remove(&format!("etc/xen/scripts/{name}"));
+        purged.remove(&format!("etc/xen/scripts/{name}"));
+    }
+    assert_same(&expected, &purged, "after dpkg -P vifkit");
+    assert!(
+        !run(dpkg(&root).args(["-L", "vifkit"])).status.success(),
+        "vifkit still known to dpkg"
+    );
+    eprintln!(
+        "dpkg install, update, reconfigure, remove and purge: {:.1?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The SUSE spec: parsed by rpmspec (no rpmbuild here), and its scriptlets run on a scratch /etc.
+
+/// The body of each scriptlet section (`%post`, `%preun`, `%triggerin -- xen-tools`...) of an
+/// `rpmspec -P` output.
+fn sections(parsed: &str) -> BTreeMap<String, String> {
+    let headers = [
+        "%description",
+        "%prep",
+        "%build",
+        "%install",
+        "%check",
+        "%post",
+        "%preun",
+        "%postun",
+        "%triggerin",
+        "%files",
+        "%changelog",
+    ];
+    let mut sections = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in parsed.lines() {
+        if headers
+            .iter()
+            .any(|h| line == *h || line.starts_with(&format!("{h} ")))
+        {
+            current = Some(line.to_owned());
+            sections.insert(line.to_owned(), String::new());
+        } else if let Some(section) = &current {
+            let body = sections.get_mut(section).unwrap();
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    sections
+}
+
+fn scriptlet(body: &str, arg: &str) {
+    must(Command::new("sh").args(["-e", "-c", body, "scriptlet", arg]));
+}
+
+#[test]
+fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
+    let probe = Command::new("rpmspec").arg("--version").output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "rpmspec is missing: install it with `apt-get install rpm` (scripts/test does)"
+    );
+    let d = Scratch::new("rpm");
+    let parsed = must(Command::new("rpmspec").args([
+        "-P",
+        "--define",
+        &format!("_sysconfdir {}/etc", d.display()),
+        "--define",
+        "_libexecdir /usr/libexec",
+        "--define",
+        "_sbindir /usr/sbin",
+        &format!("{REPO}/hotplug/vifkit.spec"),
+    ]));
+    let sections = sections(&parsed);
+    let files = &sections["%files"];
+    for line in [
+        "%dir /usr/libexec/vifkit",
+        "/usr/libexec/vifkit/*",
+        "/usr/sbin/vifkit",
+        "/usr/share/bash-completion/completions/vifkit",
+    ] {
+        assert!(
+            files.lines().any(|l| l == line),
+            "no {line} in %files:\n{files}"
+        );
+    }
+    let post = &sections["%post"];
+    assert_eq!(&sections["%triggerin -- xen-tools"], post);
+    let preun = &sections["%preun"];
+
+    // Without Xen nothing is linked (the trigger does it when xen-tools arrives).
+    scriptlet(post, "1");
+    assert_same(&Tree::new(), &snapshot(&d.0, &[]), "%post without Xen");
+
+    fake_originals(&d);
+    let before = snapshot(&d.0, &[]);
+    scriptlet(post, "1");
+    let installed = snapshot(&d.0, &[]);
+    for name in XEN_SCRIPTS {
+        assert_eq!(
+            link_of(&d.join(format!("etc/xen/scripts/{name}"))),
+            format!("/usr/libexec/vifkit/{name}")
+        );
+    }
+    for name in ["vif-bridge", "vif-nat"] {
+        assert_eq!(
+            installed[&format!("etc/xen/scripts/{name}.vifkit-orig")],
+            before[&format!("etc/xen/scripts/{name}")]
+        );
+    }
+    assert_eq!(installed["etc/qemu-ifup"], before["etc/qemu-ifup"]);
+    scriptlet(post, "2");
+    assert_same(&installed, &snapshot(&d.0, &[]), "%post run twice");
+    scriptlet(preun, "1"); // an upgrade: nothing to undo
+    assert_same(&installed, &snapshot(&d.0, &[]), "%preun on upgrade");
+
+    // A xen-tools update writes its new vif-bridge over the link; the trigger takes over
+    // again and the new script becomes the backup.
+    let bridge = d.join("etc/xen/scripts/vif-bridge");
+    fs::remove_file(&bridge).unwrap();
+    write(&bridge, "#!/bin/bash\n# Xen's updated vif-bridge\n", 0o755);
+    let updated = snapshot(&d.0, &[])["etc/xen/scripts/vif-bridge"].clone();
+    scriptlet(&sections["%triggerin -- xen-tools"], "1");
+    assert_eq!(link_of(&bridge), "/usr/libexec/vifkit/vif-bridge");
+    let mut expected = before.clone();
+    expected.insert("etc/xen/scripts/vif-bridge".into(), updated);
+
+    scriptlet(preun, "0");
+    // Xen's scripts back (the updated vif-bridge included), vifkit's links and backups gone.
+    assert_same(&expected, &snapshot(&d.0, &[]), "%preun on erase");
+}
