@@ -118,6 +118,7 @@ fn an_unknown_port_is_one_sentence() {
 fn reattach_puts_vifs_and_taps_back_on_a_recreated_bridge() {
     let (host, _guest, xs, vif) = rig("adr");
     let dir = scratch_dir("adr");
+    let _cleanup = RemoveOnDrop(dir.clone());
     let config = dir.join("vifkit.conf");
     std::fs::write(&config, "[port tap*]\nbridge = xenbr0\n").unwrap();
     let env = [("VIFKIT_CONFIG", config.to_str().unwrap())];
@@ -151,4 +152,13 @@ fn reattach_puts_vifs_and_taps_back_on_a_recreated_bridge() {
     let other = vifkit(&host, &xs, &["reattach", "br9"], &env);
     assert_ok(&other);
     assert_eq!(stdout(&other), "no port names br9\n");
+}
+
+/// Deletes a scratch directory when the test ends, also on panic.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -176,7 +176,7 @@ fn bridged_guest_reaches_its_peer_and_forges_nothing() {
     let from = (&rig.guest, "eth0");
     let to = (&rig.peer, "eth0");
     let off = antispoof_off("asb");
-    let env = [("VIFKIT_CONFIG", off.to_str().unwrap())];
+    let env = [("VIFKIT_CONFIG", off.path.to_str().unwrap())];
     assert_ok(&hotplug(
         &rig.host,
         &rig.xs,

@@ -232,6 +232,7 @@ fn qemu_taps_are_filtered_from_the_config_file() {
     let host = host("alq");
     host.ns.ip(&["tuntap", "add", "tap0", "mode", "tap"]);
     let dir = scratch_dir("alq");
+    let _cleanup = RemoveOnDrop(dir.clone());
     let config = dir.join("vifkit.conf");
     std::fs::write(
         &config,
@@ -253,4 +254,13 @@ fn qemu_taps_are_filtered_from_the_config_file() {
     assert_eq!(ruleset(&host.ns).0, ["netdev vifkit-tap0"]);
     assert_ok(&qemu(binary("qemu-ifdown").to_str().unwrap()));
     assert_eq!(ruleset(&host.ns), empty());
+}
+
+/// Deletes a scratch directory when the test ends, also on panic.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

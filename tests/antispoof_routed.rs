@@ -132,7 +132,7 @@ fn routed_guest_reaches_the_router_and_forges_nothing() {
     };
 
     let off = antispoof_off("asr");
-    let env = [("VIFKIT_CONFIG", off.to_str().unwrap())];
+    let env = [("VIFKIT_CONFIG", off.path.to_str().unwrap())];
     assert_ok(&hotplug(
         &rig.host,
         &rig.xs,

@@ -95,11 +95,23 @@ pub fn wrong(
         .collect()
 }
 
-pub fn antispoof_off(tag: &str) -> std::path::PathBuf {
-    let dir = scratch_dir(tag);
-    let path = dir.join("vifkit.conf");
+/// A vifkit.conf that turns antispoofing off host-wide, deleted with the value.
+pub struct ConfigOff {
+    pub path: std::path::PathBuf,
+}
+
+impl Drop for ConfigOff {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+pub fn antispoof_off(tag: &str) -> ConfigOff {
+    let path = scratch_dir(tag).join("vifkit.conf");
     std::fs::write(&path, "[host]\nantispoof = no\n").unwrap();
-    path
+    ConfigOff { path }
 }
 
 pub fn assert_ok(out: &std::process::Output) {
