@@ -9,75 +9,25 @@ mod routed;
 use antispoof::*;
 use common::frames::*;
 use common::*;
-use routed::{no_dad, seed_2_1_uplink, sysctl};
+use routed::{Seed21, sysctl};
 
-/// Seed 2.1 (vif-route): the guest behind xen1.0, the router behind the host's eth0.
-struct Routed {
-    router: Netns,
-    host: Netns,
-    guest: Netns,
-    xs: Xenstore,
-    vif: Vif,
-}
-
-fn routed(tag: &str) -> Routed {
-    let router = Netns::new(&format!("{tag}r"));
-    let host = Netns::new(&format!("{tag}h"));
-    let guest = Netns::new(&format!("{tag}g"));
-    for ns in [&router, &host, &guest] {
-        no_dad(ns);
-    }
-    for key in [
-        "net.ipv4.conf.all.forwarding",
-        "net.ipv6.conf.all.forwarding",
-    ] {
-        sysctl(&host, key, "1");
-    }
+/// Seed 2.1 (the guest behind xen1.0, the router behind the host's eth0), plugged by
+/// vif-route with the guest's addresses in `B/ip`.
+fn routed(tag: &str) -> Seed21 {
+    let mut rig = Seed21::new(tag);
     // Reverse-path filtering would drop a forged IPv4 source on its own.
     for key in [
         "net.ipv4.conf.all.rp_filter",
         "net.ipv4.conf.default.rp_filter",
     ] {
-        sysctl(&host, key, "0");
+        sysctl(&rig.host, key, "0");
     }
-    seed_2_1_uplink(&host, &router);
-    let mut vif = Vif::new(1, 0);
-    vif.script = "/etc/xen/scripts/vif-route";
-    vif.bridge = None;
-    host.netback_vif(&vif, &guest);
-    guest.ip(&["addr", "add", "192.0.2.241/28", "dev", "eth0"]);
-    guest.ip(&[
-        "addr",
-        "add",
-        "2001:db8:abba::1001/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    guest.ip(&[
-        "route",
-        "add",
-        "default",
-        "via",
-        "192.0.2.253",
-        "dev",
-        "eth0",
-        "onlink",
-    ]);
-    let xs = Xenstore::start();
-    vif.write_to(&xs);
-    xs.write(
-        &format!("{}/ip", vif.backend()),
-        "192.0.2.241 2001:db8:abba::1001",
-    );
-    xs.write(&format!("{}/vifname", vif.backend()), "xen1.0");
-    Routed {
-        router,
-        host,
-        guest,
-        xs,
-        vif,
-    }
+    rig.vif.script = "/etc/xen/scripts/vif-route";
+    let backend = rig.vif.backend();
+    rig.xs.write(&format!("{backend}/script"), rig.vif.script);
+    rig.xs
+        .write(&format!("{backend}/ip"), "192.0.2.241 2001:db8:abba::1001");
+    rig
 }
 
 fn host_neighbour(host: &Netns, ip: &str) -> bool {
@@ -120,7 +70,7 @@ fn routed_guest_reaches_the_router_and_forges_nothing() {
         v4("192.0.2.253"),
     );
     let rogue_ra = router_advertisement(me, ll, v6("2001:db8:bad::"));
-    let host_reacts = |rig: &Routed| {
+    let host_reacts = |rig: &Seed21| {
         rig.host.ip(&["neigh", "flush", "dev", "xen1.0"]);
         send(&rig.guest, "eth0", &forged_arp);
         send(&rig.guest, "eth0", &rogue_ra);
