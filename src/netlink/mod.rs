@@ -6,8 +6,10 @@ use std::io;
 use anyhow::{Context, Result};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::address::AddressMessage;
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAttribute, RouteHeader, RouteMessage, RouteType};
+use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{Handle, LinkUnspec};
 
 use crate::mac::MacAddr;
@@ -65,8 +67,15 @@ pub struct Netlink {
 impl Netlink {
     /// Opens a route netlink socket; the connection task runs on the current-thread runtime.
     pub fn connect() -> Result<Netlink> {
-        let (connection, handle, _) =
+        let (mut connection, handle, _) =
             rtnetlink::new_connection().context("open a route netlink socket")?;
+        // Strict checking makes the kernel honour the interface index of an address dump,
+        // so listing one port's addresses costs the same however many links the host has.
+        connection
+            .socket_mut()
+            .socket_mut()
+            .set_netlink_get_strict_chk(true)
+            .context("set NETLINK_GET_STRICT_CHK")?;
         tokio::spawn(connection);
         Ok(Netlink { handle })
     }
@@ -170,22 +179,23 @@ impl Netlink {
             .await
     }
 
+    /// The address messages of one link: the kernel filters (strict checking), and so does
+    /// this code, for kernels that ignore the index.
+    pub(super) async fn address_messages(&self, index: u32) -> Result<Vec<AddressMessage>> {
+        let mut request = self.handle.address().get().set_link_index_filter(index);
+        request.message_mut().header.index = index;
+        let messages: Vec<AddressMessage> =
+            request.execute().try_collect().await.map_err(os_error)?;
+        Ok(messages
+            .into_iter()
+            .filter(|m| m.header.index == index)
+            .collect())
+    }
+
     /// Deletes every address on the link; an address that vanished meanwhile is fine.
     pub async fn flush_addresses(&self, index: u32) -> Result<()> {
-        let addresses: Vec<_> = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(os_error)?;
+        let addresses = self.address_messages(index).await?;
         for address in addresses {
-            // The dump filter is applied in user space by rtnetlink; keep the guard explicit.
-            if address.header.index != index {
-                continue;
-            }
             if let Err(err) = self.handle.address().del(address).execute().await {
                 let err = os_error(err);
                 if !is_missing(&err) {

@@ -189,18 +189,9 @@ impl Netlink {
 
     /// The addresses on a link, as (address, prefix length).
     pub async fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>> {
-        let messages: Vec<AddressMessage> = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(os_error)?;
+        let messages = self.address_messages(index).await?;
         Ok(messages
             .iter()
-            .filter(|m| m.header.index == index)
             .filter_map(|m| {
                 let address = m.attributes.iter().find_map(|a| match a {
                     AddressAttribute::Local(ip) => Some(*ip),
