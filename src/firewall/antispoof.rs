@@ -24,27 +24,29 @@ use anyhow::{Context, Result};
 use nftnl::expr::{Bitwise, Cmp, CmpOp, Meta, Verdict as NftVerdict};
 use nftnl::{Batch, Chain, ChainType, Hook, MsgType, Policy, ProtoFamily, Rule, Table};
 
+use super::Nfnl;
 use super::exprs::{ChainQuery, Payload, c_name};
 use super::rules::{Load, PortFilter, Verdict, netdev_table};
-use super::{chains_exist, send};
 use crate::names::IfName;
 
 /// Ahead of anything an admin hooks on the port's ingress.
 const INGRESS_PRIORITY: i32 = -500;
 
 /// Whether the port's table (with its entry chain) is there.
-fn present(port: &IfName) -> io::Result<bool> {
+fn present(nf: &Nfnl, port: &IfName) -> io::Result<bool> {
     let query = ChainQuery {
         family: ProtoFamily::NetDev,
         table: c_name(&netdev_table(port)),
         chain: c_name(port.as_str()),
     };
-    Ok(chains_exist(&[query])?[0])
+    Ok(nf.chains_exist(&[query])?[0])
 }
 
 /// Whether the port has antispoofing rules (for `vifkit check`).
 pub fn port_filter_present(port: &IfName) -> Result<bool> {
-    present(port).context("look up nft chains")
+    Nfnl::open()
+        .and_then(|nf| present(&nf, port))
+        .context("look up nft chains")
 }
 
 fn table(port: &IfName) -> Table {
@@ -59,7 +61,8 @@ pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
     }
     let port = &filter.port;
     let install = || -> io::Result<()> {
-        let stale = present(port)?;
+        let nf = Nfnl::open()?;
+        let stale = present(&nf, port)?;
         let mut batch = Batch::new();
         let table = table(port);
         if stale {
@@ -84,7 +87,7 @@ pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
                 batch.add(&build_rule(chain, rule), MsgType::Add);
             }
         }
-        send(&batch.finalize())
+        nf.send(&batch.finalize())
     };
     install().with_context(|| {
         format!(
@@ -97,7 +100,8 @@ pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
 /// Deletes the port's table, whatever addresses it was built with; none is success.
 pub fn remove_port_filter(port: &IfName) -> Result<()> {
     let remove = || -> io::Result<()> {
-        if !present(port)? {
+        let nf = Nfnl::open()?;
+        if !present(&nf, port)? {
             return Ok(());
         }
         let mut batch = Batch::new();
@@ -105,7 +109,7 @@ pub fn remove_port_filter(port: &IfName) -> Result<()> {
         // Added first, so a table deleted meanwhile cannot fail the batch.
         batch.add(&table, MsgType::Add);
         batch.add(&table, MsgType::Del);
-        send(&batch.finalize())
+        nf.send(&batch.finalize())
     };
     remove().with_context(|| format!("delete nft table netdev {}", netdev_table(port)))
 }

@@ -15,49 +15,62 @@ pub use antispoof::{port_filter_present, remove_port_filter, set_port_filter};
 pub use nat::{Masquerade, nat_present, nat_table, remove_port_nat, set_port_nat};
 pub use rules::PortFilter;
 
-/// Sends the batch and returns the first error: the kernel applies all or nothing.
-fn send(batch: &FinalizedBatch) -> io::Result<()> {
-    let socket = mnl::Socket::new(mnl::Bus::Netfilter)?;
-    socket.send_all(batch)?;
-    let answers = read_answers(&socket)?;
-    match answers.iter().find_map(|a| a.error) {
-        Some(errno) => Err(io::Error::from_raw_os_error(errno)),
-        None if answers.is_empty() => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "nf_tables did not answer",
-        )),
-        None => Ok(()),
+/// One nfnetlink socket, for a lookup and the batch that follows it: a plug pays for one
+/// socket (and one close, which may wait for the kernel's cleanup), not two.
+struct Nfnl(mnl::Socket);
+
+impl Nfnl {
+    fn open() -> io::Result<Nfnl> {
+        mnl::Socket::new(mnl::Bus::Netfilter).map(Nfnl)
+    }
+
+    /// Sends the batch and returns the first error: the kernel applies all or nothing.
+    fn send(&self, batch: &FinalizedBatch) -> io::Result<()> {
+        self.0.send_all(batch)?;
+        let answers = read_answers(&self.0)?;
+        match answers.iter().find_map(|a| a.error) {
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            None if answers.is_empty() => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "nf_tables did not answer",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether each chain exists, in one round trip of `NFT_MSG_GETCHAIN` requests (not
+    /// dumps: the cost does not grow with the number of ports).
+    fn chains_exist(&self, queries: &[exprs::ChainQuery]) -> io::Result<Vec<bool>> {
+        let mut buffer = vec![0u8; 1024 * queries.len()];
+        let mut used = 0;
+        for (seq, query) in (1u32..).zip(queries) {
+            used += query.write(&mut buffer[used..], seq);
+        }
+        self.0.send(&buffer[..used])?;
+        let answers = read_answers(&self.0)?;
+        let mut found = vec![false; queries.len()];
+        for answer in answers {
+            let Some(slot) = (answer.seq as usize)
+                .checked_sub(1)
+                .and_then(|i| found.get_mut(i))
+            else {
+                continue;
+            };
+            match answer.error {
+                None if !answer.ack => *slot = true,
+                Some(errno) if errno != nix::libc::ENOENT => {
+                    return Err(io::Error::from_raw_os_error(errno));
+                }
+                _ => {}
+            }
+        }
+        Ok(found)
     }
 }
 
-/// Whether each chain exists, in one round trip of `NFT_MSG_GETCHAIN` requests (not dumps:
-/// the cost does not grow with the number of ports).
-fn chains_exist(queries: &[exprs::ChainQuery]) -> io::Result<Vec<bool>> {
-    let socket = mnl::Socket::new(mnl::Bus::Netfilter)?;
-    let mut buffer = vec![0u8; 1024 * queries.len()];
-    let mut used = 0;
-    for (seq, query) in (1u32..).zip(queries) {
-        used += query.write(&mut buffer[used..], seq);
-    }
-    socket.send(&buffer[..used])?;
-    let answers = read_answers(&socket)?;
-    let mut found = vec![false; queries.len()];
-    for answer in answers {
-        let Some(slot) = (answer.seq as usize)
-            .checked_sub(1)
-            .and_then(|i| found.get_mut(i))
-        else {
-            continue;
-        };
-        match answer.error {
-            None if !answer.ack => *slot = true,
-            Some(errno) if errno != nix::libc::ENOENT => {
-                return Err(io::Error::from_raw_os_error(errno));
-            }
-            _ => {}
-        }
-    }
-    Ok(found)
+/// A batch on a socket of its own.
+fn send(batch: &FinalizedBatch) -> io::Result<()> {
+    Nfnl::open()?.send(batch)
 }
 
 struct Answer {

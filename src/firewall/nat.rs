@@ -93,5 +93,6 @@ pub fn nat_present(key: &str) -> Result<bool> {
         table: table_name(key)?,
         chain: c"postrouting".to_owned(),
     };
-    Ok(super::chains_exist(&[query]).context("look up nft chains")?[0])
+    let found = super::Nfnl::open().and_then(|nf| nf.chains_exist(&[query]));
+    Ok(found.context("look up nft chains")?[0])
 }
