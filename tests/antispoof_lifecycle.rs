@@ -7,15 +7,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn assert_ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(out)
-    );
-}
-
 /// `nft -j list ruleset` in `ns`: every table and every chain, as "family table [chain]".
 fn ruleset(ns: &Netns) -> (Vec<String>, Vec<String>) {
     let out = must(ns.exec().args(["nft", "-j", "list", "ruleset"]));

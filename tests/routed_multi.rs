@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use common::*;
 use routed::*;
+// routed's own, which also wants stdout clean, over common's.
+use routed::assert_ok;
 
 #[test]
 fn ten_routed_guests_plugged_at_once() {

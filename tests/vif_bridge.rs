@@ -48,13 +48,9 @@ impl Rig {
     }
 }
 
+/// common's check, plus a clean stdout (libxl's log is stderr).
 fn assert_ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(out)
-    );
+    common::assert_ok(out);
     assert!(
         out.stdout.is_empty(),
         "stdout must stay clean: {:?}",

@@ -119,15 +119,6 @@ impl Nat {
     }
 }
 
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(out)
-    );
-}
-
 fn pings(from: &Netns, to: &str) -> bool {
     (0..3).any(|_| from.ping(to))
 }

@@ -96,15 +96,6 @@ impl Routed {
     }
 }
 
-fn assert_ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(out)
-    );
-}
-
 /// A fresh path may need a moment for neighbour discovery: a few tries, bounded.
 fn pings(from: &Netns, to: &str) -> bool {
     (0..3).any(|_| from.ping(to))

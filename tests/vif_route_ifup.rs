@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use common::*;
 use routed::*;
+// routed's own, which also wants stdout clean, over common's.
+use routed::assert_ok;
 
 #[test]
 fn seed_2_1_as_written_both_directions_ipv4_and_ipv6() {

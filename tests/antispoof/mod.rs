@@ -113,12 +113,3 @@ pub fn antispoof_off(tag: &str) -> ConfigOff {
     std::fs::write(&path, "[host]\nantispoof = no\n").unwrap();
     ConfigOff { path }
 }
-
-pub fn assert_ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(out)
-    );
-}

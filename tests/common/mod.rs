@@ -310,6 +310,16 @@ fn script_name(script: &str) -> &str {
     Path::new(script).file_name().unwrap().to_str().unwrap()
 }
 
+/// The run succeeded; on failure the message carries its exit code and stderr.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        stderr(out)
+    );
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

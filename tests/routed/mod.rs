@@ -161,12 +161,7 @@ pub fn is_up(ns: &Netns, dev: &str) -> bool {
 }
 
 pub fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        stderr(out)
-    );
+    crate::common::assert_ok(out);
     assert!(
         out.stdout.is_empty(),
         "stdout must stay clean: {:?}",
