@@ -175,25 +175,11 @@ fn bridged_guest_reaches_its_peer_and_forges_nothing() {
     ]);
     let from = (&rig.guest, "eth0");
     let to = (&rig.peer, "eth0");
-    let off = antispoof_off("asb");
-    let env = [("VIFKIT_CONFIG", off.path.to_str().unwrap())];
-    assert_ok(&hotplug(
-        &rig.host,
-        &rig.xs,
-        &rig.vif,
-        &["online", "type_if=vif"],
-        &env,
-    ));
+    assert_ok(&online(&rig.host, &rig.xs, &rig.vif, false));
     let baseline = wrong(&cases, from, to, false);
     assert!(baseline.is_empty(), "without antispoofing: {baseline:#?}");
 
-    let out = hotplug(
-        &rig.host,
-        &rig.xs,
-        &rig.vif,
-        &["online", "type_if=vif"],
-        &[],
-    );
+    let out = online(&rig.host, &rig.xs, &rig.vif, true);
     assert_ok(&out);
     assert!(stderr(&out).contains("filter vif3.0 (netdev vifkit-vif3.0): mac 00:16:3e:10:10:10, ipv4 192.0.2.241, ipv6 fe80::216:3eff:fe10:1010 2001:db8:abba::1001"), "{}", stderr(&out));
     let filtered = wrong(&cases, from, to, true);

@@ -81,15 +81,7 @@ fn routed_guest_reaches_the_router_and_forges_nothing() {
         )
     };
 
-    let off = antispoof_off("asr");
-    let env = [("VIFKIT_CONFIG", off.path.to_str().unwrap())];
-    assert_ok(&hotplug(
-        &rig.host,
-        &rig.xs,
-        &rig.vif,
-        &["online", "type_if=vif"],
-        &env,
-    ));
+    assert_ok(&online(&rig.host, &rig.xs, &rig.vif, false));
     sysctl(&rig.host, "net.ipv6.conf.xen1/0.accept_ra", "2");
     let baseline = wrong(&cases, from, to, false);
     assert!(baseline.is_empty(), "without antispoofing: {baseline:#?}");
@@ -114,13 +106,7 @@ fn routed_guest_reaches_the_router_and_forges_nothing() {
     ]));
     assert!(!host_has_ra_route(&rig.host));
 
-    let out = hotplug(
-        &rig.host,
-        &rig.xs,
-        &rig.vif,
-        &["online", "type_if=vif"],
-        &[],
-    );
+    let out = online(&rig.host, &rig.xs, &rig.vif, true);
     assert_ok(&out);
     assert!(
         stderr(&out).contains("filter xen1.0 (netdev vifkit-xen1.0)"),

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::process::Output;
 use std::time::Duration;
 
 use crate::common::frames::*;
@@ -95,21 +96,19 @@ pub fn wrong(
         .collect()
 }
 
-/// A vifkit.conf that turns antispoofing off host-wide, deleted with the value.
-pub struct ConfigOff {
-    pub path: std::path::PathBuf,
-}
-
-impl Drop for ConfigOff {
-    fn drop(&mut self) {
-        if let Some(dir) = self.path.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+/// `online` as libxl runs it, with antispoofing on (the default) or turned off host-wide
+/// by a vifkit.conf that is deleted again once the run is over.
+pub fn online(host: &Netns, xs: &Xenstore, vif: &Vif, antispoof: bool) -> Output {
+    let dir = (!antispoof).then(|| scratch_dir("asoff"));
+    let config = dir.as_ref().map(|d| d.join("vifkit.conf"));
+    let mut env = vec![];
+    if let Some(config) = &config {
+        std::fs::write(config, "[host]\nantispoof = no\n").unwrap();
+        env.push(("VIFKIT_CONFIG", config.to_str().unwrap()));
     }
-}
-
-pub fn antispoof_off(tag: &str) -> ConfigOff {
-    let path = scratch_dir(tag).join("vifkit.conf");
-    std::fs::write(&path, "[host]\nantispoof = no\n").unwrap();
-    ConfigOff { path }
+    let out = hotplug(host, xs, vif, &["online", "type_if=vif"], &env);
+    if let Some(dir) = dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    out
 }
