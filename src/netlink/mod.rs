@@ -215,21 +215,27 @@ pub enum Family {
 }
 
 impl Netlink {
-    /// Interfaces that carry a default route of the main table, in the kernel's order.
-    pub async fn default_route_links(&self, family: Family) -> Result<Vec<u32>> {
+    /// Every route of one address family (all tables).
+    pub(super) async fn route_dump(&self, family: AddressFamily) -> Result<Vec<RouteMessage>> {
         let mut query = RouteMessage::default();
-        query.header.address_family = match family {
-            Family::V4 => AddressFamily::Inet,
-            Family::V6 => AddressFamily::Inet6,
-        };
-        let routes: Vec<RouteMessage> = self
-            .handle
+        query.header.address_family = family;
+        self.handle
             .route()
             .get(query)
             .execute()
             .try_collect()
             .await
             .map_err(os_error)
+    }
+
+    /// Interfaces that carry a default route of the main table, in the kernel's order.
+    pub async fn default_route_links(&self, family: Family) -> Result<Vec<u32>> {
+        let routes = self
+            .route_dump(match family {
+                Family::V4 => AddressFamily::Inet,
+                Family::V6 => AddressFamily::Inet6,
+            })
+            .await
             .context("list routes")?;
         let mut links = Vec::new();
         for route in routes {

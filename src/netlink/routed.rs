@@ -273,17 +273,7 @@ impl Netlink {
     pub async fn routes_via(&self, index: u32) -> Result<Vec<(IpAddr, u8, Option<u32>)>> {
         let mut found = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let mut query = RouteMessage::default();
-            query.header.address_family = family;
-            let routes: Vec<RouteMessage> = self
-                .handle
-                .route()
-                .get(query)
-                .execute()
-                .try_collect()
-                .await
-                .map_err(os_error)?;
-            for route in routes {
+            for route in self.route_dump(family).await? {
                 let oif = route.attributes.iter().find_map(|a| match a {
                     RouteAttribute::Oif(i) => Some(*i),
                     _ => None,
