@@ -1,5 +1,6 @@
 //! The Xen entry: libxl's call, xenstore, and `hotplug-status`.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -122,14 +123,37 @@ pub async fn plan_call(
 ) -> Result<Plan> {
     let keys = BackendKeys::read(xs, &call.backend)?;
     let backend = Backend::parse(call, keys)?;
-    let attach = call.command.is_attach();
-    match mode {
-        XenMode::Bridge => plan_bridge(call, &backend, netlink, attach).await,
-        XenMode::Route => plan_route(call, &backend, netlink, attach).await,
-        XenMode::RouteIfup => plan_route_ifup(call, &backend, netlink, attach).await,
-        XenMode::Nat => plan_nat(call, &backend, netlink, attach).await,
+    // Only an attach reads vifkit.conf: a detach must not fail on a config broken since.
+    let config = match call.command.is_attach() {
+        true => Some(Config::load_from_env()?),
+        false => None,
+    };
+    let (mut plan, guest_addresses) = match mode {
+        XenMode::Bridge => plan_bridge(call, &backend, netlink, config.is_some()).await?,
+        XenMode::Route => plan_route(call, &backend, netlink, config.is_some()).await?,
+        XenMode::RouteIfup => plan_route_ifup(call, &backend, netlink, config.is_some()).await?,
+        XenMode::Nat => plan_nat(call, &backend, netlink, config.as_ref()).await?,
+    };
+    // Every mode filters its port the same way: set before link-up, removed on detach.
+    let port = xen_device::wanted_name(call, &backend)?;
+    match &config {
+        Some(config) => {
+            let guest = Guest {
+                port: &port,
+                mac: backend.mac,
+                addresses: &guest_addresses,
+                enabled: config.antispoof_for(&port),
+                address_source: "ip= in the vif configuration",
+            };
+            antispoof::add_to_attach(&mut plan, &guest);
+        }
+        None => antispoof::add_to_detach(&mut plan, &port),
     }
+    Ok(plan)
 }
+
+/// A mode's plan, and on attach the guest's own addresses (what antispoofing allows).
+type Planned = (Plan, Vec<(IpAddr, u8)>);
 
 impl XenMode {
     /// The mode a backend's `script` key names (its file name), if it is one of ours.
@@ -149,7 +173,7 @@ async fn plan_bridge(
     backend: &Backend,
     netlink: &Netlink,
     attach: bool,
-) -> Result<Plan> {
+) -> Result<Planned> {
     let bridge_word = backend
         .bridge
         .clone()
@@ -158,37 +182,16 @@ async fn plan_bridge(
     let final_name = xen_device::wanted_name(call, backend)?;
     let hooks = hook_run(call, backend, &final_name, &bridge_word, "");
     if !attach {
-        let kernel = snapshot(netlink, &[call.dev.clone(), final_name.clone()]).await?;
-        let mut plan = bridge::plan_xen_detach(call, backend, &kernel, hooks)?;
-        antispoof::add_to_detach(&mut plan, &final_name);
-        return Ok(plan);
+        let kernel = snapshot(netlink, &[call.dev.clone(), final_name]).await?;
+        let plan = bridge::plan_xen_detach(call, backend, &kernel, hooks)?;
+        return Ok((plan, vec![]));
     }
     let request = bridge::BridgeRequest::for_xen(call, backend)?;
-    let mut names = vec![call.dev.clone(), final_name.clone()];
+    let mut names = vec![call.dev.clone(), final_name];
     names.extend(request.names());
     let kernel = snapshot(netlink, &names).await?;
-    let mut plan = bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)?;
-    let config = Config::load_from_env()?;
-    guard(&mut plan, &config, &final_name, backend, &backend.addresses);
-    Ok(plan)
-}
-
-/// Antispoofing for a Xen port being plugged, from `B/mac` and the guest's addresses.
-fn guard(
-    plan: &mut Plan,
-    config: &Config,
-    port: &IfName,
-    backend: &Backend,
-    addresses: &[(std::net::IpAddr, u8)],
-) {
-    let guest = Guest {
-        port,
-        mac: backend.mac,
-        addresses,
-        enabled: config.antispoof_for(port),
-        address_source: "ip= in the vif configuration",
-    };
-    antispoof::add_to_attach(plan, &guest);
+    let plan = bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)?;
+    Ok((plan, backend.addresses.clone()))
 }
 
 /// vif-route and vif-nat look at the same things: the vif under both names and the uplink.
@@ -208,7 +211,7 @@ async fn plan_route(
     backend: &Backend,
     netlink: &Netlink,
     attach: bool,
-) -> Result<Plan> {
+) -> Result<Planned> {
     let (final_name, kernel) = uplink_snapshot(call, backend, netlink).await?;
     let netdev = call.overrides.netdev.as_deref();
     let main_ip = routed::uplink(netdev, &kernel)
@@ -218,15 +221,10 @@ async fn plan_route(
         .unwrap_or_default();
     let hooks = hook_run(call, backend, &final_name, "", &main_ip);
     if attach {
-        let mut plan = routed::plan_attach(call, backend, &kernel, hooks)?;
-        let config = Config::load_from_env()?;
-        let addresses = &backend.addresses;
-        guard(&mut plan, &config, &final_name, backend, addresses);
-        Ok(plan)
+        let plan = routed::plan_attach(call, backend, &kernel, hooks)?;
+        Ok((plan, backend.addresses.clone()))
     } else {
-        let mut plan = routed::plan_detach(call, backend, &kernel, hooks)?;
-        antispoof::add_to_detach(&mut plan, &final_name);
-        Ok(plan)
+        Ok((routed::plan_detach(call, backend, &kernel, hooks)?, vec![]))
     }
 }
 
@@ -235,25 +233,22 @@ async fn plan_route_ifup(
     backend: &Backend,
     netlink: &Netlink,
     attach: bool,
-) -> Result<Plan> {
+) -> Result<Planned> {
     let final_name = xen_device::wanted_name(call, backend)?;
     if let Some((ifup, ifdown)) = system_ifup()? {
         let kernel = snapshot(netlink, &[call.dev.clone(), final_name.clone()]).await?;
         let hooks = hook_run(call, backend, &final_name, "", "");
-        let mut plan = match attach {
-            true => route_ifup::plan_attach_with_ifup(call, backend, &ifup, &kernel, hooks)?,
-            false => route_ifup::plan_detach_with_ifdown(call, backend, &ifdown, &kernel, hooks)?,
-        };
         // The system's ifup knows nothing of the guest: only B/ip can name its addresses.
-        match attach {
-            true => {
-                let config = Config::load_from_env()?;
-                let addresses = &backend.addresses;
-                guard(&mut plan, &config, &final_name, backend, addresses);
-            }
-            false => antispoof::add_to_detach(&mut plan, &final_name),
-        }
-        return Ok(plan);
+        return Ok(match attach {
+            true => (
+                route_ifup::plan_attach_with_ifup(call, backend, &ifup, &kernel, hooks)?,
+                backend.addresses.clone(),
+            ),
+            false => (
+                route_ifup::plan_detach_with_ifdown(call, backend, &ifdown, &kernel, hooks)?,
+                vec![],
+            ),
+        });
     }
     let dir = sysconfig::dir_from_env();
     let config = sysconfig::load(&dir, &final_name)?;
@@ -275,32 +270,27 @@ async fn plan_route_ifup(
     read_sysctls(&mut kernel, keys)?;
     let hooks = hook_run(call, backend, &final_name, "", "");
     if attach {
-        let mut plan = route_ifup::plan_attach(call, backend, &config, &dir, &kernel, hooks)?;
+        let plan = route_ifup::plan_attach(call, backend, &config, &dir, &kernel, hooks)?;
         let mut addresses = route_ifup::guest_addresses(&config, &final_name);
-        addresses.extend(
-            backend
-                .addresses
-                .iter()
-                .filter(|a| !addresses.contains(a))
-                .copied()
-                .collect::<Vec<_>>(),
-        );
-        let vifkit_config = Config::load_from_env()?;
-        guard(&mut plan, &vifkit_config, &final_name, backend, &addresses);
-        Ok(plan)
+        for address in &backend.addresses {
+            if !addresses.contains(address) {
+                addresses.push(*address);
+            }
+        }
+        Ok((plan, addresses))
     } else {
-        let mut plan = route_ifup::plan_detach(call, backend, &config, &kernel, hooks)?;
-        antispoof::add_to_detach(&mut plan, &final_name);
-        Ok(plan)
+        let plan = route_ifup::plan_detach(call, backend, &config, &kernel, hooks)?;
+        Ok((plan, vec![]))
     }
 }
 
+/// `config` is there on attach only.
 async fn plan_nat(
     call: &XenCall,
     backend: &Backend,
     netlink: &Netlink,
-    attach: bool,
-) -> Result<Plan> {
+    config: Option<&Config>,
+) -> Result<Planned> {
     let (final_name, kernel) = uplink_snapshot(call, backend, netlink).await?;
     if call.overrides.dhcp.as_deref().is_some_and(|d| d != "no") {
         log::info!(
@@ -309,17 +299,13 @@ async fn plan_nat(
         );
     }
     let hooks = hook_run(call, backend, &final_name, "", "");
-    if attach {
-        let config = Config::load_from_env()?;
-        let mut plan =
-            nat::plan_attach(call, backend, config.rule_for(&final_name), &kernel, hooks)?;
-        let addresses = nat::guest_addresses(call, backend)?;
-        guard(&mut plan, &config, &final_name, backend, &addresses);
-        Ok(plan)
-    } else {
-        let mut plan = nat::plan_detach(call, backend, &kernel, hooks)?;
-        antispoof::add_to_detach(&mut plan, &final_name);
-        Ok(plan)
+    match config {
+        Some(config) => {
+            let rule = config.rule_for(&final_name);
+            let plan = nat::plan_attach(call, backend, rule, &kernel, hooks)?;
+            Ok((plan, nat::guest_addresses(call, backend)?))
+        }
+        None => Ok((nat::plan_detach(call, backend, &kernel, hooks)?, vec![])),
     }
 }
 
