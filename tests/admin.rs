@@ -52,7 +52,7 @@ fn plan_and_check_follow_the_port_through_online_and_drift() {
     let text = stdout(&plan);
     for line in [
         "attach vif3.0 to bridge xenbr0",
-        "filter vif3.0 (netdev vifkit-vif3.0)",
+        "filter vif3.0 (netdev vifkit-antispoof-21)",
         "set vif3.0 up",
     ] {
         assert!(
@@ -81,10 +81,14 @@ fn plan_and_check_follow_the_port_through_online_and_drift() {
     assert_eq!(stdout(&after), "vif3.0: in place, as online leaves it\n");
 
     host.ip(&["link", "set", "vif3.0", "nomaster"]);
-    must(
-        host.exec()
-            .args(["nft", "delete", "table", "netdev", "vifkit-vif3.0"]),
-    );
+    must(host.exec().args([
+        "nft",
+        "delete",
+        "chain",
+        "netdev",
+        "vifkit-antispoof-21",
+        "vif3.0",
+    ]));
     let drifted = vifkit(&host, &xs, &["check", "vif3.0"], &[]);
     assert_eq!(drifted.status.code(), Some(1));
     let text = stdout(&drifted);
@@ -93,7 +97,7 @@ fn plan_and_check_follow_the_port_through_online_and_drift() {
         "{text}"
     );
     assert!(
-        text.contains("drift: no antispoofing rules for vif3.0 (netdev vifkit-vif3.0)"),
+        text.contains("drift: no antispoofing rules for vif3.0 (netdev vifkit-antispoof-21)"),
         "{text}"
     );
     assert!(

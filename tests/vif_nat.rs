@@ -91,26 +91,35 @@ impl Nat {
         hotplug(&self.host, &self.xs, vif, args, &[("VIFKIT_CONFIG", conf)])
     }
 
-    fn nft_tables(&self) -> Vec<String> {
+    /// The nft tables holding a chain (emptied antispoofing tables stay), and the chains.
+    fn nft_chains(&self) -> (Vec<String>, usize) {
         let v: serde_json::Value = serde_json::from_str(&must(
-            self.host.exec().args(["nft", "-j", "list", "tables"]),
+            self.host.exec().args(["nft", "-j", "list", "chains"]),
         ))
         .unwrap();
-        v["nftables"]
+        let chains: Vec<_> = v["nftables"]
             .as_array()
             .unwrap()
             .iter()
-            .filter_map(|o| o.get("table"))
-            .map(|t| {
+            .filter_map(|o| o.get("chain"))
+            .collect();
+        let tables = chains
+            .iter()
+            .map(|c| {
                 format!(
                     "{} {}",
-                    t["family"].as_str().unwrap(),
-                    t["name"].as_str().unwrap()
+                    c["family"].as_str().unwrap(),
+                    c["table"].as_str().unwrap()
                 )
             })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
-            .collect()
+            .collect();
+        (tables, chains.len())
+    }
+
+    fn nft_tables(&self) -> Vec<String> {
+        self.nft_chains().0
     }
 
     fn guest_routes(&self) -> String {
@@ -179,7 +188,7 @@ fn guest_reaches_the_peer_only_through_the_masquerade() {
     );
     assert_eq!(
         n.nft_tables(),
-        ["inet vifkit-nat-1-0", "netdev vifkit-xen1.0"]
+        ["inet vifkit-nat-1-0", "netdev vifkit-antispoof-29"]
     );
     count_echo_from(&n.peer, "203.0.113.2");
     must(n.peer.exec().args([
@@ -214,7 +223,7 @@ fn guest_reaches_the_peer_only_through_the_masquerade() {
     assert_eq!(n.guest_routes(), routes);
     assert_eq!(
         n.nft_tables(),
-        ["inet vifkit-nat-1-0", "netdev vifkit-xen1.0"]
+        ["inet vifkit-nat-1-0", "netdev vifkit-antispoof-29"]
     );
 
     for _ in 0..2 {
@@ -274,8 +283,10 @@ fn twenty_vifs_at_once() {
             stderr(out)
         );
     }
-    // Each port: its masquerade table and its antispoofing table.
-    assert_eq!(n.nft_tables().len(), 40);
+    // Each port: its masquerade table (one chain) and its antispoofing chain.
+    let (tables, chains) = n.nft_chains();
+    let nat = tables.iter().filter(|t| t.starts_with("inet vifkit-nat-"));
+    assert_eq!((nat.count(), chains), (20, 20 * 2), "{tables:?}");
     // Upstream's derived addresses: 10.0.<d>.1 routed with src 10.0.<d>.128.
     assert!(
         n.host

@@ -1,22 +1,21 @@
-//! Installs and removes a port's antispoofing chains, each change one atomic batch.
+//! Installs and removes a port's antispoofing chain, each change one atomic batch.
 //!
-//! Every port, bridged, routed, NAT or qemu tap, gets a table of its own,
-//! `netdev vifkit-<port>`, whose entry chain hooks the port's ingress: the frames a guest
-//! sends meet its rules before the bridge or the IP stack sees them, and no other port's
-//! frames ever traverse them. So a packet costs one chain however many ports exist, and a
-//! commit validates only that port's table.
+//! Every port, bridged, routed, NAT or qemu tap, gets a chain of its own hooked on the
+//! port's ingress: the frames a guest sends meet its rules before the bridge or the IP
+//! stack sees them, and no other port's frames ever traverse them, so a packet costs one
+//! chain however many ports exist. The chains live in a fixed number of shared `netdev`
+//! tables (`rules::netdev_table`), which keeps a plug's cost nearly flat as ports grow.
 //!
-//! A shared bridge-family table dispatching through a verdict map keyed by port (libvirt's
-//! design) is also O(1) per packet, but not per plug: every commit that adds a map element
-//! or a rule makes the kernel re-validate the whole table, every port's chains included.
-//! Measured here it took a plug from 4 to 9 ms with 1,000 ports present; this design from
-//! 3.4 to 5.1 ms: about 1 ms is the kernel walking its table list to find a table by name,
-//! the rest the 2,000 extra links (BENCHMARKS.md).
+//! A bridge-family table dispatching through a verdict map keyed by port (libvirt's design)
+//! is also O(1) per packet, but not per plug: each commit re-validates the table through
+//! the map, every port's chains included. Measured here it took a plug from 4 to 9 ms with
+//! 1,000 ports present.
 //!
-//! Each batch is an ensure. A table left by an earlier guest with the same vif name is
+//! Each batch is an ensure. A chain left by an earlier guest with the same vif name is
 //! deleted and rebuilt in the same transaction; deleting only what a lookup found keeps the
 //! common plug free of deletions, which would make closing the socket wait for an RCU grace
-//! period (about 10 ms) while the kernel frees them.
+//! period (about 10 ms) while the kernel frees them. Emptied tables stay: they cost nothing
+//! and deleting one could race with another port's plug into it.
 
 use std::io;
 
@@ -32,7 +31,7 @@ use crate::names::IfName;
 /// Ahead of anything an admin hooks on the port's ingress.
 const INGRESS_PRIORITY: i32 = -500;
 
-/// Whether the port's table (with its entry chain) is there.
+/// Whether the port's chain is there; one round trip, however many ports exist.
 fn present(nf: &Nfnl, port: &IfName) -> io::Result<bool> {
     let query = ChainQuery {
         family: ProtoFamily::NetDev,
@@ -55,37 +54,29 @@ fn table(port: &IfName) -> Table {
 
 /// Replaces the port's rules with `filter`'s, in one transaction.
 pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
-    let chains = filter.chains();
-    for chain in &chains {
-        log::debug!("{} {chain}", filter.table());
-    }
+    let spec = filter.chain();
+    log::debug!("{} {spec}", filter.table());
     let port = &filter.port;
     let install = || -> io::Result<()> {
         let nf = Nfnl::open()?;
         let stale = present(&nf, port)?;
         let mut batch = Batch::new();
         let table = table(port);
-        if stale {
-            batch.add(&table, MsgType::Add);
-            batch.add(&table, MsgType::Del);
-        }
         batch.add(&table, MsgType::Add);
-        let names: Vec<_> = chains.iter().map(|c| c_name(&c.name)).collect();
-        let mut objects: Vec<Chain> = names.iter().map(|n| Chain::new(n, &table)).collect();
-        let entry = &mut objects[0];
-        // NF_NETDEV_INGRESS is 0, the number nftnl calls PreRouting (its Ingress is inet's 5).
-        entry.set_hook(Hook::PreRouting, INGRESS_PRIORITY);
-        entry.set_type(ChainType::Filter);
-        entry.set_policy(Policy::Accept);
-        entry.set_device(c_name(port.as_str()));
-        // All chains exist before the first rule, so the jumps between them resolve.
-        for chain in &objects {
-            batch.add(chain, MsgType::Add);
+        let name = c_name(&spec.name);
+        if stale {
+            // The kernel deletes a chain's rules with it.
+            batch.add(&Chain::new(&name, &table), MsgType::Del);
         }
-        for (chain, spec) in objects.iter().zip(&chains) {
-            for rule in &spec.rules {
-                batch.add(&build_rule(chain, rule), MsgType::Add);
-            }
+        let mut chain = Chain::new(&name, &table);
+        // NF_NETDEV_INGRESS is 0, the number nftnl calls PreRouting (its Ingress is inet's 5).
+        chain.set_hook(Hook::PreRouting, INGRESS_PRIORITY);
+        chain.set_type(ChainType::Filter);
+        chain.set_policy(Policy::Accept);
+        chain.set_device(c_name(port.as_str()));
+        batch.add(&chain, MsgType::Add);
+        for rule in &spec.rules {
+            batch.add(&build_rule(&chain, rule), MsgType::Add);
         }
         nf.send(&batch.finalize())
     };
@@ -97,7 +88,7 @@ pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
     })
 }
 
-/// Deletes the port's table, whatever addresses it was built with; none is success.
+/// Deletes the port's chain, whatever addresses it was built with; none is success.
 pub fn remove_port_filter(port: &IfName) -> Result<()> {
     let remove = || -> io::Result<()> {
         let nf = Nfnl::open()?;
@@ -105,13 +96,23 @@ pub fn remove_port_filter(port: &IfName) -> Result<()> {
             return Ok(());
         }
         let mut batch = Batch::new();
-        let table = table(port);
-        // Added first, so a table deleted meanwhile cannot fail the batch.
-        batch.add(&table, MsgType::Add);
-        batch.add(&table, MsgType::Del);
-        nf.send(&batch.finalize())
+        let name = c_name(port.as_str());
+        batch.add(&Chain::new(&name, &table(port)), MsgType::Del);
+        match nf.send(&batch.finalize()) {
+            // Another offline of the same port got there first.
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => match present(&nf, port)? {
+                false => Ok(()),
+                true => Err(e),
+            },
+            result => result,
+        }
     };
-    remove().with_context(|| format!("delete nft table netdev {}", netdev_table(port)))
+    remove().with_context(|| {
+        format!(
+            "delete the antispoofing chain of {port} from nft table netdev {}",
+            netdev_table(port)
+        )
+    })
 }
 
 fn build_rule<'a>(chain: &'a Chain<'a>, spec: &super::rules::Rule) -> Rule<'a> {
@@ -132,13 +133,6 @@ fn build_rule<'a>(chain: &'a Chain<'a>, spec: &super::rules::Rule) -> Rule<'a> {
     let verdict = match &spec.verdict {
         Verdict::Accept => NftVerdict::Accept,
         Verdict::Drop => NftVerdict::Drop,
-        Verdict::Return => NftVerdict::Return,
-        Verdict::Jump(chain) => NftVerdict::Jump {
-            chain: c_name(chain),
-        },
-        Verdict::Goto(chain) => NftVerdict::Goto {
-            chain: c_name(chain),
-        },
     };
     rule.add_expr(&verdict);
     rule

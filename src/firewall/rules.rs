@@ -1,10 +1,11 @@
 //! A port's antispoofing rules as data (CONTRACT 4.8, 6): what the guest behind the port may
 //! send. Pure, so the rules are unit tested and printed (in nft syntax) without root.
 //!
-//! One chain per port does the link-layer checks and sends each protocol to a helper chain
-//! whose rules accept the allowed sources and drop the rest. The helpers' names carry a `/`,
-//! which no interface name may hold (so no port's chains collide with another's) and which
-//! nft reads in a bare identifier (so `nft list ruleset` output loads back with `nft -f`).
+//! A port has one chain, and its rules never jump: every rule names the ether type it is
+//! for, and a list of allowed sources is one rule that drops a packet matching none of
+//! them. The kernel walks every chain of the namespace at each commit and re-validates a
+//! table through its jumps, so one jump-free chain per port is what keeps a plug cheap
+//! with many ports present.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -26,6 +27,9 @@ const ND_NEIGHBOR_ADVERT: u8 = 136;
 const ND_REDIRECT: u8 = 137;
 const DHCP_SERVER_PORT: u16 = 67;
 const DHCPV6_SERVER_PORT: u16 = 547;
+
+/// The most address blocks per family a port's rules allow (link-local included).
+pub const MAX_BLOCKS: usize = 32;
 
 /// An address block the guest may use as a source: the address itself (/32, /128) or, when
 /// the configuration gives a prefix, the whole prefix (as upstream's `iptables -s` did).
@@ -127,138 +131,138 @@ impl PortFilter {
         }
     }
 
+    /// Refuses address lists too long for one rule: the kernel takes 128 expressions per
+    /// rule, and each allowed block costs up to 3 (load, mask, compare).
+    pub fn check_size(&self) -> Result<(), String> {
+        for (family, nets) in [("IPv4", &self.ipv4), ("IPv6", &self.ipv6)] {
+            if nets.len() > MAX_BLOCKS {
+                return Err(format!(
+                    "{} has {} {family} address blocks to allow, more than the {MAX_BLOCKS} \
+                     antispoofing can check per family; list fewer or set antispoof = no for it",
+                    self.port,
+                    nets.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Where the rules live, as `nft list` names it.
     pub fn table(&self) -> String {
         format!("netdev {}", netdev_table(&self.port))
     }
 
-    /// The port's chains, the entry chain first.
-    pub fn chains(&self) -> Vec<ChainSpec> {
-        let port = self.port.as_str();
-        let arp = format!("{port}/arp");
-        let ip4 = format!("{port}/ip4");
-        let ip6 = format!("{port}/ip6");
-        let nd = format!("{port}/nd");
+    /// The port's chain: hooked on its ingress, named after it.
+    pub fn chain(&self) -> ChainSpec {
         let ether_type = |t: u16| Match::eq(Field::EtherType, Value::Number(t));
-        let mut entry = vec![];
+        let arp = || ether_type(ETH_P_ARP);
+        let ipv4 = || ether_type(ETH_P_IP);
+        let ipv6 = || ether_type(ETH_P_IPV6);
+        // Drops what matches `first` and none of `nets`.
+        let none_of = |first: Match, field: Field, nets: &[Net]| {
+            let others = nets.iter().map(|net| Match::ne(field, Value::Net(*net)));
+            Rule::drop(std::iter::once(first).chain(others).collect())
+        };
+        let mut rules = vec![];
         if let Some(mac) = self.mac {
-            entry.push(Rule::drop(vec![Match::ne(
+            rules.push(Rule::drop(vec![Match::ne(
                 Field::EtherSource,
                 Value::Mac(mac),
             )]));
         }
         // A tagged frame carries its IP header further in, past every saddr check below.
-        entry.push(Rule::drop(vec![ether_type(ETH_P_8021Q)]));
-        entry.push(Rule::drop(vec![ether_type(ETH_P_8021AD)]));
-        entry.push(Rule::new(
-            vec![ether_type(ETH_P_ARP)],
-            Verdict::Goto(arp.clone()),
-        ));
-        entry.push(Rule::new(
-            vec![ether_type(ETH_P_IP)],
-            Verdict::Goto(ip4.clone()),
-        ));
-        entry.push(Rule::new(
-            vec![ether_type(ETH_P_IPV6)],
-            Verdict::Goto(ip6.clone()),
-        ));
+        rules.push(Rule::drop(vec![ether_type(ETH_P_8021Q)]));
+        rules.push(Rule::drop(vec![ether_type(ETH_P_8021AD)]));
 
-        let mut arp_rules = vec![Rule::drop(vec![Match::ne(
-            Field::ArpShape,
-            Value::Bytes(vec![0, 1, 8, 0, 6, 4]),
-        )])];
+        rules.push(Rule::drop(vec![
+            arp(),
+            Match::ne(Field::ArpShape, Value::Bytes(vec![0, 1, 8, 0, 6, 4])),
+        ]));
         if let Some(mac) = self.mac {
-            arp_rules.push(Rule::drop(vec![Match::ne(
-                Field::ArpSenderMac,
-                Value::Mac(mac),
-            )]));
+            rules.push(Rule::drop(vec![
+                arp(),
+                Match::ne(Field::ArpSenderMac, Value::Mac(mac)),
+            ]));
         }
         // RFC 5227 probes come from 0.0.0.0 and teach no neighbour anything.
         let unspecified4 = Net::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 32);
-        arp_rules.push(Rule::accept(vec![Match::eq(
-            Field::ArpSenderIp,
-            Value::Net(unspecified4),
-        )]));
-        for net in &self.ipv4 {
-            arp_rules.push(Rule::accept(vec![Match::eq(
-                Field::ArpSenderIp,
-                Value::Net(*net),
-            )]));
-        }
-        arp_rules.push(Rule::drop(vec![]));
+        let arp_sources = [&[unspecified4][..], &self.ipv4].concat();
+        rules.push(none_of(arp(), Field::ArpSenderIp, &arp_sources));
 
         let udp = Match::eq(Field::L4Proto, Value::Number(u16::from(IPPROTO_UDP)));
         let icmpv6 = Match::eq(Field::L4Proto, Value::Number(u16::from(IPPROTO_ICMPV6)));
         let icmpv6_type = |t: u8| {
             vec![
+                ipv6(),
                 icmpv6.clone(),
                 Match::eq(Field::Icmpv6Type, Value::Number(t.into())),
             ]
         };
-        let mut ip4_rules = vec![
-            Rule::drop(vec![
-                udp.clone(),
-                Match::eq(Field::UdpSource, Value::Number(DHCP_SERVER_PORT)),
-            ]),
-            // DHCP discovery: the one thing a guest sends before it has an address.
-            Rule::accept(vec![
-                Match::eq(Field::Ipv4Source, Value::Net(unspecified4)),
-                udp.clone(),
-                Match::eq(Field::UdpDestination, Value::Number(DHCP_SERVER_PORT)),
-            ]),
-        ];
-        for net in &self.ipv4 {
-            ip4_rules.push(Rule::accept(vec![Match::eq(
-                Field::Ipv4Source,
-                Value::Net(*net),
-            )]));
-        }
-        ip4_rules.push(Rule::drop(vec![]));
+        rules.push(Rule::drop(vec![
+            ipv4(),
+            udp.clone(),
+            Match::eq(Field::UdpSource, Value::Number(DHCP_SERVER_PORT)),
+        ]));
+        // DHCP discovery: the one thing a guest sends before it has an address.
+        rules.push(Rule::accept(vec![
+            ipv4(),
+            Match::eq(Field::Ipv4Source, Value::Net(unspecified4)),
+            udp.clone(),
+            Match::eq(Field::UdpDestination, Value::Number(DHCP_SERVER_PORT)),
+        ]));
+        rules.push(none_of(ipv4(), Field::Ipv4Source, &self.ipv4));
 
-        let mut ip6_rules = vec![
-            Rule::drop(icmpv6_type(ND_ROUTER_ADVERT)),
-            Rule::drop(icmpv6_type(ND_REDIRECT)),
-            Rule::drop(vec![
-                udp.clone(),
-                Match::eq(Field::UdpSource, Value::Number(DHCPV6_SERVER_PORT)),
-            ]),
-            Rule::new(icmpv6_type(ND_NEIGHBOR_ADVERT), Verdict::Jump(nd.clone())),
-            // Duplicate address detection and MLD reports come from `::`.
-            Rule::accept(vec![
-                Match::eq(
-                    Field::Ipv6Source,
-                    Value::Net(Net::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 128)),
-                ),
-                icmpv6.clone(),
-            ]),
-        ];
-        let mut nd_rules = vec![];
+        rules.push(Rule::drop(icmpv6_type(ND_ROUTER_ADVERT)));
+        rules.push(Rule::drop(icmpv6_type(ND_REDIRECT)));
+        rules.push(Rule::drop(vec![
+            ipv6(),
+            udp,
+            Match::eq(Field::UdpSource, Value::Number(DHCPV6_SERVER_PORT)),
+        ]));
+        let mut foreign_target = Rule::drop(icmpv6_type(ND_NEIGHBOR_ADVERT));
         for net in &self.ipv6 {
-            ip6_rules.push(Rule::accept(vec![Match::eq(
-                Field::Ipv6Source,
-                Value::Net(*net),
-            )]));
-            nd_rules.push(Rule::new(
-                vec![Match::eq(Field::NdTarget, Value::Net(*net))],
-                Verdict::Return,
-            ));
+            foreign_target
+                .matches
+                .push(Match::ne(Field::NdTarget, Value::Net(*net)));
         }
-        ip6_rules.push(Rule::drop(vec![]));
-        nd_rules.push(Rule::drop(vec![]));
-
-        vec![
-            ChainSpec::new(port.to_owned(), entry),
-            ChainSpec::new(arp, arp_rules),
-            ChainSpec::new(ip4, ip4_rules),
-            ChainSpec::new(ip6, ip6_rules),
-            ChainSpec::new(nd, nd_rules),
-        ]
+        rules.push(foreign_target);
+        // Duplicate address detection and MLD reports come from `::`.
+        rules.push(Rule::accept(vec![
+            ipv6(),
+            Match::eq(
+                Field::Ipv6Source,
+                Value::Net(Net::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 128)),
+            ),
+            icmpv6,
+        ]));
+        rules.push(none_of(ipv6(), Field::Ipv6Source, &self.ipv6));
+        ChainSpec {
+            name: self.port.to_string(),
+            rules,
+        }
     }
 }
 
-/// A port's own table: its ingress hook is per device, so it costs other ports nothing.
+/// How many tables the ports are spread over. The kernel finds a table by walking a list
+/// of all tables, once per batch message, and re-validates a whole table at each commit
+/// that adds rules to it: a table per port makes the walks grow with the ports, one table
+/// for all the validation. A fixed number of tables keeps both small (BENCHMARKS.md).
+pub const TABLES: u32 = 32;
+
+/// The table holding the port's chains, chosen by a hash of the name alone, so online and
+/// offline find the same one whatever the addresses.
 pub fn netdev_table(port: &IfName) -> String {
-    format!("vifkit-{port}")
+    format!(
+        "vifkit-antispoof-{:02}",
+        fnv1a(port.as_str().as_bytes()) % TABLES
+    )
+}
+
+/// 32-bit FNV-1a: stable across releases and platforms, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash: u32, &byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
 }
 
 impl fmt::Display for PortFilter {
@@ -286,12 +290,6 @@ impl fmt::Display for PortFilter {
 pub struct ChainSpec {
     pub name: String,
     pub rules: Vec<Rule>,
-}
-
-impl ChainSpec {
-    fn new(name: String, rules: Vec<Rule>) -> ChainSpec {
-        ChainSpec { name, rules }
-    }
 }
 
 impl fmt::Display for ChainSpec {
@@ -335,9 +333,6 @@ impl fmt::Display for Rule {
 pub enum Verdict {
     Accept,
     Drop,
-    Return,
-    Jump(String),
-    Goto(String),
 }
 
 impl fmt::Display for Verdict {
@@ -345,9 +340,6 @@ impl fmt::Display for Verdict {
         match self {
             Verdict::Accept => write!(f, "accept"),
             Verdict::Drop => write!(f, "drop"),
-            Verdict::Return => write!(f, "return"),
-            Verdict::Jump(chain) => write!(f, "jump {chain}"),
-            Verdict::Goto(chain) => write!(f, "goto {chain}"),
         }
     }
 }

@@ -84,7 +84,7 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
         plan.notes
             .push(format!("bridge {} from {source}", request.name));
         plan.notes.extend(legacy_note);
-        guard(&mut plan, &config, tap, rule, |r| &r.ip);
+        guard(&mut plan, &config, tap, rule, |r| &r.ip)?;
         return Ok(plan);
     }
     if let Some(rule) = rule.filter(|r| !r.route.is_empty()) {
@@ -104,7 +104,7 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
         let mut plan = routed::plan_port_attach(&port, &kernel)?;
         plan.notes
             .push(format!("routed by {}:{}", config.path.display(), rule.line));
-        guard(&mut plan, &config, tap, Some(rule), |r| &r.route);
+        guard(&mut plan, &config, tap, Some(rule), |r| &r.route)?;
         return Ok(plan);
     }
     let mut kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
@@ -115,7 +115,7 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
     let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
     plan.notes
         .push(format!("bridge {} carries the default route", bridge.name));
-    guard(&mut plan, &config, tap, rule, |r| &r.ip);
+    guard(&mut plan, &config, tap, rule, |r| &r.ip)?;
     Ok(plan)
 }
 
@@ -127,7 +127,7 @@ fn guard(
     tap: &IfName,
     rule: Option<&PortRule>,
     addresses: fn(&PortRule) -> &Vec<(std::net::IpAddr, u8)>,
-) {
+) -> Result<()> {
     let addresses = rule.map(addresses).map_or(&[][..], |a| a.as_slice());
     let source = format!(
         "ip = ... in a [port {tap}] section of {}",
@@ -140,7 +140,7 @@ fn guard(
         enabled: config.antispoof_for(tap),
         address_source: &source,
     };
-    antispoof::add_to_attach(plan, &guest);
+    antispoof::add_to_attach(plan, &guest)
 }
 
 /// Out of the bridge and down; a routed tap also loses its proxy entries on the uplink,

@@ -145,7 +145,7 @@ pub async fn plan_call(
                 enabled: config.antispoof_for(&port),
                 address_source: "ip= in the vif configuration",
             };
-            antispoof::add_to_attach(&mut plan, &guest);
+            antispoof::add_to_attach(&mut plan, &guest)?;
         }
         None => antispoof::add_to_detach(&mut plan, &port),
     }

@@ -22,22 +22,23 @@ pub struct Guest<'a> {
 
 /// Adds the filter and the conntrack purge ahead of the port's link-up (the filter is in
 /// place before the guest can send a frame) or, for a port already up, ahead of the hooks.
-pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) {
+pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) -> anyhow::Result<()> {
     let port = guest.port;
     let (enabled, decided_by) = &guest.enabled;
     if !enabled {
         plan.notes
             .push(format!("antispoofing is off for {port} ({decided_by})"));
-        return;
+        return Ok(());
     }
     if guest.addresses.is_empty() {
         plan.notes.push(format!(
             "no antispoofing for {port}: its addresses are unknown (set {})",
             guest.address_source
         ));
-        return;
+        return Ok(());
     }
     let filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
+    filter.check_size().map_err(anyhow::Error::msg)?;
     let purge = Step::PurgeConntrack {
         addresses: guest.addresses.to_vec(),
     };
@@ -48,6 +49,7 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) {
         .unwrap_or_else(|| before_hooks(plan));
     plan.steps
         .splice(at..at, [Step::SetPortFilter(filter), purge]);
+    Ok(())
 }
 
 /// Removal is planned whatever the setting or the addresses are now: they may have changed

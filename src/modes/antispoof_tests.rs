@@ -51,12 +51,12 @@ fn filter_and_purge_go_right_before_the_link_comes_up() {
         ],
         ..Plan::default()
     };
-    add_to_attach(&mut plan, &guest(&port, &addresses, true));
+    add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
     assert_eq!(
         words(&plan),
         [
             "rename vif1.0 to xen1.0",
-            "filter xen1.0 (netdev vifkit-xen1.0): mac 00:16:3e:10:10:10, ipv4 192.0.2.10, ipv6 fe80::216:3eff:fe10:1010",
+            "filter xen1.0 (netdev vifkit-antispoof-29): mac 00:16:3e:10:10:10, ipv4 192.0.2.10, ipv6 fe80::216:3eff:fe10:1010",
             "purge conntrack entries of 192.0.2.10",
             "set xen1.0 up",
             "run hooks in /etc/xen/scripts/vif-post.d",
@@ -76,7 +76,7 @@ fn a_port_already_up_is_filtered_before_the_hooks() {
         steps: vec![hooks()],
         ..Plan::default()
     };
-    add_to_attach(&mut plan, &guest(&port, &addresses, true));
+    add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
     assert!(matches!(plan.steps[0], Step::SetPortFilter(_)));
     assert!(matches!(plan.steps[2], Step::RunHooks(_)));
 }
@@ -86,8 +86,8 @@ fn off_or_without_addresses_nothing_is_installed_and_the_note_says_why() {
     let port = name("vif1.0");
     let addresses = [("192.0.2.10".parse().unwrap(), 32)];
     let mut plan = Plan::default();
-    add_to_attach(&mut plan, &guest(&port, &addresses, false));
-    add_to_attach(&mut plan, &guest(&port, &[], true));
+    add_to_attach(&mut plan, &guest(&port, &addresses, false)).unwrap();
+    add_to_attach(&mut plan, &guest(&port, &[], true)).unwrap();
     assert!(plan.steps.is_empty());
     assert_eq!(
         plan.notes,
@@ -120,4 +120,22 @@ fn detach_always_removes_before_the_hooks() {
             "run hooks in /etc/xen/scripts/vif-post.d",
         ]
     );
+}
+
+#[test]
+fn more_blocks_than_one_rule_can_check_is_one_sentence_and_no_step() {
+    let port = name("vif1.0");
+    let addresses: Vec<_> = (1..=33u8)
+        .map(|i| (format!("10.0.{i}.0").parse().unwrap(), 24))
+        .collect();
+    let mut plan = Plan::default();
+    let err = add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "vif1.0 has 33 IPv4 address blocks to allow, more than the 32 antispoofing can check per family; list fewer or set antispoof = no for it"
+    );
+    assert!(plan.steps.is_empty());
+    let fits = &addresses[..32];
+    add_to_attach(&mut plan, &guest(&port, fits, true)).unwrap();
+    assert!(matches!(plan.steps[0], Step::SetPortFilter(_)));
 }
