@@ -64,7 +64,7 @@ const EXPECTED: &[&str] = &[
     "ok   guest xen1 -> peer 203.0.113.1 (IPv4) masqueraded by the host",
     "ok   guest xen1 -> peer 2001:db8:ffff::1 (IPv6) masqueraded by the host",
     "ok   the peer saw the host's 203.0.113.2 and 2001:db8:ffff::2 as the source",
-    "ok   offline deleted the port's nft table",
+    "ok   offline deleted the port's masquerade table and antispoofing chain",
     "ok   guest xen1 does not reach peer 203.0.113.1 (no route, no masquerade)",
 ];
 
