@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use anyhow::{Context, Result, bail};
 use nix::libc;
 
+use crate::nfnl::{self, messages, ne_u16};
+
 // include/uapi/linux/netfilter/nfnetlink_conntrack.h; libc does not carry these.
 const IPCTNL_MSG_CT_NEW: u16 = 0;
 const IPCTNL_MSG_CT_GET: u16 = 1;
@@ -193,54 +195,6 @@ pub(crate) fn find(buf: &[u8], kind: u16) -> Option<(&[u8], &[u8])> {
     None
 }
 
-/// One netlink message of a received datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Message<'a> {
-    pub kind: u16,
-    pub flags: u16,
-    pub seq: u32,
-    pub payload: &'a [u8],
-}
-
-impl Message<'_> {
-    /// The errno of an NLMSG_ERROR or of an NLMSG_DONE that ended a failed dump; 0 for an ack.
-    pub fn errno(&self) -> i32 {
-        ne_u32(self.payload, 0).map_or(0, |code| (code as i32).wrapping_neg())
-    }
-}
-
-/// Splits a datagram into netlink messages; unaligned buffers are fine.
-pub(crate) fn messages(buf: &[u8]) -> impl Iterator<Item = io::Result<Message<'_>>> {
-    let mut rest = buf;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let len = ne_u32(rest, 0).map_or(0, |len| len as usize);
-        if !(NLMSG_HDRLEN..=rest.len()).contains(&len) {
-            rest = &[];
-            let err = io::Error::new(io::ErrorKind::InvalidData, "truncated netlink message");
-            return Some(Err(err));
-        }
-        let message = Message {
-            kind: ne_u16(rest, 4)?,
-            flags: ne_u16(rest, 6)?,
-            seq: ne_u32(rest, 8)?,
-            payload: &rest[NLMSG_HDRLEN..len],
-        };
-        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
-        Some(Ok(message))
-    })
-}
-
-fn ne_u16(buf: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(buf.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn ne_u32(buf: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(buf.get(at..at + 4)?.try_into().ok()?))
-}
-
 /// The nlmsg_type of ctnetlink message `msg`; dumped entries arrive as IPCTNL_MSG_CT_NEW.
 pub(crate) fn ctnetlink_type(msg: u16) -> u16 {
     (libc::NFNL_SUBSYS_CTNETLINK as u16) << 8 | msg
@@ -318,7 +272,7 @@ impl Dump {
 struct RecvBuffer([u8; RECV_BUFFER]);
 
 struct Ctnetlink {
-    socket: mnl::Socket,
+    socket: nfnl::Socket,
     seq: u32,
     buffer: Box<RecvBuffer>,
 }
@@ -326,7 +280,7 @@ struct Ctnetlink {
 impl Ctnetlink {
     fn open() -> io::Result<Ctnetlink> {
         Ok(Ctnetlink {
-            socket: mnl::Socket::new(mnl::Bus::Netfilter)?,
+            socket: nfnl::Socket::open()?,
             seq: 0,
             buffer: Box::new(RecvBuffer([0; RECV_BUFFER])),
         })
@@ -347,7 +301,7 @@ impl Ctnetlink {
             let seq = self.send(|seq| dump_request(family, seq))?;
             let mut dump = Dump::default();
             while !dump.done {
-                let n = self.socket.recv_raw(&mut self.buffer.0)?;
+                let n = self.socket.recv(&mut self.buffer.0)?;
                 dump.absorb(&self.buffer.0[..n], seq, prefixes)?;
             }
             if !dump.interrupted {
@@ -365,7 +319,7 @@ impl Ctnetlink {
     fn delete(&mut self, family: u8, attributes: &[u8]) -> io::Result<bool> {
         let seq = self.send(|seq| delete_request(family, seq, attributes))?;
         loop {
-            let n = self.socket.recv_raw(&mut self.buffer.0)?;
+            let n = self.socket.recv(&mut self.buffer.0)?;
             for message in messages(&self.buffer.0[..n]) {
                 let message = message?;
                 if message.seq != seq || message.kind != NLMSG_ERROR {

@@ -16,6 +16,7 @@ pub mod mac;
 pub mod modes;
 pub mod names;
 pub mod netlink;
+pub mod nfnl;
 pub mod plan;
 pub mod route;
 pub mod sysconfig;

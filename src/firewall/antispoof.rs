@@ -20,24 +20,20 @@
 use std::io;
 
 use anyhow::{Context, Result};
-use nftnl::expr::{Bitwise, Cmp, CmpOp, Meta, Verdict as NftVerdict};
-use nftnl::{Batch, Chain, ChainType, Hook, MsgType, Policy, ProtoFamily, Rule, Table};
 
 use super::Nfnl;
-use super::exprs::{ChainQuery, Payload, c_name};
-use super::rules::{Load, PortFilter, Verdict, netdev_table};
+use super::rules::{self, Load, PortFilter, netdev_table};
+use super::wire::{Base, Batch, Expr, Family, Hook, MetaKey, Verdict};
 use crate::names::IfName;
 
 /// Ahead of anything an admin hooks on the port's ingress.
 const INGRESS_PRIORITY: i32 = -500;
+/// NF_NETDEV_INGRESS.
+const INGRESS: u32 = 0;
 
 /// Whether the port's chain is there; one round trip, however many ports exist.
 fn present(nf: &Nfnl, port: &IfName) -> io::Result<bool> {
-    let query = ChainQuery {
-        family: ProtoFamily::NetDev,
-        table: c_name(&netdev_table(port)),
-        chain: c_name(port.as_str()),
-    };
+    let query = (Family::NetDev, netdev_table(port), port.to_string());
     Ok(nf.chains_exist(&[query])?[0])
 }
 
@@ -48,37 +44,14 @@ pub fn port_filter_present(port: &IfName) -> Result<bool> {
         .context("look up nft chains")
 }
 
-fn table(port: &IfName) -> Table {
-    Table::new(c_name(&netdev_table(port)), ProtoFamily::NetDev)
-}
-
 /// Replaces the port's rules with `filter`'s, in one transaction.
 pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
-    let spec = filter.chain();
-    log::debug!("{} {spec}", filter.table());
+    log::debug!("{} {}", filter.table(), filter.chain());
     let port = &filter.port;
     let install = || -> io::Result<()> {
         let nf = Nfnl::open()?;
         let stale = present(&nf, port)?;
-        let mut batch = Batch::new();
-        let table = table(port);
-        batch.add(&table, MsgType::Add);
-        let name = c_name(&spec.name);
-        if stale {
-            // The kernel deletes a chain's rules with it.
-            batch.add(&Chain::new(&name, &table), MsgType::Del);
-        }
-        let mut chain = Chain::new(&name, &table);
-        // NF_NETDEV_INGRESS is 0, the number nftnl calls PreRouting (its Ingress is inet's 5).
-        chain.set_hook(Hook::PreRouting, INGRESS_PRIORITY);
-        chain.set_type(ChainType::Filter);
-        chain.set_policy(Policy::Accept);
-        chain.set_device(c_name(port.as_str()));
-        batch.add(&chain, MsgType::Add);
-        for rule in &spec.rules {
-            batch.add(&build_rule(&chain, rule), MsgType::Add);
-        }
-        nf.send(&batch.finalize())
+        nf.send(&filter_batch(filter, stale))
     };
     install().with_context(|| {
         format!(
@@ -88,6 +61,37 @@ pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
     })
 }
 
+/// The transaction that installs `filter`, deleting the port's `stale` chain first.
+pub(super) fn filter_batch(filter: &PortFilter, stale: bool) -> Vec<u8> {
+    let spec = filter.chain();
+    let table = netdev_table(&filter.port);
+    let mut batch = Batch::new();
+    batch.add_table(Family::NetDev, &table);
+    if stale {
+        // The kernel deletes a chain's rules with it.
+        batch.delete_chain(Family::NetDev, &table, &spec.name);
+    }
+    let hook = Hook {
+        number: INGRESS,
+        priority: INGRESS_PRIORITY,
+        device: Some(filter.port.to_string()),
+        kind: "filter",
+        accept_by_default: Some(true),
+    };
+    batch.add_chain(Family::NetDev, &table, &spec.name, Some(&hook));
+    for rule in &spec.rules {
+        batch.add_rule(Family::NetDev, &table, &spec.name, &exprs(rule));
+    }
+    batch.finish()
+}
+
+/// The transaction that deletes the port's chain.
+pub(super) fn remove_batch(port: &IfName) -> Vec<u8> {
+    let mut batch = Batch::new();
+    batch.delete_chain(Family::NetDev, &netdev_table(port), port.as_str());
+    batch.finish()
+}
+
 /// Deletes the port's chain, whatever addresses it was built with; none is success.
 pub fn remove_port_filter(port: &IfName) -> Result<()> {
     let remove = || -> io::Result<()> {
@@ -95,10 +99,7 @@ pub fn remove_port_filter(port: &IfName) -> Result<()> {
         if !present(&nf, port)? {
             return Ok(());
         }
-        let mut batch = Batch::new();
-        let name = c_name(port.as_str());
-        batch.add(&Chain::new(&name, &table(port)), MsgType::Del);
-        match nf.send(&batch.finalize()) {
+        match nf.send(&remove_batch(port)) {
             // Another offline of the same port got there first.
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => match present(&nf, port)? {
                 false => Ok(()),
@@ -115,25 +116,32 @@ pub fn remove_port_filter(port: &IfName) -> Result<()> {
     })
 }
 
-fn build_rule<'a>(chain: &'a Chain<'a>, spec: &super::rules::Rule) -> Rule<'a> {
-    let mut rule = Rule::new(chain);
-    for m in &spec.matches {
-        match m.field.load() {
-            Load::L4Proto => rule.add_expr(&Meta::L4Proto),
-            load => rule.add_expr(&Payload(load)),
-        }
+/// A rule's expressions: per match a load, a mask for prefixes, a compare; then the verdict.
+fn exprs(rule: &rules::Rule) -> Vec<Expr> {
+    let mut exprs = vec![];
+    for m in &rule.matches {
+        exprs.push(match m.field.load() {
+            Load::L4Proto => Expr::Meta(MetaKey::L4Proto),
+            Load::LinkLayer { offset, len } => payload(Base::LinkLayer, offset, len),
+            Load::Network { offset, len } => payload(Base::Network, offset, len),
+            Load::Transport { offset, len } => payload(Base::Transport, offset, len),
+        });
         let (data, mask) = m.data();
         if let Some(mask) = mask {
-            let zeros = vec![0u8; mask.len()];
-            rule.add_expr(&Bitwise::new(&mask[..], &zeros[..]));
+            exprs.push(Expr::Mask(mask));
         }
-        let op = if m.negate { CmpOp::Neq } else { CmpOp::Eq };
-        rule.add_expr(&Cmp::new(op, &data[..]));
+        exprs.push(Expr::Cmp {
+            negate: m.negate,
+            data,
+        });
     }
-    let verdict = match &spec.verdict {
-        Verdict::Accept => NftVerdict::Accept,
-        Verdict::Drop => NftVerdict::Drop,
-    };
-    rule.add_expr(&verdict);
-    rule
+    exprs.push(Expr::Verdict(match rule.verdict {
+        rules::Verdict::Accept => Verdict::Accept,
+        rules::Verdict::Drop => Verdict::Drop,
+    }));
+    exprs
+}
+
+fn payload(base: Base, offset: u32, len: u32) -> Expr {
+    Expr::Payload { base, offset, len }
 }

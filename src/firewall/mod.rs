@@ -1,32 +1,33 @@
 //! vifkit's own nftables tables: the only module that speaks nf_tables. Every change is one
-//! atomic batch sent over netlink through libnftnl (no `nft` fork on the plug path).
+//! atomic batch sent over netlink, encoded by `wire` (no `nft` fork, no libnftnl).
 
 mod antispoof;
-mod exprs;
 mod fields;
 mod nat;
 pub mod rules;
+mod wire;
 
 use std::io;
-
-use nftnl::FinalizedBatch;
 
 pub use antispoof::{port_filter_present, remove_port_filter, set_port_filter};
 pub use nat::{Masquerade, nat_present, nat_table, remove_port_nat, set_port_nat};
 pub use rules::PortFilter;
 
+use crate::nfnl::{self, messages};
+use wire::Family;
+
 /// One nfnetlink socket, for a lookup and the batch that follows it: a plug pays for one
 /// socket (and one close, which may wait for the kernel's cleanup), not two.
-struct Nfnl(mnl::Socket);
+struct Nfnl(nfnl::Socket);
 
 impl Nfnl {
     fn open() -> io::Result<Nfnl> {
-        mnl::Socket::new(mnl::Bus::Netfilter).map(Nfnl)
+        nfnl::Socket::open().map(Nfnl)
     }
 
     /// Sends the batch and returns the first error: the kernel applies all or nothing.
-    fn send(&self, batch: &FinalizedBatch) -> io::Result<()> {
-        self.0.send_all(batch)?;
+    fn send(&self, batch: &[u8]) -> io::Result<()> {
+        self.0.send(batch)?;
         let answers = read_answers(&self.0)?;
         match answers.iter().find_map(|a| a.error) {
             Some(errno) => Err(io::Error::from_raw_os_error(errno)),
@@ -38,15 +39,14 @@ impl Nfnl {
         }
     }
 
-    /// Whether each chain exists, in one round trip of `NFT_MSG_GETCHAIN` requests (not
-    /// dumps: the cost does not grow with the number of ports).
-    fn chains_exist(&self, queries: &[exprs::ChainQuery]) -> io::Result<Vec<bool>> {
-        let mut buffer = vec![0u8; 1024 * queries.len()];
-        let mut used = 0;
-        for (seq, query) in (1u32..).zip(queries) {
-            used += query.write(&mut buffer[used..], seq);
+    /// Whether each (family, table, chain) exists, in one round trip of `NFT_MSG_GETCHAIN`
+    /// requests (not dumps: the cost does not grow with the number of ports).
+    fn chains_exist(&self, queries: &[(Family, String, String)]) -> io::Result<Vec<bool>> {
+        let mut requests = vec![];
+        for (seq, (family, table, chain)) in (1u32..).zip(queries) {
+            requests.extend(wire::get_chain(*family, table, chain, seq));
         }
-        self.0.send(&buffer[..used])?;
+        self.0.send(&requests)?;
         let answers = read_answers(&self.0)?;
         let mut found = vec![false; queries.len()];
         for answer in answers {
@@ -69,7 +69,7 @@ impl Nfnl {
 }
 
 /// A batch on a socket of its own.
-fn send(batch: &FinalizedBatch) -> io::Result<()> {
+fn send(batch: &[u8]) -> io::Result<()> {
     Nfnl::open()?.send(batch)
 }
 
@@ -84,37 +84,29 @@ struct Answer {
 /// answer is queued when the send returns; reading them all (as `nft` does) works whether
 /// a batch succeeded or not, where counting acknowledgements does not (a failed batch is
 /// answered differently).
-fn read_answers(socket: &mnl::Socket) -> io::Result<Vec<Answer>> {
-    use std::os::fd::{AsRawFd, BorrowedFd};
-
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
-    const NLMSG_ERROR: u16 = 2;
-    // SAFETY: the descriptor belongs to `socket`, which outlives every use below.
-    let fd = unsafe { BorrowedFd::borrow_raw(socket.as_raw_fd()) };
-    let mut buffer = vec![0; nftnl::nft_nlmsg_maxsize() as usize];
+fn read_answers(socket: &nfnl::Socket) -> io::Result<Vec<Answer>> {
+    const NLMSG_ERROR: u16 = nix::libc::NLMSG_ERROR as u16;
+    let mut buffer = vec![0; 64 * 1024];
     let mut answers = vec![];
     loop {
         // A short wait for the first answer only, in case the kernel queues it late.
-        let wait = if answers.is_empty() { 1000u16 } else { 0 };
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::from(wait))? == 0 {
+        let wait = if answers.is_empty() { 1000 } else { 0 };
+        if !socket.readable(wait)? {
             return Ok(answers);
         }
-        for message in socket.recv(&mut buffer[..])? {
+        let n = socket.recv(&mut buffer)?;
+        for message in messages(&buffer[..n]) {
             let message = message?;
-            if message.len() < 16 {
-                continue;
-            }
-            let kind = u16::from_ne_bytes([message[4], message[5]]);
-            let seq = u32::from_ne_bytes([message[8], message[9], message[10], message[11]]);
-            let code = (kind == NLMSG_ERROR && message.len() >= 20)
-                .then(|| i32::from_ne_bytes([message[16], message[17], message[18], message[19]]));
+            let code = (message.kind == NLMSG_ERROR).then(|| message.errno());
             answers.push(Answer {
-                seq,
+                seq: message.seq,
                 ack: code == Some(0),
-                error: code.filter(|c| *c < 0).map(|c| -c),
+                error: code.filter(|c| *c != 0),
             });
         }
     }
 }
+
+#[cfg(test)]
+#[path = "golden_tests.rs"]
+mod golden_tests;

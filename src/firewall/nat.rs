@@ -2,19 +2,18 @@
 //! changed in one atomic batch; removing the port deletes that table whole, whatever `B/ip`
 //! says by then, so nothing leaks and a reused domid starts clean.
 
-use std::ffi::CString;
 use std::fmt;
 use std::net::IpAddr;
 
 use anyhow::{Context, Result};
-use nftnl::{Batch, Chain, ChainType, Hook, MsgType, ProtoFamily, Rule, Table, nft_expr};
 
 use super::send;
-
+use super::wire::{Base, Batch, Expr, Family, Hook, MetaKey};
 use crate::plan::LinkRef;
 
-/// `srcnat`: where nft puts masquerade rules.
 const SRCNAT_PRIORITY: i32 = 100;
+const NF_INET_POST_ROUTING: u32 = 4;
+const CHAIN: &str = "postrouting";
 const NFPROTO_IPV4: u8 = 2;
 const NFPROTO_IPV6: u8 = 10;
 
@@ -36,63 +35,76 @@ pub fn nat_table(key: &str) -> String {
     format!("vifkit-nat-{key}")
 }
 
-fn table_name(key: &str) -> Result<CString> {
-    CString::new(nat_table(key)).context("nft table name")
-}
-
 /// Replaces the port's NAT table in one transaction: add + delete drops a stale copy (a
 /// reused domid, an older `B/ip`) without failing when there is none, then it is rebuilt.
 pub fn set_port_nat(key: &str, rules: &[Masquerade]) -> Result<()> {
-    let name = table_name(key)?;
-    let table = Table::new(&name, ProtoFamily::Inet);
+    send(&nat_batch(key, rules)).with_context(|| format!("nft table inet {}", nat_table(key)))
+}
+
+pub(super) fn nat_batch(key: &str, rules: &[Masquerade]) -> Vec<u8> {
+    let table = nat_table(key);
     let mut batch = Batch::new();
-    batch.add(&table, MsgType::Add);
-    batch.add(&table, MsgType::Del);
-    batch.add(&table, MsgType::Add);
-    let mut chain = Chain::new(c"postrouting", &table);
-    chain.set_type(ChainType::Nat);
-    chain.set_hook(Hook::PostRouting, SRCNAT_PRIORITY);
-    batch.add(&chain, MsgType::Add);
+    batch.add_table(Family::Inet, &table);
+    batch.delete_table(Family::Inet, &table);
+    batch.add_table(Family::Inet, &table);
+    let hook = Hook {
+        number: NF_INET_POST_ROUTING,
+        priority: SRCNAT_PRIORITY,
+        device: None,
+        kind: "nat",
+        accept_by_default: None,
+    };
+    batch.add_chain(Family::Inet, &table, CHAIN, Some(&hook));
     for masquerade in rules {
-        let mut rule = Rule::new(&chain);
-        rule.add_expr(&nft_expr!(meta nfproto));
-        match masquerade.source {
-            IpAddr::V4(source) => {
-                rule.add_expr(&nft_expr!(cmp == NFPROTO_IPV4));
-                rule.add_expr(&nft_expr!(payload ipv4 saddr));
-                rule.add_expr(&nft_expr!(cmp == source));
-            }
-            IpAddr::V6(source) => {
-                rule.add_expr(&nft_expr!(cmp == NFPROTO_IPV6));
-                rule.add_expr(&nft_expr!(payload ipv6 saddr));
-                rule.add_expr(&nft_expr!(cmp == source));
-            }
-        }
-        rule.add_expr(&nft_expr!(meta oif));
-        rule.add_expr(&nft_expr!(cmp == masquerade.uplink.index));
-        rule.add_expr(&nft_expr!(masquerade));
-        batch.add(&rule, MsgType::Add);
+        let (nfproto, offset, address) = match masquerade.source {
+            IpAddr::V4(source) => (NFPROTO_IPV4, 12, source.octets().to_vec()),
+            IpAddr::V6(source) => (NFPROTO_IPV6, 8, source.octets().to_vec()),
+        };
+        let len = address.len() as u32;
+        let exprs = [
+            Expr::Meta(MetaKey::NfProto),
+            eq(vec![nfproto]),
+            Expr::Payload {
+                base: Base::Network,
+                offset,
+                len,
+            },
+            eq(address),
+            Expr::Meta(MetaKey::Oif),
+            // The kernel keeps interface indexes in host order.
+            eq(masquerade.uplink.index.to_ne_bytes().to_vec()),
+            Expr::Masquerade,
+        ];
+        batch.add_rule(Family::Inet, &table, CHAIN, &exprs);
     }
-    send(&batch.finalize()).with_context(|| format!("nft table inet {}", nat_table(key)))
+    batch.finish()
+}
+
+fn eq(data: Vec<u8>) -> Expr {
+    Expr::Cmp {
+        negate: false,
+        data,
+    }
 }
 
 /// Deletes the port's NAT table; one that is not there is already removed.
 pub fn remove_port_nat(key: &str) -> Result<()> {
-    let name = table_name(key)?;
-    let table = Table::new(&name, ProtoFamily::Inet);
+    send(&nat_remove_batch(key))
+        .with_context(|| format!("delete nft table inet {}", nat_table(key)))
+}
+
+pub(super) fn nat_remove_batch(key: &str) -> Vec<u8> {
+    let table = nat_table(key);
     let mut batch = Batch::new();
-    batch.add(&table, MsgType::Add);
-    batch.add(&table, MsgType::Del);
-    send(&batch.finalize()).with_context(|| format!("delete nft table inet {}", nat_table(key)))
+    // Added first, so a table that is not there cannot fail the batch.
+    batch.add_table(Family::Inet, &table);
+    batch.delete_table(Family::Inet, &table);
+    batch.finish()
 }
 
 /// Whether the port's NAT table is there (for `vifkit check`).
 pub fn nat_present(key: &str) -> Result<bool> {
-    let query = super::exprs::ChainQuery {
-        family: ProtoFamily::Inet,
-        table: table_name(key)?,
-        chain: c"postrouting".to_owned(),
-    };
+    let query = (Family::Inet, nat_table(key), CHAIN.to_owned());
     let found = super::Nfnl::open().and_then(|nf| nf.chains_exist(&[query]));
     Ok(found.context("look up nft chains")?[0])
 }

@@ -1,0 +1,105 @@
+//! Netfilter netlink (`NETLINK_NETFILTER`): one socket type and the message splitting that
+//! nf_tables (`firewall`) and conntrack (`conntrack`) share, without libmnl.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, recv, sendto,
+    socket,
+};
+
+const NLMSG_HDRLEN: usize = 16;
+
+/// A bound `NETLINK_NETFILTER` socket; the kernel picks its port id.
+pub struct Socket(OwnedFd);
+
+impl Socket {
+    pub fn open() -> io::Result<Socket> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkNetFilter,
+        )?;
+        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
+        Ok(Socket(fd))
+    }
+
+    /// Sends one datagram (a request, or a whole batch) to the kernel.
+    pub fn send(&self, data: &[u8]) -> io::Result<()> {
+        let sent = sendto(
+            self.0.as_raw_fd(),
+            data,
+            &NetlinkAddr::new(0, 0),
+            MsgFlags::empty(),
+        )?;
+        match sent == data.len() {
+            true => Ok(()),
+            false => Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short netlink send",
+            )),
+        }
+    }
+
+    /// Receives one datagram into `buffer`, waiting for it.
+    pub fn recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        Ok(recv(self.0.as_raw_fd(), buffer, MsgFlags::empty())?)
+    }
+
+    /// Whether a datagram arrives within `wait_ms`.
+    pub fn readable(&self, wait_ms: u16) -> io::Result<bool> {
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+        Ok(poll(&mut fds, PollTimeout::from(wait_ms))? > 0)
+    }
+}
+
+/// One netlink message of a received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub kind: u16,
+    pub flags: u16,
+    pub seq: u32,
+    pub payload: &'a [u8],
+}
+
+impl Message<'_> {
+    /// The errno of an NLMSG_ERROR or of an NLMSG_DONE that ended a failed dump; 0 for an ack.
+    pub fn errno(&self) -> i32 {
+        ne_u32(self.payload, 0).map_or(0, |code| (code as i32).wrapping_neg())
+    }
+}
+
+/// Splits a datagram into netlink messages; unaligned buffers are fine.
+pub fn messages(buf: &[u8]) -> impl Iterator<Item = io::Result<Message<'_>>> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = ne_u32(rest, 0).map_or(0, |len| len as usize);
+        if !(NLMSG_HDRLEN..=rest.len()).contains(&len) {
+            rest = &[];
+            let err = io::Error::new(io::ErrorKind::InvalidData, "truncated netlink message");
+            return Some(Err(err));
+        }
+        let message = Message {
+            kind: ne_u16(rest, 4)?,
+            flags: ne_u16(rest, 6)?,
+            seq: ne_u32(rest, 8)?,
+            payload: &rest[NLMSG_HDRLEN..len],
+        };
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+        Some(Ok(message))
+    })
+}
+
+pub fn ne_u16(buf: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_ne_bytes(buf.get(at..at + 2)?.try_into().ok()?))
+}
+
+pub fn ne_u32(buf: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(buf.get(at..at + 4)?.try_into().ok()?))
+}
