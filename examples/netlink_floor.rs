@@ -12,11 +12,17 @@
 //!
 //! Each sequence is timed with `Instant`; medians and p90s are printed in ms.
 //!
+//! With `plug` or `unplug` instead of a count it makes one of them and exits, untimed: the
+//! process floor, for timing fork + exec + the same requests + exit from outside, the way
+//! libxl runs a hotplug script.
+//!
 //! ```sh
 //! cargo build --release --example netlink_floor
 //! ip netns exec NS target/release/examples/netlink_floor [ITERATIONS [PORT [BRIDGE]]]
+//! ip netns exec NS target/release/examples/netlink_floor plug|unplug [PORT [BRIDGE]]
 //! ```
-//! Defaults: 1000 iterations, port `vif1.0`, bridge `xenbr0`. Leaves the port detached and down.
+//! Defaults: 1000 iterations, port `vif1.0`, bridge `xenbr0`. Leaves the port detached and down
+//! (bar `plug`).
 
 use std::time::{Duration, Instant};
 
@@ -25,22 +31,34 @@ use vifkit::mac::MacAddr;
 use vifkit::names::IfName;
 use vifkit::netlink::Netlink;
 
+enum Job {
+    Loop(usize),
+    Plug,
+    Unplug,
+}
+
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let iterations: usize = match args.next() {
-        Some(n) => n.parse().with_context(|| format!("iterations {n:?}"))?,
-        None => 1000,
+    let job = match args.next().as_deref() {
+        Some("plug") => Job::Plug,
+        Some("unplug") => Job::Unplug,
+        Some(n) => Job::Loop(n.parse().with_context(|| format!("iterations {n:?}"))?),
+        None => Job::Loop(1000),
     };
-    if iterations == 0 {
-        bail!("iterations must be at least 1");
-    }
     let port = IfName::new(&args.next().unwrap_or_else(|| "vif1.0".to_owned()))?;
     let bridge = IfName::new(&args.next().unwrap_or_else(|| "xenbr0".to_owned()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("build a tokio runtime")?;
-    runtime.block_on(run(iterations, &port, &bridge))
+    runtime.block_on(async {
+        match job {
+            Job::Loop(0) => bail!("iterations must be at least 1"),
+            Job::Loop(iterations) => run(iterations, &port, &bridge).await,
+            Job::Plug => plug(&Netlink::connect()?, &port, &bridge).await,
+            Job::Unplug => unplug(&Netlink::connect()?, &port).await,
+        }
+    })
 }
 
 async fn run(iterations: usize, port: &IfName, bridge: &IfName) -> Result<()> {

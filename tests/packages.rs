@@ -19,7 +19,7 @@ use install_support::*;
 // The Debian package, in a dpkg root of its own.
 
 /// `dpkg` on the throwaway root: maintainer scripts run outside a chroot with DPKG_ROOT
-/// set (our scripts honour it), dependencies (libc6, libnftnl11...) are not installed there,
+/// set (our scripts honour it), no dependency is installed there (the binaries are static),
 /// and a path-exclude in this host's dpkg.cfg.d must not hide the docs we check.
 fn dpkg(root: &Path) -> Command {
     let mut cmd = Command::new("dpkg");
@@ -153,6 +153,13 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
     let libexec = root.join("usr/libexec/vifkit");
     for name in LIBEXEC_FILES {
         assert_eq!(mode_of(&libexec.join(name)), 0o755, "{name}");
+    }
+    // The binaries, not the vif-setup dispatcher (a shell script).
+    for name in &LIBEXEC_FILES[..7] {
+        assert!(
+            !has_interpreter(&libexec.join(name)),
+            "{name} is dynamically linked: scripts/release-build links it statically"
+        );
     }
     assert_eq!(
         link_of(&root.join("usr/sbin/vifkit")),
@@ -407,4 +414,18 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
     scriptlet(preun, "0");
     // Xen's scripts back (the updated vif-bridge included), vifkit's links and backups gone.
     assert_same(&expected, &snapshot(&d.0, &[]), "%preun on erase");
+}
+
+/// Whether an ELF64 file asks for a dynamic loader (has a PT_INTERP program header).
+fn has_interpreter(path: &Path) -> bool {
+    let elf = fs::read(path).unwrap();
+    assert_eq!(&elf[..5], b"\x7fELF\x02", "{} is not ELF64", path.display());
+    let u16_at = |at: usize| usize::from(u16::from_le_bytes([elf[at], elf[at + 1]]));
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    const PT_INTERP: u32 = 3;
+    (0..count).any(|i| {
+        let at = phoff + i * size;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == PT_INTERP
+    })
 }
