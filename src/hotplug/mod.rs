@@ -84,7 +84,11 @@ fn failure(err: &anyhow::Error, report_to: Option<(&mut Client, &str)>) -> ExitC
 /// The links a planner may look at, plus the bridge each of them is a port of.
 pub async fn snapshot(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
     let mut kernel = Snapshot::default();
-    for name in names {
+    // A vif often is its own wanted name, and a bridge the master of a port: one request each.
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            continue;
+        }
         if let Some(link) = netlink.link(name).await? {
             if let Some(device) = sysfs_device(name) {
                 kernel.devices.push((name.to_string(), device));
@@ -92,7 +96,10 @@ pub async fn snapshot(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
             kernel.add(link);
         }
     }
-    let masters: Vec<u32> = kernel.links.iter().filter_map(|l| l.master).collect();
+    let mut masters: Vec<u32> = kernel.links.iter().filter_map(|l| l.master).collect();
+    masters.retain(|index| kernel.links.iter().all(|l| l.index != *index));
+    masters.sort_unstable();
+    masters.dedup();
     for index in masters {
         if let Some(master) = netlink.link_by_index(index).await? {
             kernel.add(master);

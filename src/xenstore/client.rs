@@ -55,7 +55,7 @@ impl Client {
     pub fn connect_path(path: &Path) -> Result<Client> {
         let s = std::os::unix::net::UnixStream::connect(path)
             .with_context(|| format!("cannot connect to xenstore at {}", path.display()))?;
-        Ok(Client::new(Transport::Socket(s)))
+        Ok(Client::new(Transport::socket(s)))
     }
 
     fn new(transport: Transport) -> Client {
@@ -417,7 +417,7 @@ mod tests {
     #[test]
     fn hotplug_error_needs_a_valid_backend_path() {
         let (mine, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
-        let mut c = Client::new(Transport::Socket(mine));
+        let mut c = Client::new(Transport::socket(mine));
         let err = c.write_hotplug_error("", "boom").unwrap_err();
         assert_eq!(err.to_string(), "write hotplug error under: empty path");
         let err = c.write_hotplug_error("backend/", "boom").unwrap_err();
