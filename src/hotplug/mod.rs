@@ -83,6 +83,21 @@ fn failure(err: &anyhow::Error, report_to: Option<(&mut Client, &str)>) -> ExitC
 
 /// The links a planner may look at, plus the bridge each of them is a port of.
 pub async fn snapshot(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
+    let mut kernel = links_snapshot(netlink, names).await?;
+    let mut masters: Vec<u32> = kernel.links.iter().filter_map(|l| l.master).collect();
+    masters.retain(|index| kernel.links.iter().all(|l| l.index != *index));
+    masters.sort_unstable();
+    masters.dedup();
+    for index in masters {
+        if let Some(master) = netlink.link_by_index(index).await? {
+            kernel.add(master);
+        }
+    }
+    Ok(kernel)
+}
+
+/// The named links alone, without their masters: all a detach looks at.
+pub async fn links_snapshot(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
     let mut kernel = Snapshot::default();
     // A vif often is its own wanted name, and a bridge the master of a port: one request each.
     for (i, name) in names.iter().enumerate() {
@@ -94,15 +109,6 @@ pub async fn snapshot(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
                 kernel.devices.push((name.to_string(), device));
             }
             kernel.add(link);
-        }
-    }
-    let mut masters: Vec<u32> = kernel.links.iter().filter_map(|l| l.master).collect();
-    masters.retain(|index| kernel.links.iter().all(|l| l.index != *index));
-    masters.sort_unstable();
-    masters.dedup();
-    for index in masters {
-        if let Some(master) = netlink.link_by_index(index).await? {
-            kernel.add(master);
         }
     }
     Ok(kernel)

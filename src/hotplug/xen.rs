@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::{
-    DEADLINE, block_on_with_deadline, execute, failure, read_sysctls, routed_snapshot, snapshot,
+    DEADLINE, block_on_with_deadline, execute, failure, links_snapshot, read_sysctls,
+    routed_snapshot, snapshot,
 };
 
 use crate::backend::{Backend, BackendKeys};
@@ -182,7 +183,7 @@ async fn plan_bridge(
     let final_name = xen_device::wanted_name(call, backend)?;
     let hooks = hook_run(call, backend, &final_name, &bridge_word, "");
     if !attach {
-        let kernel = snapshot(netlink, &[call.dev.clone(), final_name]).await?;
+        let kernel = links_snapshot(netlink, &[call.dev.clone(), final_name]).await?;
         let plan = bridge::plan_xen_detach(call, backend, &kernel, hooks)?;
         return Ok((plan, vec![]));
     }
