@@ -180,6 +180,8 @@ async fn differs(
         }),
         Step::SetNat { key, .. } => (!firewall::nat_present(key)?)
             .then(|| format!("no nft table inet {}", firewall::nat_table(key))),
+        // Not read back yet: every online applies them whole.
+        Step::SetPortOptions { .. } => None,
         other => Some(format!("would {other}")),
     })
 }
@@ -253,6 +255,9 @@ pub fn reattach(bridge: Option<&str>) -> Result<usize> {
 fn routine(step: &Step) -> bool {
     matches!(
         step,
-        Step::FlushAddresses { .. } | Step::WriteXenstore { .. } | Step::SetPortFilter(_)
+        Step::FlushAddresses { .. }
+            | Step::WriteXenstore { .. }
+            | Step::SetPortFilter(_)
+            | Step::SetPortOptions { .. }
     )
 }

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use crate::firewall::{Masquerade, PortFilter, nat_table};
 use crate::mac::MacAddr;
+use crate::modes::port_options::PortOptions;
 use crate::names::IfName;
 use crate::route::Route;
 use crate::sysctl::Key;
@@ -108,6 +109,12 @@ pub enum Step {
     },
     RemoveNat {
         key: String,
+    },
+    /// VLANs, isolation, pinned MAC and hairpin of a bridge port, after it joins the bridge.
+    /// No undo: leaving the bridge (the undo of Attach) drops them all.
+    SetPortOptions {
+        link: LinkRef,
+        options: PortOptions,
     },
     /// The port's antispoofing chains, replaced whole before the link goes up.
     SetPortFilter(PortFilter),
@@ -262,6 +269,9 @@ impl fmt::Display for Step {
                 )
             }
             Step::RemoveNat { key } => write!(f, "delete nft table inet {}", nat_table(key)),
+            Step::SetPortOptions { link, options } => {
+                write!(f, "set {link} bridge port: {options}")
+            }
             Step::SetPortFilter(filter) => write!(f, "filter {filter}"),
             Step::RemovePortFilter { port } => write!(f, "delete the antispoofing rules of {port}"),
             Step::PurgeConntrack { addresses } => {

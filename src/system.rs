@@ -52,6 +52,9 @@ impl Runner for SystemRunner<'_> {
             Step::SetSysctl { key, value, .. } => sysctl::write(key, value),
             Step::SetNat { key, rules } => firewall::set_port_nat(key, rules),
             Step::RemoveNat { key } => firewall::remove_port_nat(key),
+            Step::SetPortOptions { link, options } => {
+                nl.set_port_options(link.index, options).await
+            }
             Step::SetPortFilter(filter) => firewall::set_port_filter(filter),
             Step::RemovePortFilter { port } => firewall::remove_port_filter(port),
             // purge() logs how many flows it deleted.

@@ -228,7 +228,7 @@ fn config_rule_gives_bridge_and_mtu() {
         stderr(&out)
     );
     // A bad line stops the run with file and line, before anything changes.
-    std::fs::write(&conf, "[port vkt*]\nbridge = br1\nvlan = 10\n").unwrap();
+    std::fs::write(&conf, "[port vkt*]\nbridge = br1\nvlans = 10\n").unwrap();
     let out = script(
         &ns,
         "qemu-ifup",
@@ -239,7 +239,7 @@ fn config_rule_gives_bridge_and_mtu() {
     assert_eq!(
         stderr(&out),
         format!(
-            "qemu-ifup: error: {}:3: unknown key \"vlan\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6 or antispoof)\n",
+            "qemu-ifup: error: {}:3: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning or hairpin)\n",
             conf.display()
         )
     );

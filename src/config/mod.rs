@@ -35,6 +35,7 @@ use std::net::IpAddr;
 
 use crate::backend::{parse_ip_list, parse_mtu};
 use crate::mac::MacAddr;
+use crate::modes::port_options::{Requested, Vid, parse_vids};
 use crate::names::IfName;
 
 pub const DEFAULT_PATH: &str = "/etc/vifkit/vifkit.conf";
@@ -67,6 +68,8 @@ pub struct PortRule {
     pub ip: Vec<(IpAddr, u8)>,
     /// Overrides `[host] antispoof` for the ports of this section.
     pub antispoof: Option<bool>,
+    /// Bridge port options: VLANs, isolated, learning, hairpin.
+    pub port: Requested,
 }
 
 impl Config {
@@ -128,6 +131,10 @@ impl Config {
                 (
                     !rule.ip.is_empty() && !rule.route.is_empty(),
                     "ip and route exclude each other: route already lists a routed guest's addresses",
+                ),
+                (
+                    !rule.route.is_empty() && rule.port != Requested::default(),
+                    "vlan, trunks, isolated, learning and hairpin are bridge port options: a routed port has no bridge",
                 ),
             ];
             if let Some((_, why)) = exclusive.iter().find(|(clash, _)| *clash) {
@@ -191,6 +198,7 @@ fn parse_section(header: &str) -> Result<PortRule> {
         masquerade6: None,
         ip: vec![],
         antispoof: None,
+        port: Requested::default(),
     })
 }
 
@@ -265,8 +273,32 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             had
         }
         "antispoof" => rule.antispoof.replace(parse_switch(key, value)?).is_some(),
+        "vlan" => {
+            let vid = Vid::parse(value)?;
+            rule.port.vlans.access.replace(vid).is_some()
+        }
+        "trunks" => {
+            let had = !rule.port.vlans.trunks.is_empty();
+            rule.port.vlans.trunks = parse_vids(value, ',')?;
+            had
+        }
+        "isolated" => rule
+            .port
+            .isolated
+            .replace(parse_switch(key, value)?)
+            .is_some(),
+        "learning" => rule
+            .port
+            .learning
+            .replace(parse_switch(key, value)?)
+            .is_some(),
+        "hairpin" => rule
+            .port
+            .hairpin
+            .replace(parse_switch(key, value)?)
+            .is_some(),
         other => bail!(
-            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6 or antispoof)"
+            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning or hairpin)"
         ),
     };
     if duplicate {

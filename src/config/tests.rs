@@ -84,8 +84,28 @@ fn every_bad_line_names_file_and_line() {
             "/etc/vifkit/vifkit.conf:2: bridge has no value",
         ),
         (
-            "[port *]\nvlan = 10\n",
-            "/etc/vifkit/vifkit.conf:2: unknown key \"vlan\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6 or antispoof)",
+            "[port *]\nvlans = 10\n",
+            "/etc/vifkit/vifkit.conf:2: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning or hairpin)",
+        ),
+        (
+            "[port *]\nvlan = 4095\n",
+            "/etc/vifkit/vifkit.conf:2: VLAN \"4095\" is not a number from 1 to 4094",
+        ),
+        (
+            "[port *]\ntrunks = 10,x\n",
+            "/etc/vifkit/vifkit.conf:2: VLAN \"x\" is not a number from 1 to 4094",
+        ),
+        (
+            "[port *]\nisolated = maybe\n",
+            "/etc/vifkit/vifkit.conf:2: isolated = \"maybe\": expected yes or no",
+        ),
+        (
+            "[port *]\nvlan = 10\nvlan = 20\n",
+            "/etc/vifkit/vifkit.conf:3: vlan is set twice in this section",
+        ),
+        (
+            "[port *]\nroute = 192.0.2.1\nisolated = yes\n",
+            "/etc/vifkit/vifkit.conf:1: vlan, trunks, isolated, learning and hairpin are bridge port options: a routed port has no bridge",
         ),
         (
             "[port *]\nmtu = 9k\n",
@@ -193,4 +213,17 @@ fn antispoof_errors_name_the_line() {
     for (text, want) in cases {
         assert_eq!(error(text), want, "for {text:?}");
     }
+}
+
+#[test]
+fn bridge_port_options_are_read_per_section() {
+    let text = "[port vif3.0]\nbridge = br0\nvlan = 10\ntrunks = 30, 20,30\nisolated = yes\nlearning = no\nhairpin = on\n[port tap*]\nbridge = br0\n";
+    let config = Config::parse(Path::new("/etc/vifkit/vifkit.conf"), text).unwrap();
+    let vif = &config.ports[0].port;
+    assert_eq!(vif.vlans.to_string(), "vlan 10 untagged, trunks 20,30");
+    assert_eq!(
+        (vif.isolated, vif.learning, vif.hairpin),
+        (Some(true), Some(false), Some(true))
+    );
+    assert_eq!(config.ports[1].port, Default::default());
 }

@@ -100,6 +100,9 @@ pub struct PortFilter {
     pub ipv4: Vec<Net>,
     /// Includes the link-local addresses the guest may use.
     pub ipv6: Vec<Net>,
+    /// A VLAN trunk: its tagged frames are the point of it and pass (only their source MAC
+    /// is checked; their IP headers sit behind the tag, out of these rules' reach).
+    pub trunk: bool,
 }
 
 impl PortFilter {
@@ -128,6 +131,7 @@ impl PortFilter {
             mac,
             ipv4,
             ipv6,
+            trunk: false,
         }
     }
 
@@ -171,8 +175,10 @@ impl PortFilter {
             )]));
         }
         // A tagged frame carries its IP header further in, past every saddr check below.
-        rules.push(Rule::drop(vec![ether_type(ETH_P_8021Q)]));
-        rules.push(Rule::drop(vec![ether_type(ETH_P_8021AD)]));
+        if !self.trunk {
+            rules.push(Rule::drop(vec![ether_type(ETH_P_8021Q)]));
+            rules.push(Rule::drop(vec![ether_type(ETH_P_8021AD)]));
+        }
 
         rules.push(Rule::drop(vec![
             arp(),
@@ -282,7 +288,11 @@ impl fmt::Display for PortFilter {
             true => "none".to_owned(),
             false => list(&self.ipv4),
         };
-        write!(f, ", ipv4 {ipv4}, ipv6 {}", list(&self.ipv6))
+        write!(f, ", ipv4 {ipv4}, ipv6 {}", list(&self.ipv6))?;
+        if self.trunk {
+            write!(f, ", tagged frames pass (trunk)")?;
+        }
+        Ok(())
     }
 }
 

@@ -12,13 +12,15 @@ use super::{
     snapshot,
 };
 use crate::config::{Config, PortRule};
+use crate::kernel::Snapshot;
 use crate::logging;
 use crate::modes::antispoof::{self, Guest};
+use crate::modes::port_options::{self, Vlans};
 use crate::modes::qemu::{self, BridgeSources};
 use crate::modes::routed::{self, RoutedPort};
 use crate::names::IfName;
-use crate::netlink::Netlink;
-use crate::plan::Plan;
+use crate::netlink::{Link, Netlink};
+use crate::plan::{LinkRef, Plan};
 use crate::system::SystemRunner;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +86,14 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
         plan.notes
             .push(format!("bridge {} from {source}", request.name));
         plan.notes.extend(legacy_note);
+        bridge_port_options(
+            &mut plan,
+            &kernel,
+            tap,
+            bridge,
+            rule,
+            request.vlans_for(bridge),
+        )?;
         guard(&mut plan, &config, tap, rule, |r| &r.ip)?;
         return Ok(plan);
     }
@@ -115,8 +125,35 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
     let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
     plan.notes
         .push(format!("bridge {} carries the default route", bridge.name));
+    bridge_port_options(&mut plan, &kernel, tap, bridge, rule, Vlans::default())?;
     guard(&mut plan, &config, tap, rule, |r| &r.ip)?;
     Ok(plan)
+}
+
+/// The tap's bridge port options, from its config section; VLANs in a bridge word (the
+/// qemu-ifup argument, `VIFKIT_BRIDGE` or `bridge =`) win over the section's `vlan`.
+fn bridge_port_options(
+    plan: &mut Plan,
+    kernel: &Snapshot,
+    tap: &IfName,
+    bridge: &Link,
+    rule: Option<&PortRule>,
+    from_word: Vlans,
+) -> Result<()> {
+    let mut wanted = rule.map(|r| r.port.clone()).unwrap_or_default();
+    if !from_word.is_empty() {
+        wanted.vlans = from_word;
+    }
+    let source = "mac = in its [port] section of vifkit.conf";
+    let options = wanted.resolve(tap.as_str(), rule.and_then(|r| r.mac), source)?;
+    let Some(found) = kernel.link(tap.as_str()) else {
+        bail!("{tap} does not exist");
+    };
+    let link = LinkRef {
+        index: found.index,
+        name: tap.clone(),
+    };
+    port_options::add_to_attach(plan, &link, bridge, options)
 }
 
 /// Antispoofing for a tap, from its config section: `route` (routed) or `ip` (bridged)

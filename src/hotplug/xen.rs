@@ -130,7 +130,7 @@ pub async fn plan_call(
         false => None,
     };
     let (mut plan, guest_addresses) = match mode {
-        XenMode::Bridge => plan_bridge(call, &backend, netlink, config.is_some()).await?,
+        XenMode::Bridge => plan_bridge(call, &backend, netlink, config.as_ref()).await?,
         XenMode::Route => plan_route(call, &backend, netlink, config.is_some()).await?,
         XenMode::RouteIfup => plan_route_ifup(call, &backend, netlink, config.is_some()).await?,
         XenMode::Nat => plan_nat(call, &backend, netlink, config.as_ref()).await?,
@@ -173,7 +173,7 @@ async fn plan_bridge(
     call: &XenCall,
     backend: &Backend,
     netlink: &Netlink,
-    attach: bool,
+    config: Option<&Config>,
 ) -> Result<Planned> {
     let bridge_word = backend
         .bridge
@@ -182,16 +182,20 @@ async fn plan_bridge(
         .unwrap_or_default();
     let final_name = xen_device::wanted_name(call, backend)?;
     let hooks = hook_run(call, backend, &final_name, &bridge_word, "");
-    if !attach {
+    let Some(config) = config else {
         let kernel = links_snapshot(netlink, &[call.dev.clone(), final_name]).await?;
         let plan = bridge::plan_xen_detach(call, backend, &kernel, hooks)?;
         return Ok((plan, vec![]));
-    }
+    };
     let request = bridge::BridgeRequest::for_xen(call, backend)?;
-    let mut names = vec![call.dev.clone(), final_name];
+    let mut names = vec![call.dev.clone(), final_name.clone()];
     names.extend(request.names());
     let kernel = snapshot(netlink, &names).await?;
-    let plan = bridge::plan_xen_attach(call, backend, &request, &kernel, hooks)?;
+    let requested = config
+        .rule_for(&final_name)
+        .map(|rule| rule.port.clone())
+        .unwrap_or_default();
+    let plan = bridge::plan_xen_attach(call, backend, &request, &requested, &kernel, hooks)?;
     Ok((plan, backend.addresses.clone()))
 }
 

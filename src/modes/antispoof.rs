@@ -37,8 +37,12 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) -> anyhow::Result<()> {
         ));
         return Ok(());
     }
-    let filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
+    let mut filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
     filter.check_size().map_err(anyhow::Error::msg)?;
+    filter.trunk = plan.steps.iter().any(|s| {
+        matches!(s, Step::SetPortOptions { link, options }
+            if &link.name == port && !options.vlans.trunks.is_empty())
+    });
     let purge = Step::PurgeConntrack {
         addresses: guest.addresses.to_vec(),
     };

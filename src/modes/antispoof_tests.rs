@@ -139,3 +139,35 @@ fn more_blocks_than_one_rule_can_check_is_one_sentence_and_no_step() {
     add_to_attach(&mut plan, &guest(&port, fits, true)).unwrap();
     assert!(matches!(plan.steps[0], Step::SetPortFilter(_)));
 }
+
+#[test]
+fn a_trunk_port_lets_tagged_frames_through() {
+    use crate::modes::port_options::{PortOptions, Vid, Vlans};
+    let port = name("vif1.0");
+    let addresses = [("192.0.2.10".parse().unwrap(), 32)];
+    let options = PortOptions {
+        vlans: Vlans {
+            access: None,
+            trunks: vec![Vid::parse("20").unwrap()],
+        },
+        ..PortOptions::default()
+    };
+    let mut plan = Plan {
+        steps: vec![Step::SetPortOptions {
+            link: link("vif1.0"),
+            options,
+        }],
+        ..Plan::default()
+    };
+    add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
+    let Step::SetPortFilter(filter) = &plan.steps[1] else {
+        panic!("{:?}", plan.steps);
+    };
+    assert!(filter.trunk);
+    assert!(filter.to_string().ends_with(", tagged frames pass (trunk)"));
+    let text = filter.chain().to_string();
+    assert!(
+        !text.contains("0x8100") && !text.contains("0x88a8"),
+        "{text}"
+    );
+}

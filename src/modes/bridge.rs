@@ -7,6 +7,7 @@ use crate::backend::Backend;
 use crate::invocation::{Command, TypeIf, XenCall};
 use crate::kernel::Snapshot;
 use crate::mac::MacAddr;
+use crate::modes::port_options::{self, Requested, Vid, Vlans};
 use crate::modes::xen_device;
 use crate::names::IfName;
 use crate::netlink::Link;
@@ -15,9 +16,15 @@ use crate::plan::{HookRun, LinkRef, Plan, Step};
 /// The bridge a run was asked for, and the legacy name to try if it is missing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeRequest {
+    /// The bridge word as a link name; for a word with trunks, the bridge part.
     pub name: IfName,
     /// Xen's old network-bridge renamed `ethN` to a bridge: `xenbrN` then means `ethN`.
     pub legacy: Option<IfName>,
+    /// vif-openvswitch's `bridge[.tag][:trunk...]`, taken on a VLAN-aware Linux bridge: the
+    /// bridge and the VLANs. `br0.10` is only read so when no link has that name.
+    pub vlan_form: Option<(IfName, Vlans)>,
+    /// The word as given, for messages.
+    pub word: String,
 }
 
 impl BridgeRequest {
@@ -37,30 +44,55 @@ impl BridgeRequest {
         BridgeRequest::named(name)
     }
 
-    pub fn named(name: &str) -> Result<BridgeRequest> {
-        if name.contains(':') {
-            bail!(ovs_syntax(name));
-        }
-        let name = IfName::new(name)?;
+    pub fn named(word: &str) -> Result<BridgeRequest> {
+        let vlan_form = vlan_form(word);
+        let name = match (word.contains(':'), &vlan_form) {
+            (false, _) => IfName::new(word)?,
+            (true, Some((bridge, _))) => bridge.clone(),
+            (true, None) => bail!(ovs_syntax(word)),
+        };
         let legacy = name
             .as_str()
             .strip_prefix("xenbr")
             .filter(|n| crate::names::parse_decimal(n).is_some())
             .map(|n| IfName::new(&format!("eth{n}")))
             .transpose()?;
-        Ok(BridgeRequest { name, legacy })
+        Ok(BridgeRequest {
+            name,
+            legacy,
+            vlan_form,
+            word: word.to_owned(),
+        })
     }
 
     /// Every name the planner may look at, for the kernel snapshot.
     pub fn names(&self) -> Vec<IfName> {
         std::iter::once(self.name.clone())
             .chain(self.legacy.clone())
+            .chain(self.vlan_form.as_ref().map(|(bridge, _)| bridge.clone()))
             .collect()
     }
 
-    /// The Linux bridge to attach to, from the snapshot, with a note when the legacy name was used.
+    /// The Linux bridge to attach to, from the snapshot, with a note when the legacy name
+    /// or the VLAN syntax chose it.
     pub fn find<'k>(&self, kernel: &'k Snapshot) -> Result<(&'k Link, Option<String>)> {
         let name = &self.name;
+        let vlan_bridge = self
+            .vlan_form
+            .as_ref()
+            .and_then(|(bridge, vlans)| Some((kernel.link(bridge.as_str())?, vlans)))
+            .filter(|(link, _)| link.is_bridge());
+        let with_vlans = |(link, vlans): (&'k Link, &Vlans)| {
+            let note = format!("bridge {} with {vlans}", link.name);
+            (link, Some(note))
+        };
+        if self.word.contains(':') {
+            // The word has trunks: it names no link of its own.
+            return match vlan_bridge {
+                Some(found) => Ok(with_vlans(found)),
+                None => bail!(ovs_syntax(&self.word)),
+            };
+        }
         match kernel.link(name.as_str()) {
             Some(link) if link.is_bridge() => Ok((link, None)),
             Some(link) => bail!(
@@ -79,25 +111,44 @@ impl BridgeRequest {
                         eth.name
                     )),
                 )),
-                _ if looks_like_vlan_tag(name.as_str()) => bail!(ovs_syntax(name.as_str())),
-                _ => bail!("bridge {name} does not exist"),
+                _ => match vlan_bridge {
+                    Some(found) => Ok(with_vlans(found)),
+                    None if self.vlan_form.is_some() => bail!(ovs_syntax(&self.word)),
+                    None => bail!("bridge {name} does not exist"),
+                },
             },
+        }
+    }
+
+    /// The VLANs the bridge word gives a port of `found` (none unless the VLAN syntax chose it).
+    pub fn vlans_for(&self, found: &Link) -> Vlans {
+        match &self.vlan_form {
+            Some((bridge, vlans)) if bridge.as_str() == found.name => vlans.clone(),
+            _ => Vlans::default(),
         }
     }
 }
 
-fn ovs_syntax(name: &str) -> String {
-    format!(
-        "bridge {name:?} uses Open vSwitch syntax (bridge.tag:trunk): use the vif-openvswitch script for it"
-    )
+/// `br0.10`, `br0.10:20:30` or `br0:20:30`, as vif-openvswitch reads them.
+fn vlan_form(word: &str) -> Option<(IfName, Vlans)> {
+    let mut parts = word.split(':');
+    let head = parts.next()?;
+    let trunks = parts.map(Vid::parse).collect::<Result<Vec<_>>>().ok()?;
+    let (bridge, access) = match head.rsplit_once('.') {
+        Some((bridge, tag)) => (bridge, Some(Vid::parse(tag).ok()?)),
+        None if !trunks.is_empty() => (head, None),
+        None => return None,
+    };
+    let mut trunks = trunks;
+    trunks.sort();
+    trunks.dedup();
+    Some((IfName::new(bridge).ok()?, Vlans { access, trunks }))
 }
 
-/// `br0.10` is how vif-openvswitch writes a VLAN tag; it is only taken so when no link of
-/// that name exists, since a Linux bridge may be called that too.
-fn looks_like_vlan_tag(name: &str) -> bool {
-    name.rsplit_once('.')
-        .and_then(|(_, tag)| crate::names::parse_decimal(tag))
-        .is_some_and(|tag| (1..=4094).contains(&tag))
+fn ovs_syntax(word: &str) -> String {
+    format!(
+        "bridge {word:?} uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script"
+    )
 }
 
 fn link_ref(link: &Link) -> Result<LinkRef> {
@@ -184,6 +235,7 @@ pub fn plan_xen_attach(
     call: &XenCall,
     backend: &Backend,
     bridge: &BridgeRequest,
+    requested: &Requested,
     kernel: &Snapshot,
     hooks: Option<HookRun>,
 ) -> Result<Plan> {
@@ -209,6 +261,15 @@ pub fn plan_xen_attach(
         });
     }
     join_bridge(device.found, &link, bridge_link, kernel, &mut plan.steps)?;
+    // VLANs in the bridge word are this vif's own; they win over a [port] section's.
+    let mut wanted = requested.clone();
+    let from_word = bridge.vlans_for(bridge_link);
+    if !from_word.is_empty() {
+        wanted.vlans = from_word;
+    }
+    let source = format!("mac= in the vif configuration ({}/mac)", backend.path);
+    let options = wanted.resolve(link.name.as_str(), backend.mac, &source)?;
+    port_options::add_to_attach(&mut plan, &link, bridge_link, options)?;
     plan.steps.extend(hooks.map(Step::RunHooks));
     Ok(plan)
 }

@@ -12,6 +12,7 @@ fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
         master: None,
         kind: kind.map(str::to_owned),
         alias: None,
+        vlan_filtering: false,
     }
 }
 
@@ -64,7 +65,7 @@ fn words(plan: &Plan) -> Vec<String> {
 
 fn attach(call: &XenCall, backend: &Backend, kernel: &Snapshot) -> Result<Plan> {
     let request = BridgeRequest::for_xen(call, backend)?;
-    plan_xen_attach(call, backend, &request, kernel, None)
+    plan_xen_attach(call, backend, &request, &Requested::default(), kernel, None)
 }
 
 #[test]
@@ -299,7 +300,7 @@ fn bridge_errors() {
     };
     assert_eq!(
         attach(&c, &b, &k).unwrap_err().to_string(),
-        "bridge \"ovsbr0.10:20\" uses Open vSwitch syntax (bridge.tag:trunk): use the vif-openvswitch script for it"
+        "bridge \"ovsbr0.10:20\" uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script"
     );
     let b = Backend {
         bridge: Some("ovsbr0.10".into()),
@@ -307,7 +308,7 @@ fn bridge_errors() {
     };
     assert_eq!(
         attach(&c, &b, &k).unwrap_err().to_string(),
-        "bridge \"ovsbr0.10\" uses Open vSwitch syntax (bridge.tag:trunk): use the vif-openvswitch script for it"
+        "bridge \"ovsbr0.10\" uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script"
     );
     let b = Backend {
         bridge: Some("a234567890123456".into()),
@@ -390,4 +391,107 @@ fn detach_uses_the_final_name_only_when_it_is_ours() {
     renamed.alias = None;
     let plan = plan_xen_detach(&c, &b, &kernel(vec![renamed]), None).unwrap();
     assert!(plan.steps.is_empty());
+}
+
+fn vlan_bridge(index: u32, name: &str) -> Link {
+    Link {
+        vlan_filtering: true,
+        ..bridge(index, name, 1500)
+    }
+}
+
+#[test]
+fn openvswitch_syntax_gives_vlans_on_a_vlan_aware_linux_bridge() {
+    let c = call(Command::Online, TypeIf::Vif, "vif3.0");
+    let k = kernel(vec![link(7, "vif3.0", None), vlan_bridge(2, "br0")]);
+    for (word, options) in [
+        ("br0.10", "vlan 10 untagged"),
+        ("br0.10:30:20", "vlan 10 untagged, trunks 20,30"),
+        ("br0:20", "trunks 20"),
+    ] {
+        let b = Backend {
+            bridge: Some(word.into()),
+            ..backend()
+        };
+        let plan = attach(&c, &b, &k).unwrap();
+        assert_eq!(
+            words(&plan)[2..],
+            [
+                "attach vif3.0 to bridge br0".to_owned(),
+                format!("set vif3.0 bridge port: {options}"),
+                "set vif3.0 up".to_owned(),
+            ],
+            "{word}"
+        );
+        assert!(plan.notes.contains(&format!("bridge br0 with {options}")));
+    }
+}
+
+#[test]
+fn vlans_need_a_vlan_aware_bridge_and_a_valid_tag() {
+    let c = call(Command::Online, TypeIf::Vif, "vif3.0");
+    let k = kernel(vec![link(7, "vif3.0", None), bridge(2, "br0", 1500)]);
+    let b = Backend {
+        bridge: Some("br0.10".into()),
+        ..backend()
+    };
+    assert_eq!(
+        attach(&c, &b, &k).unwrap_err().to_string(),
+        "bridge br0 is not VLAN-aware: vlan 10 untagged for vif3.0 needs vlan_filtering (ip link set br0 type bridge vlan_filtering 1)"
+    );
+    let b = Backend {
+        bridge: Some("br0:4095".into()),
+        ..backend()
+    };
+    assert_eq!(
+        attach(&c, &b, &k).unwrap_err().to_string(),
+        "bridge \"br0:4095\" uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script"
+    );
+}
+
+#[test]
+fn config_options_apply_and_learning_off_pins_the_backend_mac() {
+    let c = call(Command::Online, TypeIf::Vif, "vif3.0");
+    let k = kernel(vec![link(7, "vif3.0", None), vlan_bridge(2, "xenbr0")]);
+    let requested = Requested {
+        vlans: Vlans {
+            access: Some(Vid::parse("10").unwrap()),
+            trunks: vec![],
+        },
+        isolated: Some(true),
+        learning: Some(false),
+        hairpin: None,
+    };
+    let b = Backend {
+        mac: Some(MacAddr([0, 0x16, 0x3e, 0, 0, 1])),
+        ..backend()
+    };
+    let request = BridgeRequest::for_xen(&c, &b).unwrap();
+    let plan = plan_xen_attach(&c, &b, &request, &requested, &k, None).unwrap();
+    assert!(
+        words(&plan).contains(
+            &"set vif3.0 bridge port: vlan 10 untagged, isolated, learning off, 00:16:3e:00:00:01 static".to_owned()
+        ),
+        "{:?}",
+        words(&plan)
+    );
+    // The bridge word's VLANs win over the section's.
+    let b = Backend {
+        bridge: Some("xenbr0.20".into()),
+        ..b
+    };
+    let request = BridgeRequest::for_xen(&c, &b).unwrap();
+    let plan = plan_xen_attach(&c, &b, &request, &requested, &k, None).unwrap();
+    assert!(
+        words(&plan)
+            .iter()
+            .any(|w| w.contains("vlan 20 untagged, isolated"))
+    );
+    // Learning off with no MAC to pin is refused before anything runs.
+    let b = Backend { mac: None, ..b };
+    let err = plan_xen_attach(&c, &b, &request, &requested, &k, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "learning = no for vif3.0 needs the guest MAC to pin: set mac= in the vif configuration (backend/vif/3/0/mac)"
+    );
 }

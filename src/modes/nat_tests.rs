@@ -15,6 +15,7 @@ fn link(index: u32, name: &str, up: bool) -> Link {
         master: None,
         kind: Some("veth".into()),
         alias: None,
+        vlan_filtering: false,
     }
 }
 
@@ -141,6 +142,7 @@ fn seed_3_with_a_configured_router() {
         masquerade6: None,
         ip: vec![],
         antispoof: None,
+        port: Default::default(),
     };
     let plan = plan_attach(
         &call(1, 0),
@@ -167,6 +169,7 @@ fn seed_3_with_a_configured_router() {
         masquerade6: Some(true),
         ip: vec![],
         antispoof: None,
+        port: Default::default(),
         ..rule
     };
     let plan = plan_attach(

@@ -11,6 +11,7 @@ fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
         master: None,
         kind: kind.map(str::to_owned),
         alias: None,
+        vlan_filtering: false,
     }
 }
 
@@ -27,6 +28,7 @@ fn rule(bridge: Option<&str>) -> PortRule {
         masquerade6: None,
         ip: vec![],
         antispoof: None,
+        port: Default::default(),
     }
 }
 

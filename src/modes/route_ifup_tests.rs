@@ -17,6 +17,7 @@ fn link(index: u32, name: &str, up: bool) -> Link {
         master: None,
         kind: Some("veth".into()),
         alias: None,
+        vlan_filtering: false,
     }
 }
 

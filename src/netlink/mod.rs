@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::AddressMessage;
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::link::{
+    InfoBridge, InfoData, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use rtnetlink::packet_route::route::{RouteAttribute, RouteHeader, RouteMessage, RouteType};
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{Handle, LinkUnspec};
@@ -28,6 +30,8 @@ pub struct Link {
     /// rtnetlink kind: "bridge", "veth", "tun", ...; None for physical devices.
     pub kind: Option<String>,
     pub alias: Option<String>,
+    /// A bridge with `vlan_filtering 1`: its ports can be given VLANs.
+    pub vlan_filtering: bool,
 }
 
 impl Link {
@@ -58,6 +62,7 @@ pub(crate) fn os_error(err: rtnetlink::Error) -> anyhow::Error {
     }
 }
 
+mod bridge_port;
 mod routed;
 
 pub struct Netlink {
@@ -277,6 +282,7 @@ fn link_from_message(msg: &LinkMessage) -> Link {
         master: None,
         kind: None,
         alias: None,
+        vlan_filtering: false,
     };
     for attribute in &msg.attributes {
         match attribute {
@@ -287,11 +293,17 @@ fn link_from_message(msg: &LinkMessage) -> Link {
             LinkAttribute::IfAlias(alias) => link.alias = Some(alias.clone()),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
-                    if let LinkInfo::Kind(kind) = info {
-                        link.kind = Some(match kind {
-                            InfoKind::Bridge => "bridge".to_owned(),
-                            other => other.to_string(),
-                        });
+                    match info {
+                        LinkInfo::Kind(kind) => {
+                            link.kind = Some(match kind {
+                                InfoKind::Bridge => "bridge".to_owned(),
+                                other => other.to_string(),
+                            });
+                        }
+                        LinkInfo::Data(InfoData::Bridge(data)) => {
+                            link.vlan_filtering = data.contains(&InfoBridge::VlanFiltering(true));
+                        }
+                        _ => {}
                     }
                 }
             }

@@ -1,0 +1,185 @@
+//! What a bridge port gets beyond membership (CONTRACT 6: libvirt and Proxmox do the same):
+//! VLANs on a VLAN-aware Linux bridge, isolation, learning off with the guest MAC pinned in
+//! the FDB, and hairpin. Parsed at the boundary, validated against the bridge before any
+//! step runs, applied by one step after the port joins the bridge.
+
+use std::fmt;
+
+use anyhow::{Result, bail};
+
+use crate::mac::MacAddr;
+use crate::netlink::Link;
+use crate::plan::{LinkRef, Plan, Step};
+
+/// An 802.1Q VLAN id, 1 to 4094.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Vid(u16);
+
+impl Vid {
+    pub fn parse(text: &str) -> Result<Vid> {
+        match crate::names::parse_decimal(text) {
+            Some(vid @ 1..=4094) => Ok(Vid(vid as u16)),
+            _ => bail!("VLAN {text:?} is not a number from 1 to 4094"),
+        }
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Vid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `a,b,c` (the config file) or `a:b:c` (Xen's bridge syntax), sorted, without repeats.
+pub fn parse_vids(text: &str, separator: char) -> Result<Vec<Vid>> {
+    let mut vids = text
+        .split(separator)
+        .map(|v| Vid::parse(v.trim()))
+        .collect::<Result<Vec<_>>>()?;
+    vids.sort();
+    vids.dedup();
+    Ok(vids)
+}
+
+/// A port's VLANs: the one its untagged frames belong to, and those it carries tagged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Vlans {
+    pub access: Option<Vid>,
+    pub trunks: Vec<Vid>,
+}
+
+impl Vlans {
+    pub fn is_empty(&self) -> bool {
+        self.access.is_none() && self.trunks.is_empty()
+    }
+}
+
+impl fmt::Display for Vlans {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = vec![];
+        if let Some(vid) = self.access {
+            parts.push(format!("vlan {vid} untagged"));
+        }
+        if !self.trunks.is_empty() {
+            let list: Vec<String> = self.trunks.iter().map(Vid::to_string).collect();
+            parts.push(format!("trunks {}", list.join(",")));
+        }
+        write!(f, "{}", parts.join(", "))
+    }
+}
+
+/// The options asked for a port; all off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortOptions {
+    pub vlans: Vlans,
+    pub isolated: bool,
+    /// Learning off: the guest MAC gets a static FDB entry instead.
+    pub pinned_mac: Option<MacAddr>,
+    pub hairpin: bool,
+}
+
+impl PortOptions {
+    pub fn is_default(&self) -> bool {
+        *self == PortOptions::default()
+    }
+}
+
+impl fmt::Display for PortOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = vec![];
+        if !self.vlans.is_empty() {
+            parts.push(self.vlans.to_string());
+        }
+        if self.isolated {
+            parts.push("isolated".to_owned());
+        }
+        if let Some(mac) = self.pinned_mac {
+            parts.push(format!("learning off, {mac} static"));
+        }
+        if self.hairpin {
+            parts.push("hairpin".to_owned());
+        }
+        write!(f, "{}", parts.join(", "))
+    }
+}
+
+/// What the config file (or Xen's bridge word) asks, before the guest MAC is known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Requested {
+    pub vlans: Vlans,
+    pub isolated: Option<bool>,
+    pub learning: Option<bool>,
+    pub hairpin: Option<bool>,
+}
+
+impl Requested {
+    /// The options for a port whose guest has `mac`; learning off needs it, and
+    /// `mac_source` says where it would come from.
+    pub fn resolve(
+        &self,
+        port: &str,
+        mac: Option<MacAddr>,
+        mac_source: &str,
+    ) -> Result<PortOptions> {
+        let pinned_mac = match (self.learning, mac) {
+            (Some(false), Some(mac)) => Some(mac),
+            (Some(false), None) => {
+                bail!("learning = no for {port} needs the guest MAC to pin: set {mac_source}")
+            }
+            _ => None,
+        };
+        Ok(PortOptions {
+            vlans: self.vlans.clone(),
+            isolated: self.isolated.unwrap_or(false),
+            pinned_mac,
+            hairpin: self.hairpin.unwrap_or(false),
+        })
+    }
+}
+
+/// Adds the options step after the port joins `bridge` and before it comes up, so the
+/// guest's first frame already meets its VLAN and flags. Refuses VLANs on a bridge that
+/// cannot filter them: the guest would land untagged among every other port.
+pub fn add_to_attach(
+    plan: &mut Plan,
+    link: &LinkRef,
+    bridge: &Link,
+    options: PortOptions,
+) -> Result<()> {
+    if options.is_default() {
+        return Ok(());
+    }
+    if !options.vlans.is_empty() && !bridge.vlan_filtering {
+        bail!(
+            "bridge {} is not VLAN-aware: {} for {} needs vlan_filtering (ip link set {} type bridge vlan_filtering 1)",
+            bridge.name,
+            options.vlans,
+            link.name,
+            bridge.name
+        );
+    }
+    let step = Step::SetPortOptions {
+        link: link.clone(),
+        options,
+    };
+    let at = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::SetUp { link: l, .. } if l.name == link.name))
+        .unwrap_or_else(|| {
+            plan.steps
+                .iter()
+                .position(|s| matches!(s, Step::RunHooks(_)))
+                .unwrap_or(plan.steps.len())
+        });
+    plan.steps.insert(at, step);
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "port_options_tests.rs"]
+mod tests;

@@ -1,0 +1,94 @@
+use super::*;
+use crate::names::IfName;
+
+#[test]
+fn vids_are_1_to_4094_and_lists_are_sorted_without_repeats() {
+    assert_eq!(Vid::parse("4094").unwrap().get(), 4094);
+    for bad in ["0", "4095", "010", "", "ten", "-1"] {
+        assert_eq!(
+            Vid::parse(bad).unwrap_err().to_string(),
+            format!("VLAN {bad:?} is not a number from 1 to 4094")
+        );
+    }
+    let vids: Vec<u16> = parse_vids("30, 10,30", ',')
+        .unwrap()
+        .into_iter()
+        .map(Vid::get)
+        .collect();
+    assert_eq!(vids, [10, 30]);
+}
+
+fn bridge(vlan_filtering: bool) -> Link {
+    Link {
+        index: 2,
+        name: "br0".into(),
+        mtu: 1500,
+        mac: None,
+        up: true,
+        master: None,
+        kind: Some("bridge".into()),
+        alias: None,
+        vlan_filtering,
+    }
+}
+
+fn port() -> LinkRef {
+    LinkRef {
+        index: 7,
+        name: IfName::new("vif3.0").unwrap(),
+    }
+}
+
+#[test]
+fn the_step_goes_before_link_up_and_nothing_is_added_for_defaults() {
+    let up = Step::SetUp {
+        link: port(),
+        was_up: false,
+    };
+    let mut plan = Plan {
+        steps: vec![up.clone()],
+        ..Plan::default()
+    };
+    add_to_attach(&mut plan, &port(), &bridge(false), PortOptions::default()).unwrap();
+    assert_eq!(plan.steps, std::slice::from_ref(&up));
+    let options = PortOptions {
+        hairpin: true,
+        ..PortOptions::default()
+    };
+    add_to_attach(&mut plan, &port(), &bridge(false), options.clone()).unwrap();
+    let step = Step::SetPortOptions {
+        link: port(),
+        options,
+    };
+    assert_eq!(plan.steps, [step, up]);
+    assert_eq!(plan.steps[0].to_string(), "set vif3.0 bridge port: hairpin");
+    assert_eq!(plan.steps[0].undo(), None);
+}
+
+#[test]
+fn requested_options_resolve_with_the_guest_mac() {
+    let mac = MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+    let requested = Requested {
+        learning: Some(false),
+        isolated: Some(true),
+        ..Requested::default()
+    };
+    let source = "mac = in its [port] section of vifkit.conf";
+    let options = requested.resolve("tap0", Some(mac), source).unwrap();
+    assert_eq!(
+        options.to_string(),
+        "isolated, learning off, 52:54:00:12:34:56 static"
+    );
+    assert_eq!(
+        requested
+            .resolve("tap0", None, source)
+            .unwrap_err()
+            .to_string(),
+        "learning = no for tap0 needs the guest MAC to pin: set mac = in its [port] section of vifkit.conf"
+    );
+    let on = Requested {
+        learning: Some(true),
+        ..Requested::default()
+    };
+    assert!(on.resolve("tap0", None, source).unwrap().is_default());
+}
