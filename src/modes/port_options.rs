@@ -34,10 +34,10 @@ impl fmt::Display for Vid {
     }
 }
 
-/// `a,b,c` (the config file) or `a:b:c` (Xen's bridge syntax), sorted, without repeats.
-pub fn parse_vids(text: &str, separator: char) -> Result<Vec<Vid>> {
+/// The config file's `trunks = a,b,c`, sorted, without repeats.
+pub fn parse_vids(text: &str) -> Result<Vec<Vid>> {
     let mut vids = text
-        .split(separator)
+        .split(',')
         .map(|v| Vid::parse(v.trim()))
         .collect::<Result<Vec<_>>>()?;
     vids.sort();
