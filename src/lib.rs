@@ -17,6 +17,7 @@ pub mod modes;
 pub mod names;
 pub mod netlink;
 pub mod nfnl;
+pub mod ovsdb;
 pub mod plan;
 pub mod route;
 pub mod sysconfig;

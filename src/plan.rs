@@ -10,6 +10,7 @@ use crate::firewall::{Masquerade, PortFilter, nat_table};
 use crate::mac::MacAddr;
 use crate::modes::port_options::PortOptions;
 use crate::names::IfName;
+use crate::ovsdb::OvsPort;
 use crate::route::Route;
 use crate::sysctl::Key;
 
@@ -116,6 +117,16 @@ pub enum Step {
         link: LinkRef,
         options: PortOptions,
     },
+    /// An Open vSwitch port, replacing any port of that name (vif-openvswitch).
+    OvsAddPort {
+        link: LinkRef,
+        bridge: String,
+        port: OvsPort,
+    },
+    /// The Open vSwitch port of that name, on whichever bridge; none is success.
+    OvsDelPort {
+        name: IfName,
+    },
     /// The port's antispoofing chains, replaced whole before the link goes up.
     SetPortFilter(PortFilter),
     /// Every antispoofing rule of the port, whatever addresses it was installed with.
@@ -203,6 +214,9 @@ impl Step {
             // A failed online leaves no NAT behind; an older table it replaced is not restored
             // (the guest it served is the one being plugged).
             Step::SetNat { key, .. } => Some(Step::RemoveNat { key: key.clone() }),
+            Step::OvsAddPort { link, .. } => Some(Step::OvsDelPort {
+                name: link.name.clone(),
+            }),
             Step::SetPortFilter(filter) => Some(Step::RemovePortFilter {
                 port: filter.port.clone(),
             }),
@@ -272,6 +286,18 @@ impl fmt::Display for Step {
             Step::SetPortOptions { link, options } => {
                 write!(f, "set {link} bridge port: {options}")
             }
+            Step::OvsAddPort { link, bridge, port } => {
+                write!(f, "add {link} to Open vSwitch bridge {bridge}")?;
+                if let Some(tag) = port.tag {
+                    write!(f, " tag {tag}")?;
+                }
+                if !port.trunks.is_empty() {
+                    let list: Vec<String> = port.trunks.iter().map(u16::to_string).collect();
+                    write!(f, " trunks {}", list.join(","))?;
+                }
+                Ok(())
+            }
+            Step::OvsDelPort { name } => write!(f, "remove Open vSwitch port {name}"),
             Step::SetPortFilter(filter) => write!(f, "filter {filter}"),
             Step::RemovePortFilter { port } => write!(f, "delete the antispoofing rules of {port}"),
             Step::PurgeConntrack { addresses } => {

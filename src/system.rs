@@ -1,14 +1,18 @@
 //! The `Runner` that changes the real system: netlink, xenstore, hook scripts.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use crate::apply::Runner;
 use crate::netlink::Netlink;
+use crate::ovsdb::Ovsdb;
 use crate::plan::Step;
 use crate::xenstore::Client;
 use crate::{conntrack, firewall, hooks, sysctl};
+
+/// ovs-vsctl's own default wait, which upstream passes as `--timeout=30`.
+const OVSDB_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct SystemRunner<'a> {
     pub netlink: &'a Netlink,
@@ -54,6 +58,12 @@ impl Runner for SystemRunner<'_> {
             Step::RemoveNat { key } => firewall::remove_port_nat(key),
             Step::SetPortOptions { link, options } => {
                 nl.set_port_options(link.index, options).await
+            }
+            Step::OvsAddPort { bridge, port, .. } => {
+                Ovsdb::connect(OVSDB_TIMEOUT).and_then(|mut db| db.add_port(bridge, port))
+            }
+            Step::OvsDelPort { name } => {
+                Ovsdb::connect(OVSDB_TIMEOUT).and_then(|mut db| db.del_port(name.as_str()))
             }
             Step::SetPortFilter(filter) => firewall::set_port_filter(filter),
             Step::RemovePortFilter { port } => firewall::remove_port_filter(port),

@@ -239,7 +239,7 @@ fn install_refuses_to_overwrite_a_backup_before_changing_anything() {
 fn install_warns_and_goes_on_when_vifkit_cannot_write_man_pages() {
     let d = Scratch::new("noman");
     let bindir = d.join("bin");
-    for name in &LIBEXEC_FILES[..7] {
+    for name in &LIBEXEC_FILES[..8] {
         write(
             &bindir.join(name),
             "#!/bin/sh\necho \"no verb $1\" >&2\nexit 2\n",

@@ -155,7 +155,7 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
         assert_eq!(mode_of(&libexec.join(name)), 0o755, "{name}");
     }
     // The binaries, not the vif-setup dispatcher (a shell script).
-    for name in &LIBEXEC_FILES[..7] {
+    for name in &LIBEXEC_FILES[..8] {
         assert!(
             !has_interpreter(&libexec.join(name)),
             "{name} is dynamically linked: scripts/release-build links it statically"

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
 use crate::kernel::Snapshot;
 use crate::modes::antispoof::{self, Guest};
+use crate::modes::openvswitch::{self, VmInfo};
 use crate::modes::{bridge, nat, route_ifup, routed, xen_device};
 use crate::names::IfName;
 use crate::netlink::Netlink;
@@ -33,6 +34,7 @@ pub enum XenMode {
     Route,
     RouteIfup,
     Nat,
+    OpenVswitch,
 }
 
 pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
@@ -134,6 +136,7 @@ pub async fn plan_call(
         XenMode::Route => plan_route(call, &backend, netlink, config.is_some()).await?,
         XenMode::RouteIfup => plan_route_ifup(call, &backend, netlink, config.is_some()).await?,
         XenMode::Nat => plan_nat(call, &backend, netlink, config.as_ref()).await?,
+        XenMode::OpenVswitch => plan_openvswitch(call, &backend, netlink, xs).await?,
     };
     // Every mode filters its port the same way: set before link-up, removed on detach.
     let port = xen_device::wanted_name(call, &backend)?;
@@ -164,9 +167,32 @@ impl XenMode {
             "vif-route" => Some(XenMode::Route),
             "vif-route-ifup" => Some(XenMode::RouteIfup),
             "vif-nat" => Some(XenMode::Nat),
+            "vif-openvswitch" => Some(XenMode::OpenVswitch),
             _ => None,
         }
     }
+}
+
+async fn plan_openvswitch(
+    call: &XenCall,
+    backend: &Backend,
+    netlink: &Netlink,
+    xs: &mut Client,
+) -> Result<Planned> {
+    let final_name = xen_device::wanted_name(call, backend)?;
+    let kernel = links_snapshot(netlink, &[call.dev.clone(), final_name]).await?;
+    if !call.command.is_attach() {
+        return Ok((openvswitch::plan_detach(call, backend, &kernel)?, vec![]));
+    }
+    // The guest's VM record names it in the interface's external-ids, as upstream.
+    let domain = format!("/local/domain/{}/vm", call.vif.domid);
+    let mut vm = VmInfo::default();
+    if let Some(path) = xs.read_optional(&domain)? {
+        vm.name = xs.read_optional(&format!("{path}/name"))?;
+        vm.uuid = xs.read_optional(&format!("{path}/uuid"))?;
+    }
+    let plan = openvswitch::plan_attach(call, backend, &kernel, &vm)?;
+    Ok((plan, backend.addresses.clone()))
 }
 
 async fn plan_bridge(

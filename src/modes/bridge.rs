@@ -130,7 +130,7 @@ impl BridgeRequest {
 }
 
 /// `br0.10`, `br0.10:20:30` or `br0:20:30`, as vif-openvswitch reads them.
-fn vlan_form(word: &str) -> Option<(IfName, Vlans)> {
+pub fn vlan_form(word: &str) -> Option<(IfName, Vlans)> {
     let mut parts = word.split(':');
     let head = parts.next()?;
     let trunks = parts.map(Vid::parse).collect::<Result<Vec<_>>>().ok()?;

@@ -3,6 +3,7 @@
 pub mod antispoof;
 pub mod bridge;
 pub mod nat;
+pub mod openvswitch;
 pub mod port_options;
 pub mod qemu;
 pub mod route_ifup;

@@ -262,6 +262,7 @@ pub fn binary(name: &str) -> PathBuf {
         "vif-route" => env!("CARGO_BIN_EXE_vif-route"),
         "vif-route-ifup" => env!("CARGO_BIN_EXE_vif-route-ifup"),
         "vif-nat" => env!("CARGO_BIN_EXE_vif-nat"),
+        "vif-openvswitch" => env!("CARGO_BIN_EXE_vif-openvswitch"),
         "vifkit" => env!("CARGO_BIN_EXE_vifkit"),
         "qemu-ifup" => env!("CARGO_BIN_EXE_qemu-ifup"),
         "qemu-ifdown" => env!("CARGO_BIN_EXE_qemu-ifdown"),

@@ -13,12 +13,19 @@ use std::process::{Command, Output};
 use crate::common::{run, scratch_dir};
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
-pub const XEN_SCRIPTS: [&str; 4] = ["vif-bridge", "vif-route", "vif-route-ifup", "vif-nat"];
-pub const LIBEXEC_FILES: [&str; 8] = [
+pub const XEN_SCRIPTS: [&str; 5] = [
     "vif-bridge",
     "vif-route",
     "vif-route-ifup",
     "vif-nat",
+    "vif-openvswitch",
+];
+pub const LIBEXEC_FILES: [&str; 9] = [
+    "vif-bridge",
+    "vif-route",
+    "vif-route-ifup",
+    "vif-nat",
+    "vif-openvswitch",
     "qemu-ifup",
     "qemu-ifdown",
     "vifkit",

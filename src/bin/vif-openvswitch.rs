@@ -1,0 +1,10 @@
+//! Drop-in for Xen's `vif-openvswitch`: adds a guest's vif or emulated tap to an Open vSwitch
+//! bridge (`bridge[.tag][:trunk...]`) through OVSDB, without ovs-vsctl.
+
+use std::process::ExitCode;
+
+use vifkit::hotplug::{XenMode, xen_main};
+
+fn main() -> ExitCode {
+    xen_main(XenMode::OpenVswitch, "vif-openvswitch")
+}

@@ -1,0 +1,113 @@
+//! vif-openvswitch (CONTRACT 4.5): the port prepared as for a Linux bridge (down, MAC,
+//! addresses flushed), added to an Open vSwitch bridge with its tag, trunks and
+//! external-ids in one OVSDB transaction, then brought up. No MTU copy and no hooks, as
+//! upstream; the frontend's MTU goes to OVS as `mtu_request` when `B/mtu` names one.
+
+use anyhow::{Result, bail};
+
+use crate::backend::Backend;
+use crate::invocation::XenCall;
+use crate::kernel::Snapshot;
+use crate::modes::bridge::{prepare_port, vlan_form};
+use crate::modes::port_options::Vlans;
+use crate::modes::xen_device;
+use crate::names::IfName;
+use crate::ovsdb::OvsPort;
+use crate::plan::{LinkRef, Plan, Step};
+
+/// `bridge[.tag][:trunk...]`; anything else is upstream's "No valid bridge was specified".
+pub fn parse_bridge(word: &str) -> Result<(IfName, Vlans)> {
+    if let Some(found) = vlan_form(word) {
+        return Ok(found);
+    }
+    match IfName::new(word) {
+        Ok(name) if !word.contains('.') => Ok((name, Vlans::default())),
+        _ => bail!(
+            "No valid bridge was specified: {word:?} is not bridge[.tag][:trunk...] (tags 1 to 4094)"
+        ),
+    }
+}
+
+/// The guest's VM record, for the interface's external-ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VmInfo {
+    pub name: Option<String>,
+    pub uuid: Option<String>,
+}
+
+pub fn plan_attach(
+    call: &XenCall,
+    backend: &Backend,
+    kernel: &Snapshot,
+    vm: &VmInfo,
+) -> Result<Plan> {
+    let Some(word) = backend
+        .bridge
+        .as_deref()
+        .or(call.overrides.bridge.as_deref())
+    else {
+        bail!(
+            "No valid bridge was specified: set bridge= in the vif configuration (looked in {}/bridge and the bridge= argument)",
+            backend.path
+        );
+    };
+    let (bridge, vlans) = parse_bridge(word)?;
+    let mut plan = Plan::default();
+    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let found = device.found;
+    let link = prepare_port(found, device.rename_to.as_ref(), found.mtu, &mut plan.steps)?;
+    let mut external_ids = vec![];
+    if let Some(mac) = backend.mac {
+        external_ids.push(("attached-mac".to_owned(), mac.to_string()));
+    }
+    if let Some(name) = &vm.name {
+        external_ids.push(("xen-vm-name".to_owned(), name.clone()));
+    }
+    if let Some(uuid) = &vm.uuid {
+        external_ids.push(("xen-vm-uuid".to_owned(), uuid.clone()));
+    }
+    plan.steps.push(Step::OvsAddPort {
+        link: link.clone(),
+        bridge: bridge.to_string(),
+        port: OvsPort {
+            name: link.name.to_string(),
+            tag: vlans.access.map(|v| v.get()),
+            trunks: vlans.trunks.iter().map(|v| v.get()).collect(),
+            external_ids,
+            mtu: backend.mtu,
+        },
+    });
+    let still_up = found.up && !plan.steps.iter().any(|s| matches!(s, Step::SetDown { .. }));
+    if !still_up {
+        plan.steps.push(Step::SetUp {
+            link,
+            was_up: false,
+        });
+    }
+    Ok(plan)
+}
+
+/// `--if-exists del-port`, then link down; a vanished device only loses its port.
+pub fn plan_detach(call: &XenCall, backend: &Backend, kernel: &Snapshot) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let found = xen_device::resolve_detach(call, backend, kernel)?;
+    let name = match found {
+        Some(link) => IfName::new(&link.name)?,
+        None => xen_device::wanted_name(call, backend)?,
+    };
+    plan.steps.push(Step::OvsDelPort { name: name.clone() });
+    if let Some(link) = found {
+        plan.steps.push(Step::SetDown {
+            link: LinkRef {
+                index: link.index,
+                name,
+            },
+            was_up: link.up,
+        });
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+#[path = "openvswitch_tests.rs"]
+mod tests;

@@ -1,0 +1,220 @@
+//! vif-openvswitch against a real Open vSwitch: ovsdb-server and ovs-vswitchd run in user
+//! space (`datapath_type=netdev`, no kernel module) inside the test's own namespace, with a
+//! private run directory. Tagged guests ping each other, another tag does not get through,
+//! the interface carries upstream's external-ids, a rerun replaces the port, offline leaves
+//! no port. Needs root and openvswitch-switch.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use common::*;
+
+/// ovsdb-server and ovs-vswitchd for one test, stopped by PID and removed on drop.
+struct Ovs<'n> {
+    ns: &'n Netns,
+    dir: PathBuf,
+}
+
+impl<'n> Ovs<'n> {
+    fn start(ns: &'n Netns) -> Ovs<'n> {
+        let dir = scratch_dir("ovs");
+        let ovs = Ovs { ns, dir };
+        let db = ovs.path("conf.db");
+        must(Command::new("ovsdb-tool").args([
+            "create",
+            &db,
+            "/usr/share/openvswitch/vswitch.ovsschema",
+        ]));
+        must(ovs.daemon("ovsdb-server").args([
+            db.as_str(),
+            &format!("--remote=punix:{}", ovs.path("db.sock")),
+            &format!("--pidfile={}", ovs.path("ovsdb-server.pid")),
+            &format!("--unixctl={}", ovs.path("ovsdb-server.ctl")),
+            &format!("--log-file={}", ovs.path("ovsdb-server.log")),
+            "--detach",
+        ]));
+        ovs.vsctl(&["--no-wait", "init"]);
+        must(ovs.daemon("ovs-vswitchd").args([
+            &format!("unix:{}", ovs.path("db.sock")),
+            &format!("--pidfile={}", ovs.path("ovs-vswitchd.pid")),
+            &format!("--unixctl={}", ovs.path("ovs-vswitchd.ctl")),
+            &format!("--log-file={}", ovs.path("ovs-vswitchd.log")),
+            "--detach",
+        ]));
+        ovs
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.join(file).to_str().unwrap().to_owned()
+    }
+
+    fn rundir(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// A daemon in the namespace, its files all in the private directory.
+    fn daemon(&self, program: &str) -> Command {
+        let mut cmd = self.ns.exec();
+        cmd.arg("env");
+        for var in ["OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"] {
+            cmd.arg(format!("{var}={}", self.rundir()));
+        }
+        cmd.arg(program);
+        cmd
+    }
+
+    fn vsctl(&self, args: &[&str]) -> String {
+        let db = format!("--db=unix:{}", self.path("db.sock"));
+        must(
+            self.ns
+                .exec()
+                .args(["ovs-vsctl", &db, "--timeout=10"])
+                .args(args),
+        )
+        .trim()
+        .to_owned()
+    }
+}
+
+impl Drop for Ovs<'_> {
+    fn drop(&mut self) {
+        for daemon in ["ovs-vswitchd", "ovsdb-server"] {
+            let pidfile = self.dir.join(format!("{daemon}.pid"));
+            if let Ok(pid) = std::fs::read_to_string(pidfile) {
+                let _ = run(Command::new("kill").arg(pid.trim()));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Host<'n> {
+    ns: &'n Netns,
+    xs: Xenstore,
+    ovs: Ovs<'n>,
+}
+
+impl Host<'_> {
+    fn run(&self, vif: &Vif, command: &str) -> Output {
+        let env = [("OVS_RUNDIR", self.ovs.rundir())];
+        hotplug(self.ns, &self.xs, vif, &[command, "type_if=vif"], &env)
+    }
+
+    /// A guest on `bridge` (vif-openvswitch's word) with `address`, and its VM record.
+    fn guest(
+        &self,
+        domid: u32,
+        mac: &'static str,
+        bridge: &'static str,
+        address: &str,
+    ) -> (Vif, Netns) {
+        let mut vif = Vif::new(domid, 0);
+        vif.script = "/etc/xen/scripts/vif-openvswitch";
+        vif.bridge = Some(bridge);
+        vif.mac = mac;
+        let guest = Netns::new(&format!("og{domid}"));
+        self.ns.netback_vif(&vif, &guest);
+        guest.ip(&["addr", "add", address, "dev", "eth0"]);
+        vif.write_to(&self.xs);
+        let vm = format!("/vm/0000000{domid}-aaaa-4bbb-8ccc-dddddddddddd");
+        self.xs.write(&format!("/local/domain/{domid}/vm"), &vm);
+        self.xs
+            .write(&format!("{vm}/name"), &format!("guest{domid}"));
+        self.xs.write(&format!("{vm}/uuid"), &vm["/vm/".len()..]);
+        (vif, guest)
+    }
+
+    fn status(&self, vif: &Vif) -> Option<String> {
+        self.xs.read(&format!("{}/hotplug-status", vif.backend()))
+    }
+}
+
+#[test]
+fn tagged_vifs_reach_each_other_but_not_another_tag_and_leave_no_port() {
+    let ns = Netns::new("ovs");
+    let host = Host {
+        ns: &ns,
+        xs: Xenstore::start(),
+        ovs: Ovs::start(&ns),
+    };
+    host.ovs.vsctl(&[
+        "add-br",
+        "br0",
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "datapath_type=netdev",
+    ]);
+    let (vif1, g1) = host.guest(1, "00:16:3e:00:00:01", "br0.10", "10.9.0.1/24");
+    let (vif2, _g2) = host.guest(2, "00:16:3e:00:00:02", "br0.10", "10.9.0.2/24");
+    let (vif3, _g3) = host.guest(3, "00:16:3e:00:00:03", "br0.20:30", "10.9.0.3/24");
+    for vif in [&vif1, &vif2, &vif3] {
+        assert_ok(&host.run(vif, "online"));
+        assert_eq!(host.status(vif).as_deref(), Some("connected"));
+        let link = ns.link(&vif.kernel_name()).unwrap();
+        assert!(link["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+    }
+    assert_eq!(host.ovs.vsctl(&["get", "port", "vif1.0", "tag"]), "10");
+    assert_eq!(host.ovs.vsctl(&["get", "port", "vif3.0", "tag"]), "20");
+    assert_eq!(host.ovs.vsctl(&["get", "port", "vif3.0", "trunks"]), "[30]");
+    let ids = host
+        .ovs
+        .vsctl(&["get", "interface", "vif1.0", "external_ids"]);
+    for id in [
+        "attached-mac=\"00:16:3e:00:00:01\"",
+        "xen-vm-name=guest1",
+        "xen-vm-uuid=\"00000001-aaaa-4bbb-8ccc-dddddddddddd\"",
+    ] {
+        assert!(ids.contains(id), "{id} missing from {ids}");
+    }
+    assert!(g1.ping("10.9.0.2"), "same tag, same segment");
+    assert!(!g1.ping("10.9.0.3"), "tag 20 must not hear tag 10");
+
+    // A rerun replaces the port rather than failing on the name; then offline removes all.
+    assert_ok(&host.run(&vif1, "online"));
+    assert_eq!(
+        host.ovs.vsctl(&["list-ports", "br0"]),
+        "vif1.0\nvif2.0\nvif3.0"
+    );
+    assert!(g1.ping("10.9.0.2"), "after the rerun");
+    for vif in [&vif1, &vif2, &vif3] {
+        assert_ok(&host.run(vif, "offline"));
+        assert_ok(&host.run(vif, "offline"));
+    }
+    assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "");
+}
+
+#[test]
+fn a_missing_ovs_bridge_or_a_bad_word_fails_with_one_sentence() {
+    let ns = Netns::new("ovx");
+    let host = Host {
+        ns: &ns,
+        xs: Xenstore::start(),
+        ovs: Ovs::start(&ns),
+    };
+    let (vif, _g) = host.guest(4, "00:16:3e:00:00:04", "br9", "10.9.0.4/24");
+    let out = host.run(&vif, "online");
+    assert_eq!(out.status.code(), Some(1));
+    let error = host.xs.read(&format!("{}/hotplug-error", vif.backend()));
+    assert_eq!(
+        error.as_deref(),
+        Some(
+            "add vif4.0 to Open vSwitch bridge br9: Open vSwitch bridge br9 does not exist (ovs-vsctl add-br br9)"
+        )
+    );
+    assert_eq!(host.status(&vif).as_deref(), Some("error"));
+    let link = ns.link("vif4.0").unwrap();
+    assert!(!link["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+
+    host.xs.write(&format!("{}/bridge", vif.backend()), "br0.x");
+    let out = host.run(&vif, "online");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("No valid bridge was specified: \"br0.x\""),
+        "{}",
+        stderr(&out)
+    );
+}
