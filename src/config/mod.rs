@@ -70,6 +70,8 @@ pub struct PortRule {
     pub antispoof: Option<bool>,
     /// Bridge port options: VLANs, isolated, learning, hairpin.
     pub port: Requested,
+    /// `bridge` names an Open vSwitch bridge (qemu taps).
+    pub openvswitch: Option<bool>,
 }
 
 impl Config {
@@ -199,6 +201,7 @@ fn parse_section(header: &str) -> Result<PortRule> {
         ip: vec![],
         antispoof: None,
         port: Requested::default(),
+        openvswitch: None,
     })
 }
 
@@ -297,8 +300,12 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             .hairpin
             .replace(parse_switch(key, value)?)
             .is_some(),
+        "openvswitch" => rule
+            .openvswitch
+            .replace(parse_switch(key, value)?)
+            .is_some(),
         other => bail!(
-            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning or hairpin)"
+            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning, hairpin or openvswitch)"
         ),
     };
     if duplicate {

@@ -15,6 +15,7 @@ use crate::config::{Config, PortRule};
 use crate::kernel::Snapshot;
 use crate::logging;
 use crate::modes::antispoof::{self, Guest};
+use crate::modes::openvswitch;
 use crate::modes::port_options::{self, Vlans};
 use crate::modes::qemu::{self, BridgeSources};
 use crate::modes::routed::{self, RoutedPort};
@@ -77,6 +78,23 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
         config_path: &config.path,
     };
     let mtu = rule.and_then(|r| r.mtu);
+    if let Some(rule) = rule.filter(|r| r.openvswitch == Some(true)) {
+        let Some((request, source)) = qemu::named_bridge(&sources)? else {
+            bail!(
+                "openvswitch = yes for {tap} needs the Open vSwitch bridge: set bridge = in its [port] section of {}",
+                config.path.display()
+            );
+        };
+        let kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
+        let mut plan =
+            openvswitch::plan_tap_attach(tap, &request.word, &rule.port, rule.mac, mtu, &kernel)?;
+        plan.notes.push(format!(
+            "Open vSwitch bridge {} from {source}",
+            request.word
+        ));
+        guard(&mut plan, &config, tap, Some(rule), |r| &r.ip)?;
+        return Ok(plan);
+    }
     if let Some((request, source)) = qemu::named_bridge(&sources)? {
         let mut names = vec![tap.clone()];
         names.extend(request.names());
@@ -192,6 +210,15 @@ async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> R
         .rule_for(tap)
         .filter(|r| !r.route.is_empty() && argument.is_none());
     let env_bridge = std::env::var("VIFKIT_BRIDGE").is_ok_and(|b| !b.is_empty());
+    if config
+        .rule_for(tap)
+        .is_some_and(|r| r.openvswitch == Some(true))
+    {
+        let kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
+        let mut plan = openvswitch::plan_tap_detach(tap, &kernel);
+        antispoof::add_to_detach(&mut plan, tap);
+        return Ok(plan);
+    }
     let mut plan = match routed_rule {
         Some(rule) if !env_bridge => {
             let uplink = rule.uplink.as_deref();

@@ -143,6 +143,7 @@ fn seed_3_with_a_configured_router() {
         ip: vec![],
         antispoof: None,
         port: Default::default(),
+        openvswitch: None,
     };
     let plan = plan_attach(
         &call(1, 0),
@@ -170,6 +171,7 @@ fn seed_3_with_a_configured_router() {
         ip: vec![],
         antispoof: None,
         port: Default::default(),
+        openvswitch: None,
         ..rule
     };
     let plan = plan_attach(

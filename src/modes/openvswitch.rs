@@ -8,10 +8,12 @@ use anyhow::{Result, bail};
 use crate::backend::Backend;
 use crate::invocation::XenCall;
 use crate::kernel::Snapshot;
+use crate::mac::MacAddr;
 use crate::modes::bridge::{prepare_port, vlan_form};
-use crate::modes::port_options::Vlans;
+use crate::modes::port_options::{Requested, Vlans};
 use crate::modes::xen_device;
 use crate::names::IfName;
+use crate::netlink::Link;
 use crate::ovsdb::OvsPort;
 use crate::plan::{LinkRef, Plan, Step};
 
@@ -54,8 +56,6 @@ pub fn plan_attach(
     let (bridge, vlans) = parse_bridge(word)?;
     let mut plan = Plan::default();
     let device = xen_device::resolve_attach(call, backend, kernel)?;
-    let found = device.found;
-    let link = prepare_port(found, device.rename_to.as_ref(), found.mtu, &mut plan.steps)?;
     let mut external_ids = vec![];
     if let Some(mac) = backend.mac {
         external_ids.push(("attached-mac".to_owned(), mac.to_string()));
@@ -66,15 +66,36 @@ pub fn plan_attach(
     if let Some(uuid) = &vm.uuid {
         external_ids.push(("xen-vm-uuid".to_owned(), uuid.clone()));
     }
+    let port = Port {
+        bridge,
+        vlans,
+        external_ids,
+        mtu: backend.mtu,
+    };
+    add_port(&mut plan, device.found, device.rename_to.as_ref(), port)?;
+    Ok(plan)
+}
+
+/// Where a port goes and what OVS records of it.
+struct Port {
+    bridge: IfName,
+    vlans: Vlans,
+    external_ids: Vec<(String, String)>,
+    mtu: Option<u32>,
+}
+
+/// Down, MAC, flush (as for a Linux bridge), the OVS port, then up.
+fn add_port(plan: &mut Plan, found: &Link, rename_to: Option<&IfName>, port: Port) -> Result<()> {
+    let link = prepare_port(found, rename_to, found.mtu, &mut plan.steps)?;
     plan.steps.push(Step::OvsAddPort {
         link: link.clone(),
-        bridge: bridge.to_string(),
+        bridge: port.bridge.to_string(),
         port: OvsPort {
             name: link.name.to_string(),
-            tag: vlans.access.map(|v| v.get()),
-            trunks: vlans.trunks.iter().map(|v| v.get()).collect(),
-            external_ids,
-            mtu: backend.mtu,
+            tag: port.vlans.access.map(|v| v.get()),
+            trunks: port.vlans.trunks.iter().map(|v| v.get()).collect(),
+            external_ids: port.external_ids,
+            mtu: port.mtu,
         },
     });
     let still_up = found.up && !plan.steps.iter().any(|s| matches!(s, Step::SetDown { .. }));
@@ -84,7 +105,60 @@ pub fn plan_attach(
             was_up: false,
         });
     }
+    Ok(())
+}
+
+/// A qemu tap on an Open vSwitch bridge (`openvswitch = yes` in its `[port]` section): the
+/// bridge word's VLANs, else the section's `vlan`/`trunks`; `mac` names the guest.
+pub fn plan_tap_attach(
+    tap: &IfName,
+    word: &str,
+    requested: &Requested,
+    mac: Option<MacAddr>,
+    mtu: Option<u32>,
+    kernel: &Snapshot,
+) -> Result<Plan> {
+    let (bridge, mut vlans) = parse_bridge(word)?;
+    if vlans.is_empty() {
+        vlans = requested.vlans.clone();
+    }
+    if requested.isolated.is_some() || requested.learning.is_some() || requested.hairpin.is_some() {
+        bail!(
+            "isolated, learning and hairpin are Linux bridge options: {tap} is on Open vSwitch bridge {bridge}, which takes vlan and trunks"
+        );
+    }
+    let Some(found) = kernel.link(tap.as_str()) else {
+        bail!("{tap} does not exist");
+    };
+    let external_ids = mac
+        .map(|mac| ("attached-mac".to_owned(), mac.to_string()))
+        .into_iter()
+        .collect();
+    let mut plan = Plan::default();
+    let port = Port {
+        bridge,
+        vlans,
+        external_ids,
+        mtu,
+    };
+    add_port(&mut plan, found, None, port)?;
     Ok(plan)
+}
+
+/// The tap's OVS port, then the tap down; a tap already gone only loses its port.
+pub fn plan_tap_detach(tap: &IfName, kernel: &Snapshot) -> Plan {
+    let mut plan = Plan::default();
+    plan.steps.push(Step::OvsDelPort { name: tap.clone() });
+    if let Some(found) = kernel.link(tap.as_str()) {
+        plan.steps.push(Step::SetDown {
+            link: LinkRef {
+                index: found.index,
+                name: tap.clone(),
+            },
+            was_up: found.up,
+        });
+    }
+    plan
 }
 
 /// `--if-exists del-port`, then link down; a vanished device only loses its port.

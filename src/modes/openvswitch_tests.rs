@@ -137,3 +137,47 @@ fn detach_removes_the_port_even_when_the_device_is_gone() {
         }]
     );
 }
+
+#[test]
+fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
+    use crate::modes::port_options::{Requested, Vid, Vlans};
+    let tap = IfName::new("tap0").unwrap();
+    let k = kernel(vec![Link {
+        name: "tap0".into(),
+        ..vif(false)
+    }]);
+    let requested = Requested {
+        vlans: Vlans {
+            access: Some(Vid::parse("30").unwrap()),
+            trunks: vec![],
+        },
+        ..Requested::default()
+    };
+    let mac = Some(MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]));
+    let words = |plan: &Plan| -> Vec<String> { plan.steps.iter().map(|s| s.to_string()).collect() };
+    let plan = plan_tap_attach(&tap, "ovsbr0", &requested, mac, None, &k).unwrap();
+    assert_eq!(
+        words(&plan)[1],
+        "add tap0 to Open vSwitch bridge ovsbr0 tag 30"
+    );
+    let plan = plan_tap_attach(&tap, "ovsbr0.10", &requested, mac, None, &k).unwrap();
+    assert_eq!(
+        words(&plan)[1],
+        "add tap0 to Open vSwitch bridge ovsbr0 tag 10"
+    );
+    let isolated = Requested {
+        isolated: Some(true),
+        ..Requested::default()
+    };
+    assert_eq!(
+        plan_tap_attach(&tap, "ovsbr0", &isolated, mac, None, &k)
+            .unwrap_err()
+            .to_string(),
+        "isolated, learning and hairpin are Linux bridge options: tap0 is on Open vSwitch bridge ovsbr0, which takes vlan and trunks"
+    );
+    let detach = plan_tap_detach(&tap, &k);
+    assert_eq!(
+        words(&detach),
+        ["remove Open vSwitch port tap0", "set tap0 down"]
+    );
+}

@@ -29,6 +29,7 @@ fn rule(bridge: Option<&str>) -> PortRule {
         ip: vec![],
         antispoof: None,
         port: Default::default(),
+        openvswitch: None,
     }
 }
 
