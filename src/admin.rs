@@ -181,7 +181,7 @@ async fn differs(
         Step::SetNat { key, .. } => (!firewall::nat_present(key)?)
             .then(|| format!("no nft table inet {}", firewall::nat_table(key))),
         // Not read back yet: every online applies them whole.
-        Step::SetPortOptions { .. } => None,
+        Step::SetPortOptions { .. } | Step::SetRateLimit { .. } => None,
         other => Some(format!("would {other}")),
     })
 }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use crate::firewall::{Masquerade, PortFilter, nat_table};
 use crate::mac::MacAddr;
-use crate::modes::port_options::PortOptions;
+use crate::modes::port_options::{PortOptions, Rate};
 use crate::names::IfName;
 use crate::ovsdb::OvsPort;
 use crate::route::Route;
@@ -116,6 +116,12 @@ pub enum Step {
     SetPortOptions {
         link: LinkRef,
         options: PortOptions,
+    },
+    /// A tap's rate limit towards the guest (tc tbf); no undo: the tap goes with qemu, and a
+    /// rerun replaces it.
+    SetRateLimit {
+        link: LinkRef,
+        rate: Rate,
     },
     /// An Open vSwitch port, replacing any port of that name (vif-openvswitch).
     OvsAddPort {
@@ -298,6 +304,9 @@ impl fmt::Display for Step {
                 Ok(())
             }
             Step::OvsDelPort { name } => write!(f, "remove Open vSwitch port {name}"),
+            Step::SetRateLimit { link, rate } => {
+                write!(f, "limit what {link} sends its guest to {rate}")
+            }
             Step::SetPortFilter(filter) => write!(f, "filter {filter}"),
             Step::RemovePortFilter { port } => write!(f, "delete the antispoofing rules of {port}"),
             Step::PurgeConntrack { addresses } => {

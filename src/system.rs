@@ -65,6 +65,7 @@ impl Runner for SystemRunner<'_> {
             Step::OvsDelPort { name } => {
                 Ovsdb::connect(OVSDB_TIMEOUT).and_then(|mut db| db.del_port(name.as_str()))
             }
+            Step::SetRateLimit { link, rate } => nl.set_rate_limit(link.index, rate.0).await,
             Step::SetPortFilter(filter) => firewall::set_port_filter(filter),
             Step::RemovePortFilter { port } => firewall::remove_port_filter(port),
             // purge() logs how many flows it deleted.

@@ -9,6 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use common::hub::HubQemu;
 use common::*;
 
 /// ovsdb-server and ovs-vswitchd for one test, stopped by PID and removed on drop.
@@ -219,42 +220,6 @@ fn a_missing_ovs_bridge_or_a_bad_word_fails_with_one_sentence() {
     );
 }
 
-/// qemu with no machine: its hub joins the tap that qemu-ifup plugs to a second tap, which
-/// the test moves into a guest namespace. Real qemu runs our scripts, and no guest boots.
-struct HubQemu {
-    pidfile: PathBuf,
-}
-
-impl HubQemu {
-    fn pid(&self) -> Option<String> {
-        std::fs::read_to_string(&self.pidfile)
-            .ok()
-            .map(|p| p.trim().to_owned())
-    }
-
-    /// SIGTERM, then wait for qemu to run the downscript and exit.
-    fn stop(&self) {
-        let Some(pid) = self.pid() else { return };
-        let _ = run(Command::new("kill").arg(&pid));
-        let proc = PathBuf::from(format!("/proc/{pid}/status"));
-        for _ in 0..500 {
-            match std::fs::read_to_string(&proc) {
-                Ok(status) if !status.contains("State:\tZ") => {
-                    std::thread::sleep(std::time::Duration::from_millis(10))
-                }
-                _ => return,
-            }
-        }
-        panic!("qemu {pid} did not exit");
-    }
-}
-
-impl Drop for HubQemu {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[test]
 fn a_qemu_tap_joins_the_tagged_vlan_and_leaves_no_port() {
     let ns = Netns::new("ovq");
@@ -281,45 +246,19 @@ fn a_qemu_tap_joins_the_tagged_vlan_and_leaves_no_port() {
         "[port vkt0]\nbridge = br0.10\nopenvswitch = yes\nmac = 52:54:00:12:34:56\n",
     )
     .unwrap();
-    let qemu = HubQemu {
-        pidfile: host.ovs.dir.join("qemu.pid"),
-    };
-    let tap = format!(
-        "tap,id=t,ifname=vkt0,script={},downscript={}",
-        binary("qemu-ifup").display(),
-        binary("qemu-ifdown").display()
-    );
-    must(
-        ns.exec()
-            .arg("env")
-            .arg(format!("VIFKIT_CONFIG={config}"))
-            .arg(format!("OVS_RUNDIR={}", host.ovs.rundir()))
-            .args([
-                "qemu-system-x86_64",
-                "-M",
-                "none",
-                "-nodefaults",
-                "-display",
-                "none",
-            ])
-            .arg("-daemonize")
-            .arg("-pidfile")
-            .arg(&qemu.pidfile)
-            .args(["-netdev", &tap])
-            .args(["-netdev", "tap,id=u,ifname=vkg0,script=no,downscript=no"])
-            .args(["-netdev", "hubport,id=p1,hubid=0,netdev=t"])
-            .args(["-netdev", "hubport,id=p2,hubid=0,netdev=u"]),
-    );
+    let guest = Netns::new("oqg");
+    let env = [
+        ("VIFKIT_CONFIG", config.as_str()),
+        ("OVS_RUNDIR", host.ovs.rundir()),
+    ];
+    let pidfile = host.ovs.dir.join("qemu.pid");
+    let qemu = HubQemu::start(&ns, pidfile, "vkt0", "vkg0", &env, &guest, "10.9.0.2/24");
     assert_eq!(host.ovs.vsctl(&["get", "port", "vkt0", "tag"]), "10");
     let ids = host
         .ovs
         .vsctl(&["get", "interface", "vkt0", "external_ids"]);
     assert!(ids.contains("attached-mac=\"52:54:00:12:34:56\""), "{ids}");
 
-    let guest = Netns::new("oqg");
-    ns.ip(&["link", "set", "vkg0", "netns", &guest.name]);
-    guest.ip(&["addr", "add", "10.9.0.2/24", "dev", "vkg0"]);
-    guest.ip(&["link", "set", "vkg0", "up"]);
     assert!(
         guest.ping("10.9.0.1"),
         "the tap's guest reaches the vif's on tag 10"

@@ -35,7 +35,7 @@ use std::net::IpAddr;
 
 use crate::backend::{parse_ip_list, parse_mtu};
 use crate::mac::MacAddr;
-use crate::modes::port_options::{Requested, Vid, parse_vids};
+use crate::modes::port_options::{Rate, Requested, Vid, parse_vids};
 use crate::names::IfName;
 
 pub const DEFAULT_PATH: &str = "/etc/vifkit/vifkit.conf";
@@ -72,6 +72,8 @@ pub struct PortRule {
     pub port: Requested,
     /// `bridge` names an Open vSwitch bridge (qemu taps).
     pub openvswitch: Option<bool>,
+    /// A tap's rate limit towards its guest.
+    pub rate: Option<Rate>,
 }
 
 impl Config {
@@ -202,6 +204,7 @@ fn parse_section(header: &str) -> Result<PortRule> {
         antispoof: None,
         port: Requested::default(),
         openvswitch: None,
+        rate: None,
     })
 }
 
@@ -304,8 +307,9 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             .openvswitch
             .replace(parse_switch(key, value)?)
             .is_some(),
+        "rate" => rule.rate.replace(Rate::parse(value)?).is_some(),
         other => bail!(
-            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning, hairpin or openvswitch)"
+            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)"
         ),
     };
     if duplicate {

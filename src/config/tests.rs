@@ -85,7 +85,7 @@ fn every_bad_line_names_file_and_line() {
         ),
         (
             "[port *]\nvlans = 10\n",
-            "/etc/vifkit/vifkit.conf:2: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning, hairpin or openvswitch)",
+            "/etc/vifkit/vifkit.conf:2: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)",
         ),
         (
             "[port *]\nvlan = 4095\n",

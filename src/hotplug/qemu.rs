@@ -69,6 +69,27 @@ fn parse_args(tag: &str, args: &[String]) -> Result<(IfName, Option<String>)> {
 
 pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
     let config = Config::load_from_env()?;
+    let mut plan = plan_up_with(netlink, tap, argument, &config).await?;
+    // A rate limit applies however the tap is connected.
+    if let Some(rate) = config.rule_for(tap).and_then(|r| r.rate) {
+        let Some(found) = netlink.link(tap).await? else {
+            bail!("{tap} does not exist");
+        };
+        let link = LinkRef {
+            index: found.index,
+            name: tap.clone(),
+        };
+        port_options::add_rate_limit(&mut plan, &link, rate);
+    }
+    Ok(plan)
+}
+
+async fn plan_up_with(
+    netlink: &Netlink,
+    tap: &IfName,
+    argument: Option<&str>,
+    config: &Config,
+) -> Result<Plan> {
     let rule = config.rule_for(tap);
     let env = std::env::var("VIFKIT_BRIDGE").ok();
     let sources = BridgeSources {
@@ -92,7 +113,7 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
             "Open vSwitch bridge {} from {source}",
             request.word
         ));
-        guard(&mut plan, &config, tap, Some(rule), |r| &r.ip)?;
+        guard(&mut plan, config, tap, Some(rule), |r| &r.ip)?;
         return Ok(plan);
     }
     if let Some((request, source)) = qemu::named_bridge(&sources)? {
@@ -112,7 +133,7 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
             rule,
             request.vlans_for(bridge),
         )?;
-        guard(&mut plan, &config, tap, rule, |r| &r.ip)?;
+        guard(&mut plan, config, tap, rule, |r| &r.ip)?;
         return Ok(plan);
     }
     if let Some(rule) = rule.filter(|r| !r.route.is_empty()) {
@@ -132,7 +153,7 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
         let mut plan = routed::plan_port_attach(&port, &kernel)?;
         plan.notes
             .push(format!("routed by {}:{}", config.path.display(), rule.line));
-        guard(&mut plan, &config, tap, Some(rule), |r| &r.route)?;
+        guard(&mut plan, config, tap, Some(rule), |r| &r.route)?;
         return Ok(plan);
     }
     let mut kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
@@ -144,7 +165,7 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
     plan.notes
         .push(format!("bridge {} carries the default route", bridge.name));
     bridge_port_options(&mut plan, &kernel, tap, bridge, rule, Vlans::default())?;
-    guard(&mut plan, &config, tap, rule, |r| &r.ip)?;
+    guard(&mut plan, config, tap, rule, |r| &r.ip)?;
     Ok(plan)
 }
 

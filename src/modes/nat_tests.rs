@@ -144,6 +144,7 @@ fn seed_3_with_a_configured_router() {
         antispoof: None,
         port: Default::default(),
         openvswitch: None,
+        rate: None,
     };
     let plan = plan_attach(
         &call(1, 0),
@@ -172,6 +173,7 @@ fn seed_3_with_a_configured_router() {
         antispoof: None,
         port: Default::default(),
         openvswitch: None,
+        rate: None,
         ..rule
     };
     let plan = plan_attach(

@@ -45,6 +45,59 @@ pub fn parse_vids(text: &str) -> Result<Vec<Vid>> {
     Ok(vids)
 }
 
+/// A tap's rate limit in bits per second, written as tc does: `10mbit`, `512kbit`, `1gbit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate(pub u64);
+
+impl Rate {
+    pub fn parse(text: &str) -> Result<Rate> {
+        let lower = text.to_ascii_lowercase();
+        let (number, unit) = lower.split_at(
+            lower
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(lower.len()),
+        );
+        let scale = match unit {
+            "bit" => 1,
+            "kbit" => 1_000,
+            "mbit" => 1_000_000,
+            "gbit" => 1_000_000_000,
+            _ => 0,
+        };
+        match crate::names::parse_decimal(number).map(|n| u64::from(n) * scale) {
+            Some(bits) if bits >= 8_000 => Ok(Rate(bits)),
+            _ => bail!(
+                "rate {text:?} is not a rate such as 512kbit, 10mbit or 1gbit (at least 8kbit)"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            b if b % 1_000_000_000 == 0 => write!(f, "{}gbit", b / 1_000_000_000),
+            b if b % 1_000_000 == 0 => write!(f, "{}mbit", b / 1_000_000),
+            b if b % 1_000 == 0 => write!(f, "{}kbit", b / 1_000),
+            b => write!(f, "{b}bit"),
+        }
+    }
+}
+
+/// Adds the tap's rate limit before it comes up (or at the end for a tap already up).
+pub fn add_rate_limit(plan: &mut Plan, link: &LinkRef, rate: Rate) {
+    let at = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::SetUp { link: l, .. } if l.name == link.name))
+        .unwrap_or(plan.steps.len());
+    let step = Step::SetRateLimit {
+        link: link.clone(),
+        rate,
+    };
+    plan.steps.insert(at, step);
+}
+
 /// A port's VLANs: the one its untagged frames belong to, and those it carries tagged.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Vlans {

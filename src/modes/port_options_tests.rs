@@ -92,3 +92,44 @@ fn requested_options_resolve_with_the_guest_mac() {
     };
     assert!(on.resolve("tap0", None, source).unwrap().is_default());
 }
+
+#[test]
+fn rates_are_read_and_written_as_tc_does() {
+    for (text, bits, shown) in [
+        ("10mbit", 10_000_000, "10mbit"),
+        ("512KBit", 512_000, "512kbit"),
+        ("1gbit", 1_000_000_000, "1gbit"),
+        ("8000bit", 8_000, "8kbit"),
+    ] {
+        let rate = Rate::parse(text).unwrap();
+        assert_eq!(
+            (rate.0, rate.to_string()),
+            (bits, shown.to_owned()),
+            "{text}"
+        );
+    }
+    for bad in ["10", "10mb", "mbit", "7kbit", "1.5mbit", "-1mbit"] {
+        assert_eq!(
+            Rate::parse(bad).unwrap_err().to_string(),
+            format!("rate {bad:?} is not a rate such as 512kbit, 10mbit or 1gbit (at least 8kbit)")
+        );
+    }
+}
+
+#[test]
+fn the_rate_limit_goes_before_link_up() {
+    let up = Step::SetUp {
+        link: port(),
+        was_up: false,
+    };
+    let mut plan = Plan {
+        steps: vec![up.clone()],
+        ..Plan::default()
+    };
+    add_rate_limit(&mut plan, &port(), Rate(10_000_000));
+    assert_eq!(
+        plan.steps[0].to_string(),
+        "limit what vif3.0 sends its guest to 10mbit"
+    );
+    assert_eq!(plan.steps[1], up);
+}

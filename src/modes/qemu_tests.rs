@@ -30,6 +30,7 @@ fn rule(bridge: Option<&str>) -> PortRule {
         antispoof: None,
         port: Default::default(),
         openvswitch: None,
+        rate: None,
     }
 }
 

@@ -63,6 +63,7 @@ pub(crate) fn os_error(err: rtnetlink::Error) -> anyhow::Error {
 }
 
 mod bridge_port;
+mod rate;
 mod routed;
 
 pub struct Netlink {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::Value;
 use vifkit::xenstore::{Client, Server};
 pub mod frames;
+pub mod hub;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -1,0 +1,124 @@
+//! A qemu tap's rate limit towards the guest, as `tc qdisc replace dev TAP root tbf` sets
+//! it (Xen vifs are limited by netback from `B/rate` instead): a token bucket on the tap's
+//! egress holds what the host sends the guest. netlink-packet-route has no tbf, so its
+//! option struct is written here. Policing what the guest sends needs `cls_matchall` and
+//! `act_police`, which the kernels this was built on lack; it is not done.
+
+use anyhow::Result;
+use futures::StreamExt;
+use rtnetlink::packet_core::{
+    DefaultNla, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
+    NetlinkPayload,
+};
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage, TcOption};
+
+use super::{Netlink, os_error};
+
+const TCA_TBF_PARMS: u16 = 1;
+const TCA_TBF_RATE64: u16 = 4;
+const TCA_TBF_BURST: u16 = 6;
+const TC_LINKLAYER_ETHERNET: u8 = 1;
+/// The kernel's psched tick is 64 ns (PSCHED_SHIFT 6).
+const NS_PER_TICK: u64 = 64;
+
+/// Bytes per second, and the burst the bucket holds: 20 ms of traffic, at least 32 KiB.
+fn shape(bits_per_second: u64) -> (u64, u32) {
+    let rate = (bits_per_second / 8).max(1);
+    let burst = (rate / 50).clamp(32 * 1024, u64::from(u32::MAX / 2));
+    (rate, burst as u32)
+}
+
+/// `struct tc_ratespec`; the link layer is given, so the kernel needs no rate table.
+fn ratespec(rate: u64) -> Vec<u8> {
+    let mut spec = vec![0, TC_LINKLAYER_ETHERNET]; // cell_log, linklayer
+    spec.extend_from_slice(&0u16.to_ne_bytes()); // overhead
+    spec.extend_from_slice(&(-1i16).to_ne_bytes()); // cell_align
+    spec.extend_from_slice(&0u16.to_ne_bytes()); // mpu
+    spec.extend_from_slice(&(rate.min(u64::from(u32::MAX)) as u32).to_ne_bytes());
+    spec
+}
+
+fn ticks(burst: u32, rate: u64) -> u32 {
+    let ns = u64::from(burst) * 1_000_000_000 / rate;
+    (ns / NS_PER_TICK).min(u64::from(u32::MAX)) as u32
+}
+
+/// `struct tc_tbf_qopt` and its companions.
+pub(crate) fn tbf_options(bits_per_second: u64) -> Vec<TcOption> {
+    let (rate, burst) = shape(bits_per_second);
+    let mut parms = ratespec(rate);
+    parms.extend(vec![0; 12]); // no peak rate
+    parms.extend_from_slice(&(burst.saturating_mul(2)).to_ne_bytes()); // limit: queue bytes
+    parms.extend_from_slice(&ticks(burst, rate).to_ne_bytes()); // buffer
+    parms.extend_from_slice(&0u32.to_ne_bytes()); // mtu (peak rate only)
+    let mut options = vec![
+        TcOption::Other(DefaultNla::new(TCA_TBF_PARMS, parms)),
+        TcOption::Other(DefaultNla::new(TCA_TBF_BURST, burst.to_ne_bytes().to_vec())),
+    ];
+    if rate > u64::from(u32::MAX) {
+        let rate64 = rate.to_ne_bytes().to_vec();
+        options.push(TcOption::Other(DefaultNla::new(TCA_TBF_RATE64, rate64)));
+    }
+    options
+}
+
+impl Netlink {
+    /// Limits what the tap sends the guest to `bits_per_second`; replaces an earlier limit.
+    pub async fn set_rate_limit(&self, index: u32, bits_per_second: u64) -> Result<()> {
+        let mut tbf = TcMessage::with_index(index as i32);
+        tbf.header.parent = TcHandle::ROOT;
+        tbf.header.handle = TcHandle { major: 1, minor: 0 };
+        tbf.attributes.push(TcAttribute::Kind("tbf".into()));
+        tbf.attributes
+            .push(TcAttribute::Options(tbf_options(bits_per_second)));
+        self.tc(RouteNetlinkMessage::NewQueueDiscipline(tbf)).await
+    }
+
+    async fn tc(&self, message: RouteNetlinkMessage) -> Result<()> {
+        let mut request = NetlinkMessage::from(message);
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+        let mut response = self.handle.clone().request(request).map_err(os_error)?;
+        while let Some(message) = response.next().await {
+            if let NetlinkPayload::Error(err) = message.payload
+                && err.code.is_some()
+            {
+                return Err(os_error(rtnetlink::Error::NetlinkError(err)));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rtnetlink::packet_core::Nla;
+
+    use super::*;
+
+    fn value(option: &TcOption) -> Vec<u8> {
+        let mut buf = vec![0; option.value_len()];
+        option.emit_value(&mut buf);
+        buf
+    }
+
+    fn u32_at(bytes: &[u8], at: usize) -> u32 {
+        u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn tbf_parms_are_a_tc_tbf_qopt_with_the_burst_beside_it() {
+        let options = tbf_options(8_000_000);
+        let parms = value(&options[0]);
+        // rate, peak rate (two 12-byte tc_ratespec), limit, buffer, mtu.
+        assert_eq!(parms.len(), 36);
+        assert_eq!(parms[1], TC_LINKLAYER_ETHERNET);
+        assert_eq!(u32_at(&parms, 8), 1_000_000);
+        assert_eq!(u32_at(&parms, 24), 65_536);
+        // 32 KiB at 1 MB/s is 32.768 ms, in 64 ns ticks.
+        assert_eq!(u32_at(&parms, 28), 512_000);
+        assert_eq!(value(&options[1]), 32_768u32.to_ne_bytes());
+        assert_eq!(options.len(), 2, "no 64-bit rate below 4 GB/s");
+        assert_eq!(tbf_options(40_000_000_000).len(), 3);
+    }
+}
