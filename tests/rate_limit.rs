@@ -7,11 +7,29 @@ mod common;
 
 use common::frames::{ethernet, mac, send};
 use common::hub::HubQemu;
+use std::path::PathBuf;
+
 use common::*;
 use serde_json::Value;
 
-/// dom0 with br0 and a peer namespace on it; the tap's config file says `extra`.
-fn rig(tag: &str, extra: &str) -> (Netns, Netns, Netns, HubQemu, std::path::PathBuf) {
+/// dom0 with br0, a peer namespace on it, and qemu's tap plugged by our qemu-ifup.
+struct Rig {
+    dom0: Netns,
+    peer: Netns,
+    _guest: Netns,
+    qemu: HubQemu,
+    dir: PathBuf,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.qemu.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The tap's config file says `extra`.
+fn rig(tag: &str, extra: &str) -> Rig {
     let dom0 = Netns::new(tag);
     dom0.bridge("br0", 1500);
     let peer = Netns::new("rp");
@@ -22,16 +40,15 @@ fn rig(tag: &str, extra: &str) -> (Netns, Netns, Netns, HubQemu, std::path::Path
     std::fs::write(&config, format!("[port vkt0]\nbridge = br0\n{extra}")).unwrap();
     let guest = Netns::new("rg");
     let env = [("VIFKIT_CONFIG", config.to_str().unwrap())];
-    let qemu = HubQemu::start(
-        &dom0,
-        dir.join("qemu.pid"),
-        "vkt0",
-        "vkg0",
-        &env,
-        &guest,
-        "10.7.0.2/24",
-    );
-    (dom0, peer, guest, qemu, dir)
+    let pidfile = dir.join("qemu.pid");
+    let qemu = HubQemu::start(&dom0, pidfile, "vkt0", "vkg0", &env, &guest, "10.7.0.2/24");
+    Rig {
+        dom0,
+        peer,
+        _guest: guest,
+        qemu,
+        dir,
+    }
 }
 
 fn root_qdisc(ns: &Netns, dev: &str) -> Value {
@@ -65,28 +82,24 @@ fn flood(peer: &Netns) {
 #[test]
 fn a_rate_holds_back_and_drops_a_burst_towards_the_guest() {
     // Slow enough that this test's sender (a socket per frame) outruns it many times over.
-    let (dom0, peer, _guest, qemu, dir) = rig("rl", "rate = 100kbit\n");
-    let bucket = root_qdisc(&dom0, "vkt0");
+    let rig = rig("rl", "rate = 100kbit\n");
+    let bucket = root_qdisc(&rig.dom0, "vkt0");
     assert_eq!(bucket["kind"], "tbf", "{bucket}");
     assert_eq!(
         bucket["options"]["rate"], 12_500,
         "100kbit is 12,500 bytes/s"
     );
-    flood(&peer);
-    let bucket = root_qdisc(&dom0, "vkt0");
+    flood(&rig.peer);
+    let bucket = root_qdisc(&rig.dom0, "vkt0");
     // 420 KB that would take 34 s at 12.5 KB/s: the bucket's queue (64 KiB) overflows.
     assert!(bucket["overlimits"].as_u64().unwrap() > 0, "{bucket}");
     assert!(bucket["drops"].as_u64().unwrap() > 0, "{bucket}");
-    qemu.stop();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn without_a_rate_the_tap_gets_no_bucket() {
-    let (dom0, peer, _guest, qemu, dir) = rig("rn", "");
-    flood(&peer);
-    let root = root_qdisc(&dom0, "vkt0");
+    let rig = rig("rn", "");
+    flood(&rig.peer);
+    let root = root_qdisc(&rig.dom0, "vkt0");
     assert_ne!(root["kind"], "tbf", "{root}");
-    qemu.stop();
-    let _ = std::fs::remove_dir_all(dir);
 }
