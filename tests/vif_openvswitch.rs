@@ -97,7 +97,20 @@ struct Host<'n> {
     ovs: Ovs<'n>,
 }
 
-impl Host<'_> {
+impl<'n> Host<'n> {
+    /// A xenstore, an Open vSwitch and its user-space bridge br0, in `ns`.
+    fn with_bridge(ns: &'n Netns) -> Host<'n> {
+        let host = Host {
+            ns,
+            xs: Xenstore::start(),
+            ovs: Ovs::start(ns),
+        };
+        let netdev = ["set", "bridge", "br0", "datapath_type=netdev"];
+        host.ovs
+            .vsctl(&[&["add-br", "br0", "--"][..], &netdev].concat());
+        host
+    }
+
     fn run(&self, vif: &Vif, command: &str) -> Output {
         let env = [("OVS_RUNDIR", self.ovs.rundir())];
         hotplug(self.ns, &self.xs, vif, &[command, "type_if=vif"], &env)
@@ -135,20 +148,7 @@ impl Host<'_> {
 #[test]
 fn tagged_vifs_reach_each_other_but_not_another_tag_and_leave_no_port() {
     let ns = Netns::new("ovs");
-    let host = Host {
-        ns: &ns,
-        xs: Xenstore::start(),
-        ovs: Ovs::start(&ns),
-    };
-    host.ovs.vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=netdev",
-    ]);
+    let host = Host::with_bridge(&ns);
     let (vif1, g1) = host.guest(1, "00:16:3e:00:00:01", "br0.10", "10.9.0.1/24");
     let (vif2, _g2) = host.guest(2, "00:16:3e:00:00:02", "br0.10", "10.9.0.2/24");
     let (vif3, _g3) = host.guest(3, "00:16:3e:00:00:03", "br0.20:30", "10.9.0.3/24");
@@ -223,20 +223,7 @@ fn a_missing_ovs_bridge_or_a_bad_word_fails_with_one_sentence() {
 #[test]
 fn a_qemu_tap_joins_the_tagged_vlan_and_leaves_no_port() {
     let ns = Netns::new("ovq");
-    let host = Host {
-        ns: &ns,
-        xs: Xenstore::start(),
-        ovs: Ovs::start(&ns),
-    };
-    host.ovs.vsctl(&[
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "bridge",
-        "br0",
-        "datapath_type=netdev",
-    ]);
+    let host = Host::with_bridge(&ns);
     let (vif1, _g1) = host.guest(1, "00:16:3e:00:00:01", "br0.10", "10.9.0.1/24");
     assert_ok(&host.run(&vif1, "online"));
 
