@@ -333,6 +333,25 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
+impl Plan {
+    /// Where steps for `port` go to run before the port comes up: ahead of its `SetUp`, or,
+    /// for a port already up, ahead of the hooks.
+    pub fn before_link_up(&self, port: &IfName) -> usize {
+        self.steps
+            .iter()
+            .position(|s| matches!(s, Step::SetUp { link, .. } if &link.name == port))
+            .unwrap_or_else(|| self.before_hooks())
+    }
+
+    /// Ahead of the hooks, which upstream runs after everything else (CONTRACT 4.7).
+    pub fn before_hooks(&self) -> usize {
+        self.steps
+            .iter()
+            .position(|s| matches!(s, Step::RunHooks(_)))
+            .unwrap_or(self.steps.len())
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for note in &self.notes {

@@ -129,3 +129,27 @@ fn undo_restores_what_was_found() {
     );
     assert_eq!(Step::FlushAddresses { link: vif }.undo(), None);
 }
+
+#[test]
+fn steps_for_a_port_go_before_its_link_up_else_before_the_hooks() {
+    let up = |name: &str| Step::SetUp {
+        link: link(7, name),
+        was_up: false,
+    };
+    let hooks = Step::RunHooks(HookRun {
+        dir: PathBuf::from("/etc/xen/scripts/vif-post.d"),
+        vars: vec![],
+    });
+    let port = IfName::new("vif3.0").unwrap();
+    let plan = Plan {
+        steps: vec![up("other0"), up("vif3.0"), hooks.clone()],
+        ..Plan::default()
+    };
+    assert_eq!(plan.before_link_up(&port), 1);
+    let plan = Plan {
+        steps: vec![up("other0"), hooks],
+        ..Plan::default()
+    };
+    assert_eq!(plan.before_link_up(&port), 1);
+    assert_eq!(Plan::default().before_link_up(&port), 0);
+}

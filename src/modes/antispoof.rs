@@ -46,11 +46,7 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) -> anyhow::Result<()> {
     let purge = Step::PurgeConntrack {
         addresses: guest.addresses.to_vec(),
     };
-    let at = plan
-        .steps
-        .iter()
-        .position(|s| matches!(s, Step::SetUp { link, .. } if &link.name == port))
-        .unwrap_or_else(|| before_hooks(plan));
+    let at = plan.before_link_up(port);
     plan.steps
         .splice(at..at, [Step::SetPortFilter(filter), purge]);
     Ok(())
@@ -59,17 +55,9 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) -> anyhow::Result<()> {
 /// Removal is planned whatever the setting or the addresses are now: they may have changed
 /// since the port was plugged, and removing what is not there costs one batch.
 pub fn add_to_detach(plan: &mut Plan, port: &IfName) {
-    let at = before_hooks(plan);
+    let at = plan.before_hooks();
     plan.steps
         .insert(at, Step::RemovePortFilter { port: port.clone() });
-}
-
-/// Upstream runs the hooks after the firewall step (CONTRACT 4.7).
-fn before_hooks(plan: &Plan) -> usize {
-    plan.steps
-        .iter()
-        .position(|s| matches!(s, Step::RunHooks(_)))
-        .unwrap_or(plan.steps.len())
 }
 
 #[cfg(test)]

@@ -84,13 +84,9 @@ impl fmt::Display for Rate {
     }
 }
 
-/// Adds the tap's rate limit before it comes up (or at the end for a tap already up).
+/// Adds the tap's rate limit before it comes up (or before the hooks for a tap already up).
 pub fn add_rate_limit(plan: &mut Plan, link: &LinkRef, rate: Rate) {
-    let at = plan
-        .steps
-        .iter()
-        .position(|s| matches!(s, Step::SetUp { link: l, .. } if l.name == link.name))
-        .unwrap_or(plan.steps.len());
+    let at = plan.before_link_up(&link.name);
     let step = Step::SetRateLimit {
         link: link.clone(),
         rate,
@@ -219,16 +215,7 @@ pub fn add_to_attach(
         link: link.clone(),
         options,
     };
-    let at = plan
-        .steps
-        .iter()
-        .position(|s| matches!(s, Step::SetUp { link: l, .. } if l.name == link.name))
-        .unwrap_or_else(|| {
-            plan.steps
-                .iter()
-                .position(|s| matches!(s, Step::RunHooks(_)))
-                .unwrap_or(plan.steps.len())
-        });
+    let at = plan.before_link_up(&link.name);
     plan.steps.insert(at, step);
     Ok(())
 }
