@@ -33,8 +33,7 @@ const INGRESS: u32 = 0;
 
 /// Whether the port's chain is there; one round trip, however many ports exist.
 fn present(nf: &Nfnl, port: &IfName) -> io::Result<bool> {
-    let query = (Family::NetDev, netdev_table(port), port.to_string());
-    Ok(nf.chains_exist(&[query])?[0])
+    nf.chain_exists(Family::NetDev, &netdev_table(port), port.as_str())
 }
 
 /// Whether the port has antispoofing rules (for `vifkit check`).

@@ -39,25 +39,14 @@ impl Nfnl {
         }
     }
 
-    /// Whether each (family, table, chain) exists, in one round trip of `NFT_MSG_GETCHAIN`
-    /// requests (not dumps: the cost does not grow with the number of ports).
-    fn chains_exist(&self, queries: &[(Family, String, String)]) -> io::Result<Vec<bool>> {
-        let mut requests = vec![];
-        for (seq, (family, table, chain)) in (1u32..).zip(queries) {
-            requests.extend(wire::get_chain(*family, table, chain, seq));
-        }
-        self.0.send(&requests)?;
-        let answers = read_answers(&self.0)?;
-        let mut found = vec![false; queries.len()];
-        for answer in answers {
-            let Some(slot) = (answer.seq as usize)
-                .checked_sub(1)
-                .and_then(|i| found.get_mut(i))
-            else {
-                continue;
-            };
+    /// Whether the chain exists: one `NFT_MSG_GETCHAIN` request, not a dump, so the cost
+    /// does not grow with the number of ports.
+    fn chain_exists(&self, family: Family, table: &str, chain: &str) -> io::Result<bool> {
+        self.0.send(&wire::get_chain(family, table, chain, 1))?;
+        let mut found = false;
+        for answer in read_answers(&self.0)?.into_iter().filter(|a| a.seq == 1) {
             match answer.error {
-                None if !answer.ack => *slot = true,
+                None if !answer.ack => found = true,
                 Some(errno) if errno != nix::libc::ENOENT => {
                     return Err(io::Error::from_raw_os_error(errno));
                 }

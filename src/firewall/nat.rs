@@ -104,7 +104,8 @@ pub(super) fn nat_remove_batch(key: &str) -> Vec<u8> {
 
 /// Whether the port's NAT table is there (for `vifkit check`).
 pub fn nat_present(key: &str) -> Result<bool> {
-    let query = (Family::Inet, nat_table(key), CHAIN.to_owned());
-    let found = super::Nfnl::open().and_then(|nf| nf.chains_exist(&[query]));
-    Ok(found.context("look up nft chains")?[0])
+    let table = nat_table(key);
+    super::Nfnl::open()
+        .and_then(|nf| nf.chain_exists(Family::Inet, &table, CHAIN))
+        .context("look up nft chains")
 }
