@@ -234,14 +234,4 @@ impl Ovsdb {
         }
         self.commit_and_wait(ops)
     }
-
-    /// The bridges that hold a port named `name` (for `vifkit check` and tests).
-    pub fn bridges_of(&mut self, name: &str) -> Result<Vec<String>> {
-        let (bridges, stale) = self.lookup(name)?;
-        Ok(bridges
-            .into_iter()
-            .filter(|b| stale.as_ref().is_some_and(|s| b.ports.contains(s)))
-            .map(|b| b.name)
-            .collect())
-    }
 }
