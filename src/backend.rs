@@ -119,6 +119,12 @@ pub fn parse_mtu(value: &str) -> Result<u32> {
 }
 
 impl Backend {
+    /// The bridge word: `B/bridge`, else the `bridge=` argument or environment (merged into
+    /// the call's overrides), as upstream takes it.
+    pub fn bridge_word<'a>(&'a self, call: &'a XenCall) -> Option<&'a str> {
+        self.bridge.as_deref().or(call.overrides.bridge.as_deref())
+    }
+
     pub fn parse(call: &XenCall, keys: BackendKeys) -> Result<Backend> {
         let path = &call.backend;
         let mtu = keys

@@ -201,13 +201,9 @@ async fn plan_bridge(
     netlink: &Netlink,
     config: Option<&Config>,
 ) -> Result<Planned> {
-    let bridge_word = backend
-        .bridge
-        .clone()
-        .or(call.overrides.bridge.clone())
-        .unwrap_or_default();
+    let bridge_word = backend.bridge_word(call).unwrap_or_default();
     let final_name = xen_device::wanted_name(call, backend)?;
-    let hooks = hook_run(call, backend, &final_name, &bridge_word, "");
+    let hooks = hook_run(call, backend, &final_name, bridge_word, "");
     let Some(config) = config else {
         let kernel = links_snapshot(netlink, &[call.dev.clone(), final_name]).await?;
         let plan = bridge::plan_xen_detach(call, backend, &kernel, hooks)?;

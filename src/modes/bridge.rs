@@ -31,11 +31,7 @@ impl BridgeRequest {
     /// Priority as upstream: xenstore, then the `bridge=` word, then the environment
     /// (already merged into `overrides`). No guess: upstream's "first bridge" is a FIX.
     pub fn for_xen(call: &XenCall, backend: &Backend) -> Result<BridgeRequest> {
-        let Some(name) = backend
-            .bridge
-            .as_deref()
-            .or(call.overrides.bridge.as_deref())
-        else {
+        let Some(name) = backend.bridge_word(call) else {
             bail!(
                 "no bridge specified: set bridge= in the vif configuration (looked in {}/bridge, the bridge= argument and the bridge environment variable)",
                 backend.path

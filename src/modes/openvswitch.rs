@@ -43,11 +43,7 @@ pub fn plan_attach(
     kernel: &Snapshot,
     vm: &VmInfo,
 ) -> Result<Plan> {
-    let Some(word) = backend
-        .bridge
-        .as_deref()
-        .or(call.overrides.bridge.as_deref())
-    else {
+    let Some(word) = backend.bridge_word(call) else {
         bail!(
             "No valid bridge was specified: set bridge= in the vif configuration (looked in {}/bridge and the bridge= argument)",
             backend.path
