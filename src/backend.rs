@@ -205,20 +205,10 @@ fn frontend_mtu_key(call: &XenCall, keys: &BackendKeys) -> Result<Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::invocation::{Command, Overrides, TypeIf};
-    use crate::names::VifId;
+    use crate::invocation::Command;
 
     fn call() -> XenCall {
-        XenCall {
-            command: Command::Online,
-            type_if: TypeIf::Vif,
-            backend: "backend/vif/3/0".into(),
-            vif: VifId { domid: 3, devid: 0 },
-            dev: IfName::new("vif3.0").unwrap(),
-            udev: false,
-            script: None,
-            overrides: Overrides::default(),
-        }
+        XenCall::for_test(Command::Online, 3, 0)
     }
 
     fn keys() -> BackendKeys {

@@ -75,6 +75,24 @@ pub struct XenCall {
     pub overrides: Overrides,
 }
 
+#[cfg(test)]
+impl XenCall {
+    /// For the planners' unit tests: `command` on netback's `vif<domid>.<devid>`, as libxl
+    /// runs a script (no udev, no overrides).
+    pub fn for_test(command: Command, domid: u32, devid: u32) -> XenCall {
+        XenCall {
+            command,
+            type_if: TypeIf::Vif,
+            backend: format!("backend/vif/{domid}/{devid}"),
+            vif: VifId { domid, devid },
+            dev: IfName::new(&format!("vif{domid}.{devid}")).unwrap(),
+            udev: false,
+            script: None,
+            overrides: Overrides::default(),
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
     Run(XenCall),

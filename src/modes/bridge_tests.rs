@@ -1,6 +1,4 @@
 use super::*;
-use crate::invocation::Overrides;
-use crate::names::VifId;
 
 fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
     Link {
@@ -27,14 +25,9 @@ fn bridge(index: u32, name: &str, mtu: u32) -> Link {
 
 fn call(command: Command, type_if: TypeIf, dev: &str) -> XenCall {
     XenCall {
-        command,
         type_if,
-        backend: "backend/vif/3/0".into(),
-        vif: VifId { domid: 3, devid: 0 },
         dev: IfName::new(dev).unwrap(),
-        udev: false,
-        script: None,
-        overrides: Overrides::default(),
+        ..XenCall::for_test(command, 3, 0)
     }
 }
 

@@ -1,6 +1,6 @@
 use super::*;
 use crate::backend::parse_ip_list;
-use crate::invocation::{Command, Overrides, TypeIf};
+use crate::invocation::Command;
 use crate::mac::MacAddr;
 use crate::names::IfName;
 use crate::netlink::Link;
@@ -20,16 +20,7 @@ fn link(index: u32, name: &str, up: bool) -> Link {
 }
 
 fn call(domid: u32, devid: u32) -> XenCall {
-    XenCall {
-        command: Command::Online,
-        type_if: TypeIf::Vif,
-        backend: format!("backend/vif/{domid}/{devid}"),
-        vif: VifId { domid, devid },
-        dev: IfName::new(&format!("vif{domid}.{devid}")).unwrap(),
-        udev: false,
-        script: None,
-        overrides: Overrides::default(),
-    }
+    XenCall::for_test(Command::Online, domid, devid)
 }
 
 fn backend(ip: &str, vifname: Option<&str>) -> Backend {

@@ -1,7 +1,6 @@
 use super::*;
-use crate::invocation::{Command, Overrides, TypeIf};
+use crate::invocation::Command;
 use crate::mac::MacAddr;
-use crate::names::VifId;
 use crate::netlink::Link;
 
 fn vif(up: bool) -> Link {
@@ -19,16 +18,7 @@ fn vif(up: bool) -> Link {
 }
 
 fn call(command: Command) -> XenCall {
-    XenCall {
-        command,
-        type_if: TypeIf::Vif,
-        backend: "backend/vif/3/0".into(),
-        vif: VifId { domid: 3, devid: 0 },
-        dev: IfName::new("vif3.0").unwrap(),
-        udev: false,
-        script: None,
-        overrides: Overrides::default(),
-    }
+    XenCall::for_test(command, 3, 0)
 }
 
 fn backend(bridge: &str) -> Backend {

@@ -1,7 +1,6 @@
 use super::*;
-use crate::invocation::{Command, Overrides, TypeIf};
+use crate::invocation::Command;
 use crate::mac::MacAddr;
-use crate::names::VifId;
 use crate::netlink::Link;
 use crate::sysconfig::{RoutesFile, parse_ifcfg, parse_ndp_proxy, parse_routes, routes_for_device};
 
@@ -22,16 +21,7 @@ fn link(index: u32, name: &str, up: bool) -> Link {
 }
 
 fn call() -> XenCall {
-    XenCall {
-        command: Command::Online,
-        type_if: TypeIf::Vif,
-        backend: "backend/vif/1/0".into(),
-        vif: VifId { domid: 1, devid: 0 },
-        dev: IfName::new("vif1.0").unwrap(),
-        udev: false,
-        script: None,
-        overrides: Overrides::default(),
-    }
+    XenCall::for_test(Command::Online, 1, 0)
 }
 
 fn backend(vifname: Option<&str>) -> Backend {

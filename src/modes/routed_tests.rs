@@ -1,8 +1,7 @@
 use super::*;
 use crate::backend::parse_ip_list;
-use crate::invocation::{Command, Overrides};
+use crate::invocation::Command;
 use crate::mac::MacAddr;
-use crate::names::VifId;
 
 fn link(index: u32, name: &str, up: bool) -> Link {
     Link {
@@ -19,19 +18,9 @@ fn link(index: u32, name: &str, up: bool) -> Link {
 }
 
 fn call(command: Command, netdev: Option<&str>) -> XenCall {
-    XenCall {
-        command,
-        type_if: TypeIf::Vif,
-        backend: "backend/vif/1/0".into(),
-        vif: VifId { domid: 1, devid: 0 },
-        dev: IfName::new("vif1.0").unwrap(),
-        udev: false,
-        script: None,
-        overrides: Overrides {
-            netdev: netdev.map(str::to_owned),
-            ..Default::default()
-        },
-    }
+    let mut call = XenCall::for_test(command, 1, 0);
+    call.overrides.netdev = netdev.map(str::to_owned);
+    call
 }
 
 fn backend(ip: &str) -> Backend {
