@@ -39,16 +39,22 @@ fn port() -> LinkRef {
     }
 }
 
-#[test]
-fn the_step_goes_before_link_up_and_nothing_is_added_for_defaults() {
+/// A plan whose one step brings the port up, and that step.
+fn port_coming_up() -> (Plan, Step) {
     let up = Step::SetUp {
         link: port(),
         was_up: false,
     };
-    let mut plan = Plan {
+    let plan = Plan {
         steps: vec![up.clone()],
         ..Plan::default()
     };
+    (plan, up)
+}
+
+#[test]
+fn the_step_goes_before_link_up_and_nothing_is_added_for_defaults() {
+    let (mut plan, up) = port_coming_up();
     add_to_attach(&mut plan, &port(), &bridge(false), PortOptions::default()).unwrap();
     assert_eq!(plan.steps, std::slice::from_ref(&up));
     let options = PortOptions {
@@ -118,14 +124,7 @@ fn rates_are_read_and_written_as_tc_does() {
 
 #[test]
 fn the_rate_limit_goes_before_link_up() {
-    let up = Step::SetUp {
-        link: port(),
-        was_up: false,
-    };
-    let mut plan = Plan {
-        steps: vec![up.clone()],
-        ..Plan::default()
-    };
+    let (mut plan, up) = port_coming_up();
     add_rate_limit(&mut plan, &port(), Rate(10_000_000));
     assert_eq!(
         plan.steps[0].to_string(),
