@@ -188,8 +188,10 @@ async fn plan_openvswitch(
     let domain = format!("/local/domain/{}/vm", call.vif.domid);
     let mut vm = VmInfo::default();
     if let Some(path) = xs.read_optional(&domain)? {
-        vm.name = xs.read_optional(&format!("{path}/name"))?;
-        vm.uuid = xs.read_optional(&format!("{path}/uuid"))?;
+        let keys = [format!("{path}/name"), format!("{path}/uuid")];
+        let mut values = xs.read_many(&keys)?.into_iter();
+        vm.name = values.next().flatten();
+        vm.uuid = values.next().flatten();
     }
     let plan = openvswitch::plan_attach(call, backend, &kernel, &vm)?;
     Ok((plan, backend.addresses.clone()))
