@@ -285,7 +285,7 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
         }
         "trunks" => {
             let had = !rule.port.vlans.trunks.is_empty();
-            rule.port.vlans.trunks = parse_vids(value)?;
+            rule.port.vlans.trunks = parse_vids(value.split(',').map(str::trim))?;
             had
         }
         "isolated" => rule

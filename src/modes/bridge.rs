@@ -7,7 +7,7 @@ use crate::backend::Backend;
 use crate::invocation::{Command, TypeIf, XenCall};
 use crate::kernel::Snapshot;
 use crate::mac::MacAddr;
-use crate::modes::port_options::{self, Requested, Vid, Vlans};
+use crate::modes::port_options::{self, Requested, Vid, Vlans, parse_vids};
 use crate::modes::xen_device;
 use crate::names::IfName;
 use crate::netlink::Link;
@@ -129,15 +129,12 @@ impl BridgeRequest {
 pub fn vlan_form(word: &str) -> Option<(IfName, Vlans)> {
     let mut parts = word.split(':');
     let head = parts.next()?;
-    let trunks = parts.map(Vid::parse).collect::<Result<Vec<_>>>().ok()?;
+    let trunks = parse_vids(parts).ok()?;
     let (bridge, access) = match head.rsplit_once('.') {
         Some((bridge, tag)) => (bridge, Some(Vid::parse(tag).ok()?)),
         None if !trunks.is_empty() => (head, None),
         None => return None,
     };
-    let mut trunks = trunks;
-    trunks.sort();
-    trunks.dedup();
     Some((IfName::new(bridge).ok()?, Vlans { access, trunks }))
 }
 

@@ -34,11 +34,12 @@ impl fmt::Display for Vid {
     }
 }
 
-/// The config file's `trunks = a,b,c`, sorted, without repeats.
-pub fn parse_vids(text: &str) -> Result<Vec<Vid>> {
-    let mut vids = text
-        .split(',')
-        .map(|v| Vid::parse(v.trim()))
+/// VLAN ids (the config's `trunks = a,b,c`, the bridge word's `:a:b`), sorted, without
+/// repeats.
+pub fn parse_vids<'a>(pieces: impl IntoIterator<Item = &'a str>) -> Result<Vec<Vid>> {
+    let mut vids = pieces
+        .into_iter()
+        .map(Vid::parse)
         .collect::<Result<Vec<_>>>()?;
     vids.sort();
     vids.dedup();

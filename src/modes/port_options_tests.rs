@@ -10,7 +10,7 @@ fn vids_are_1_to_4094_and_lists_are_sorted_without_repeats() {
             format!("VLAN {bad:?} is not a number from 1 to 4094")
         );
     }
-    let vids: Vec<u16> = parse_vids("30, 10,30")
+    let vids: Vec<u16> = parse_vids("30, 10,30".split(',').map(str::trim))
         .unwrap()
         .into_iter()
         .map(Vid::get)
