@@ -25,7 +25,6 @@ const CTA_IP_V6_DST: u16 = 4;
 
 const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
 const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
-const NLM_F_REQUEST: u16 = libc::NLM_F_REQUEST as u16;
 const NLM_F_ACK: u16 = libc::NLM_F_ACK as u16;
 const NLM_F_DUMP: u16 = libc::NLM_F_DUMP as u16;
 const NLM_F_DUMP_INTR: u16 = libc::NLM_F_DUMP_INTR as u16;
@@ -202,15 +201,10 @@ pub(crate) fn ctnetlink_type(msg: u16) -> u16 {
 
 /// struct nlmsghdr + struct nfgenmsg (version 0, resource id 0) + `attributes`.
 pub(crate) fn request(msg: u16, flags: u16, family: u8, seq: u32, attributes: &[u8]) -> Vec<u8> {
-    let len = NLMSG_HDRLEN + NFGENMSG_LEN + attributes.len();
-    let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(&(len as u32).to_ne_bytes());
-    out.extend_from_slice(&ctnetlink_type(msg).to_ne_bytes());
-    out.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
-    out.extend_from_slice(&seq.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
-    out.extend_from_slice(&[family, libc::NFNETLINK_V0 as u8, 0, 0]);
+    let mut out = Vec::with_capacity(NLMSG_HDRLEN + NFGENMSG_LEN + attributes.len());
+    let start = nfnl::begin_message(&mut out, ctnetlink_type(msg), flags, seq, family, 0);
     out.extend_from_slice(attributes);
+    nfnl::end_message(&mut out, start);
     out
 }
 

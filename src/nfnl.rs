@@ -11,6 +11,35 @@ use nix::sys::socket::{
 };
 
 const NLMSG_HDRLEN: usize = 16;
+const NLM_F_REQUEST: u16 = 0x1;
+
+/// Starts a request in `buf`: struct nlmsghdr (NLM_F_REQUEST added to `flags`, port id 0)
+/// and struct nfgenmsg (version 0, `res_id` big-endian). `end_message` fills in the length
+/// once the attributes follow. Returns where the message starts.
+pub fn begin_message(
+    buf: &mut Vec<u8>,
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    family: u8,
+    res_id: u16,
+) -> usize {
+    let start = buf.len();
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(&[family, 0]);
+    buf.extend_from_slice(&res_id.to_be_bytes());
+    start
+}
+
+/// Sets the length of the message that `begin_message` started at `start`.
+pub fn end_message(buf: &mut [u8], start: usize) {
+    let len = (buf.len() - start) as u32;
+    buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+}
 
 /// A bound `NETLINK_NETFILTER` socket; the kernel picks its port id.
 pub struct Socket(OwnedFd);

@@ -75,7 +75,6 @@ const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_GETCHAIN: u16 = 4;
 const NFT_MSG_DELCHAIN: u16 = 5;
 const NFT_MSG_NEWRULE: u16 = 6;
-const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
@@ -95,21 +94,11 @@ struct Writer {
 impl Writer {
     /// Starts a message with its nfgenmsg header; `finish` fills in the length.
     fn message(&mut self, kind: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&0u32.to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.buf
-            .extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
-        self.buf.extend_from_slice(&seq.to_ne_bytes());
-        self.buf.extend_from_slice(&0u32.to_ne_bytes());
-        self.buf.extend_from_slice(&[family, 0]);
-        self.buf.extend_from_slice(&res_id.to_be_bytes());
-        start
+        nfnl::begin_message(&mut self.buf, kind, flags, seq, family, res_id)
     }
 
     fn finish(&mut self, start: usize) {
-        let len = (self.buf.len() - start) as u32;
-        self.buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+        nfnl::end_message(&mut self.buf, start);
     }
 
     fn attr(&mut self, kind: u16, data: &[u8]) {
@@ -312,6 +301,8 @@ pub fn get_chain(family: Family, table: &str, chain: &str, seq: u32) -> Vec<u8> 
     w.finish(start);
     w.buf
 }
+
+use crate::nfnl;
 
 #[cfg(test)]
 #[path = "wire_tests.rs"]
