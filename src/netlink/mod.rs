@@ -63,8 +63,11 @@ pub(crate) fn os_error(err: rtnetlink::Error) -> anyhow::Error {
 }
 
 mod bridge_port;
+mod police;
 mod rate;
 mod routed;
+
+pub use police::IngressLimit;
 
 pub struct Netlink {
     handle: Handle,

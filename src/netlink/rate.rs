@@ -1,8 +1,8 @@
 //! A qemu tap's rate limit towards the guest, as `tc qdisc replace dev TAP root tbf` sets
 //! it (Xen vifs are limited by netback from `B/rate` instead): a token bucket on the tap's
 //! egress holds what the host sends the guest. netlink-packet-route has no tbf, so its
-//! option struct is written here. Policing what the guest sends needs `cls_matchall` and
-//! `act_police`, which the kernels this was built on lack; it is not done.
+//! option struct is written here. The other direction, what the guest sends, is policed
+//! on the tap's ingress (`police.rs`).
 
 use anyhow::Result;
 use futures::StreamExt;
@@ -29,9 +29,10 @@ fn shape(bits_per_second: u64) -> (u64, u32) {
     (rate, burst as u32)
 }
 
-/// `struct tc_ratespec`; the link layer is given, so the kernel needs no rate table.
-fn ratespec(rate: u64) -> Vec<u8> {
-    let mut spec = vec![0, TC_LINKLAYER_ETHERNET]; // cell_log, linklayer
+/// `struct tc_ratespec`; tbf needs no rate table (`cell_log` 0), since the link layer is
+/// given.
+pub(super) fn ratespec(cell_log: u8, rate: u64) -> Vec<u8> {
+    let mut spec = vec![cell_log, TC_LINKLAYER_ETHERNET];
     spec.extend_from_slice(&0u16.to_ne_bytes()); // overhead
     spec.extend_from_slice(&(-1i16).to_ne_bytes()); // cell_align
     spec.extend_from_slice(&0u16.to_ne_bytes()); // mpu
@@ -47,7 +48,7 @@ fn ticks(burst: u32, rate: u64) -> u32 {
 /// `struct tc_tbf_qopt` and its companions.
 pub(crate) fn tbf_options(bits_per_second: u64) -> Vec<TcOption> {
     let (rate, burst) = shape(bits_per_second);
-    let mut parms = ratespec(rate);
+    let mut parms = ratespec(0, rate);
     parms.extend(vec![0; 12]); // no peak rate
     parms.extend_from_slice(&(burst.saturating_mul(2)).to_ne_bytes()); // limit: queue bytes
     parms.extend_from_slice(&ticks(burst, rate).to_ne_bytes()); // buffer
@@ -72,12 +73,15 @@ impl Netlink {
         tbf.attributes.push(TcAttribute::Kind("tbf".into()));
         tbf.attributes
             .push(TcAttribute::Options(tbf_options(bits_per_second)));
-        self.tc(RouteNetlinkMessage::NewQueueDiscipline(tbf)).await
+        let replace = NLM_F_CREATE | NLM_F_REPLACE;
+        self.tc(RouteNetlinkMessage::NewQueueDiscipline(tbf), replace)
+            .await
     }
 
-    async fn tc(&self, message: RouteNetlinkMessage) -> Result<()> {
+    /// One tc request with `flags` besides REQUEST|ACK; the kernel's errno on failure.
+    pub(super) async fn tc(&self, message: RouteNetlinkMessage, flags: u16) -> Result<()> {
         let mut request = NetlinkMessage::from(message);
-        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
         let mut response = self.handle.clone().request(request).map_err(os_error)?;
         while let Some(message) = response.next().await {
             if let NetlinkPayload::Error(err) = message.payload
