@@ -180,8 +180,10 @@ async fn differs(
         }),
         Step::SetNat { key, .. } => (!firewall::nat_present(key)?)
             .then(|| format!("no nft table inet {}", firewall::nat_table(key))),
-        // Not read back yet: every online applies them whole.
-        Step::SetPortOptions { .. } | Step::SetRateLimit { .. } => None,
+        // Not read back yet: every online applies them whole (the ingress limit as an ensure).
+        Step::SetPortOptions { .. } | Step::SetRateLimit { .. } | Step::SetIngressLimit { .. } => {
+            None
+        }
         other => Some(format!("would {other}")),
     })
 }

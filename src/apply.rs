@@ -142,6 +142,43 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_online_removes_the_limit_on_what_the_guest_sends() {
+        let tap = link("vkt0");
+        let rate = crate::modes::port_options::Rate(10_000_000);
+        let plan = Plan {
+            steps: vec![
+                Step::SetRateLimit {
+                    link: tap.clone(),
+                    rate,
+                },
+                Step::SetIngressLimit {
+                    link: tap.clone(),
+                    rate,
+                },
+                Step::SetUp {
+                    link: tap,
+                    was_up: false,
+                },
+            ],
+            ..Default::default()
+        };
+        let mut r = Recorder {
+            ran: vec![],
+            fail: vec![("set vkt0 up", nix::libc::ENOBUFS)],
+        };
+        block_on(apply_attach(&plan, &mut r)).unwrap_err();
+        assert_eq!(
+            r.ran,
+            [
+                "limit what vkt0 sends its guest to 10mbit",
+                "limit what vkt0 takes from its guest to 10mbit",
+                "set vkt0 up",
+                "delete the ingress qdisc of vkt0 and its rate limit",
+            ]
+        );
+    }
+
+    #[test]
     fn detach_continues_and_tolerates_missing_objects() {
         let vif = link("vif3.0");
         let plan = Plan {

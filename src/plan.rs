@@ -123,6 +123,15 @@ pub enum Step {
         link: LinkRef,
         rate: Rate,
     },
+    /// The same limit on what the guest sends the tap (tc police on its ingress qdisc).
+    SetIngressLimit {
+        link: LinkRef,
+        rate: Rate,
+    },
+    /// The tap's ingress qdisc, its policer with it; none is success.
+    RemoveIngressLimit {
+        link: LinkRef,
+    },
     /// An Open vSwitch port, replacing any port of that name (vif-openvswitch).
     OvsAddPort {
         link: LinkRef,
@@ -223,6 +232,9 @@ impl Step {
             Step::OvsAddPort { link, .. } => Some(Step::OvsDelPort {
                 name: link.name.clone(),
             }),
+            Step::SetIngressLimit { link, .. } => {
+                Some(Step::RemoveIngressLimit { link: link.clone() })
+            }
             Step::SetPortFilter(filter) => Some(Step::RemovePortFilter {
                 port: filter.port.clone(),
             }),
@@ -306,6 +318,12 @@ impl fmt::Display for Step {
             Step::OvsDelPort { name } => write!(f, "remove Open vSwitch port {name}"),
             Step::SetRateLimit { link, rate } => {
                 write!(f, "limit what {link} sends its guest to {rate}")
+            }
+            Step::SetIngressLimit { link, rate } => {
+                write!(f, "limit what {link} takes from its guest to {rate}")
+            }
+            Step::RemoveIngressLimit { link } => {
+                write!(f, "delete the ingress qdisc of {link} and its rate limit")
             }
             Step::SetPortFilter(filter) => write!(f, "filter {filter}"),
             Step::RemovePortFilter { port } => write!(f, "delete the antispoofing rules of {port}"),

@@ -221,6 +221,7 @@ fn guard(
 
 /// Out of the bridge and down; a routed tap also loses its proxy entries on the uplink,
 /// which outlive it. A bridge argument means the tap was bridged whatever the config says.
+/// Every tap loses its antispoofing rules and the limit on what its guest sends.
 async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
     // Taking the tap down must not depend on a config that broke since it came up.
     let config = Config::load_from_env().unwrap_or_else(|err| {
@@ -231,16 +232,14 @@ async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> R
         .rule_for(tap)
         .filter(|r| !r.route.is_empty() && argument.is_none());
     let env_bridge = std::env::var("VIFKIT_BRIDGE").is_ok_and(|b| !b.is_empty());
-    if config
+    let openvswitch = config
         .rule_for(tap)
-        .is_some_and(|r| r.openvswitch == Some(true))
-    {
-        let kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
-        let mut plan = openvswitch::plan_tap_detach(tap, &kernel);
-        antispoof::add_to_detach(&mut plan, tap);
-        return Ok(plan);
-    }
+        .is_some_and(|r| r.openvswitch == Some(true));
     let mut plan = match routed_rule {
+        _ if openvswitch => {
+            let kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
+            openvswitch::plan_tap_detach(tap, &kernel)
+        }
         Some(rule) if !env_bridge => {
             let uplink = rule.uplink.as_deref();
             let kernel = routed_snapshot(netlink, std::slice::from_ref(tap), &[], uplink).await?;
@@ -254,6 +253,13 @@ async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> R
         }
         _ => qemu::plan_ifdown(tap, &snapshot(netlink, std::slice::from_ref(tap)).await?),
     };
+    if let Some(found) = netlink.link(tap).await? {
+        let link = LinkRef {
+            index: found.index,
+            name: tap.clone(),
+        };
+        port_options::add_rate_limit_removal(&mut plan, &link);
+    }
     antispoof::add_to_detach(&mut plan, tap);
     Ok(plan)
 }

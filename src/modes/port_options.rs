@@ -85,13 +85,28 @@ impl fmt::Display for Rate {
     }
 }
 
-/// Adds the tap's rate limit before it comes up (or before the hooks for a tap already up).
+/// Adds the tap's rate limit, both ways, before it comes up (or before the hooks for a tap
+/// already up).
 pub fn add_rate_limit(plan: &mut Plan, link: &LinkRef, rate: Rate) {
     let at = plan.before_link_up(&link.name);
-    let step = Step::SetRateLimit {
-        link: link.clone(),
-        rate,
-    };
+    let steps = [
+        Step::SetRateLimit {
+            link: link.clone(),
+            rate,
+        },
+        Step::SetIngressLimit {
+            link: link.clone(),
+            rate,
+        },
+    ];
+    plan.steps.splice(at..at, steps);
+}
+
+/// A tap going away loses the limit on what its guest sends, whatever the config says by
+/// then.
+pub fn add_rate_limit_removal(plan: &mut Plan, link: &LinkRef) {
+    let at = plan.before_hooks();
+    let step = Step::RemoveIngressLimit { link: link.clone() };
     plan.steps.insert(at, step);
 }
 

@@ -123,12 +123,28 @@ fn rates_are_read_and_written_as_tc_does() {
 }
 
 #[test]
-fn the_rate_limit_goes_before_link_up() {
+fn the_rate_limit_goes_both_ways_before_link_up() {
     let (mut plan, up) = port_coming_up();
     add_rate_limit(&mut plan, &port(), Rate(10_000_000));
+    let words: Vec<String> = plan.steps.iter().map(Step::to_string).collect();
+    assert_eq!(
+        words,
+        [
+            "limit what vif3.0 sends its guest to 10mbit",
+            "limit what vif3.0 takes from its guest to 10mbit",
+            "set vif3.0 up",
+        ]
+    );
+    assert_eq!(plan.steps[2], up);
+}
+
+#[test]
+fn a_tap_going_away_loses_its_ingress_limit() {
+    let mut plan = Plan::default();
+    add_rate_limit_removal(&mut plan, &port());
+    assert_eq!(plan.steps, [Step::RemoveIngressLimit { link: port() }]);
     assert_eq!(
         plan.steps[0].to_string(),
-        "limit what vif3.0 sends its guest to 10mbit"
+        "delete the ingress qdisc of vif3.0 and its rate limit"
     );
-    assert_eq!(plan.steps[1], up);
 }
