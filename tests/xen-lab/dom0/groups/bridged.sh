@@ -28,7 +28,7 @@ group_bridged() {
   expect_eq bridged.hotplug-status connected \
     "$(xenstore-read "$(backend_dir xen1 0)/hotplug-status" 2>&1)"
   check bridged.guest-mac gx_is xen1 'cat /sys/class/net/eth0/address' 00:16:3e:10:10:10
-  gset xen1 "ip link set eth0 up && ip addr add 192.168.0.10/24 dev eth0 && ip -6 addr add 2001:db8:abba::10/64 dev eth0 nodad"
+  gset xen1 "ip link set eth0 up && ip addr add 192.168.0.10/24 dev eth0 && ip -6 addr add 2001:db8:abba::10/64 dev eth0"
   check bridged.guest-pings-lan gping xen1 192.168.0.254
   check bridged.lan-pings-guest nsping lan 192.168.0.10
   check bridged.guest-pings-lan-ipv6 gx xen1 "ping6 -c 2 -w 8 -W 1 2001:db8:abba::254"

@@ -31,8 +31,8 @@ group_multi() {
   fi
   expect_eq multi.xen1-on-br1 br1 "$(vif_master "vif$(domid xen1).0")"
   expect_eq multi.xen2-on-br2 br2 "$(vif_master xen2.0)"
-  gset xen1 "ip link set eth0 up && ip addr add 192.0.2.1/28 dev eth0 && ip -6 addr add 2001:db8:abba:1::1001/64 dev eth0 nodad && ip route add default via 192.0.2.14 && ip -6 route add default via fe80::ff:fe00:10e dev eth0"
-  gset xen2 "ip link set eth0 up && ip addr add 192.0.2.17/28 dev eth0 && ip -6 addr add 2001:db8:abba:2::1001/64 dev eth0 nodad && ip route add default via 192.0.2.30 && ip -6 route add default via fe80::ff:fe00:11e dev eth0"
+  gset xen1 "ip link set eth0 up && ip addr add 192.0.2.1/28 dev eth0 && ip -6 addr add 2001:db8:abba:1::1001/64 dev eth0 && ip route add default via 192.0.2.14 && ip -6 route add default via fe80::ff:fe00:10e dev eth0"
+  gset xen2 "ip link set eth0 up && ip addr add 192.0.2.17/28 dev eth0 && ip -6 addr add 2001:db8:abba:2::1001/64 dev eth0 && ip route add default via 192.0.2.30 && ip -6 route add default via fe80::ff:fe00:11e dev eth0"
   check multi.xen1-pings-xen2 gping xen1 192.0.2.17
   check multi.xen1-pings-xen2-v6 gx xen1 "ping6 -c 2 -w 8 -W 1 2001:db8:abba:2::1001"
   check multi.xen2-pings-xen1 gping xen2 192.0.2.1

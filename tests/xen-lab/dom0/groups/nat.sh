@@ -29,7 +29,7 @@ NFT
   pass nat.create
   check nat.route-src sh -c "ip route show dev xen1.0 | grep '^192.168.1.10 ' | grep -q 'src 192.168.1.1'"
   check nat.masquerade-table sh -c "nft list tables | grep -q 'vifkit-nat'"
-  gset xen1 "ip link set eth0 up && ip addr add 192.168.1.10/24 dev eth0 && ip -6 addr add 2001:db8:abba::1001/64 dev eth0 nodad && ip route add default via 192.168.1.1 && ip -6 route add default via 2001:db8:abba::1"
+  gset xen1 "ip link set eth0 up && ip addr add 192.168.1.10/24 dev eth0 && ip -6 addr add 2001:db8:abba::1001/64 dev eth0 && ip route add default via 192.168.1.1 && ip -6 route add default via 2001:db8:abba::1"
   check nat.guest-pings-peer gping xen1 203.0.113.1
   check nat.guest-pings-peer-v6 gx xen1 "ping6 -c 2 -w 8 -W 1 2001:db8:ffff::1"
   local counters

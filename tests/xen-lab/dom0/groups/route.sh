@@ -15,7 +15,7 @@ group_route() {
   vif=vif$(domid xen2).0
   check route.route-v4 sh -c "ip route show dev $vif | grep -q '^192.0.2.242 '"
   check route.route-v6 sh -c "ip -6 route show dev $vif | grep -q '^2001:db8:abba::1002'"
-  gset xen2 "ip link set eth0 up && ip addr add 192.0.2.242/28 dev eth0 && ip -6 addr add 2001:db8:abba::1002/64 dev eth0 nodad && ip route add 192.0.2.253 dev eth0 && ip route add default via 192.0.2.253 dev eth0 && ip -6 route add default via fe80::fcff:ffff:feff:ffff dev eth0"
+  gset xen2 "ip link set eth0 up && ip addr add 192.0.2.242/28 dev eth0 && ip -6 addr add 2001:db8:abba::1002/64 dev eth0 && ip route add 192.0.2.253 dev eth0 && ip route add default via 192.0.2.253 dev eth0 && ip -6 route add default via fe80::fcff:ffff:feff:ffff dev eth0"
   check route.guest-pings-router gping xen2 192.0.2.254
   check route.lan-pings-guest nsping lan 192.0.2.242
   check route.lan-pings-guest-v6 nsping6 lan 2001:db8:abba::1002

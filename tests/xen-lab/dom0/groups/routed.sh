@@ -39,7 +39,7 @@ group_routed() {
   check routed.proxy-ndp sh -c "ip -6 neigh show proxy | grep -q '2001:db8:abba::1001 dev eth0' && ip -6 neigh show proxy | grep -q '2001:db8:abba::1 dev xen1.0'"
   # The guest's sysconfig from the seed: 192.0.2.241/28, 2001:db8:abba::1001/64, the host
   # as its router on the vif's netback MAC fe:ff:ff:ff:ff:ff.
-  gset xen1 "ip link set eth0 up && ip addr add 192.0.2.241/28 dev eth0 && ip -6 addr add 2001:db8:abba::1001/64 dev eth0 nodad && ip route add 192.0.2.253 dev eth0 && ip route add default via 192.0.2.253 dev eth0 && ip -6 route add default via fe80::fcff:ffff:feff:ffff dev eth0"
+  gset xen1 "ip link set eth0 up && ip addr add 192.0.2.241/28 dev eth0 && ip -6 addr add 2001:db8:abba::1001/64 dev eth0 && ip route add 192.0.2.253 dev eth0 && ip route add default via 192.0.2.253 dev eth0 && ip -6 route add default via fe80::fcff:ffff:feff:ffff dev eth0"
   check routed.guest-pings-router gping xen1 192.0.2.254
   check routed.lan-pings-guest nsping lan 192.0.2.241
   check routed.guest-pings-router-v6 gx xen1 "ping6 -c 2 -w 8 -W 1 2001:db8:ffff::254"
