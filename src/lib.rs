@@ -23,4 +23,5 @@ pub mod route;
 pub mod sysconfig;
 pub mod sysctl;
 pub mod system;
+pub mod vlan;
 pub mod xenstore;

@@ -35,8 +35,9 @@ use std::net::IpAddr;
 
 use crate::backend::{parse_ip_list, parse_mtu};
 use crate::mac::MacAddr;
-use crate::modes::port_options::{Rate, Requested, Vid, parse_vids};
+use crate::modes::port_options::{Rate, Requested};
 use crate::names::IfName;
+use crate::vlan::{Vid, parse_vids};
 
 pub const DEFAULT_PATH: &str = "/etc/vifkit/vifkit.conf";
 

@@ -16,13 +16,14 @@ use crate::kernel::Snapshot;
 use crate::logging;
 use crate::modes::antispoof::{self, Guest};
 use crate::modes::openvswitch;
-use crate::modes::port_options::{self, Vlans};
+use crate::modes::port_options;
 use crate::modes::qemu::{self, BridgeSources};
 use crate::modes::routed::{self, RoutedPort};
 use crate::names::IfName;
 use crate::netlink::{Link, Netlink};
 use crate::plan::{LinkRef, Plan};
 use crate::system::SystemRunner;
+use crate::vlan::Vlans;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TapDirection {

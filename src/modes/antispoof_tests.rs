@@ -142,7 +142,8 @@ fn more_blocks_than_one_rule_can_check_is_one_sentence_and_no_step() {
 
 #[test]
 fn a_trunk_port_lets_tagged_frames_through() {
-    use crate::modes::port_options::{PortOptions, Vid, Vlans};
+    use crate::modes::port_options::PortOptions;
+    use crate::vlan::{Vid, Vlans};
     let port = name("vif1.0");
     let addresses = [("192.0.2.10".parse().unwrap(), 32)];
     let options = PortOptions {

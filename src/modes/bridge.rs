@@ -7,11 +7,12 @@ use crate::backend::Backend;
 use crate::invocation::{Command, TypeIf, XenCall};
 use crate::kernel::Snapshot;
 use crate::mac::MacAddr;
-use crate::modes::port_options::{self, Requested, Vid, Vlans, parse_vids};
+use crate::modes::port_options::{self, Requested};
 use crate::modes::xen_device;
 use crate::names::IfName;
 use crate::netlink::Link;
 use crate::plan::{HookRun, LinkRef, Plan, Step};
+use crate::vlan::{Vid, Vlans, parse_vids};
 
 /// The bridge a run was asked for, and the legacy name to try if it is missing.
 #[derive(Clone, Debug, PartialEq, Eq)]

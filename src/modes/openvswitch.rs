@@ -10,12 +10,13 @@ use crate::invocation::XenCall;
 use crate::kernel::Snapshot;
 use crate::mac::MacAddr;
 use crate::modes::bridge::{prepare_port, vlan_form};
-use crate::modes::port_options::{Requested, Vlans};
+use crate::modes::port_options::Requested;
 use crate::modes::xen_device;
 use crate::names::IfName;
 use crate::netlink::Link;
 use crate::ovsdb::OvsPort;
 use crate::plan::{LinkRef, Plan, Step};
+use crate::vlan::Vlans;
 
 /// `bridge[.tag][:trunk...]`; anything else is upstream's "No valid bridge was specified".
 pub fn parse_bridge(word: &str) -> Result<(IfName, Vlans)> {

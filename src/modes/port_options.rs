@@ -10,41 +10,7 @@ use anyhow::{Result, bail};
 use crate::mac::MacAddr;
 use crate::netlink::Link;
 use crate::plan::{LinkRef, Plan, Step};
-
-/// An 802.1Q VLAN id, 1 to 4094.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Vid(u16);
-
-impl Vid {
-    pub fn parse(text: &str) -> Result<Vid> {
-        match crate::names::parse_decimal(text) {
-            Some(vid @ 1..=4094) => Ok(Vid(vid as u16)),
-            _ => bail!("VLAN {text:?} is not a number from 1 to 4094"),
-        }
-    }
-
-    pub fn get(self) -> u16 {
-        self.0
-    }
-}
-
-impl fmt::Display for Vid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// VLAN ids (the config's `trunks = a,b,c`, the bridge word's `:a:b`), sorted, without
-/// repeats.
-pub fn parse_vids<'a>(pieces: impl IntoIterator<Item = &'a str>) -> Result<Vec<Vid>> {
-    let mut vids = pieces
-        .into_iter()
-        .map(Vid::parse)
-        .collect::<Result<Vec<_>>>()?;
-    vids.sort();
-    vids.dedup();
-    Ok(vids)
-}
+use crate::vlan::Vlans;
 
 /// A tap's rate limit in bits per second, written as tc does: `10mbit`, `512kbit`, `1gbit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,33 +74,6 @@ pub fn add_rate_limit_removal(plan: &mut Plan, link: &LinkRef) {
     let at = plan.before_hooks();
     let step = Step::RemoveIngressLimit { link: link.clone() };
     plan.steps.insert(at, step);
-}
-
-/// A port's VLANs: the one its untagged frames belong to, and those it carries tagged.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Vlans {
-    pub access: Option<Vid>,
-    pub trunks: Vec<Vid>,
-}
-
-impl Vlans {
-    pub fn is_empty(&self) -> bool {
-        self.access.is_none() && self.trunks.is_empty()
-    }
-}
-
-impl fmt::Display for Vlans {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = vec![];
-        if let Some(vid) = self.access {
-            parts.push(format!("vlan {vid} untagged"));
-        }
-        if !self.trunks.is_empty() {
-            let list: Vec<String> = self.trunks.iter().map(Vid::to_string).collect();
-            parts.push(format!("trunks {}", list.join(",")));
-        }
-        write!(f, "{}", parts.join(", "))
-    }
 }
 
 /// The options asked for a port; all off by default.

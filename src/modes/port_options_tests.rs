@@ -1,23 +1,6 @@
 use super::*;
 use crate::names::IfName;
 
-#[test]
-fn vids_are_1_to_4094_and_lists_are_sorted_without_repeats() {
-    assert_eq!(Vid::parse("4094").unwrap().get(), 4094);
-    for bad in ["0", "4095", "010", "", "ten", "-1"] {
-        assert_eq!(
-            Vid::parse(bad).unwrap_err().to_string(),
-            format!("VLAN {bad:?} is not a number from 1 to 4094")
-        );
-    }
-    let vids: Vec<u16> = parse_vids("30, 10,30".split(',').map(str::trim))
-        .unwrap()
-        .into_iter()
-        .map(Vid::get)
-        .collect();
-    assert_eq!(vids, [10, 30]);
-}
-
 fn bridge(vlan_filtering: bool) -> Link {
     Link {
         index: 2,
