@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod apply;
 pub mod backend;
+pub mod bridge_word;
 pub mod config;
 pub mod conntrack;
 pub mod demo;

@@ -14,24 +14,28 @@ pub struct IfName(String);
 
 impl IfName {
     pub fn new(name: &str) -> Result<Self> {
-        let why = if name.is_empty() {
-            Some("it is empty")
+        match IfName::why_invalid(name) {
+            Some(why) => bail!("invalid interface name {name:?}: it {why}"),
+            None => Ok(IfName(name.to_owned())),
+        }
+    }
+
+    /// Why the kernel would refuse `name` ("is empty", "contains '/'"), or None.
+    pub fn why_invalid(name: &str) -> Option<&'static str> {
+        if name.is_empty() {
+            Some("is empty")
         } else if name.len() > IFNAME_MAX {
-            Some("it is longer than 15 bytes")
+            Some("is longer than 15 bytes")
         } else if name == "." || name == ".." {
-            Some("it is a path component")
+            Some("is a path component")
         } else if name.contains('/') {
-            Some("it contains '/'")
+            Some("contains '/'")
         } else if name.contains(':') {
-            Some("it contains ':'")
+            Some("contains ':'")
         } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Some("it contains whitespace or a control character")
+            Some("contains whitespace or a control character")
         } else {
             None
-        };
-        match why {
-            Some(why) => bail!("invalid interface name {name:?}: {why}"),
-            None => Ok(IfName(name.to_owned())),
         }
     }
 
