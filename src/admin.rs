@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use crate::bridge_word::BridgeWord;
 use crate::config::Config;
 use crate::firewall;
 use crate::hotplug::{DEADLINE, XenMode, block_on_with_deadline, plan_tap_up, plan_xen_call};
@@ -208,7 +209,7 @@ pub fn reattach(bridge: Option<&str>) -> Result<usize> {
         }
         for tap in netlink.tap_names().await? {
             let rule = config.rule_for(&tap);
-            if wanted(rule.and_then(|r| r.bridge.as_deref())) {
+            if wanted(rule.and_then(|r| r.bridge.as_ref()).map(BridgeWord::as_str)) {
                 ports.push((tap, None));
             }
         }

@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 
 use std::net::IpAddr;
 
+use crate::bridge_word::{BadWord, BridgeWord};
 use crate::invocation::XenCall;
 use crate::mac::MacAddr;
 use crate::names::{IfName, parse_decimal};
@@ -119,10 +120,15 @@ pub fn parse_mtu(value: &str) -> Result<u32> {
 }
 
 impl Backend {
-    /// The bridge word: `B/bridge`, else the `bridge=` argument or environment (merged into
-    /// the call's overrides), as upstream takes it.
-    pub fn bridge_word<'a>(&'a self, call: &'a XenCall) -> Option<&'a str> {
+    /// The bridge word as given: `B/bridge`, else the `bridge=` argument or environment
+    /// (merged into the call's overrides), as upstream takes it and hooks see it.
+    pub fn bridge_text<'a>(&'a self, call: &'a XenCall) -> Option<&'a str> {
         self.bridge.as_deref().or(call.overrides.bridge.as_deref())
+    }
+
+    /// The bridge word, parsed when a bridged mode asks: a bad one fails only them.
+    pub fn bridge_word(&self, call: &XenCall) -> Option<Result<BridgeWord, BadWord>> {
+        self.bridge_text(call).map(BridgeWord::parse)
     }
 
     pub fn parse(call: &XenCall, keys: BackendKeys) -> Result<Backend> {

@@ -34,6 +34,7 @@ use anyhow::{Context, Result, bail};
 use std::net::IpAddr;
 
 use crate::backend::{parse_ip_list, parse_mtu};
+use crate::bridge_word::BridgeWord;
 use crate::mac::MacAddr;
 use crate::modes::port_options::{Rate, Requested};
 use crate::names::IfName;
@@ -54,7 +55,8 @@ pub struct PortRule {
     pub patterns: Vec<String>,
     /// Where the section starts, for messages that point the admin at it.
     pub line: usize,
-    pub bridge: Option<String>,
+    /// `br0`, or with VLANs as Xen writes them: `br0.10:20:30`.
+    pub bridge: Option<BridgeWord>,
     pub mtu: Option<u32>,
     /// Routed mode: the guest addresses to route to the tap.
     pub route: Vec<(IpAddr, u8)>,
@@ -247,10 +249,7 @@ fn set_host_key(config: &mut Config, content: &str) -> Result<()> {
 fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
     let (key, value) = split_key(content)?;
     let duplicate = match key {
-        "bridge" => {
-            IfName::new(value)?;
-            rule.bridge.replace(value.to_owned()).is_some()
-        }
+        "bridge" => rule.bridge.replace(BridgeWord::parse(value)?).is_some(),
         "mtu" => rule.mtu.replace(parse_mtu(value)?).is_some(),
         "route" => {
             let had = !rule.route.is_empty();

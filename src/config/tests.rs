@@ -17,11 +17,15 @@ fn sections_keys_and_first_match_wins() {
     assert_eq!(config.ports.len(), 2);
     let web = config.rule_for(&IfName::new("web-3").unwrap()).unwrap();
     assert_eq!(
-        (web.bridge.as_deref(), web.mtu, web.line),
+        (
+            web.bridge.as_ref().map(BridgeWord::as_str),
+            web.mtu,
+            web.line
+        ),
         (Some("br1"), Some(9000), 4)
     );
     let other = config.rule_for(&IfName::new("tap0").unwrap()).unwrap();
-    assert_eq!(other.bridge.as_deref(), Some("br0"));
+    assert_eq!(other.bridge.as_ref().map(BridgeWord::as_str), Some("br0"));
     assert_eq!(
         config
             .rule_for(&IfName::new("vnet1").unwrap())
@@ -118,6 +122,10 @@ fn every_bad_line_names_file_and_line() {
         (
             "[port *]\nbridge = a234567890123456\n",
             "/etc/vifkit/vifkit.conf:2: invalid interface name \"a234567890123456\": it is longer than 15 bytes",
+        ),
+        (
+            "[port *]\nbridge = br0:x\n",
+            "/etc/vifkit/vifkit.conf:2: invalid bridge \"br0:x\": VLAN \"x\" is not a number from 1 to 4094",
         ),
         (
             "[port *]\nbridge = br0\n\nbridge = br1\n",
@@ -226,4 +234,22 @@ fn bridge_port_options_are_read_per_section() {
         (Some(true), Some(false), Some(true))
     );
     assert_eq!(config.ports[1].port, Default::default());
+}
+
+#[test]
+fn bridge_takes_the_bridge_word_with_its_vlans() {
+    // The README's Open vSwitch section, and a word that may be br0's VLAN 10 or a link.
+    let text = "[port vkt0]\nbridge = ovsbr0.10:20:30\nopenvswitch = yes\n\n[port vkt1]\nbridge = br0.10\n\n[port vkt2]\nbridge = br0:20\n";
+    let config = parse(text).unwrap();
+    let word = |n: usize| config.ports[n].bridge.as_ref().unwrap();
+    let tagged = word(0).tagged().unwrap();
+    assert_eq!(
+        (tagged.bridge.as_str(), tagged.vlans.to_string()),
+        ("ovsbr0", "vlan 10 untagged, trunks 20,30".to_owned())
+    );
+    assert_eq!(config.ports[0].openvswitch, Some(true));
+    assert_eq!(word(1).name().map(IfName::as_str), Some("br0.10"));
+    assert_eq!(word(1).with_vlans().unwrap().bridge.as_str(), "br0");
+    assert_eq!(word(2).as_str(), "br0:20");
+    assert_eq!(word(2).name(), None);
 }

@@ -15,6 +15,7 @@ use crate::config::{Config, PortRule};
 use crate::kernel::Snapshot;
 use crate::logging;
 use crate::modes::antispoof::{self, Guest};
+use crate::modes::bridge::BridgeRequest;
 use crate::modes::openvswitch;
 use crate::modes::port_options;
 use crate::modes::qemu::{self, BridgeSources};
@@ -101,7 +102,7 @@ async fn plan_up_with(
     };
     let mtu = rule.and_then(|r| r.mtu);
     if let Some(rule) = rule.filter(|r| r.openvswitch == Some(true)) {
-        let Some((request, source)) = qemu::named_bridge(&sources)? else {
+        let Some((word, source)) = qemu::named_bridge(&sources)? else {
             bail!(
                 "openvswitch = yes for {tap} needs the Open vSwitch bridge: set bridge = in its [port] section of {}",
                 config.path.display()
@@ -109,15 +110,14 @@ async fn plan_up_with(
         };
         let kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
         let mut plan =
-            openvswitch::plan_tap_attach(tap, &request.word, &rule.port, rule.mac, mtu, &kernel)?;
-        plan.notes.push(format!(
-            "Open vSwitch bridge {} from {source}",
-            request.word
-        ));
+            openvswitch::plan_tap_attach(tap, &word, &rule.port, rule.mac, mtu, &kernel)?;
+        plan.notes
+            .push(format!("Open vSwitch bridge {word} from {source}"));
         guard(&mut plan, config, tap, Some(rule), |r| &r.ip)?;
         return Ok(plan);
     }
-    if let Some((request, source)) = qemu::named_bridge(&sources)? {
+    if let Some((word, source)) = qemu::named_bridge(&sources)? {
+        let request = BridgeRequest::new(word)?;
         let mut names = vec![tap.clone()];
         names.extend(request.names());
         let kernel = snapshot(netlink, &names).await?;

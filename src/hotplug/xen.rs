@@ -203,7 +203,7 @@ async fn plan_bridge(
     netlink: &Netlink,
     config: Option<&Config>,
 ) -> Result<Planned> {
-    let bridge_word = backend.bridge_word(call).unwrap_or_default();
+    let bridge_word = backend.bridge_text(call).unwrap_or_default();
     let final_name = xen_device::wanted_name(call, backend)?;
     let hooks = hook_run(call, backend, &final_name, bridge_word, "");
     let Some(config) = config else {

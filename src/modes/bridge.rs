@@ -4,6 +4,7 @@
 use anyhow::{Result, bail};
 
 use crate::backend::Backend;
+use crate::bridge_word::BridgeWord;
 use crate::invocation::{Command, TypeIf, XenCall};
 use crate::kernel::Snapshot;
 use crate::mac::MacAddr;
@@ -12,61 +13,49 @@ use crate::modes::xen_device;
 use crate::names::IfName;
 use crate::netlink::Link;
 use crate::plan::{HookRun, LinkRef, Plan, Step};
-use crate::vlan::{Vid, Vlans, parse_vids};
+use crate::vlan::Vlans;
 
 /// The bridge a run was asked for, and the legacy name to try if it is missing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeRequest {
-    /// The bridge word as a link name; for a word with trunks, the bridge part.
+    /// The link to look for first: the whole word, else the bridge before its VLANs.
     pub name: IfName,
     /// Xen's old network-bridge renamed `ethN` to a bridge: `xenbrN` then means `ethN`.
     pub legacy: Option<IfName>,
-    /// vif-openvswitch's `bridge[.tag][:trunk...]`, taken on a VLAN-aware Linux bridge: the
-    /// bridge and the VLANs. `br0.10` is only read so when no link has that name.
-    pub vlan_form: Option<(IfName, Vlans)>,
-    /// The word as given, for messages.
-    pub word: String,
+    /// The word as given. Read as vif-openvswitch's `bridge[.tag][:trunk...]` it is taken
+    /// on a VLAN-aware Linux bridge; `br0.10` only so when no link has that name.
+    pub word: BridgeWord,
 }
 
 impl BridgeRequest {
     /// Priority as upstream: xenstore, then the `bridge=` word, then the environment
     /// (already merged into `overrides`). No guess: upstream's "first bridge" is a FIX.
     pub fn for_xen(call: &XenCall, backend: &Backend) -> Result<BridgeRequest> {
-        let Some(name) = backend.bridge_word(call) else {
+        let Some(word) = backend.bridge_word(call) else {
             bail!(
                 "no bridge specified: set bridge= in the vif configuration (looked in {}/bridge, the bridge= argument and the bridge environment variable)",
                 backend.path
             );
         };
-        BridgeRequest::named(name)
+        BridgeRequest::new(word?)
     }
 
-    pub fn named(word: &str) -> Result<BridgeRequest> {
-        let vlan_form = vlan_form(word);
-        let name = match (word.contains(':'), &vlan_form) {
-            (false, _) => IfName::new(word)?,
-            (true, Some((bridge, _))) => bridge.clone(),
-            (true, None) => bail!(ovs_syntax(word)),
-        };
+    pub fn new(word: BridgeWord) -> Result<BridgeRequest> {
+        let name = word.link_name().clone();
         let legacy = name
             .as_str()
             .strip_prefix("xenbr")
             .filter(|n| crate::names::parse_decimal(n).is_some())
             .map(|n| IfName::new(&format!("eth{n}")))
             .transpose()?;
-        Ok(BridgeRequest {
-            name,
-            legacy,
-            vlan_form,
-            word: word.to_owned(),
-        })
+        Ok(BridgeRequest { name, legacy, word })
     }
 
     /// Every name the planner may look at, for the kernel snapshot.
     pub fn names(&self) -> Vec<IfName> {
         std::iter::once(self.name.clone())
             .chain(self.legacy.clone())
-            .chain(self.vlan_form.as_ref().map(|(bridge, _)| bridge.clone()))
+            .chain(self.word.with_vlans().map(|t| t.bridge.clone()))
             .collect()
     }
 
@@ -75,15 +64,15 @@ impl BridgeRequest {
     pub fn find<'k>(&self, kernel: &'k Snapshot) -> Result<(&'k Link, Option<String>)> {
         let name = &self.name;
         let vlan_bridge = self
-            .vlan_form
-            .as_ref()
-            .and_then(|(bridge, vlans)| Some((kernel.link(bridge.as_str())?, vlans)))
+            .word
+            .with_vlans()
+            .and_then(|t| Some((kernel.link(t.bridge.as_str())?, &t.vlans)))
             .filter(|(link, _)| link.is_bridge());
         let with_vlans = |(link, vlans): (&'k Link, &Vlans)| {
             let note = format!("bridge {} with {vlans}", link.name);
             (link, Some(note))
         };
-        if self.word.contains(':') {
+        if self.word.name().is_none() {
             // The word has trunks: it names no link of its own.
             return match vlan_bridge {
                 Some(found) => Ok(with_vlans(found)),
@@ -110,7 +99,7 @@ impl BridgeRequest {
                 )),
                 _ => match vlan_bridge {
                     Some(found) => Ok(with_vlans(found)),
-                    None if self.vlan_form.is_some() => bail!(ovs_syntax(&self.word)),
+                    None if self.word.with_vlans().is_some() => bail!(ovs_syntax(&self.word)),
                     None => bail!("bridge {name} does not exist"),
                 },
             },
@@ -119,29 +108,17 @@ impl BridgeRequest {
 
     /// The VLANs the bridge word gives a port of `found` (none unless the VLAN syntax chose it).
     pub fn vlans_for(&self, found: &Link) -> Vlans {
-        match &self.vlan_form {
-            Some((bridge, vlans)) if bridge.as_str() == found.name => vlans.clone(),
+        match self.word.with_vlans() {
+            Some(t) if t.bridge.as_str() == found.name => t.vlans.clone(),
             _ => Vlans::default(),
         }
     }
 }
 
-/// `br0.10`, `br0.10:20:30` or `br0:20:30`, as vif-openvswitch reads them.
-pub fn vlan_form(word: &str) -> Option<(IfName, Vlans)> {
-    let mut parts = word.split(':');
-    let head = parts.next()?;
-    let trunks = parse_vids(parts).ok()?;
-    let (bridge, access) = match head.rsplit_once('.') {
-        Some((bridge, tag)) => (bridge, Some(Vid::parse(tag).ok()?)),
-        None if !trunks.is_empty() => (head, None),
-        None => return None,
-    };
-    Some((IfName::new(bridge).ok()?, Vlans { access, trunks }))
-}
-
-fn ovs_syntax(word: &str) -> String {
+fn ovs_syntax(word: &BridgeWord) -> String {
     format!(
-        "bridge {word:?} uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script"
+        "bridge {:?} uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script",
+        word.as_str()
     )
 }
 

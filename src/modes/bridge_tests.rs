@@ -1,4 +1,5 @@
 use super::*;
+use crate::vlan::Vid;
 
 fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
     Link {
@@ -438,7 +439,7 @@ fn vlans_need_a_vlan_aware_bridge_and_a_valid_tag() {
     };
     assert_eq!(
         attach(&c, &b, &k).unwrap_err().to_string(),
-        "bridge \"br0:4095\" uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script"
+        "invalid bridge \"br0:4095\": VLAN \"4095\" is not a number from 1 to 4094"
     );
 }
 

@@ -6,10 +6,11 @@
 use anyhow::{Result, bail};
 
 use crate::backend::Backend;
+use crate::bridge_word::{BadWord, BridgeWord, Tagged};
 use crate::invocation::XenCall;
 use crate::kernel::Snapshot;
 use crate::mac::MacAddr;
-use crate::modes::bridge::{prepare_port, vlan_form};
+use crate::modes::bridge::prepare_port;
 use crate::modes::port_options::Requested;
 use crate::modes::xen_device;
 use crate::names::IfName;
@@ -18,15 +19,15 @@ use crate::ovsdb::OvsPort;
 use crate::plan::{LinkRef, Plan, Step};
 use crate::vlan::Vlans;
 
-/// `bridge[.tag][:trunk...]`; anything else is upstream's "No valid bridge was specified".
-pub fn parse_bridge(word: &str) -> Result<(IfName, Vlans)> {
-    if let Some(found) = vlan_form(word) {
-        return Ok(found);
-    }
-    match IfName::new(word) {
-        Ok(name) if !word.contains('.') => Ok((name, Vlans::default())),
-        _ => bail!(
-            "No valid bridge was specified: {word:?} is not bridge[.tag][:trunk...] (tags 1 to 4094)"
+/// Open vSwitch reads the word only as `bridge[.tag][:trunk...]` (here `br0.10` is br0's
+/// VLAN 10); anything else is upstream's "No valid bridge was specified".
+pub fn switch_port(word: Result<&BridgeWord, &BadWord>) -> Result<Tagged> {
+    match word.and_then(BridgeWord::tagged) {
+        Ok(tagged) => Ok(tagged.clone()),
+        Err(bad) => bail!(
+            "No valid bridge was specified: {:?} is not bridge[.tag][:trunk...] ({})",
+            bad.word(),
+            bad.why()
         ),
     }
 }
@@ -50,7 +51,7 @@ pub fn plan_attach(
             backend.path
         );
     };
-    let (bridge, vlans) = parse_bridge(word)?;
+    let Tagged { bridge, vlans } = switch_port(word.as_ref())?;
     let mut plan = Plan::default();
     let device = xen_device::resolve_attach(call, backend, kernel)?;
     let mut external_ids = vec![];
@@ -109,13 +110,13 @@ fn add_port(plan: &mut Plan, found: &Link, rename_to: Option<&IfName>, port: Por
 /// bridge word's VLANs, else the section's `vlan`/`trunks`; `mac` names the guest.
 pub fn plan_tap_attach(
     tap: &IfName,
-    word: &str,
+    word: &BridgeWord,
     requested: &Requested,
     mac: Option<MacAddr>,
     mtu: Option<u32>,
     kernel: &Snapshot,
 ) -> Result<Plan> {
-    let (bridge, mut vlans) = parse_bridge(word)?;
+    let Tagged { bridge, mut vlans } = switch_port(Ok(word))?;
     if vlans.is_empty() {
         vlans = requested.vlans.clone();
     }

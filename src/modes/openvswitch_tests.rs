@@ -42,14 +42,22 @@ fn kernel(links: Vec<Link>) -> Snapshot {
     k
 }
 
+fn word(text: &str) -> BridgeWord {
+    BridgeWord::parse(text).unwrap()
+}
+
+fn parse_bridge(text: &str) -> Result<Tagged> {
+    switch_port(BridgeWord::parse(text).as_ref())
+}
+
 #[test]
 fn the_bridge_word_is_bridge_tag_and_trunks() {
-    let (bridge, vlans) = parse_bridge("ovsbr0.10:30:20").unwrap();
+    let Tagged { bridge, vlans } = parse_bridge("ovsbr0.10:30:20").unwrap();
     assert_eq!(
         (bridge.as_str(), vlans.to_string()),
         ("ovsbr0", "vlan 10 untagged, trunks 20,30".into())
     );
-    assert!(parse_bridge("ovsbr0").unwrap().1.is_empty());
+    assert!(parse_bridge("ovsbr0").unwrap().vlans.is_empty());
     for bad in ["ovsbr0.0", "ovsbr0.x", "br0:5000", ""] {
         assert!(
             parse_bridge(bad)
@@ -59,6 +67,14 @@ fn the_bridge_word_is_bridge_tag_and_trunks() {
             "{bad}"
         );
     }
+    assert_eq!(
+        parse_bridge("br0.5000").unwrap_err().to_string(),
+        "No valid bridge was specified: \"br0.5000\" is not bridge[.tag][:trunk...] (VLAN \"5000\" is not a number from 1 to 4094)"
+    );
+    assert_eq!(
+        parse_bridge("").unwrap_err().to_string(),
+        "No valid bridge was specified: \"\" is not bridge[.tag][:trunk...] (the bridge name is empty)"
+    );
 }
 
 #[test]
@@ -146,12 +162,12 @@ fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
     };
     let mac = Some(MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]));
     let words = |plan: &Plan| -> Vec<String> { plan.steps.iter().map(|s| s.to_string()).collect() };
-    let plan = plan_tap_attach(&tap, "ovsbr0", &requested, mac, None, &k).unwrap();
+    let plan = plan_tap_attach(&tap, &word("ovsbr0"), &requested, mac, None, &k).unwrap();
     assert_eq!(
         words(&plan)[1],
         "add tap0 to Open vSwitch bridge ovsbr0 tag 30"
     );
-    let plan = plan_tap_attach(&tap, "ovsbr0.10", &requested, mac, None, &k).unwrap();
+    let plan = plan_tap_attach(&tap, &word("ovsbr0.10"), &requested, mac, None, &k).unwrap();
     assert_eq!(
         words(&plan)[1],
         "add tap0 to Open vSwitch bridge ovsbr0 tag 10"
@@ -161,7 +177,7 @@ fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
         ..Requested::default()
     };
     assert_eq!(
-        plan_tap_attach(&tap, "ovsbr0", &isolated, mac, None, &k)
+        plan_tap_attach(&tap, &word("ovsbr0"), &isolated, mac, None, &k)
             .unwrap_err()
             .to_string(),
         "isolated, learning and hairpin are Linux bridge options: tap0 is on Open vSwitch bridge ovsbr0, which takes vlan and trunks"

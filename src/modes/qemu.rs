@@ -5,9 +5,10 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
+use crate::bridge_word::BridgeWord;
 use crate::config::PortRule;
 use crate::kernel::Snapshot;
-use crate::modes::bridge::{self, BridgeRequest};
+use crate::modes::bridge;
 use crate::names::IfName;
 use crate::netlink::Link;
 use crate::plan::{LinkRef, Plan, Step};
@@ -23,24 +24,21 @@ pub struct BridgeSources<'a> {
 }
 
 /// The explicitly named bridge and where it was named, or None to use the default route.
-pub fn named_bridge(sources: &BridgeSources<'_>) -> Result<Option<(BridgeRequest, String)>> {
-    let named = [
-        (sources.argument, "the bridge argument".to_owned()),
-        (sources.env, "VIFKIT_BRIDGE".to_owned()),
-        (
-            sources.rule.and_then(|r| r.bridge.as_deref()),
-            sources
-                .rule
-                .map(|r| format!("{}:{}", sources.config_path.display(), r.line))
-                .unwrap_or_default(),
-        ),
+/// Only the word that is used is parsed (the config's was parsed when it was loaded).
+pub fn named_bridge(sources: &BridgeSources<'_>) -> Result<Option<(BridgeWord, String)>> {
+    let given = [
+        (sources.argument, "the bridge argument"),
+        (sources.env, "VIFKIT_BRIDGE"),
     ];
-    for (name, source) in named {
-        if let Some(name) = name.filter(|n| !n.is_empty()) {
-            return Ok(Some((BridgeRequest::named(name)?, source)));
+    for (text, source) in given {
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            return Ok(Some((BridgeWord::parse(text)?, source.to_owned())));
         }
     }
-    Ok(None)
+    Ok(sources.rule.and_then(|rule| {
+        let source = format!("{}:{}", sources.config_path.display(), rule.line);
+        Some((rule.bridge.clone()?, source))
+    }))
 }
 
 /// Debian's rule, extended to IPv6: the first default-route device that is a Linux bridge.

@@ -19,7 +19,7 @@ fn rule(bridge: Option<&str>) -> PortRule {
     PortRule {
         patterns: vec!["tap*".into()],
         line: 7,
-        bridge: bridge.map(str::to_owned),
+        bridge: bridge.map(|b| BridgeWord::parse(b).unwrap()),
         mtu: None,
         route: vec![],
         uplink: None,
@@ -50,7 +50,7 @@ fn sources<'a>(
 fn chosen(s: &BridgeSources<'_>) -> Option<(String, String)> {
     named_bridge(s)
         .unwrap()
-        .map(|(request, source)| (request.name.to_string(), source))
+        .map(|(word, source)| (word.to_string(), source))
 }
 
 #[test]
@@ -71,6 +71,29 @@ fn argument_then_env_then_config() {
     let no_bridge = rule(None);
     assert_eq!(chosen(&sources(None, None, Some(&no_bridge))), None);
     assert_eq!(chosen(&sources(None, None, None)), None);
+}
+
+#[test]
+fn a_word_with_vlans_from_any_source_is_one_bridge_word() {
+    let r = rule(Some("ovsbr0.10:20:30"));
+    assert_eq!(
+        chosen(&sources(None, None, Some(&r))),
+        Some(("ovsbr0.10:20:30".into(), "/etc/vifkit/vifkit.conf:7".into()))
+    );
+    for s in [
+        sources(Some("br0:20:30"), None, None),
+        sources(None, Some("br0:20:30"), None),
+    ] {
+        let (word, _) = named_bridge(&s).unwrap().unwrap();
+        assert_eq!(word.link_name().as_str(), "br0");
+        assert_eq!(word.with_vlans().unwrap().vlans.to_string(), "trunks 20,30");
+    }
+    assert_eq!(
+        named_bridge(&sources(None, Some("br0:x"), None))
+            .unwrap_err()
+            .to_string(),
+        "invalid bridge \"br0:x\": VLAN \"x\" is not a number from 1 to 4094"
+    );
 }
 
 #[test]
