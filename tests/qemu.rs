@@ -248,6 +248,47 @@ fn config_rule_gives_bridge_and_mtu() {
 }
 
 #[test]
+fn bridge_words_with_vlans_load_from_the_config_and_the_environment() {
+    let (ns, tap) = rig("qword");
+    let dir = scratch_dir("qword");
+    let conf = dir.join("vifkit.conf");
+    let env = [("VIFKIT_CONFIG", conf.to_str().unwrap())];
+    // br0 here cannot filter VLANs: the run gets as far as saying so, so the file loaded.
+    let refused = format!(
+        "qemu-ifup: error: bridge br0 is not VLAN-aware: vlan 10 untagged, trunks 20,30 for {tap} needs vlan_filtering (ip link set br0 type bridge vlan_filtering 1)\n"
+    );
+    std::fs::write(&conf, "[port vkt*]\nbridge = br0.10:20:30\n").unwrap();
+    let out = script(&ns, "qemu-ifup", &[&tap], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), refused);
+    let out = script(
+        &ns,
+        "qemu-ifup",
+        &[&tap],
+        &[("VIFKIT_BRIDGE", "br0.10:20:30")],
+    );
+    assert_eq!(stderr(&out), refused);
+    assert_eq!(ns.master_of(&tap), None);
+    // A word that is no bridge word names file, line and why.
+    std::fs::write(&conf, "[port vkt*]\nbridge = br0:x\n").unwrap();
+    let out = script(&ns, "qemu-ifup", &[&tap], &env);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "qemu-ifup: error: {}:2: invalid bridge \"br0:x\": VLAN \"x\" is not a number from 1 to 4094\n",
+            conf.display()
+        )
+    );
+    // A link really called br0.10 is that bridge, not br0's VLAN 10.
+    ns.bridge("br0.10", 1500);
+    std::fs::write(&conf, "[port vkt*]\nbridge = br0.10\n").unwrap();
+    let out = script(&ns, "qemu-ifup", &[&tap], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_port(&ns, &tap, "br0.10", 1500);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn argument_beats_environment_and_ipv6_default_route_is_a_fallback() {
     let (ns, tap) = rig("qarg");
     ns.bridge("br6", 1280);

@@ -255,3 +255,47 @@ fn a_qemu_tap_joins_the_tagged_vlan_and_leaves_no_port() {
     assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "vif1.0");
     assert_ok(&host.run(&vif1, "offline"));
 }
+
+#[test]
+fn a_qemu_tap_takes_tag_and_trunks_from_the_readme_word_in_its_section() {
+    let ns = Netns::new("ovw");
+    let host = Host::with_bridge(&ns);
+    ns.ip(&["tuntap", "add", "vkw0", "mode", "tap"]);
+    let config = host.ovs.path("vifkit.conf");
+    // The README's example, which once kept vifkit.conf from loading at all.
+    std::fs::write(
+        &config,
+        "[port vkw0]\nbridge = ovsbr0.10:20:30\nopenvswitch = yes\n",
+    )
+    .unwrap();
+    let env = [
+        ("VIFKIT_CONFIG", config.as_str()),
+        ("OVS_RUNDIR", host.ovs.rundir()),
+    ];
+    let script = |name: &str| {
+        let mut cmd = ns.exec();
+        cmd.arg("env").args(env.map(|(k, v)| format!("{k}={v}")));
+        run(cmd.arg(binary(name)).arg("vkw0"))
+    };
+    // The word is read whole: no bridge ovsbr0 here, and no Linux bridge is looked for.
+    let out = script("qemu-ifup");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Open vSwitch bridge ovsbr0 does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        &config,
+        "[port vkw0]\nbridge = br0.10:20:30\nopenvswitch = yes\n",
+    )
+    .unwrap();
+    assert_ok(&script("qemu-ifup"));
+    assert_eq!(host.ovs.vsctl(&["get", "port", "vkw0", "tag"]), "10");
+    assert_eq!(
+        host.ovs.vsctl(&["get", "port", "vkw0", "trunks"]),
+        "[20, 30]"
+    );
+    assert_ok(&script("qemu-ifdown"));
+    assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "");
+}
