@@ -73,7 +73,7 @@ impl BridgeRequest {
             (link, Some(note))
         };
         if self.word.name().is_none() {
-            // The word has trunks: it names no link of its own.
+            // The word has trunks (or is too long for a link): it names no link of its own.
             return match vlan_bridge {
                 Some(found) => Ok(with_vlans(found)),
                 None => bail!(ovs_syntax(&self.word)),
