@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The lab's helpers inside dom0: results, guests and their console channel, the LAN.
 VK=/usr/local/libexec/vifkit
 CONSOLE_LOGS=/var/log/xen/console
@@ -52,7 +53,7 @@ type = "pv"
 kernel = "/lab/guest/vmlinux"
 ramdisk = "/lab/guest/initrd.gz"
 extra = "console=hvc0 quiet vkg.nics=$n"
-memory = ${GUEST_MEM:-112}
+memory = ${GUEST_MEM:-96}
 vcpus = 1
 vif = [ $vifs ]
 on_crash = "destroy"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Seed 1.1: bridged to a physical network. xenbr0 carries the host's address and has the
 # host's NIC (eth0, a veth to the LAN namespace) as a port; guests join it through vifkit's
 # vif-bridge, run by libxl as script=.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A vif whose bridge does not exist: vifkit refuses in one sentence, libxl shows it and
 # fails the create, and nothing is left: no domain, no vif, no backend directory.
 . /lab/groups/bridged.sh

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Seed 1.2: a second, host-only bridge (br1, 192.168.1.1/24, no physical port) beside xenbr0;
 # the guest's second vif (vifname=xen1.1) reaches the host over it and not the LAN.
 . /lab/groups/bridged.sh

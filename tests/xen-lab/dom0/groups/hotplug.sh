@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Hotplug as libxl does it: network-attach and network-detach on a running guest, destroy
 # running offline, a guest recreated with the same vifname, and four guests created at once.
 . /lab/groups/bridged.sh

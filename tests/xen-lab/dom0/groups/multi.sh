@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Seed 2.2: routed with multiple networks. Host-only br1 (192.0.2.0/28,
 # 2001:db8:abba:1::/64) and br2 (192.0.2.16/28, 2001:db8:abba:2::/64); guests join them
 # with vif-bridge and the host routes between them and the LAN.
@@ -14,6 +15,7 @@ group_multi() {
   local b
   for b in "br1 192.0.2.14/28 2001:db8:abba:1::/64 02:00:00:00:01:0e" \
     "br2 192.0.2.30/28 2001:db8:abba:2::/64 02:00:00:00:01:1e"; do
+    # shellcheck disable=SC2086 # word splitting wanted: bridge, address, prefix, MAC
     set -- $b
     ip link add "$1" type bridge stp_state 0 forward_delay 0
     ip link set "$1" address "$4" up

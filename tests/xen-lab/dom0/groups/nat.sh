@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Seed 3: NAT. vif-nat routes the guest's private 192.168.1.10 (and 2001:db8:abba::1001)
 # to xen1.0 with the host's router address as source, and masquerades it on eth0.
 group_nat() {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Rate limits on dom0's Debian kernel (cls_matchall and act_police load there; the CI kernel
 # has neither). A qemu tap with "rate = 1mbit" in its [port] section: qemu-ifup puts a tbf
 # on the tap (host to guest) and an ingress police (guest to host). A stand-in qemu

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # vif-route with ip= IPv4 and IPv6: libxl's B/ip becomes host routes to the vif and proxy
 # entries on the uplink, with no sysconfig at all.
 . /lab/groups/routed.sh

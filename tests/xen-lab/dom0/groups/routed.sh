@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Seed 2.1: one shared network for host and guest. vif-route-ifup (libxl's
 # script=vif-route-ifup, vifname=xen1.0) applies the seed's sysconfig files verbatim: the
 # host routes the guest's addresses to xen1.0 and publishes them on eth0 by proxy ARP/NDP.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # VLANs on a VLAN-aware Linux bridge with real guests (dom0's Debian kernel has
 # CONFIG_BRIDGE_VLAN_FILTERING and 8021q; the CI kernel has neither). Xen's
 # bridge=BRIDGE.TAG[:TRUNK...] word: A and B are access ports on VLAN 10, C on VLAN 20 (and
@@ -22,9 +23,10 @@ group_vlan() {
   bridge vlan add dev eth0 vid 20
   bridge vlan del dev eth0 vid 1
   ip link set eth0 up
-  local g spec
+  local g
   for g in "xva 00:16:3e:0a:00:01 vbr0.10" "xvb 00:16:3e:0a:00:02 vbr0.10" \
     "xvc 00:16:3e:0a:00:03 vbr0.20" "xvt 00:16:3e:0a:00:05 vbr0:10:20"; do
+    # shellcheck disable=SC2086 # word splitting wanted: name, MAC, bridge word
     set -- $g
     if ! out=$(guest_up "$1" "mac=$2,bridge=$3,vifname=$1.0,script=$VK/vif-bridge"); then
       fail "vlan.create-$1" "xl create failed: $out"
