@@ -84,9 +84,6 @@ guest_wait_ready() {
   tail -n 15 "$CONSOLE_LOGS/guest-$name.log" 2>/dev/null | sed 's/^/  | /'
   return 1
 }
-guest_down() {
-  xl destroy "$1" >/dev/null 2>&1 || true
-}
 domid() { xl domid "$1" 2>/dev/null; }
 
 # gx NAME COMMAND: runs COMMAND in the guest's shell, prints its output, returns its status
@@ -173,7 +170,6 @@ vif_master() { ip -j link show "$1" 2>/dev/null | sed -n 's/.*"master":"\([^"]*\
 link_exists() { ip link show "$1" >/dev/null 2>&1; }
 # backend_vif_dir DOMNAME DEVID: the netback backend directory of a guest's vif.
 backend_dir() { echo "/local/domain/0/backend/vif/$(domid "$1")/$2"; }
-hotplug_log() { tail -n "${1:-5}" /var/log/xen/xen-hotplug.log 2>/dev/null; }
 # gset NAME COMMAND: configures the guest (addresses, routes); a failure is a FAIL of the
 # running group, so that later checks do not fail for an unrelated reason unexplained.
 gset() {

@@ -38,7 +38,7 @@ group_bridged() {
   sleep 0.5
   check_not bridged.destroy-removes-vif link_exists "$vif"
   check_not bridged.destroy-removes-backend xenstore-read "/local/domain/0/backend/vif/$dom/0/mac"
-  check bridged.destroy-leaves-uplink sh -c "[ \"\$(ip -j link show eth0 | sed -n 's/.*\"master\":\"\\([^\"]*\\)\".*/\\1/p')\" = xenbr0 ]"
+  expect_eq bridged.destroy-leaves-uplink xenbr0 "$(vif_master eth0)"
 
   # vifname=xen1.0: the static name of seed 1.1's commented line.
   if ! out=$(guest_up xen1 "mac=00:16:3e:10:10:10,bridge=xenbr0,vifname=xen1.0,script=$VK/vif-bridge"); then

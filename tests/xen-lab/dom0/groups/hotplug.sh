@@ -21,7 +21,7 @@ group_hotplug() {
   sleep 0.5
   check_not hotplug.detach-removes-vif link_exists "vif$dom.1"
   check_not hotplug.detach-removes-backend xenstore-read "/local/domain/0/backend/vif/$dom/1/mac"
-  check hotplug.first-vif-stays sh -c "[ \"\$(ip -j link show vif$dom.0 | sed -n 's/.*\"master\":\"\\([^\"]*\\)\".*/\\1/p')\" = xenbr0 ]"
+  expect_eq hotplug.first-vif-stays xenbr0 "$(vif_master "vif$dom.0")"
   xl destroy xen3
   sleep 0.5
   check_not hotplug.destroy-runs-offline link_exists "vif$dom.0"
