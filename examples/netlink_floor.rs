@@ -1,7 +1,7 @@
 //! The netlink floor of `vif-bridge online` / `offline`: the kernel work of one plug and one
 //! unplug, without process start-up, argv/environment parsing or xenstore.
 //!
-//! One process, one route netlink socket (the crate's own `vifkit::netlink::Netlink` on a
+//! One process, one route netlink socket (the crate's own `vifkit::sys::rtnl::Netlink` on a
 //! current-thread tokio runtime, as the binaries use it), and a loop of N iterations over
 //! one port and one bridge that already exist in the network namespace it runs in:
 //!
@@ -27,9 +27,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use vifkit::mac::MacAddr;
-use vifkit::names::IfName;
-use vifkit::netlink::Netlink;
+use vifkit::sys::rtnl::Netlink;
+use vifkit::types::mac::MacAddr;
+use vifkit::types::names::IfName;
 
 enum Job {
     Loop(usize),

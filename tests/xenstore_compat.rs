@@ -11,8 +11,8 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use support::{Harness, raw_read};
-use vifkit::xenstore::sanitise_error_text;
-use vifkit::xenstore::wire::XENSTORE_PAYLOAD_MAX;
+use vifkit::sys::xenstore::sanitise_error_text;
+use vifkit::sys::xenstore::wire::XENSTORE_PAYLOAD_MAX;
 
 #[test]
 fn xenstore_write_then_read_single_key() {
@@ -212,7 +212,7 @@ with pyxs.Client(unix_socket_path=sys.argv[1]) as a, pyxs.Client(unix_socket_pat
 
 #[test]
 fn raw_socket_sees_reply_type_and_ids_echoed() {
-    use vifkit::xenstore::wire::{Message, MsgType, read_message, write_message};
+    use vifkit::sys::xenstore::wire::{Message, MsgType, read_message, write_message};
     let h = Harness::new();
     let mut s = UnixStream::connect(&h.sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use vifkit::hotplug::{TapDirection, qemu_main};
+use vifkit::entry::{TapDirection, qemu_main};
 
 fn main() -> ExitCode {
     qemu_main(TapDirection::Up, "qemu-ifup")

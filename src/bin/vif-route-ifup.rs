@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use vifkit::hotplug::{XenMode, xen_main};
+use vifkit::entry::{XenMode, xen_main};
 
 fn main() -> ExitCode {
     xen_main(XenMode::RouteIfup, "vif-route-ifup")

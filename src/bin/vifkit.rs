@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
-use vifkit::mac::MacAddr;
+use vifkit::types::mac::MacAddr;
 
 #[derive(Parser)]
 #[command(
@@ -21,8 +21,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Verb {
     /// Run the seed's scenarios in throwaway network namespaces and report.
+    #[cfg(feature = "lab")]
     Demo,
     /// Serve a small xenstore on a unix socket, for tests and the demo (not for production).
+    #[cfg(feature = "lab")]
     Xenstored {
         /// Where to create the socket.
         #[arg(long)]
@@ -59,20 +61,22 @@ enum Verb {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    vifkit::logging::init("vifkit", false);
+    vifkit::entry::logging::init("vifkit", false);
     let result = match cli.command {
-        Verb::Demo => vifkit::demo::run(),
-        Verb::Xenstored { socket } => vifkit::xenstore::server::run(&socket),
+        #[cfg(feature = "lab")]
+        Verb::Demo => vifkit::lab::demo::run(),
+        #[cfg(feature = "lab")]
+        Verb::Xenstored { socket } => vifkit::lab::xenstored::server::run(&socket),
         Verb::Eui64 { mac } => {
             MacAddr::parse(&mac).map(|mac| println!("{}", mac.eui64_link_local()))
         }
-        Verb::Plan { dev } => vifkit::admin::plan(&dev),
-        Verb::Check { dev } => vifkit::admin::check(&dev).and_then(|clean| match clean {
+        Verb::Plan { dev } => vifkit::entry::admin::plan(&dev),
+        Verb::Check { dev } => vifkit::entry::admin::check(&dev).and_then(|clean| match clean {
             true => Ok(()),
             false => anyhow::bail!("{dev} has drifted from what online leaves"),
         }),
         Verb::Reattach { bridge } => {
-            vifkit::admin::reattach(bridge.as_deref()).and_then(|failed| match failed {
+            vifkit::entry::admin::reattach(bridge.as_deref()).and_then(|failed| match failed {
                 0 => Ok(()),
                 n => anyhow::bail!("{n} port(s) could not be reattached"),
             })

@@ -9,7 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
-use vifkit::xenstore::{Client, Server};
+use vifkit::lab::xenstored::Server;
+use vifkit::sys::xenstore::Client;
 pub mod frames;
 pub mod hub;
 

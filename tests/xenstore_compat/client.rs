@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use super::support::{self, Harness};
-use vifkit::xenstore::client::MAX_TRANSACTION_ATTEMPTS;
-use vifkit::xenstore::transport::candidates;
-use vifkit::xenstore::wire::XENSTORE_PAYLOAD_MAX;
-use vifkit::xenstore::{Client, XsError, is_eagain, is_enoent};
+use vifkit::sys::xenstore::client::MAX_TRANSACTION_ATTEMPTS;
+use vifkit::sys::xenstore::transport::candidates;
+use vifkit::sys::xenstore::wire::XENSTORE_PAYLOAD_MAX;
+use vifkit::sys::xenstore::{Client, XsError, is_eagain, is_enoent};
 
 #[test]
 fn client_basic_operations() {
@@ -157,7 +157,7 @@ fn concurrent_transactions_never_lose_an_update() {
 #[test]
 fn client_skips_watch_events_and_stale_replies() {
     let h = Harness::fake(|req, out| {
-        use vifkit::xenstore::wire::{Message, MsgType, write_message};
+        use vifkit::sys::xenstore::wire::{Message, MsgType, write_message};
         let event = Message::new(MsgType::WatchEvent, 0, 0, b"/x\0tok\0".to_vec());
         write_message(out, &event).unwrap();
         let stale = Message::new(

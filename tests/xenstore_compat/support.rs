@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use vifkit::xenstore::wire::{Message, MsgType, read_message, write_message};
-use vifkit::xenstore::{Client, Server};
+use vifkit::lab::xenstored::Server;
+use vifkit::sys::xenstore::Client;
+use vifkit::sys::xenstore::wire::{Message, MsgType, read_message, write_message};
 
 /// Names the file a child copy of the test binary reports into.
 pub const CHILD_MARKER: &str = "VIFKIT_XS_TEST_CHILD_OUT";

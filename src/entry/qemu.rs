@@ -1,0 +1,266 @@
+//! The qemu entry: `qemu-ifup IFNAME [BRIDGE]` / `qemu-ifdown IFNAME [BRIDGE]`, as qemu's
+//! `script=`/`downscript=` or libvirt's `<script>` run them. No xenstore; only
+//! CAP_NET_ADMIN is needed; inherited file descriptors are left alone.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use super::{
+    DEADLINE, add_default_links, block_on_with_deadline, execute, failure, routed_snapshot,
+    snapshot,
+};
+use crate::apply::system::SystemRunner;
+use crate::entry::logging;
+use crate::input::config::{Config, PortRule};
+use crate::planning::modes::antispoof::{self, Guest};
+use crate::planning::modes::bridge::BridgeRequest;
+use crate::planning::modes::openvswitch;
+use crate::planning::modes::port_options;
+use crate::planning::modes::qemu::{self, BridgeSources};
+use crate::planning::modes::routed::{self, RoutedPort};
+use crate::planning::plan::{LinkRef, Plan};
+use crate::planning::snapshot::Snapshot;
+use crate::sys::rtnl::{Link, Netlink};
+use crate::types::names::IfName;
+use crate::types::vlan::Vlans;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TapDirection {
+    Up,
+    Down,
+}
+
+pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
+    logging::init(tag, false);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    log::debug!("{tag} {}", args.join(" "));
+    let deadline = Instant::now() + DEADLINE;
+    let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
+    let result = parse_args(tag, &args).and_then(|(tap, bridge)| {
+        block_on_with_deadline(deadline, async {
+            let netlink = Netlink::connect()?;
+            let plan = match direction {
+                TapDirection::Up => plan_up(&netlink, &tap, bridge.as_deref()).await?,
+                TapDirection::Down => plan_down(&netlink, &tap, bridge.as_deref()).await?,
+            };
+            let attach = direction == TapDirection::Up;
+            let runner = SystemRunner {
+                netlink: &netlink,
+                xenstore: None,
+                deadline,
+                attach,
+            };
+            execute(&plan, runner, dry_run).await
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => failure(&err, None),
+    }
+}
+
+fn parse_args(tag: &str, args: &[String]) -> Result<(IfName, Option<String>)> {
+    match args {
+        [tap] => Ok((IfName::new(tap)?, None)),
+        [tap, bridge] => Ok((IfName::new(tap)?, Some(bridge.clone()))),
+        _ => bail!("usage: {tag} IFNAME [BRIDGE]"),
+    }
+}
+
+pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
+    let config = Config::load_from_env()?;
+    let mut plan = plan_up_with(netlink, tap, argument, &config).await?;
+    // A rate limit applies however the tap is connected.
+    if let Some(rate) = config.rule_for(tap).and_then(|r| r.rate) {
+        let Some(found) = netlink.link(tap).await? else {
+            bail!("{tap} does not exist");
+        };
+        let link = LinkRef {
+            index: found.index,
+            name: tap.clone(),
+        };
+        port_options::add_rate_limit(&mut plan, &link, rate);
+    }
+    Ok(plan)
+}
+
+async fn plan_up_with(
+    netlink: &Netlink,
+    tap: &IfName,
+    argument: Option<&str>,
+    config: &Config,
+) -> Result<Plan> {
+    let rule = config.rule_for(tap);
+    let env = std::env::var("VIFKIT_BRIDGE").ok();
+    let sources = BridgeSources {
+        argument,
+        env: env.as_deref(),
+        rule,
+        config_path: &config.path,
+    };
+    let mtu = rule.and_then(|r| r.mtu);
+    if let Some(rule) = rule.filter(|r| r.openvswitch == Some(true)) {
+        let Some((word, source)) = qemu::named_bridge(&sources)? else {
+            bail!(
+                "openvswitch = yes for {tap} needs the Open vSwitch bridge: set bridge = in its [port] section of {}",
+                config.path.display()
+            );
+        };
+        let kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
+        let mut plan =
+            openvswitch::plan_tap_attach(tap, &word, &rule.port, rule.mac, mtu, &kernel)?;
+        plan.notes
+            .push(format!("Open vSwitch bridge {word} from {source}"));
+        guard(&mut plan, config, tap, Some(rule), |r| &r.ip)?;
+        return Ok(plan);
+    }
+    if let Some((word, source)) = qemu::named_bridge(&sources)? {
+        let request = BridgeRequest::new(word)?;
+        let mut names = vec![tap.clone()];
+        names.extend(request.names());
+        let kernel = snapshot(netlink, &names).await?;
+        let (bridge, legacy_note) = request.find(&kernel)?;
+        let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
+        plan.notes
+            .push(format!("bridge {} from {source}", request.name));
+        plan.notes.extend(legacy_note);
+        bridge_port_options(
+            &mut plan,
+            &kernel,
+            tap,
+            bridge,
+            rule,
+            request.vlans_for(bridge),
+        )?;
+        guard(&mut plan, config, tap, rule, |r| &r.ip)?;
+        return Ok(plan);
+    }
+    if let Some(rule) = rule.filter(|r| !r.route.is_empty()) {
+        let uplink = rule.uplink.as_deref();
+        let kernel = routed_snapshot(netlink, std::slice::from_ref(tap), &[], uplink).await?;
+        let Some(found) = kernel.link(tap.as_str()) else {
+            bail!("{tap} does not exist");
+        };
+        let port = RoutedPort {
+            found,
+            rename_to: None,
+            addresses: &rule.route,
+            guest_mac: rule.mac,
+            metric: None,
+            netdev: uplink,
+        };
+        let mut plan = routed::plan_port_attach(&port, &kernel)?;
+        plan.notes
+            .push(format!("routed by {}:{}", config.path.display(), rule.line));
+        guard(&mut plan, config, tap, Some(rule), |r| &r.route)?;
+        return Ok(plan);
+    }
+    let mut kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
+    add_default_links(netlink, &mut kernel).await?;
+    let Some(bridge) = qemu::default_route_bridge(&kernel) else {
+        return Err(qemu::no_bridge_error(tap, &config.path));
+    };
+    let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
+    plan.notes
+        .push(format!("bridge {} carries the default route", bridge.name));
+    bridge_port_options(&mut plan, &kernel, tap, bridge, rule, Vlans::default())?;
+    guard(&mut plan, config, tap, rule, |r| &r.ip)?;
+    Ok(plan)
+}
+
+/// The tap's bridge port options, from its config section; VLANs in a bridge word (the
+/// qemu-ifup argument, `VIFKIT_BRIDGE` or `bridge =`) win over the section's `vlan`.
+fn bridge_port_options(
+    plan: &mut Plan,
+    kernel: &Snapshot,
+    tap: &IfName,
+    bridge: &Link,
+    rule: Option<&PortRule>,
+    from_word: Vlans,
+) -> Result<()> {
+    let mut wanted = rule.map(|r| r.port.clone()).unwrap_or_default();
+    if !from_word.is_empty() {
+        wanted.vlans = from_word;
+    }
+    let source = "mac = in its [port] section of vifkit.conf";
+    let options = wanted.resolve(tap.as_str(), rule.and_then(|r| r.mac), source)?;
+    let Some(found) = kernel.link(tap.as_str()) else {
+        bail!("{tap} does not exist");
+    };
+    let link = LinkRef {
+        index: found.index,
+        name: tap.clone(),
+    };
+    port_options::add_to_attach(plan, &link, bridge, options)
+}
+
+/// Antispoofing for a tap, from its config section: `route` (routed) or `ip` (bridged)
+/// name the guest's addresses and `mac` its MAC (qemu passes neither to the script).
+fn guard(
+    plan: &mut Plan,
+    config: &Config,
+    tap: &IfName,
+    rule: Option<&PortRule>,
+    addresses: fn(&PortRule) -> &Vec<(std::net::IpAddr, u8)>,
+) -> Result<()> {
+    let addresses = rule.map(addresses).map_or(&[][..], |a| a.as_slice());
+    let source = format!(
+        "ip = ... in a [port {tap}] section of {}",
+        config.path.display()
+    );
+    let guest = Guest {
+        port: tap,
+        mac: rule.and_then(|r| r.mac),
+        addresses,
+        enabled: config.antispoof_for(tap),
+        address_source: &source,
+    };
+    antispoof::add_to_attach(plan, &guest)
+}
+
+/// Out of the bridge and down; a routed tap also loses its proxy entries on the uplink,
+/// which outlive it. A bridge argument means the tap was bridged whatever the config says.
+/// Every tap loses its antispoofing rules and the limit on what its guest sends.
+async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
+    // Taking the tap down must not depend on a config that broke since it came up.
+    let config = Config::load_from_env().unwrap_or_else(|err| {
+        log::warn!("{err:#}");
+        Config::default()
+    });
+    let routed_rule = config
+        .rule_for(tap)
+        .filter(|r| !r.route.is_empty() && argument.is_none());
+    let env_bridge = std::env::var("VIFKIT_BRIDGE").is_ok_and(|b| !b.is_empty());
+    let openvswitch = config
+        .rule_for(tap)
+        .is_some_and(|r| r.openvswitch == Some(true));
+    let mut plan = match routed_rule {
+        _ if openvswitch => {
+            let kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
+            openvswitch::plan_tap_detach(tap, &kernel)
+        }
+        Some(rule) if !env_bridge => {
+            let uplink = rule.uplink.as_deref();
+            let kernel = routed_snapshot(netlink, std::slice::from_ref(tap), &[], uplink).await?;
+            routed::plan_port_detach(
+                kernel.link(tap.as_str()),
+                &rule.route,
+                None,
+                uplink,
+                &kernel,
+            )?
+        }
+        _ => qemu::plan_ifdown(tap, &snapshot(netlink, std::slice::from_ref(tap)).await?),
+    };
+    if let Some(found) = netlink.link(tap).await? {
+        let link = LinkRef {
+            index: found.index,
+            name: tap.clone(),
+        };
+        port_options::add_rate_limit_removal(&mut plan, &link);
+    }
+    antispoof::add_to_detach(&mut plan, tap);
+    Ok(plan)
+}

@@ -1,0 +1,219 @@
+//! How libxl, `xl devd` and the legacy udev rules call a vif script: argv words and the
+//! environment, parsed once into a typed `XenCall` (CONTRACT 1.1, 1.2, 4.1).
+
+use std::fmt;
+
+use anyhow::{Result, bail};
+
+use crate::types::names::{IfName, VifId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Online,
+    Offline,
+    Add,
+    Remove,
+}
+
+impl Command {
+    /// `online` and `add` configure a device; their failure must be reported through xenstore.
+    pub fn is_attach(self) -> bool {
+        matches!(self, Command::Online | Command::Add)
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Command::Online => "online",
+            Command::Offline => "offline",
+            Command::Add => "add",
+            Command::Remove => "remove",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeIf {
+    /// The netback device `vif<d>.<n>`.
+    Vif,
+    /// qemu's emulated NIC of an HVM guest, `vif<d>.<n>-emu`.
+    Tap,
+}
+
+impl fmt::Display for TypeIf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TypeIf::Vif => "vif",
+            TypeIf::Tap => "tap",
+        })
+    }
+}
+
+/// A setting given by the caller outside xenstore; argv beats the environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub bridge: Option<String>,
+    pub netdev: Option<String>,
+    pub ip: Option<String>,
+    pub dhcp: Option<String>,
+}
+
+/// A validated vif script call that has work to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XenCall {
+    pub command: Command,
+    pub type_if: TypeIf,
+    /// `XENBUS_PATH` as given (relative paths resolve against the caller's home domain).
+    pub backend: String,
+    pub vif: VifId,
+    /// The name the kernel gave the device: `$vif` or `$INTERFACE`.
+    pub dev: IfName,
+    /// Set by the legacy udev rules: such runs honour `libxl/disable_udev`.
+    pub udev: bool,
+    pub script: Option<String>,
+    pub overrides: Overrides,
+}
+
+#[cfg(test)]
+impl XenCall {
+    /// For the planners' unit tests: `command` on netback's `vif<domid>.<devid>`, as libxl
+    /// runs a script (no udev, no overrides).
+    pub fn for_test(command: Command, domid: u32, devid: u32) -> XenCall {
+        XenCall {
+            command,
+            type_if: TypeIf::Vif,
+            backend: format!("backend/vif/{domid}/{devid}"),
+            vif: VifId { domid, devid },
+            dev: IfName::new(&format!("vif{domid}.{devid}")).unwrap(),
+            udev: false,
+            script: None,
+            overrides: Overrides::default(),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Run(XenCall),
+    /// A combination libxl sends to every script that this run must ignore (exit 0).
+    Ignore(String),
+}
+
+/// Parses argv (without argv[0]) and the environment (looked up through `env`).
+pub fn parse_xen_call(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed> {
+    // Empty values count as unset: the shell scripts test with `[ -z ]`.
+    let env = |key: &str| env(key).filter(|v| !v.is_empty());
+    let mut command_word = None;
+    let mut type_if = None;
+    let mut argv = Overrides::default();
+    for word in args {
+        match word.split_once('=') {
+            None if command_word.is_none() => command_word = Some(word.as_str()),
+            None => log::debug!("ignoring extra argument {word:?}"),
+            Some(("type_if", value)) => type_if = Some(value.to_owned()),
+            Some(("bridge", value)) => argv.bridge = Some(value.to_owned()),
+            Some(("netdev", value)) => argv.netdev = Some(value.to_owned()),
+            Some(("ip", value)) => argv.ip = Some(value.to_owned()),
+            Some(("dhcp", value)) => argv.dhcp = Some(value.to_owned()),
+            Some((name, _)) => log::debug!("ignoring argument {name}="),
+        }
+    }
+    let command = match command_word {
+        Some("online") => Command::Online,
+        Some("offline") => Command::Offline,
+        Some("add") => Command::Add,
+        Some("remove") => Command::Remove,
+        Some(other) => {
+            bail!("invalid command {other:?}: expected online, offline, add or remove")
+        }
+        None => bail!("no command given: expected online, offline, add or remove"),
+    };
+    let type_if = match type_if.as_deref().unwrap_or("vif") {
+        "vif" => TypeIf::Vif,
+        "tap" => TypeIf::Tap,
+        other => bail!("invalid type_if={other:?}: expected vif or tap"),
+    };
+    let for_taps = matches!(command, Command::Add | Command::Remove);
+    if for_taps != (type_if == TypeIf::Tap) {
+        return Ok(Parsed::Ignore(format!(
+            "{command} with type_if={type_if} needs no action"
+        )));
+    }
+    let overrides = Overrides {
+        bridge: argv.bridge.or_else(|| env("bridge")),
+        netdev: argv.netdev.or_else(|| env("netdev")),
+        ip: argv.ip.or_else(|| env("ip")),
+        dhcp: argv.dhcp.or_else(|| env("dhcp")),
+    };
+    let xenbus_path = env("XENBUS_PATH");
+    let (dev_var, dev_value) = match type_if {
+        TypeIf::Vif => ("vif", env("vif")),
+        TypeIf::Tap => ("INTERFACE", env("INTERFACE")),
+    };
+    let mut missing = Vec::new();
+    if type_if == TypeIf::Vif && xenbus_path.is_none() {
+        missing.push("XENBUS_PATH");
+    }
+    if dev_value.is_none() {
+        missing.push(dev_var);
+    }
+    if !missing.is_empty() {
+        bail!(
+            "missing environment variable{} {} (is this run by libxl?)",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", ")
+        );
+    }
+    let dev = IfName::new(&dev_value.unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("{dev_var}: {e}"))?;
+    let (backend, vif) = match xenbus_path {
+        Some(path) => {
+            let vif = vif_from_backend_path(&path)?;
+            (path, vif)
+        }
+        // The udev tap event carries no XENBUS_PATH: derive it as upstream does, which is
+        // only right in dom0.
+        None => {
+            let vif = VifId::from_tap_name(&dev)?;
+            (
+                format!("/local/domain/0/{}", vif.relative_backend_path()),
+                vif,
+            )
+        }
+    };
+    Ok(Parsed::Run(XenCall {
+        command,
+        type_if,
+        backend,
+        vif,
+        dev,
+        udev: env("UDEV_CALL").as_deref() == Some("1"),
+        script: env("script"),
+        overrides,
+    }))
+}
+
+/// `backend/vif/<d>/<n>`, relative or under an absolute `/local/domain/<backend>/`.
+pub fn vif_from_backend_path(path: &str) -> Result<VifId> {
+    use crate::types::names::parse_decimal;
+    let relative = match path.strip_prefix("/local/domain/") {
+        Some(rest) => rest
+            .split_once('/')
+            .filter(|(home, _)| parse_decimal(home).is_some())
+            .map(|(_, relative)| relative),
+        None => Some(path),
+    };
+    let parts: Option<Vec<&str>> = relative.map(|r| r.split('/').collect());
+    let ids = match parts.as_deref() {
+        Some(["backend", "vif", d, n]) => parse_decimal(d).zip(parse_decimal(n)),
+        _ => None,
+    };
+    match ids {
+        Some((domid, devid)) => Ok(VifId { domid, devid }),
+        None => bail!("invalid XENBUS_PATH {path:?}: expected backend/vif/<domid>/<devid>"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,5 @@
+//! Pure planning: a kernel snapshot and the parsed input in, a `Plan` (steps as data) out.
+
+pub mod modes;
+pub mod plan;
+pub mod snapshot;

@@ -1,0 +1,65 @@
+//! Antispoofing in a plan (CONTRACT 4.8, 7.18): a port whose guest addresses are known is
+//! filtered before its link comes up, and the flows its addresses had under an earlier
+//! guest are purged. Every mode uses this, so bridged, routed, NAT and qemu ports match.
+
+use std::net::IpAddr;
+
+use crate::planning::plan::{Plan, Step};
+use crate::sys::nft::PortFilter;
+use crate::types::mac::MacAddr;
+use crate::types::names::IfName;
+
+/// What a mode knows about the guest behind a port being plugged.
+pub struct Guest<'a> {
+    pub port: &'a IfName,
+    pub mac: Option<MacAddr>,
+    pub addresses: &'a [(IpAddr, u8)],
+    /// From `Config::antispoof_for`: on or off, and the setting that said so.
+    pub enabled: (bool, String),
+    /// Where the addresses would come from, for the note when there are none.
+    pub address_source: &'a str,
+}
+
+/// Adds the filter and the conntrack purge ahead of the port's link-up (the filter is in
+/// place before the guest can send a frame) or, for a port already up, ahead of the hooks.
+pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) -> anyhow::Result<()> {
+    let port = guest.port;
+    let (enabled, decided_by) = &guest.enabled;
+    if !enabled {
+        plan.notes
+            .push(format!("antispoofing is off for {port} ({decided_by})"));
+        return Ok(());
+    }
+    if guest.addresses.is_empty() {
+        plan.notes.push(format!(
+            "no antispoofing for {port}: its addresses are unknown (set {})",
+            guest.address_source
+        ));
+        return Ok(());
+    }
+    let mut filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
+    filter.check_size().map_err(anyhow::Error::msg)?;
+    filter.trunk = plan.steps.iter().any(|s| {
+        matches!(s, Step::SetPortOptions { link, options }
+            if &link.name == port && !options.vlans.trunks.is_empty())
+    });
+    let purge = Step::PurgeConntrack {
+        addresses: guest.addresses.to_vec(),
+    };
+    let at = plan.before_link_up(port);
+    plan.steps
+        .splice(at..at, [Step::SetPortFilter(filter), purge]);
+    Ok(())
+}
+
+/// Removal is planned whatever the setting or the addresses are now: they may have changed
+/// since the port was plugged, and removing what is not there costs one batch.
+pub fn add_to_detach(plan: &mut Plan, port: &IfName) {
+    let at = plan.before_hooks();
+    plan.steps
+        .insert(at, Step::RemovePortFilter { port: port.clone() });
+}
+
+#[cfg(test)]
+#[path = "antispoof_tests.rs"]
+mod tests;

@@ -1,0 +1,174 @@
+use super::*;
+use crate::planning::plan::{HookRun, LinkRef};
+
+fn name(s: &str) -> IfName {
+    IfName::new(s).unwrap()
+}
+
+fn link(s: &str) -> LinkRef {
+    LinkRef {
+        index: 7,
+        name: name(s),
+    }
+}
+
+fn hooks() -> Step {
+    Step::RunHooks(HookRun {
+        dir: "/etc/xen/scripts/vif-post.d".into(),
+        vars: vec![],
+    })
+}
+
+fn guest<'a>(port: &'a IfName, addresses: &'a [(IpAddr, u8)], on: bool) -> Guest<'a> {
+    Guest {
+        port,
+        mac: Some(MacAddr::parse("00:16:3e:10:10:10").unwrap()),
+        addresses,
+        enabled: (on, "/etc/vifkit/vifkit.conf:3".to_owned()),
+        address_source: "ip= in the vif configuration",
+    }
+}
+
+fn words(plan: &Plan) -> Vec<String> {
+    plan.steps.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn filter_and_purge_go_right_before_the_link_comes_up() {
+    let port = name("xen1.0");
+    let addresses = [("192.0.2.10".parse().unwrap(), 32)];
+    let mut plan = Plan {
+        steps: vec![
+            Step::Rename {
+                link: link("vif1.0"),
+                to: port.clone(),
+            },
+            Step::SetUp {
+                link: link("xen1.0"),
+                was_up: false,
+            },
+            hooks(),
+        ],
+        ..Plan::default()
+    };
+    add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
+    assert_eq!(
+        words(&plan),
+        [
+            "rename vif1.0 to xen1.0",
+            "filter xen1.0 (netdev vifkit-antispoof-29): mac 00:16:3e:10:10:10, ipv4 192.0.2.10, ipv6 fe80::216:3eff:fe10:1010",
+            "purge conntrack entries of 192.0.2.10",
+            "set xen1.0 up",
+            "run hooks in /etc/xen/scripts/vif-post.d",
+        ]
+    );
+    assert_eq!(
+        plan.steps[1].undo(),
+        Some(Step::RemovePortFilter { port: port.clone() })
+    );
+}
+
+#[test]
+fn a_port_already_up_is_filtered_before_the_hooks() {
+    let port = name("vif1.0");
+    let addresses = [("2001:db8::10".parse().unwrap(), 128)];
+    let mut plan = Plan {
+        steps: vec![hooks()],
+        ..Plan::default()
+    };
+    add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
+    assert!(matches!(plan.steps[0], Step::SetPortFilter(_)));
+    assert!(matches!(plan.steps[2], Step::RunHooks(_)));
+}
+
+#[test]
+fn off_or_without_addresses_nothing_is_installed_and_the_note_says_why() {
+    let port = name("vif1.0");
+    let addresses = [("192.0.2.10".parse().unwrap(), 32)];
+    let mut plan = Plan::default();
+    add_to_attach(&mut plan, &guest(&port, &addresses, false)).unwrap();
+    add_to_attach(&mut plan, &guest(&port, &[], true)).unwrap();
+    assert!(plan.steps.is_empty());
+    assert_eq!(
+        plan.notes,
+        [
+            "antispoofing is off for vif1.0 (/etc/vifkit/vifkit.conf:3)",
+            "no antispoofing for vif1.0: its addresses are unknown (set ip= in the vif configuration)",
+        ]
+    );
+}
+
+#[test]
+fn detach_always_removes_before_the_hooks() {
+    let port = name("vif1.0");
+    let mut plan = Plan {
+        steps: vec![
+            Step::SetDown {
+                link: link("vif1.0"),
+                was_up: true,
+            },
+            hooks(),
+        ],
+        ..Plan::default()
+    };
+    add_to_detach(&mut plan, &port);
+    assert_eq!(
+        words(&plan),
+        [
+            "set vif1.0 down",
+            "delete the antispoofing rules of vif1.0",
+            "run hooks in /etc/xen/scripts/vif-post.d",
+        ]
+    );
+}
+
+#[test]
+fn more_blocks_than_one_rule_can_check_is_one_sentence_and_no_step() {
+    let port = name("vif1.0");
+    let addresses: Vec<_> = (1..=33u8)
+        .map(|i| (format!("10.0.{i}.0").parse().unwrap(), 24))
+        .collect();
+    let mut plan = Plan::default();
+    let err = add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "vif1.0 has 33 IPv4 address blocks to allow, more than the 32 antispoofing can check per family; list fewer or set antispoof = no for it"
+    );
+    assert!(plan.steps.is_empty());
+    let fits = &addresses[..32];
+    add_to_attach(&mut plan, &guest(&port, fits, true)).unwrap();
+    assert!(matches!(plan.steps[0], Step::SetPortFilter(_)));
+}
+
+#[test]
+fn a_trunk_port_lets_tagged_frames_through() {
+    use crate::planning::modes::port_options::PortOptions;
+    use crate::types::vlan::{Vid, Vlans};
+    let port = name("vif1.0");
+    let addresses = [("192.0.2.10".parse().unwrap(), 32)];
+    let options = PortOptions {
+        vlans: Vlans {
+            access: None,
+            trunks: vec![Vid::parse("20").unwrap()],
+        },
+        ..PortOptions::default()
+    };
+    let mut plan = Plan {
+        steps: vec![Step::SetPortOptions {
+            link: link("vif1.0"),
+            options,
+        }],
+        ..Plan::default()
+    };
+    add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
+    let Step::SetPortFilter(filter) = &plan.steps[1] else {
+        panic!("{:?}", plan.steps);
+    };
+    assert!(filter.trunk);
+    assert!(filter.to_string().ends_with(", tagged frames pass (trunk)"));
+    let text = filter.chain().to_string();
+    assert!(
+        !text.contains("0x8100") && !text.contains("0x88a8"),
+        "{text}"
+    );
+}

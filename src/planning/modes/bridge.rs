@@ -1,0 +1,279 @@
+//! Bridged mode: which bridge, and the steps that make a netdev a port of it
+//! (CONTRACT 4.2, 7.11). The port steps serve Xen vifs, Xen taps and qemu taps alike.
+
+use anyhow::{Result, bail};
+
+use crate::input::backend::Backend;
+use crate::input::invocation::{Command, TypeIf, XenCall};
+use crate::planning::modes::port_options::{self, Requested};
+use crate::planning::modes::xen_device;
+use crate::planning::plan::{HookRun, LinkRef, Plan, Step};
+use crate::planning::snapshot::Snapshot;
+use crate::sys::rtnl::Link;
+use crate::types::bridge_word::BridgeWord;
+use crate::types::mac::MacAddr;
+use crate::types::names::IfName;
+use crate::types::vlan::Vlans;
+
+/// The bridge a run was asked for, and the legacy name to try if it is missing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeRequest {
+    /// The link to look for first: the whole word, else the bridge before its VLANs.
+    pub name: IfName,
+    /// Xen's old network-bridge renamed `ethN` to a bridge: `xenbrN` then means `ethN`.
+    pub legacy: Option<IfName>,
+    /// The word as given. Read as vif-openvswitch's `bridge[.tag][:trunk...]` it is taken
+    /// on a VLAN-aware Linux bridge; `br0.10` only so when no link has that name.
+    pub word: BridgeWord,
+}
+
+impl BridgeRequest {
+    /// Priority as upstream: xenstore, then the `bridge=` word, then the environment
+    /// (already merged into `overrides`). No guess: upstream's "first bridge" is a FIX.
+    pub fn for_xen(call: &XenCall, backend: &Backend) -> Result<BridgeRequest> {
+        let Some(word) = backend.bridge_word(call) else {
+            bail!(
+                "no bridge specified: set bridge= in the vif configuration (looked in {}/bridge, the bridge= argument and the bridge environment variable)",
+                backend.path
+            );
+        };
+        BridgeRequest::new(word?)
+    }
+
+    pub fn new(word: BridgeWord) -> Result<BridgeRequest> {
+        let name = word.link_name().clone();
+        let legacy = name
+            .as_str()
+            .strip_prefix("xenbr")
+            .filter(|n| crate::types::names::parse_decimal(n).is_some())
+            .map(|n| IfName::new(&format!("eth{n}")))
+            .transpose()?;
+        Ok(BridgeRequest { name, legacy, word })
+    }
+
+    /// Every name the planner may look at, for the kernel snapshot.
+    pub fn names(&self) -> Vec<IfName> {
+        std::iter::once(self.name.clone())
+            .chain(self.legacy.clone())
+            .chain(self.word.with_vlans().map(|t| t.bridge.clone()))
+            .collect()
+    }
+
+    /// The Linux bridge to attach to, from the snapshot, with a note when the legacy name
+    /// or the VLAN syntax chose it.
+    pub fn find<'k>(&self, kernel: &'k Snapshot) -> Result<(&'k Link, Option<String>)> {
+        let name = &self.name;
+        let vlan_bridge = self
+            .word
+            .with_vlans()
+            .and_then(|t| Some((kernel.link(t.bridge.as_str())?, &t.vlans)))
+            .filter(|(link, _)| link.is_bridge());
+        let with_vlans = |(link, vlans): (&'k Link, &Vlans)| {
+            let note = format!("bridge {} with {vlans}", link.name);
+            (link, Some(note))
+        };
+        if self.word.name().is_none() {
+            // The word has trunks (or is too long for a link): it names no link of its own.
+            return match vlan_bridge {
+                Some(found) => Ok(with_vlans(found)),
+                None => bail!(ovs_syntax(&self.word)),
+            };
+        }
+        match kernel.link(name.as_str()) {
+            Some(link) if link.is_bridge() => Ok((link, None)),
+            Some(link) => bail!(
+                "{name} exists but is not a bridge (it is a {} link)",
+                link.kind.as_deref().unwrap_or("physical")
+            ),
+            None => match self
+                .legacy
+                .as_ref()
+                .and_then(|eth| kernel.link(eth.as_str()))
+            {
+                Some(eth) if eth.is_bridge() => Ok((
+                    eth,
+                    Some(format!(
+                        "bridge {name} does not exist; using the legacy bridge {}",
+                        eth.name
+                    )),
+                )),
+                _ => match vlan_bridge {
+                    Some(found) => Ok(with_vlans(found)),
+                    None if self.word.with_vlans().is_some() => bail!(ovs_syntax(&self.word)),
+                    None => bail!("bridge {name} does not exist"),
+                },
+            },
+        }
+    }
+
+    /// The VLANs the bridge word gives a port of `found` (none unless the VLAN syntax chose it).
+    pub fn vlans_for(&self, found: &Link) -> Vlans {
+        match self.word.with_vlans() {
+            Some(t) if t.bridge.as_str() == found.name => t.vlans.clone(),
+            _ => Vlans::default(),
+        }
+    }
+}
+
+fn ovs_syntax(word: &BridgeWord) -> String {
+    format!(
+        "bridge {:?} uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script",
+        word.as_str()
+    )
+}
+
+fn link_ref(link: &Link) -> Result<LinkRef> {
+    Ok(LinkRef {
+        index: link.index,
+        name: IfName::new(&link.name)?,
+    })
+}
+
+/// Steps 1-4 of CONTRACT 4.2 (plus the rename that precedes them), as ensures: nothing is
+/// bounced or rewritten that is already as wanted. Returns the port as later steps address it.
+pub fn prepare_port(
+    found: &Link,
+    rename_to: Option<&IfName>,
+    mtu: u32,
+    steps: &mut Vec<Step>,
+) -> Result<LinkRef> {
+    let mut link = link_ref(found)?;
+    let needs_mac = found.mac != Some(MacAddr::BACKEND_PORT);
+    // The kernel renames only a down link, and many drivers change the MAC only when down.
+    if found.up && (rename_to.is_some() || needs_mac) {
+        steps.push(Step::SetDown {
+            link: link.clone(),
+            was_up: true,
+        });
+    }
+    if let Some(to) = rename_to {
+        steps.push(Step::Rename {
+            link: link.clone(),
+            to: to.clone(),
+        });
+        link.name = to.clone();
+    }
+    if needs_mac {
+        steps.push(Step::SetMac {
+            link: link.clone(),
+            mac: MacAddr::BACKEND_PORT,
+            previous: found.mac,
+        });
+    }
+    steps.push(Step::FlushAddresses { link: link.clone() });
+    if found.mtu != mtu {
+        steps.push(Step::SetMtu {
+            link: link.clone(),
+            mtu,
+            previous: found.mtu,
+        });
+    }
+    Ok(link)
+}
+
+/// Enslave unless already a port of `bridge`, then bring the link up.
+pub fn join_bridge(
+    found: &Link,
+    link: &LinkRef,
+    bridge: &Link,
+    kernel: &Snapshot,
+    steps: &mut Vec<Step>,
+) -> Result<()> {
+    if found.master != Some(bridge.index) {
+        let previous = found
+            .master
+            .and_then(|index| kernel.link_by_index(index))
+            .map(link_ref)
+            .transpose()?;
+        steps.push(Step::Attach {
+            link: link.clone(),
+            bridge: link_ref(bridge)?,
+            previous,
+        });
+    }
+    let still_up = found.up && !steps.iter().any(|s| matches!(s, Step::SetDown { .. }));
+    if !still_up {
+        steps.push(Step::SetUp {
+            link: link.clone(),
+            was_up: false,
+        });
+    }
+    Ok(())
+}
+
+/// `vif-bridge online` (vif) and `add` (tap).
+pub fn plan_xen_attach(
+    call: &XenCall,
+    backend: &Backend,
+    bridge: &BridgeRequest,
+    requested: &Requested,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let (bridge_link, note) = bridge.find(kernel)?;
+    plan.notes.extend(note);
+    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let mtu = backend.mtu.unwrap_or(bridge_link.mtu);
+    plan.notes.push(match backend.mtu {
+        Some(_) => format!("MTU {mtu} from {}/mtu", backend.path),
+        None => format!("MTU {mtu} from bridge {}", bridge_link.name),
+    });
+    let link = prepare_port(
+        device.found,
+        device.rename_to.as_ref(),
+        mtu,
+        &mut plan.steps,
+    )?;
+    if let (TypeIf::Vif, Some(key)) = (call.type_if, &backend.frontend_mtu_key) {
+        plan.steps.push(Step::WriteXenstore {
+            path: key.clone(),
+            value: mtu.to_string(),
+        });
+    }
+    join_bridge(device.found, &link, bridge_link, kernel, &mut plan.steps)?;
+    // VLANs in the bridge word are this vif's own; they win over a [port] section's.
+    let mut wanted = requested.clone();
+    let from_word = bridge.vlans_for(bridge_link);
+    if !from_word.is_empty() {
+        wanted.vlans = from_word;
+    }
+    let source = format!("mac= in the vif configuration ({}/mac)", backend.path);
+    let options = wanted.resolve(link.name.as_str(), backend.mac, &source)?;
+    port_options::add_to_attach(&mut plan, &link, bridge_link, options)?;
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+/// `vif-bridge offline` / `remove`: down, then out of the bridge; a vanished device is done.
+pub fn plan_xen_detach(
+    call: &XenCall,
+    backend: &Backend,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    debug_assert!(matches!(call.command, Command::Offline | Command::Remove));
+    let mut plan = Plan::default();
+    match xen_device::resolve_detach(call, backend, kernel)? {
+        Some(found) => detach_port(found, &mut plan.steps)?,
+        None => plan.notes.push(format!("{} is already gone", call.dev)),
+    }
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+pub fn detach_port(found: &Link, steps: &mut Vec<Step>) -> Result<()> {
+    let link = link_ref(found)?;
+    steps.push(Step::SetDown {
+        link: link.clone(),
+        was_up: found.up,
+    });
+    if found.master.is_some() {
+        steps.push(Step::Detach { link });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "bridge_tests.rs"]
+mod tests;

@@ -1,0 +1,193 @@
+//! NAT mode (`vif-nat`, CONTRACT 4.4 with its FIXes): the guest's private addresses are
+//! routed to the vif with the host-side router address as source, and masqueraded on the
+//! uplink in the port's own nft table.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use anyhow::{Result, bail};
+
+use crate::input::backend::Backend;
+use crate::input::config::PortRule;
+use crate::input::invocation::XenCall;
+use crate::planning::modes::routed::{
+    check_host_knobs, ensure_address, ensure_route, ensure_sysctl, link_ref, rename_port, uplink,
+};
+use crate::planning::modes::xen_device;
+use crate::planning::plan::{HookRun, Plan, Step};
+use crate::planning::snapshot::Snapshot;
+use crate::sys::nft::Masquerade;
+use crate::sys::sysctl::Key;
+use crate::types::names::VifId;
+use crate::types::route::Route;
+
+/// Upstream's address when `ip` is empty: 10.<d/256>.<d%256>.<n+1>/16.
+pub fn derived_address(vif: VifId) -> Result<(IpAddr, u8)> {
+    let last = vif.devid + 1;
+    if vif.domid > 0xffff || last > 254 {
+        bail!(
+            "cannot derive a NAT address for domain {} device {}: set ip= in the vif configuration",
+            vif.domid,
+            vif.devid
+        );
+    }
+    let address = Ipv4Addr::new(
+        10,
+        (vif.domid / 256) as u8,
+        (vif.domid % 256) as u8,
+        last as u8,
+    );
+    Ok((IpAddr::V4(address), 16))
+}
+
+/// The host side of a guest address: the configured router of that family, else upstream's
+/// rule for IPv4 (last octet + 127, refused where it would overflow) and the prefix's `::1`
+/// for IPv6.
+pub fn router_for(guest: IpAddr, prefix_len: u8, configured: &[IpAddr]) -> Result<IpAddr> {
+    if let Some(router) = configured.iter().find(|r| r.is_ipv4() == guest.is_ipv4()) {
+        return Ok(*router);
+    }
+    match guest {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            if d == 0 || d > 127 {
+                bail!(
+                    "cannot derive a router address for {guest}: its last octet must be 1 to 127 (upstream adds 127); set router= in vifkit.conf"
+                );
+            }
+            Ok(IpAddr::V4(Ipv4Addr::new(a, b, c, d + 127)))
+        }
+        IpAddr::V6(v6) if prefix_len < 128 => {
+            let mask = u128::MAX << (128 - u32::from(prefix_len));
+            let router = Ipv6Addr::from((u128::from(v6) & mask) | 1);
+            if router == v6 {
+                bail!(
+                    "cannot derive a router address for {guest}: it is its prefix's ::1 itself; set router= in vifkit.conf"
+                );
+            }
+            Ok(IpAddr::V6(router))
+        }
+        IpAddr::V6(_) => bail!(
+            "cannot derive a router address for {guest}: give it a prefix length (e.g. /64) or set router= in vifkit.conf"
+        ),
+    }
+}
+
+/// The port's nft table is keyed by its Xen device, not its name or addresses.
+pub fn nat_key(vif: VifId) -> String {
+    format!("{}-{}", vif.domid, vif.devid)
+}
+
+/// The guest's own addresses (B/ip, else upstream's derived one), each as a host address:
+/// a prefix in B/ip is the guest's netmask, not a block it may send from.
+pub fn guest_addresses(call: &XenCall, backend: &Backend) -> Result<Vec<(IpAddr, u8)>> {
+    let guests = match backend.addresses.is_empty() {
+        true => vec![derived_address(call.vif)?],
+        false => backend.addresses.clone(),
+    };
+    Ok(guests
+        .into_iter()
+        .map(|(ip, _)| (ip, if ip.is_ipv4() { 32 } else { 128 }))
+        .collect())
+}
+
+pub fn plan_attach(
+    call: &XenCall,
+    backend: &Backend,
+    rule: Option<&PortRule>,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    let guests = match backend.addresses.is_empty() {
+        true => vec![derived_address(call.vif)?],
+        false => backend.addresses.clone(),
+    };
+    let configured = rule.map(|r| r.router.as_slice()).unwrap_or(&[]);
+    let masquerade6 = rule.and_then(|r| r.masquerade6).unwrap_or(false);
+    let pairs = guests
+        .iter()
+        .map(|&(guest, len)| Ok((guest, router_for(guest, len, configured)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let uplink = uplink(call.overrides.netdev.as_deref(), kernel)?;
+    let up = link_ref(uplink)?;
+    let mut plan = Plan::default();
+    let (vif, current_name) =
+        rename_port(device.found, device.rename_to.as_ref(), &mut plan.steps)?;
+    if !device.found.up || device.rename_to.is_some() {
+        plan.steps.push(Step::SetUp {
+            link: vif.clone(),
+            was_up: false,
+        });
+    }
+    let mut routers: Vec<IpAddr> = pairs.iter().map(|(_, r)| *r).collect();
+    routers.dedup();
+    for router in &routers {
+        ensure_address(
+            kernel,
+            &vif,
+            *router,
+            if router.is_ipv4() { 32 } else { 128 },
+            &mut plan.steps,
+        );
+    }
+    let has_v4 = pairs.iter().any(|(g, _)| g.is_ipv4());
+    let has_v6 = pairs.iter().any(|(g, _)| g.is_ipv6());
+    if has_v4 {
+        ensure_sysctl(
+            kernel,
+            &Key::proxy_arp(&current_name),
+            Key::proxy_arp(&vif.name),
+            "1",
+            &mut plan.steps,
+        );
+    }
+    let mut rules = Vec::new();
+    for &(guest, router) in &pairs {
+        let mut route = Route::to(guest, if guest.is_ipv4() { 32 } else { 128 });
+        route.dev = Some(vif.clone());
+        route.src = Some(router);
+        ensure_route(kernel, route, &mut plan.steps);
+        if guest.is_ipv4() || masquerade6 {
+            rules.push(Masquerade {
+                source: guest,
+                uplink: up.clone(),
+            });
+        }
+    }
+    // Always planned: it replaces whatever an earlier run (or domain) left in the table.
+    plan.steps.push(Step::SetNat {
+        key: nat_key(call.vif),
+        rules,
+    });
+    check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
+    plan.notes.push(format!("uplink {}", uplink.name));
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+/// Offline deletes the port's table by key, so a `B/ip` changed since online leaks nothing;
+/// routes and addresses vanish with the vif.
+pub fn plan_detach(
+    call: &XenCall,
+    backend: &Backend,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    plan.steps.push(Step::RemoveNat {
+        key: nat_key(call.vif),
+    });
+    match xen_device::resolve_detach(call, backend, kernel)? {
+        Some(found) => plan.steps.push(Step::SetDown {
+            link: link_ref(found)?,
+            was_up: found.up,
+        }),
+        None => plan.notes.push(format!("{} is already gone", call.dev)),
+    }
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+#[cfg(test)]
+#[path = "nat_tests.rs"]
+mod tests;

@@ -1,0 +1,199 @@
+use super::*;
+use crate::input::backend::parse_ip_list;
+use crate::input::invocation::Command;
+use crate::sys::rtnl::Link;
+use crate::types::mac::MacAddr;
+use crate::types::names::IfName;
+
+fn link(index: u32, name: &str, up: bool) -> Link {
+    Link {
+        index,
+        name: name.into(),
+        mtu: 1500,
+        mac: Some(MacAddr::BACKEND_PORT),
+        up,
+        master: None,
+        kind: Some("veth".into()),
+        alias: None,
+        vlan_filtering: false,
+    }
+}
+
+fn call(domid: u32, devid: u32) -> XenCall {
+    XenCall::for_test(Command::Online, domid, devid)
+}
+
+fn backend(ip: &str, vifname: Option<&str>) -> Backend {
+    Backend {
+        path: "backend/vif/1/0".into(),
+        bridge: None,
+        mtu: None,
+        vifname: vifname.map(|n| IfName::new(n).unwrap()),
+        frontend_mtu_key: None,
+        ip: Some(ip.into()),
+        addresses: parse_ip_list(ip).unwrap(),
+        mac: None,
+    }
+}
+
+fn kernel(vif: &str) -> Snapshot {
+    let on = |k: &str| (Key::new(k).unwrap(), Some("1".to_owned()));
+    Snapshot {
+        links: vec![link(2, "eth0", true), link(7, vif, false)],
+        default_links: vec![2],
+        sysctls: vec![
+            on("net/ipv4/conf/all/forwarding"),
+            on("net/ipv6/conf/all/forwarding"),
+        ],
+        ..Default::default()
+    }
+}
+
+fn words(plan: &Plan) -> Vec<String> {
+    plan.steps.iter().map(|s| s.to_string()).collect()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn upstream_derivation_and_its_overflow_fix() {
+    assert_eq!(
+        derived_address(VifId { domid: 5, devid: 0 }).unwrap(),
+        (ip("10.0.5.1"), 16)
+    );
+    assert_eq!(
+        derived_address(VifId {
+            domid: 300,
+            devid: 2
+        })
+        .unwrap(),
+        (ip("10.1.44.3"), 16)
+    );
+    assert_eq!(
+        router_for(ip("10.0.5.1"), 16, &[]).unwrap(),
+        ip("10.0.5.128")
+    );
+    assert_eq!(
+        router_for(ip("10.0.5.127"), 16, &[]).unwrap(),
+        ip("10.0.5.254")
+    );
+    assert_eq!(
+        router_for(ip("10.0.5.128"), 16, &[])
+            .unwrap_err()
+            .to_string(),
+        "cannot derive a router address for 10.0.5.128: its last octet must be 1 to 127 (upstream adds 127); set router= in vifkit.conf"
+    );
+    assert_eq!(
+        derived_address(VifId {
+            domid: 1,
+            devid: 254
+        })
+        .unwrap_err()
+        .to_string(),
+        "cannot derive a NAT address for domain 1 device 254: set ip= in the vif configuration"
+    );
+}
+
+#[test]
+fn ipv6_router_is_the_prefix_one_or_configured() {
+    assert_eq!(
+        router_for(ip("2001:db8:abba::1001"), 64, &[]).unwrap(),
+        ip("2001:db8:abba::1")
+    );
+    assert_eq!(
+        router_for(ip("2001:db8:abba::1001"), 128, &[])
+            .unwrap_err()
+            .to_string(),
+        "cannot derive a router address for 2001:db8:abba::1001: give it a prefix length (e.g. /64) or set router= in vifkit.conf"
+    );
+    let configured = [ip("192.168.1.1"), ip("2001:db8:abba::1")];
+    assert_eq!(
+        router_for(ip("192.168.1.10"), 32, &configured).unwrap(),
+        ip("192.168.1.1")
+    );
+    assert_eq!(
+        router_for(ip("2001:db8:abba::1001"), 128, &configured).unwrap(),
+        ip("2001:db8:abba::1")
+    );
+}
+
+#[test]
+fn seed_3_with_a_configured_router() {
+    let rule = PortRule {
+        patterns: vec!["xen1.0".into()],
+        line: 1,
+        bridge: None,
+        mtu: None,
+        route: vec![],
+        uplink: None,
+        mac: None,
+        router: vec![ip("192.168.1.1"), ip("2001:db8:abba::1")],
+        masquerade6: None,
+        ip: vec![],
+        antispoof: None,
+        port: Default::default(),
+        openvswitch: None,
+        rate: None,
+    };
+    let plan = plan_attach(
+        &call(1, 0),
+        &backend("192.168.1.10 2001:db8:abba::1001", Some("xen1.0")),
+        Some(&rule),
+        &kernel("vif1.0"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        words(&plan),
+        [
+            "rename vif1.0 to xen1.0",
+            "set xen1.0 up",
+            "add address 192.168.1.1/32 to xen1.0",
+            "add address 2001:db8:abba::1/128 to xen1.0",
+            "set sysctl net/ipv4/conf/xen1.0/proxy_arp = 1",
+            "add route 192.168.1.10/32 dev xen1.0 src 192.168.1.1",
+            "add route 2001:db8:abba::1001/128 dev xen1.0 src 2001:db8:abba::1",
+            "masquerade 192.168.1.10 out of eth0 (nft table inet vifkit-nat-1-0)",
+        ]
+    );
+    let both = PortRule {
+        masquerade6: Some(true),
+        ip: vec![],
+        antispoof: None,
+        port: Default::default(),
+        openvswitch: None,
+        rate: None,
+        ..rule
+    };
+    let plan = plan_attach(
+        &call(1, 0),
+        &backend("192.168.1.10 2001:db8:abba::1001", Some("xen1.0")),
+        Some(&both),
+        &kernel("vif1.0"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        words(&plan).last().unwrap(),
+        "masquerade 192.168.1.10 out of eth0, 2001:db8:abba::1001 out of eth0 (nft table inet vifkit-nat-1-0)"
+    );
+}
+
+#[test]
+fn empty_ip_uses_the_derived_address() {
+    let mut b = backend("", None);
+    b.ip = None;
+    let plan = plan_attach(&call(5, 0), &b, None, &kernel("vif5.0"), None).unwrap();
+    assert!(words(&plan).contains(&"add route 10.0.5.1/32 dev vif5.0 src 10.0.5.128".to_string()));
+}
+
+#[test]
+fn offline_removes_by_key_whatever_b_ip_says() {
+    let plan = plan_detach(&call(1, 0), &backend("", None), &kernel("vif1.0"), None).unwrap();
+    assert_eq!(
+        words(&plan),
+        ["delete nft table inet vifkit-nat-1-0", "set vif1.0 down"]
+    );
+}

@@ -1,0 +1,185 @@
+//! vif-openvswitch (CONTRACT 4.5): the port prepared as for a Linux bridge (down, MAC,
+//! addresses flushed), added to an Open vSwitch bridge with its tag, trunks and
+//! external-ids in one OVSDB transaction, then brought up. No MTU copy and no hooks, as
+//! upstream; the frontend's MTU goes to OVS as `mtu_request` when `B/mtu` names one.
+
+use anyhow::{Result, bail};
+
+use crate::input::backend::Backend;
+use crate::input::invocation::XenCall;
+use crate::planning::modes::bridge::prepare_port;
+use crate::planning::modes::port_options::Requested;
+use crate::planning::modes::xen_device;
+use crate::planning::plan::{LinkRef, Plan, Step};
+use crate::planning::snapshot::Snapshot;
+use crate::sys::ovsdb::OvsPort;
+use crate::sys::rtnl::Link;
+use crate::types::bridge_word::{BadWord, BridgeWord, Tagged};
+use crate::types::mac::MacAddr;
+use crate::types::names::IfName;
+use crate::types::vlan::Vlans;
+
+/// Open vSwitch reads the word only as `bridge[.tag][:trunk...]` (here `br0.10` is br0's
+/// VLAN 10); anything else is upstream's "No valid bridge was specified".
+pub fn switch_port(word: Result<&BridgeWord, &BadWord>) -> Result<Tagged> {
+    match word.and_then(BridgeWord::tagged) {
+        Ok(tagged) => Ok(tagged.clone()),
+        Err(bad) => bail!(
+            "No valid bridge was specified: {:?} is not bridge[.tag][:trunk...] ({})",
+            bad.word(),
+            bad.why()
+        ),
+    }
+}
+
+/// The guest's VM record, for the interface's external-ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VmInfo {
+    pub name: Option<String>,
+    pub uuid: Option<String>,
+}
+
+pub fn plan_attach(
+    call: &XenCall,
+    backend: &Backend,
+    kernel: &Snapshot,
+    vm: &VmInfo,
+) -> Result<Plan> {
+    let Some(word) = backend.bridge_word(call) else {
+        bail!(
+            "No valid bridge was specified: set bridge= in the vif configuration (looked in {}/bridge and the bridge= argument)",
+            backend.path
+        );
+    };
+    let Tagged { bridge, vlans } = switch_port(word.as_ref())?;
+    let mut plan = Plan::default();
+    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let mut external_ids = vec![];
+    if let Some(mac) = backend.mac {
+        external_ids.push(("attached-mac".to_owned(), mac.to_string()));
+    }
+    if let Some(name) = &vm.name {
+        external_ids.push(("xen-vm-name".to_owned(), name.clone()));
+    }
+    if let Some(uuid) = &vm.uuid {
+        external_ids.push(("xen-vm-uuid".to_owned(), uuid.clone()));
+    }
+    let port = Port {
+        bridge,
+        vlans,
+        external_ids,
+        mtu: backend.mtu,
+    };
+    add_port(&mut plan, device.found, device.rename_to.as_ref(), port)?;
+    Ok(plan)
+}
+
+/// Where a port goes and what OVS records of it.
+struct Port {
+    bridge: IfName,
+    vlans: Vlans,
+    external_ids: Vec<(String, String)>,
+    mtu: Option<u32>,
+}
+
+/// Down, MAC, flush (as for a Linux bridge), the OVS port, then up.
+fn add_port(plan: &mut Plan, found: &Link, rename_to: Option<&IfName>, port: Port) -> Result<()> {
+    let link = prepare_port(found, rename_to, found.mtu, &mut plan.steps)?;
+    plan.steps.push(Step::OvsAddPort {
+        link: link.clone(),
+        bridge: port.bridge.to_string(),
+        port: OvsPort {
+            name: link.name.to_string(),
+            tag: port.vlans.access.map(|v| v.get()),
+            trunks: port.vlans.trunks.iter().map(|v| v.get()).collect(),
+            external_ids: port.external_ids,
+            mtu: port.mtu,
+        },
+    });
+    let still_up = found.up && !plan.steps.iter().any(|s| matches!(s, Step::SetDown { .. }));
+    if !still_up {
+        plan.steps.push(Step::SetUp {
+            link,
+            was_up: false,
+        });
+    }
+    Ok(())
+}
+
+/// A qemu tap on an Open vSwitch bridge (`openvswitch = yes` in its `[port]` section): the
+/// bridge word's VLANs, else the section's `vlan`/`trunks`; `mac` names the guest.
+pub fn plan_tap_attach(
+    tap: &IfName,
+    word: &BridgeWord,
+    requested: &Requested,
+    mac: Option<MacAddr>,
+    mtu: Option<u32>,
+    kernel: &Snapshot,
+) -> Result<Plan> {
+    let Tagged { bridge, mut vlans } = switch_port(Ok(word))?;
+    if vlans.is_empty() {
+        vlans = requested.vlans.clone();
+    }
+    if requested.isolated.is_some() || requested.learning.is_some() || requested.hairpin.is_some() {
+        bail!(
+            "isolated, learning and hairpin are Linux bridge options: {tap} is on Open vSwitch bridge {bridge}, which takes vlan and trunks"
+        );
+    }
+    let Some(found) = kernel.link(tap.as_str()) else {
+        bail!("{tap} does not exist");
+    };
+    let external_ids = mac
+        .map(|mac| ("attached-mac".to_owned(), mac.to_string()))
+        .into_iter()
+        .collect();
+    let mut plan = Plan::default();
+    let port = Port {
+        bridge,
+        vlans,
+        external_ids,
+        mtu,
+    };
+    add_port(&mut plan, found, None, port)?;
+    Ok(plan)
+}
+
+/// The tap's OVS port, then the tap down; a tap already gone only loses its port.
+pub fn plan_tap_detach(tap: &IfName, kernel: &Snapshot) -> Plan {
+    let mut plan = Plan::default();
+    plan.steps.push(Step::OvsDelPort { name: tap.clone() });
+    if let Some(found) = kernel.link(tap.as_str()) {
+        plan.steps.push(Step::SetDown {
+            link: LinkRef {
+                index: found.index,
+                name: tap.clone(),
+            },
+            was_up: found.up,
+        });
+    }
+    plan
+}
+
+/// `--if-exists del-port`, then link down; a vanished device only loses its port.
+pub fn plan_detach(call: &XenCall, backend: &Backend, kernel: &Snapshot) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let found = xen_device::resolve_detach(call, backend, kernel)?;
+    let name = match found {
+        Some(link) => IfName::new(&link.name)?,
+        None => xen_device::wanted_name(call, backend)?,
+    };
+    plan.steps.push(Step::OvsDelPort { name: name.clone() });
+    if let Some(link) = found {
+        plan.steps.push(Step::SetDown {
+            link: LinkRef {
+                index: link.index,
+                name,
+            },
+            was_up: link.up,
+        });
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+#[path = "openvswitch_tests.rs"]
+mod tests;

@@ -1,0 +1,190 @@
+use super::*;
+use crate::input::invocation::Command;
+use crate::sys::rtnl::Link;
+use crate::types::mac::MacAddr;
+
+fn vif(up: bool) -> Link {
+    Link {
+        index: 7,
+        name: "vif3.0".into(),
+        mtu: 1500,
+        mac: Some(MacAddr([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff])),
+        up,
+        master: None,
+        kind: Some("veth".into()),
+        alias: None,
+        vlan_filtering: false,
+    }
+}
+
+fn call(command: Command) -> XenCall {
+    XenCall::for_test(command, 3, 0)
+}
+
+fn backend(bridge: &str) -> Backend {
+    Backend {
+        path: "backend/vif/3/0".into(),
+        bridge: Some(bridge.into()),
+        mtu: Some(9000),
+        vifname: None,
+        frontend_mtu_key: None,
+        ip: None,
+        addresses: vec![],
+        mac: Some(MacAddr([0, 0x16, 0x3e, 0, 0, 3])),
+    }
+}
+
+fn kernel(links: Vec<Link>) -> Snapshot {
+    let mut k = Snapshot::default();
+    for link in links {
+        k.add(link);
+    }
+    k
+}
+
+fn word(text: &str) -> BridgeWord {
+    BridgeWord::parse(text).unwrap()
+}
+
+fn parse_bridge(text: &str) -> Result<Tagged> {
+    switch_port(BridgeWord::parse(text).as_ref())
+}
+
+#[test]
+fn the_bridge_word_is_bridge_tag_and_trunks() {
+    let Tagged { bridge, vlans } = parse_bridge("ovsbr0.10:30:20").unwrap();
+    assert_eq!(
+        (bridge.as_str(), vlans.to_string()),
+        ("ovsbr0", "vlan 10 untagged, trunks 20,30".into())
+    );
+    assert!(parse_bridge("ovsbr0").unwrap().vlans.is_empty());
+    for bad in ["ovsbr0.0", "ovsbr0.x", "br0:5000", ""] {
+        assert!(
+            parse_bridge(bad)
+                .unwrap_err()
+                .to_string()
+                .starts_with("No valid bridge was specified"),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        parse_bridge("br0.5000").unwrap_err().to_string(),
+        "No valid bridge was specified: \"br0.5000\" is not bridge[.tag][:trunk...] (VLAN \"5000\" is not a number from 1 to 4094)"
+    );
+    assert_eq!(
+        parse_bridge("").unwrap_err().to_string(),
+        "No valid bridge was specified: \"\" is not bridge[.tag][:trunk...] (the bridge name is empty)"
+    );
+}
+
+#[test]
+fn attach_prepares_adds_with_external_ids_then_brings_up() {
+    let vm = VmInfo {
+        name: Some("guest3".into()),
+        uuid: Some("2a5b2e2c-0000-4000-8000-000000000003".into()),
+    };
+    let plan = plan_attach(
+        &call(Command::Online),
+        &backend("ovsbr0.10"),
+        &kernel(vec![vif(false)]),
+        &vm,
+    )
+    .unwrap();
+    let words: Vec<String> = plan.steps.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        words,
+        [
+            "flush addresses of vif3.0",
+            "add vif3.0 to Open vSwitch bridge ovsbr0 tag 10",
+            "set vif3.0 up",
+        ]
+    );
+    let Step::OvsAddPort { port, .. } = &plan.steps[1] else {
+        panic!()
+    };
+    assert_eq!(port.mtu, Some(9000));
+    assert_eq!(
+        port.external_ids,
+        [
+            ("attached-mac".to_owned(), "00:16:3e:00:00:03".to_owned()),
+            ("xen-vm-name".to_owned(), "guest3".to_owned()),
+            (
+                "xen-vm-uuid".to_owned(),
+                "2a5b2e2c-0000-4000-8000-000000000003".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        plan.steps[1].undo(),
+        Some(Step::OvsDelPort {
+            name: IfName::new("vif3.0").unwrap()
+        })
+    );
+}
+
+#[test]
+fn detach_removes_the_port_even_when_the_device_is_gone() {
+    let plan = plan_detach(
+        &call(Command::Offline),
+        &backend("ovsbr0"),
+        &kernel(vec![vif(true)]),
+    )
+    .unwrap();
+    let words: Vec<String> = plan.steps.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        words,
+        ["remove Open vSwitch port vif3.0", "set vif3.0 down"]
+    );
+    let plan = plan_detach(&call(Command::Offline), &backend("ovsbr0"), &kernel(vec![])).unwrap();
+    assert_eq!(
+        plan.steps,
+        [Step::OvsDelPort {
+            name: IfName::new("vif3.0").unwrap()
+        }]
+    );
+}
+
+#[test]
+fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
+    use crate::planning::modes::port_options::Requested;
+    use crate::types::vlan::{Vid, Vlans};
+    let tap = IfName::new("tap0").unwrap();
+    let k = kernel(vec![Link {
+        name: "tap0".into(),
+        ..vif(false)
+    }]);
+    let requested = Requested {
+        vlans: Vlans {
+            access: Some(Vid::parse("30").unwrap()),
+            trunks: vec![],
+        },
+        ..Requested::default()
+    };
+    let mac = Some(MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]));
+    let words = |plan: &Plan| -> Vec<String> { plan.steps.iter().map(|s| s.to_string()).collect() };
+    let plan = plan_tap_attach(&tap, &word("ovsbr0"), &requested, mac, None, &k).unwrap();
+    assert_eq!(
+        words(&plan)[1],
+        "add tap0 to Open vSwitch bridge ovsbr0 tag 30"
+    );
+    let plan = plan_tap_attach(&tap, &word("ovsbr0.10"), &requested, mac, None, &k).unwrap();
+    assert_eq!(
+        words(&plan)[1],
+        "add tap0 to Open vSwitch bridge ovsbr0 tag 10"
+    );
+    let isolated = Requested {
+        isolated: Some(true),
+        ..Requested::default()
+    };
+    assert_eq!(
+        plan_tap_attach(&tap, &word("ovsbr0"), &isolated, mac, None, &k)
+            .unwrap_err()
+            .to_string(),
+        "isolated, learning and hairpin are Linux bridge options: tap0 is on Open vSwitch bridge ovsbr0, which takes vlan and trunks"
+    );
+    let detach = plan_tap_detach(&tap, &k);
+    assert_eq!(
+        words(&detach),
+        ["remove Open vSwitch port tap0", "set tap0 down"]
+    );
+}

@@ -1,0 +1,133 @@
+use super::*;
+use crate::types::names::IfName;
+
+fn bridge(vlan_filtering: bool) -> Link {
+    Link {
+        index: 2,
+        name: "br0".into(),
+        mtu: 1500,
+        mac: None,
+        up: true,
+        master: None,
+        kind: Some("bridge".into()),
+        alias: None,
+        vlan_filtering,
+    }
+}
+
+fn port() -> LinkRef {
+    LinkRef {
+        index: 7,
+        name: IfName::new("vif3.0").unwrap(),
+    }
+}
+
+/// A plan whose one step brings the port up, and that step.
+fn port_coming_up() -> (Plan, Step) {
+    let up = Step::SetUp {
+        link: port(),
+        was_up: false,
+    };
+    let plan = Plan {
+        steps: vec![up.clone()],
+        ..Plan::default()
+    };
+    (plan, up)
+}
+
+#[test]
+fn the_step_goes_before_link_up_and_nothing_is_added_for_defaults() {
+    let (mut plan, up) = port_coming_up();
+    add_to_attach(&mut plan, &port(), &bridge(false), PortOptions::default()).unwrap();
+    assert_eq!(plan.steps, std::slice::from_ref(&up));
+    let options = PortOptions {
+        hairpin: true,
+        ..PortOptions::default()
+    };
+    add_to_attach(&mut plan, &port(), &bridge(false), options.clone()).unwrap();
+    let step = Step::SetPortOptions {
+        link: port(),
+        options,
+    };
+    assert_eq!(plan.steps, [step, up]);
+    assert_eq!(plan.steps[0].to_string(), "set vif3.0 bridge port: hairpin");
+    assert_eq!(plan.steps[0].undo(), None);
+}
+
+#[test]
+fn requested_options_resolve_with_the_guest_mac() {
+    let mac = MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+    let requested = Requested {
+        learning: Some(false),
+        isolated: Some(true),
+        ..Requested::default()
+    };
+    let source = "mac = in its [port] section of vifkit.conf";
+    let options = requested.resolve("tap0", Some(mac), source).unwrap();
+    assert_eq!(
+        options.to_string(),
+        "isolated, learning off, 52:54:00:12:34:56 static"
+    );
+    assert_eq!(
+        requested
+            .resolve("tap0", None, source)
+            .unwrap_err()
+            .to_string(),
+        "learning = no for tap0 needs the guest MAC to pin: set mac = in its [port] section of vifkit.conf"
+    );
+    let on = Requested {
+        learning: Some(true),
+        ..Requested::default()
+    };
+    assert!(on.resolve("tap0", None, source).unwrap().is_default());
+}
+
+#[test]
+fn rates_are_read_and_written_as_tc_does() {
+    for (text, bits, shown) in [
+        ("10mbit", 10_000_000, "10mbit"),
+        ("512KBit", 512_000, "512kbit"),
+        ("1gbit", 1_000_000_000, "1gbit"),
+        ("8000bit", 8_000, "8kbit"),
+    ] {
+        let rate = Rate::parse(text).unwrap();
+        assert_eq!(
+            (rate.0, rate.to_string()),
+            (bits, shown.to_owned()),
+            "{text}"
+        );
+    }
+    for bad in ["10", "10mb", "mbit", "7kbit", "1.5mbit", "-1mbit"] {
+        assert_eq!(
+            Rate::parse(bad).unwrap_err().to_string(),
+            format!("rate {bad:?} is not a rate such as 512kbit, 10mbit or 1gbit (at least 8kbit)")
+        );
+    }
+}
+
+#[test]
+fn the_rate_limit_goes_both_ways_before_link_up() {
+    let (mut plan, up) = port_coming_up();
+    add_rate_limit(&mut plan, &port(), Rate(10_000_000));
+    let words: Vec<String> = plan.steps.iter().map(Step::to_string).collect();
+    assert_eq!(
+        words,
+        [
+            "limit what vif3.0 sends its guest to 10mbit",
+            "limit what vif3.0 takes from its guest to 10mbit",
+            "set vif3.0 up",
+        ]
+    );
+    assert_eq!(plan.steps[2], up);
+}
+
+#[test]
+fn a_tap_going_away_loses_its_ingress_limit() {
+    let mut plan = Plan::default();
+    add_rate_limit_removal(&mut plan, &port());
+    assert_eq!(plan.steps, [Step::RemoveIngressLimit { link: port() }]);
+    assert_eq!(
+        plan.steps[0].to_string(),
+        "delete the ingress qdisc of vif3.0 and its rate limit"
+    );
+}

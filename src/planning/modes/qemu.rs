@@ -1,0 +1,95 @@
+//! qemu taps (`-netdev tap,script=,downscript=`): which bridge, and the port steps shared
+//! with Xen (CONTRACT 1.3, 7.14). Debian's script fails open; this one fails closed.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use crate::input::config::PortRule;
+use crate::planning::modes::bridge;
+use crate::planning::plan::{LinkRef, Plan, Step};
+use crate::planning::snapshot::Snapshot;
+use crate::sys::rtnl::Link;
+use crate::types::bridge_word::BridgeWord;
+use crate::types::names::IfName;
+
+/// Where a bridge may come from, in the order they are tried.
+pub struct BridgeSources<'a> {
+    /// argv[2], as qemu-dm passed it.
+    pub argument: Option<&'a str>,
+    /// `VIFKIT_BRIDGE` from qemu's (or libvirt's) environment.
+    pub env: Option<&'a str>,
+    pub rule: Option<&'a PortRule>,
+    pub config_path: &'a Path,
+}
+
+/// The explicitly named bridge and where it was named, or None to use the default route.
+/// Only the word that is used is parsed (the config's was parsed when it was loaded).
+pub fn named_bridge(sources: &BridgeSources<'_>) -> Result<Option<(BridgeWord, String)>> {
+    let given = [
+        (sources.argument, "the bridge argument"),
+        (sources.env, "VIFKIT_BRIDGE"),
+    ];
+    for (text, source) in given {
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            return Ok(Some((BridgeWord::parse(text)?, source.to_owned())));
+        }
+    }
+    Ok(sources.rule.and_then(|rule| {
+        let source = format!("{}:{}", sources.config_path.display(), rule.line);
+        Some((rule.bridge.clone()?, source))
+    }))
+}
+
+/// Debian's rule, extended to IPv6: the first default-route device that is a Linux bridge.
+pub fn default_route_bridge(kernel: &Snapshot) -> Option<&Link> {
+    kernel
+        .default_links
+        .iter()
+        .filter_map(|index| kernel.link_by_index(*index))
+        .find(|link| link.is_bridge())
+}
+
+pub fn no_bridge_error(tap: &IfName, config_path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no bridge for {tap}: no bridge argument, VIFKIT_BRIDGE is unset, no [port] rule in {} matches {tap}, and no IPv4 or IPv6 default route goes through a bridge",
+        config_path.display()
+    )
+}
+
+pub fn plan_ifup(tap: &IfName, bridge: &Link, mtu: Option<u32>, kernel: &Snapshot) -> Result<Plan> {
+    let Some(found) = kernel.link(tap.as_str()) else {
+        bail!("{tap} does not exist");
+    };
+    let mtu = mtu.unwrap_or(bridge.mtu);
+    let mut plan = Plan::default();
+    let link = bridge::prepare_port(found, None, mtu, &mut plan.steps)?;
+    bridge::join_bridge(found, &link, bridge, kernel, &mut plan.steps)?;
+    Ok(plan)
+}
+
+/// Out of the bridge, then down; a tap that is already gone needs nothing.
+pub fn plan_ifdown(tap: &IfName, kernel: &Snapshot) -> Plan {
+    let mut plan = Plan::default();
+    match kernel.link(tap.as_str()) {
+        Some(found) => {
+            let link = LinkRef {
+                index: found.index,
+                name: tap.clone(),
+            };
+            if found.master.is_some() {
+                plan.steps.push(Step::Detach { link: link.clone() });
+            }
+            plan.steps.push(Step::SetDown {
+                link,
+                was_up: found.up,
+            });
+        }
+        None => plan.notes.push(format!("{tap} is already gone")),
+    }
+    plan
+}
+
+#[cfg(test)]
+#[path = "qemu_tests.rs"]
+mod tests;

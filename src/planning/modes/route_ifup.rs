@@ -1,0 +1,394 @@
+//! `vif-route-ifup`: SUSE's routed vif, configured from the device's own sysconfig files
+//! natively instead of through `ifup` (CONTRACT 4.6, 5.4). The result is what wicked's
+//! `ifup` would give, on hosts that have no `ifup` at all.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::input::backend::Backend;
+use crate::input::invocation::XenCall;
+use crate::input::sysconfig::{Destination, Family, RouteKind, RouteLine, StartMode, Sysconfig};
+use crate::planning::modes::routed::{
+    check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, link_ref,
+    rename_port,
+};
+use crate::planning::modes::xen_device;
+use crate::planning::plan::{HookRun, LinkRef, Plan, Step};
+use crate::planning::snapshot::Snapshot;
+use crate::sys::sysctl::Key;
+use crate::types::names::IfName;
+use crate::types::route::{self, Nexthop, Route};
+
+fn route_kind(kind: RouteKind) -> u8 {
+    match kind {
+        RouteKind::Unicast => route::kind::UNICAST,
+        RouteKind::Local => route::kind::LOCAL,
+        RouteKind::Broadcast => route::kind::BROADCAST,
+        RouteKind::Multicast => route::kind::MULTICAST,
+        RouteKind::Anycast => route::kind::ANYCAST,
+        RouteKind::Nat => route::kind::NAT,
+        RouteKind::Throw => route::kind::THROW,
+        RouteKind::Unreachable => route::kind::UNREACHABLE,
+        RouteKind::Prohibit => route::kind::PROHIBIT,
+        RouteKind::Blackhole => route::kind::BLACKHOLE,
+    }
+}
+
+/// A route line as the kernel route it describes, on `vif` unless it is a reject route.
+pub fn route_from_line(line: &RouteLine, vif: &LinkRef, kernel: &Snapshot) -> Result<Route> {
+    let (destination, prefix_len) = match line.destination {
+        Destination::Default(Family::V4) => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        Destination::Default(Family::V6) => (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+        Destination::Net {
+            address,
+            prefix_len,
+        } => (address, prefix_len),
+    };
+    let mut route = Route::to(destination, prefix_len);
+    route.kind = route_kind(line.kind);
+    route.gateway = line.gateway;
+    route.dev = (!line.kind.is_reject()).then(|| vif.clone());
+    route.src = line.src;
+    route.metric = line.metric;
+    route.table = line.table.unwrap_or(route::TABLE_MAIN);
+    route.scope = line.scope;
+    route.protocol = line.protocol.unwrap_or(route::PROTOCOL_BOOT);
+    route.realm = line.realm;
+    route.tos = line.tos.map(|t| t as u8).unwrap_or(0);
+    if let Some((mtu, lock)) = line.mtu {
+        route.metrics.push((2, mtu, lock));
+    }
+    route.metrics.extend(
+        line.metrics
+            .iter()
+            .map(|m| (m.kind.kernel_id(), m.value, m.lock)),
+    );
+    for hop in &line.nexthops {
+        let dev = match &hop.dev {
+            Some(name) => {
+                let link = kernel.link(name.as_str()).with_context(|| {
+                    format!("line {}: nexthop device {name} does not exist", line.line)
+                })?;
+                Some(link_ref(link)?)
+            }
+            None => Some(vif.clone()),
+        };
+        route.nexthops.push(Nexthop {
+            gateway: hop.gateway,
+            dev,
+            weight: u32::from(hop.weight.unwrap_or(1)),
+            onlink: hop.onlink,
+        });
+    }
+    if !route.nexthops.is_empty() {
+        route.dev = None;
+    }
+    Ok(route)
+}
+
+fn ifcfg_path(dir: &Path, dev: &IfName) -> String {
+    dir.join(format!("ifcfg-{dev}")).display().to_string()
+}
+
+/// Every name a plan may look at: proxy interfaces and nexthop devices.
+pub fn names_used(sc: &Sysconfig) -> Vec<IfName> {
+    let mut names: Vec<IfName> = Vec::new();
+    for line in &sc.proxies {
+        names.push(line.address_interface.clone());
+        names.extend(line.proxy_interfaces.iter().cloned());
+    }
+    for line in &sc.routes {
+        names.extend(line.nexthops.iter().filter_map(|h| h.dev.clone()));
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// What the guest may send from: the destinations the sysconfig routes send to the vif.
+pub fn guest_addresses(sc: &Sysconfig, vif: &IfName) -> Vec<(IpAddr, u8)> {
+    sc.routes
+        .iter()
+        .filter(|line| line.interface.as_ref() == Some(vif))
+        .filter_map(|line| match line.destination {
+            Destination::Net {
+                address,
+                prefix_len,
+            } => Some((address, prefix_len)),
+            Destination::Default(_) => None,
+        })
+        .collect()
+}
+
+pub fn plan_attach(
+    call: &XenCall,
+    backend: &Backend,
+    sc: &Sysconfig,
+    dir: &Path,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    let wanted = xen_device::wanted_name(call, backend)?;
+    if backend.vifname.is_none() {
+        bail!(
+            "vif-route-ifup needs a static interface name: set vifname= in the vif configuration and describe it in {}",
+            ifcfg_path(dir, &IfName::new("<vifname>").unwrap_or(wanted.clone()))
+        );
+    }
+    let path = ifcfg_path(dir, &wanted);
+    let Some(ifcfg) = &sc.ifcfg else {
+        bail!("{path} does not exist: vif-route-ifup configures {wanted} from it");
+    };
+    if ifcfg.startmode == StartMode::Off {
+        bail!("{path}: STARTMODE=off disables {wanted}");
+    }
+    if ifcfg.bootproto != "static" {
+        bail!(
+            "{path}: BOOTPROTO={} is not supported on a routed vif (use static)",
+            ifcfg.bootproto
+        );
+    }
+    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let found = device.found;
+    let mut plan = Plan::default();
+    let mut vif = link_ref(found)?;
+    let current_name = vif.name.clone();
+    let needs_mac = ifcfg.lladdr.is_some_and(|mac| found.mac != Some(mac));
+    let down = found.up && (device.rename_to.is_some() || needs_mac);
+    if down {
+        plan.steps.push(Step::SetDown {
+            link: vif.clone(),
+            was_up: true,
+        });
+    }
+    if let Some(to) = &device.rename_to {
+        plan.steps.push(Step::Rename {
+            link: vif.clone(),
+            to: to.clone(),
+        });
+        vif.name = to.clone();
+    }
+    if let (true, Some(mac)) = (needs_mac, ifcfg.lladdr) {
+        plan.steps.push(Step::SetMac {
+            link: vif.clone(),
+            mac,
+            previous: found.mac,
+        });
+    }
+    if let Some(mtu) = ifcfg.mtu.filter(|&mtu| mtu != found.mtu) {
+        plan.steps.push(Step::SetMtu {
+            link: vif.clone(),
+            mtu,
+            previous: found.mtu,
+        });
+    }
+    for address in &ifcfg.addresses {
+        ensure_address(
+            kernel,
+            &vif,
+            address.address,
+            address.prefix_len,
+            &mut plan.steps,
+        );
+    }
+    if !found.up || down {
+        plan.steps.push(Step::SetUp {
+            link: vif.clone(),
+            was_up: false,
+        });
+    }
+    let mut v4 = ifcfg.addresses.iter().any(|a| a.address.is_ipv4());
+    let mut v6 = ifcfg.addresses.iter().any(|a| a.address.is_ipv6());
+    let mut routed_v4 = false;
+    for line in &sc.routes {
+        let route = route_from_line(line, &vif, kernel)?;
+        routed_v4 |= !route.is_ipv6() && route.dev.is_some();
+        v4 |= !route.is_ipv6();
+        v6 |= route.is_ipv6();
+        ensure_route(kernel, route, &mut plan.steps);
+    }
+    if routed_v4 {
+        ensure_sysctl(
+            kernel,
+            &Key::proxy_arp(&current_name),
+            Key::proxy_arp(&vif.name),
+            "1",
+            &mut plan.steps,
+        );
+    }
+    plan_proxies(sc, &wanted, &vif, &current_name, kernel, &mut plan)?;
+    check_host_knobs(kernel, v4, v6, &mut plan.warnings);
+    let ndp_interfaces: Vec<&IfName> = sc
+        .proxies
+        .iter()
+        .filter(|l| l.address_interface == wanted && l.address.is_ipv6())
+        .flat_map(|l| &l.proxy_interfaces)
+        .collect();
+    check_uplink_knobs(kernel, routed_v4, &ndp_interfaces, &mut plan.warnings);
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+/// CONTRACT 5.4 step 6: the device's own addresses on each listed interface that is up, and
+/// other interfaces' addresses on the device when it is listed and they exist.
+fn plan_proxies(
+    sc: &Sysconfig,
+    wanted: &IfName,
+    vif: &LinkRef,
+    current_name: &IfName,
+    kernel: &Snapshot,
+    plan: &mut Plan,
+) -> Result<()> {
+    let mut ndp_on_vif = false;
+    for line in &sc.proxies {
+        if line.address_interface == *wanted {
+            for proxy in &line.proxy_interfaces {
+                match kernel.link(proxy.as_str()) {
+                    Some(link) if link.up => {
+                        ensure_proxy(kernel, &link_ref(link)?, line.address, &mut plan.steps)
+                    }
+                    _ => plan.notes.push(format!(
+                        "{proxy} is not up: {} not proxied there",
+                        line.address
+                    )),
+                }
+            }
+        }
+        if line.proxy_interfaces.contains(wanted)
+            && kernel.link(line.address_interface.as_str()).is_some()
+        {
+            ensure_proxy(kernel, vif, line.address, &mut plan.steps);
+            ndp_on_vif |= line.address.is_ipv6();
+        }
+    }
+    if ndp_on_vif {
+        ensure_sysctl(
+            kernel,
+            &Key::proxy_ndp(current_name),
+            Key::proxy_ndp(&vif.name),
+            "1",
+            &mut plan.steps,
+        );
+    }
+    Ok(())
+}
+
+/// Neighbours on the uplink only see the guest through proxy ARP / NDP there, which is the
+/// host's configuration (sysctl.conf in the seed): say what is off, change nothing.
+fn check_uplink_knobs(
+    kernel: &Snapshot,
+    routed_v4: bool,
+    ndp_interfaces: &[&IfName],
+    warnings: &mut Vec<String>,
+) {
+    let on = |key: &str| {
+        Key::new(key)
+            .ok()
+            .and_then(|k| kernel.sysctl(&k).map(|v| v == "1"))
+            .unwrap_or(false)
+    };
+    // The kernel answers for a proxy entry when `all` or the interface's own proxy_ndp is on.
+    let mut seen = Vec::new();
+    for dev in ndp_interfaces {
+        let key = format!("net/ipv6/conf/{dev}/proxy_ndp");
+        if !seen.contains(dev) && !on(&key) && !on("net/ipv6/conf/all/proxy_ndp") {
+            warnings.push(format!(
+                "proxy_ndp is off on {dev}: the guest's NDP proxy entry there has no effect (set {key} = 1)"
+            ));
+        }
+        seen.push(dev);
+    }
+    if routed_v4 {
+        for link in kernel
+            .default_links
+            .iter()
+            .filter_map(|i| kernel.link_by_index(*i))
+        {
+            let key = format!("net/ipv4/conf/{}/proxy_arp", link.name);
+            if !on(&key) && !on("net/ipv4/conf/all/proxy_arp") {
+                warnings.push(format!("proxy_arp is off on uplink {}: its neighbours will not find the guest (set {key} = 1)", link.name));
+            }
+        }
+    }
+}
+
+/// `VIFKIT_IFUP=system`: the admin wants the system's own `ifup` to configure the device,
+/// as SUSE's script did; vifkit still does the rename, the hooks and `connected`.
+pub fn plan_attach_with_ifup(
+    call: &XenCall,
+    backend: &Backend,
+    ifup: &Path,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    if backend.vifname.is_none() {
+        bail!(
+            "vif-route-ifup needs a static interface name: set vifname= in the vif configuration"
+        );
+    }
+    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let mut plan = Plan::default();
+    let (vif, _) = rename_port(device.found, device.rename_to.as_ref(), &mut plan.steps)?;
+    plan.steps.push(Step::Exec {
+        program: ifup.to_owned(),
+        args: vec![vif.name.to_string()],
+    });
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+pub fn plan_detach_with_ifdown(
+    call: &XenCall,
+    backend: &Backend,
+    ifdown: &Path,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    match xen_device::resolve_detach(call, backend, kernel)? {
+        Some(found) => plan.steps.push(Step::Exec {
+            program: ifdown.to_owned(),
+            args: vec![found.name.clone()],
+        }),
+        None => plan.notes.push(format!("{} is already gone", call.dev)),
+    }
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+/// Offline: the proxy entries for the device's addresses on other interfaces outlive it.
+pub fn plan_detach(
+    call: &XenCall,
+    backend: &Backend,
+    sc: &Sysconfig,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    let wanted = xen_device::wanted_name(call, backend)?;
+    let mut plan = Plan::default();
+    match xen_device::resolve_detach(call, backend, kernel)? {
+        Some(found) => plan.steps.push(Step::SetDown {
+            link: link_ref(found)?,
+            was_up: found.up,
+        }),
+        None => plan.notes.push(format!("{wanted} is already gone")),
+    }
+    for line in sc.proxies.iter().filter(|l| l.address_interface == wanted) {
+        for proxy in &line.proxy_interfaces {
+            if let Some(link) = kernel.link(proxy.as_str()) {
+                plan.steps.push(Step::DelProxy {
+                    link: link_ref(link)?,
+                    address: line.address,
+                });
+            }
+        }
+    }
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+#[cfg(test)]
+#[path = "route_ifup_tests.rs"]
+mod tests;

@@ -1,0 +1,318 @@
+//! Routed mode (`vif-route`, CONTRACT 4.3 with its FIXes): the guest's addresses are routed
+//! to the vif, the host's uplink answers ARP/NDP for them, IPv6 included.
+
+use std::net::IpAddr;
+
+use anyhow::{Result, bail};
+
+use crate::input::backend::Backend;
+use crate::input::invocation::{TypeIf, XenCall};
+use crate::planning::modes::xen_device;
+use crate::planning::plan::{HookRun, LinkRef, Plan, Step};
+use crate::planning::snapshot::Snapshot;
+use crate::sys::rtnl::Link;
+use crate::sys::sysctl::Key;
+use crate::types::mac::MacAddr;
+use crate::types::names::IfName;
+use crate::types::route::Route;
+
+/// The emulated NIC wins while both exist, as upstream.
+pub fn metric(type_if: TypeIf) -> u32 {
+    match type_if {
+        TypeIf::Tap => 1,
+        TypeIf::Vif => 2,
+    }
+}
+
+pub fn link_ref(link: &Link) -> Result<LinkRef> {
+    Ok(LinkRef {
+        index: link.index,
+        name: IfName::new(&link.name)?,
+    })
+}
+
+/// The uplink: `netdev` when given, else the first default-route link.
+pub fn uplink<'k>(netdev: Option<&str>, kernel: &'k Snapshot) -> Result<&'k Link> {
+    match netdev.filter(|n| !n.is_empty()) {
+        Some(name) => match kernel.link(name) {
+            Some(link) => Ok(link),
+            None => bail!("uplink {name} (netdev) does not exist"),
+        },
+        None => kernel
+            .default_links
+            .iter()
+            .find_map(|index| kernel.link_by_index(*index))
+            .ok_or_else(|| {
+                anyhow::anyhow!("no uplink: netdev is not set and there is no default route")
+            }),
+    }
+}
+
+/// The host address routed IPv4 guests use as their router: the uplink's first IPv4.
+pub fn main_ip(uplink: &Link, kernel: &Snapshot) -> Option<IpAddr> {
+    kernel
+        .addresses_of(uplink.index)
+        .map(|(ip, _)| ip)
+        .find(IpAddr::is_ipv4)
+}
+
+/// A sysctl write, planned only when the value differs (read before write).
+pub fn ensure_sysctl(
+    kernel: &Snapshot,
+    read_as: &Key,
+    write_as: Key,
+    value: &str,
+    steps: &mut Vec<Step>,
+) {
+    let current = kernel.sysctl(read_as).unwrap_or("0");
+    if current != value {
+        steps.push(Step::SetSysctl {
+            key: write_as,
+            value: value.to_owned(),
+            previous: current.to_owned(),
+        });
+    }
+}
+
+/// The rename a routed port starts with (the kernel renames only a down link). Returns the
+/// port as later steps address it, and the name its sysctls were read under.
+pub fn rename_port(
+    found: &Link,
+    rename_to: Option<&IfName>,
+    steps: &mut Vec<Step>,
+) -> Result<(LinkRef, IfName)> {
+    let mut port = link_ref(found)?;
+    let current_name = port.name.clone();
+    if let Some(to) = rename_to {
+        if found.up {
+            steps.push(Step::SetDown {
+                link: port.clone(),
+                was_up: true,
+            });
+        }
+        steps.push(Step::Rename {
+            link: port.clone(),
+            to: to.clone(),
+        });
+        port.name = to.clone();
+    }
+    Ok((port, current_name))
+}
+
+/// Ensures: a route, address or proxy entry already present is not planned again, so a
+/// second online changes nothing and a failed one cannot undo what the first one did.
+pub fn ensure_route(kernel: &Snapshot, route: Route, steps: &mut Vec<Step>) {
+    let present = route.dev.as_ref().is_some_and(|dev| {
+        kernel.has_route(dev.index, route.destination, route.prefix_len, route.metric)
+    });
+    if !present {
+        steps.push(Step::AddRoute(route));
+    }
+}
+
+pub fn ensure_proxy(kernel: &Snapshot, link: &LinkRef, address: IpAddr, steps: &mut Vec<Step>) {
+    if !kernel.has_proxy(link.index, address) {
+        steps.push(Step::AddProxy {
+            link: link.clone(),
+            address,
+        });
+    }
+}
+
+pub fn ensure_address(
+    kernel: &Snapshot,
+    link: &LinkRef,
+    address: IpAddr,
+    prefix_len: u8,
+    steps: &mut Vec<Step>,
+) {
+    if !kernel.has_address(link.index, address, prefix_len) {
+        steps.push(Step::AddAddress {
+            link: link.clone(),
+            address,
+            prefix_len,
+        });
+    }
+}
+
+/// Host-wide knobs are the admin's: vifkit only says which ones will stop traffic.
+pub fn check_host_knobs(kernel: &Snapshot, v4: bool, v6: bool, warnings: &mut Vec<String>) {
+    let checks = [
+        (
+            v4,
+            "net/ipv4/conf/all/forwarding",
+            "IPv4 forwarding is off: routed guests get no IPv4 traffic",
+        ),
+        (
+            v6,
+            "net/ipv6/conf/all/forwarding",
+            "IPv6 forwarding is off: routed guests get no IPv6 traffic",
+        ),
+    ];
+    for (wanted, key, warning) in checks {
+        let key = Key::new(key).expect("static key");
+        if wanted && kernel.sysctl(&key) != Some("1") {
+            warnings.push(format!("{warning} (set {key} = 1)"));
+        }
+    }
+}
+
+/// A routed port, from Xen's backend or from a qemu config rule.
+pub struct RoutedPort<'a> {
+    pub found: &'a Link,
+    pub rename_to: Option<IfName>,
+    pub addresses: &'a [(IpAddr, u8)],
+    /// With it, IPv6 routes go via the guest's EUI-64 link-local (as the seed writes them);
+    /// without it they are on-link and the kernel finds the guest by NDP.
+    pub guest_mac: Option<MacAddr>,
+    pub metric: Option<u32>,
+    /// The uplink named by the caller; else the default-route link.
+    pub netdev: Option<&'a str>,
+}
+
+/// `vif-route online` / `add`.
+pub fn plan_attach(
+    call: &XenCall,
+    backend: &Backend,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let port = RoutedPort {
+        found: device.found,
+        rename_to: device.rename_to,
+        addresses: &backend.addresses,
+        guest_mac: backend.mac,
+        metric: Some(metric(call.type_if)),
+        netdev: call.overrides.netdev.as_deref(),
+    };
+    let mut plan = plan_port_attach(&port, kernel)?;
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let uplink = uplink(port.netdev, kernel)?;
+    let up = link_ref(uplink)?;
+    let has_v4 = port.addresses.iter().any(|(ip, _)| ip.is_ipv4());
+    let has_v6 = port.addresses.iter().any(|(ip, _)| ip.is_ipv6());
+    let main_ip = main_ip(uplink, kernel);
+    if has_v4 && main_ip.is_none() {
+        bail!(
+            "uplink {} has no IPv4 address to serve as the guest's router",
+            uplink.name
+        );
+    }
+    let guest_link_local = port.guest_mac.map(|mac| IpAddr::V6(mac.eui64_link_local()));
+    let (vif, current_name) = rename_port(port.found, port.rename_to.as_ref(), &mut plan.steps)?;
+    if let (true, Some(main_ip)) = (has_v4, main_ip) {
+        ensure_address(kernel, &vif, main_ip, 32, &mut plan.steps);
+    }
+    if !port.found.up || port.rename_to.is_some() {
+        plan.steps.push(Step::SetUp {
+            link: vif.clone(),
+            was_up: false,
+        });
+    }
+    if has_v4 {
+        ensure_sysctl(
+            kernel,
+            &Key::proxy_arp(&current_name),
+            Key::proxy_arp(&vif.name),
+            "1",
+            &mut plan.steps,
+        );
+    }
+    for &(address, prefix_len) in port.addresses {
+        let mut route = Route::to(address, prefix_len);
+        route.dev = Some(vif.clone());
+        route.metric = port.metric;
+        // IPv4 answers from the host address; an IPv4 src on an IPv6 route is upstream's bug.
+        match address {
+            IpAddr::V4(_) => route.src = main_ip,
+            IpAddr::V6(_) => route.gateway = guest_link_local,
+        }
+        ensure_route(kernel, route, &mut plan.steps);
+        ensure_proxy(kernel, &up, address, &mut plan.steps);
+    }
+    if has_v6 {
+        ensure_sysctl(
+            kernel,
+            &Key::proxy_ndp(&up.name),
+            Key::proxy_ndp(&up.name),
+            "1",
+            &mut plan.steps,
+        );
+    }
+    check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
+    plan.notes.push(format!("uplink {}", uplink.name));
+    Ok(plan)
+}
+
+/// `vif-route offline` / `remove`: needs no host address. Routes vanish with the vif, but the
+/// proxy entries on the uplink do not.
+pub fn plan_detach(
+    call: &XenCall,
+    backend: &Backend,
+    kernel: &Snapshot,
+    hooks: Option<HookRun>,
+) -> Result<Plan> {
+    let found = xen_device::resolve_detach(call, backend, kernel)?;
+    let netdev = call.overrides.netdev.as_deref();
+    let mut plan = plan_port_detach(
+        found,
+        &backend.addresses,
+        Some(metric(call.type_if)),
+        netdev,
+        kernel,
+    )?;
+    if found.is_none() {
+        plan.notes.push(format!("{} is already gone", call.dev));
+    }
+    plan.steps.extend(hooks.map(Step::RunHooks));
+    Ok(plan)
+}
+
+pub fn plan_port_detach(
+    found: Option<&Link>,
+    addresses: &[(IpAddr, u8)],
+    metric: Option<u32>,
+    netdev: Option<&str>,
+    kernel: &Snapshot,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    if let Some(found) = found {
+        let vif = link_ref(found)?;
+        for &(address, prefix_len) in addresses {
+            let mut route = Route::to(address, prefix_len);
+            route.dev = Some(vif.clone());
+            route.metric = metric;
+            plan.steps.push(Step::DelRoute(route));
+        }
+        plan.steps.push(Step::SetDown {
+            link: vif,
+            was_up: found.up,
+        });
+    }
+    match uplink(netdev, kernel) {
+        Ok(uplink) => {
+            let up = link_ref(uplink)?;
+            for &(address, _) in addresses {
+                plan.steps.push(Step::DelProxy {
+                    link: up.clone(),
+                    address,
+                });
+            }
+        }
+        Err(err) if !addresses.is_empty() => {
+            plan.warnings.push(format!("proxy entries kept: {err:#}"))
+        }
+        Err(_) => {}
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+#[path = "routed_tests.rs"]
+mod tests;

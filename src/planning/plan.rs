@@ -1,0 +1,393 @@
+//! A change to the host as data: planners produce `Step`s, `apply` runs them. `Display`
+//! gives the words that both the logs and a dry run print.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use std::net::IpAddr;
+
+use crate::planning::modes::port_options::{PortOptions, Rate};
+use crate::sys::nft::{Masquerade, PortFilter, nat_table};
+use crate::sys::ovsdb::OvsPort;
+use crate::sys::sysctl::Key;
+use crate::types::mac::MacAddr;
+use crate::types::names::IfName;
+use crate::types::route::Route;
+
+/// A link as a step addresses it: by index (stable across a rename), shown by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRef {
+    pub index: u32,
+    pub name: IfName,
+}
+
+impl fmt::Display for LinkRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.name.fmt(f)
+    }
+}
+
+/// What hook scripts see (CONTRACT 4.7): exported to each hook as environment variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookRun {
+    pub dir: PathBuf,
+    pub vars: Vec<(&'static str, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `was_up` lets the undo restore the link as it was found.
+    SetDown {
+        link: LinkRef,
+        was_up: bool,
+    },
+    SetUp {
+        link: LinkRef,
+        was_up: bool,
+    },
+    /// The alias records the kernel name so a rerun can recognise its own renamed device.
+    Rename {
+        link: LinkRef,
+        to: IfName,
+    },
+    SetMac {
+        link: LinkRef,
+        mac: MacAddr,
+        previous: Option<MacAddr>,
+    },
+    FlushAddresses {
+        link: LinkRef,
+    },
+    SetMtu {
+        link: LinkRef,
+        mtu: u32,
+        previous: u32,
+    },
+    WriteXenstore {
+        path: String,
+        value: String,
+    },
+    /// `previous` is the bridge the port is moved away from, if any.
+    Attach {
+        link: LinkRef,
+        bridge: LinkRef,
+        previous: Option<LinkRef>,
+    },
+    Detach {
+        link: LinkRef,
+    },
+    AddAddress {
+        link: LinkRef,
+        address: IpAddr,
+        prefix_len: u8,
+    },
+    DelAddress {
+        link: LinkRef,
+        address: IpAddr,
+        prefix_len: u8,
+    },
+    AddRoute(Route),
+    DelRoute(Route),
+    /// A proxy ARP (IPv4) or NDP (IPv6) entry: `link` answers for `address`.
+    AddProxy {
+        link: LinkRef,
+        address: IpAddr,
+    },
+    DelProxy {
+        link: LinkRef,
+        address: IpAddr,
+    },
+    /// Planned only when the value differs from `previous`, which the undo restores.
+    SetSysctl {
+        key: Key,
+        value: String,
+        previous: String,
+    },
+    /// The port's masquerade rules, in its own nft table (replaced whole).
+    SetNat {
+        key: String,
+        rules: Vec<Masquerade>,
+    },
+    RemoveNat {
+        key: String,
+    },
+    /// VLANs, isolation, pinned MAC and hairpin of a bridge port, after it joins the bridge.
+    /// No undo: leaving the bridge (the undo of Attach) drops them all.
+    SetPortOptions {
+        link: LinkRef,
+        options: PortOptions,
+    },
+    /// A tap's rate limit towards the guest (tc tbf); no undo: the tap goes with qemu, and a
+    /// rerun replaces it.
+    SetRateLimit {
+        link: LinkRef,
+        rate: Rate,
+    },
+    /// The same limit on what the guest sends the tap (tc police on its ingress qdisc).
+    SetIngressLimit {
+        link: LinkRef,
+        rate: Rate,
+    },
+    /// The tap's ingress qdisc, its policer with it; none is success.
+    RemoveIngressLimit {
+        link: LinkRef,
+    },
+    /// An Open vSwitch port, replacing any port of that name (vif-openvswitch).
+    OvsAddPort {
+        link: LinkRef,
+        bridge: String,
+        port: OvsPort,
+    },
+    /// The Open vSwitch port of that name, on whichever bridge; none is success.
+    OvsDelPort {
+        name: IfName,
+    },
+    /// The port's antispoofing chains, replaced whole before the link goes up.
+    SetPortFilter(PortFilter),
+    /// Every antispoofing rule of the port, whatever addresses it was installed with.
+    RemovePortFilter {
+        port: IfName,
+    },
+    /// Flows of these addresses from an earlier guest must not carry over to this one.
+    PurgeConntrack {
+        addresses: Vec<(IpAddr, u8)>,
+    },
+    /// An external program the admin asked for (the system's `ifup`/`ifdown`).
+    Exec {
+        program: PathBuf,
+        args: Vec<String>,
+    },
+    RunHooks(HookRun),
+}
+
+impl Step {
+    /// The step that reverts this one, from the state captured when it was planned. None
+    /// where nothing can or need be restored (addresses of a fresh vif, xenstore keys that
+    /// libxl deletes with the failed device, hooks).
+    pub fn undo(&self) -> Option<Step> {
+        match self {
+            Step::SetDown { link, was_up: true } => Some(Step::SetUp {
+                link: link.clone(),
+                was_up: false,
+            }),
+            Step::SetUp {
+                link,
+                was_up: false,
+            } => Some(Step::SetDown {
+                link: link.clone(),
+                was_up: true,
+            }),
+            Step::Rename { link, to } => Some(Step::Rename {
+                link: LinkRef {
+                    index: link.index,
+                    name: to.clone(),
+                },
+                to: link.name.clone(),
+            }),
+            Step::SetMac {
+                link,
+                mac,
+                previous: Some(previous),
+            } if previous != mac => Some(Step::SetMac {
+                link: link.clone(),
+                mac: *previous,
+                previous: Some(*mac),
+            }),
+            Step::SetMtu {
+                link,
+                mtu,
+                previous,
+            } if previous != mtu => Some(Step::SetMtu {
+                link: link.clone(),
+                mtu: *previous,
+                previous: *mtu,
+            }),
+            Step::Attach {
+                link,
+                bridge,
+                previous: Some(previous),
+            } => Some(Step::Attach {
+                link: link.clone(),
+                bridge: previous.clone(),
+                previous: Some(bridge.clone()),
+            }),
+            Step::Attach {
+                link,
+                previous: None,
+                ..
+            } => Some(Step::Detach { link: link.clone() }),
+            Step::AddAddress {
+                link,
+                address,
+                prefix_len,
+            } => Some(Step::DelAddress {
+                link: link.clone(),
+                address: *address,
+                prefix_len: *prefix_len,
+            }),
+            Step::AddRoute(route) => Some(Step::DelRoute(route.clone())),
+            // A failed online leaves no NAT behind; an older table it replaced is not restored
+            // (the guest it served is the one being plugged).
+            Step::SetNat { key, .. } => Some(Step::RemoveNat { key: key.clone() }),
+            Step::OvsAddPort { link, .. } => Some(Step::OvsDelPort {
+                name: link.name.clone(),
+            }),
+            Step::SetIngressLimit { link, .. } => {
+                Some(Step::RemoveIngressLimit { link: link.clone() })
+            }
+            Step::SetPortFilter(filter) => Some(Step::RemovePortFilter {
+                port: filter.port.clone(),
+            }),
+            Step::AddProxy { link, address } => Some(Step::DelProxy {
+                link: link.clone(),
+                address: *address,
+            }),
+            Step::SetSysctl {
+                key,
+                value,
+                previous,
+            } => Some(Step::SetSysctl {
+                key: key.clone(),
+                value: previous.clone(),
+                previous: value.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::SetDown { link, .. } => write!(f, "set {link} down"),
+            Step::SetUp { link, .. } => write!(f, "set {link} up"),
+            Step::Rename { link, to } => write!(f, "rename {link} to {to}"),
+            Step::SetMac { link, mac, .. } => write!(f, "set {link} address {mac}"),
+            Step::FlushAddresses { link } => write!(f, "flush addresses of {link}"),
+            Step::SetMtu { link, mtu, .. } => write!(f, "set {link} mtu {mtu}"),
+            Step::WriteXenstore { path, value } => write!(f, "write {path} = {value}"),
+            Step::Attach { link, bridge, .. } => write!(f, "attach {link} to bridge {bridge}"),
+            Step::Detach { link } => write!(f, "detach {link} from its bridge"),
+            Step::AddAddress {
+                link,
+                address,
+                prefix_len,
+            } => {
+                write!(f, "add address {address}/{prefix_len} to {link}")
+            }
+            Step::DelAddress {
+                link,
+                address,
+                prefix_len,
+            } => {
+                write!(f, "delete address {address}/{prefix_len} from {link}")
+            }
+            Step::AddRoute(route) => write!(f, "add route {route}"),
+            Step::DelRoute(route) => write!(f, "delete route {route}"),
+            Step::AddProxy { link, address } => {
+                write!(f, "add proxy neighbour {address} on {link}")
+            }
+            Step::DelProxy { link, address } => {
+                write!(f, "delete proxy neighbour {address} on {link}")
+            }
+            Step::SetSysctl { key, value, .. } => write!(f, "set sysctl {key} = {value}"),
+            Step::SetNat { key, rules } => {
+                let rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+                write!(
+                    f,
+                    "masquerade {} (nft table inet {})",
+                    rules.join(", "),
+                    nat_table(key)
+                )
+            }
+            Step::RemoveNat { key } => write!(f, "delete nft table inet {}", nat_table(key)),
+            Step::SetPortOptions { link, options } => {
+                write!(f, "set {link} bridge port: {options}")
+            }
+            Step::OvsAddPort { link, bridge, port } => {
+                write!(f, "add {link} to Open vSwitch bridge {bridge}")?;
+                if let Some(tag) = port.tag {
+                    write!(f, " tag {tag}")?;
+                }
+                if !port.trunks.is_empty() {
+                    let list: Vec<String> = port.trunks.iter().map(u16::to_string).collect();
+                    write!(f, " trunks {}", list.join(","))?;
+                }
+                Ok(())
+            }
+            Step::OvsDelPort { name } => write!(f, "remove Open vSwitch port {name}"),
+            Step::SetRateLimit { link, rate } => {
+                write!(f, "limit what {link} sends its guest to {rate}")
+            }
+            Step::SetIngressLimit { link, rate } => {
+                write!(f, "limit what {link} takes from its guest to {rate}")
+            }
+            Step::RemoveIngressLimit { link } => {
+                write!(f, "delete the ingress qdisc of {link} and its rate limit")
+            }
+            Step::SetPortFilter(filter) => write!(f, "filter {filter}"),
+            Step::RemovePortFilter { port } => write!(f, "delete the antispoofing rules of {port}"),
+            Step::PurgeConntrack { addresses } => {
+                let list: Vec<String> = addresses
+                    .iter()
+                    .map(|(a, len)| crate::sys::nft::rules::Net::new(*a, *len).to_string())
+                    .collect();
+                write!(f, "purge conntrack entries of {}", list.join(" "))
+            }
+            Step::Exec { program, args } => {
+                write!(f, "run {} {}", program.display(), args.join(" "))
+            }
+            Step::RunHooks(hooks) => write!(f, "run hooks in {}", hooks.dir.display()),
+        }
+    }
+}
+
+/// What a run will do: the steps, plus the decisions worth a line in the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub notes: Vec<String>,
+    /// Host settings that look wrong but are the admin's to change (logged as warnings).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Where steps for `port` go to run before the port comes up: ahead of its `SetUp`, or,
+    /// for a port already up, ahead of the hooks.
+    pub fn before_link_up(&self, port: &IfName) -> usize {
+        self.steps
+            .iter()
+            .position(|s| matches!(s, Step::SetUp { link, .. } if &link.name == port))
+            .unwrap_or_else(|| self.before_hooks())
+    }
+
+    /// Ahead of the hooks, which upstream runs after everything else (CONTRACT 4.7).
+    pub fn before_hooks(&self) -> usize {
+        self.steps
+            .iter()
+            .position(|s| matches!(s, Step::RunHooks(_)))
+            .unwrap_or(self.steps.len())
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for note in &self.notes {
+            writeln!(f, "# {note}")?;
+        }
+        for warning in &self.warnings {
+            writeln!(f, "# warning: {warning}")?;
+        }
+        if self.steps.is_empty() {
+            writeln!(f, "# nothing to do")?;
+        }
+        for step in &self.steps {
+            writeln!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,86 @@
+//! A snapshot of the kernel objects a planner looks at, so planners stay pure.
+
+use std::net::IpAddr;
+
+use crate::sys::rtnl::Link;
+use crate::sys::sysctl::Key;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub links: Vec<Link>,
+    /// `(link name, basename of /sys/class/net/<name>/device)` for links that have one:
+    /// a netback vif's device is `vif-<domid>-<devid>`.
+    pub devices: Vec<(String, String)>,
+    /// `(ifindex, address, prefix length)` for the links whose addresses a planner needs.
+    pub addresses: Vec<(u32, IpAddr, u8)>,
+    /// Values read before any write; None where the key does not exist.
+    pub sysctls: Vec<(Key, Option<String>)>,
+    /// Links carrying a default route of the main table: IPv4 ones, then IPv6 ones, each once.
+    pub default_links: Vec<u32>,
+    /// Proxy ARP/NDP entries present: (ifindex, address).
+    pub proxies: Vec<(u32, IpAddr)>,
+    /// Routes present through the links a planner changes: (ifindex, destination, prefix, metric).
+    pub routes: Vec<(u32, IpAddr, u8, Option<u32>)>,
+}
+
+impl Snapshot {
+    pub fn link(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    pub fn link_by_index(&self, index: u32) -> Option<&Link> {
+        self.links.iter().find(|l| l.index == index)
+    }
+
+    pub fn device_of(&self, name: &str) -> Option<&str> {
+        self.devices
+            .iter()
+            .find(|(link, _)| link == name)
+            .map(|(_, device)| device.as_str())
+    }
+
+    pub fn addresses_of(&self, index: u32) -> impl Iterator<Item = (IpAddr, u8)> + '_ {
+        self.addresses
+            .iter()
+            .filter(move |(i, _, _)| *i == index)
+            .map(|(_, ip, len)| (*ip, *len))
+    }
+
+    pub fn sysctl(&self, key: &Key) -> Option<&str> {
+        self.sysctls
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    pub fn has_proxy(&self, index: u32, address: IpAddr) -> bool {
+        self.proxies.contains(&(index, address))
+    }
+
+    pub fn has_address(&self, index: u32, address: IpAddr, prefix_len: u8) -> bool {
+        self.addresses.contains(&(index, address, prefix_len))
+    }
+
+    /// Whether the kernel already holds a route with this identity on this link. Metric 0
+    /// is what the kernel records for IPv4 routes added without one.
+    pub fn has_route(
+        &self,
+        index: u32,
+        destination: IpAddr,
+        prefix_len: u8,
+        metric: Option<u32>,
+    ) -> bool {
+        // What the kernel records when no metric is given: 0 for IPv4, 1024 for IPv6.
+        let implied = if destination.is_ipv6() { 1024 } else { 0 };
+        let wanted = metric.unwrap_or(implied);
+        self.routes.iter().any(|&(i, d, p, m)| {
+            i == index && d == destination && p == prefix_len && m.unwrap_or(implied) == wanted
+        })
+    }
+
+    pub fn add(&mut self, link: Link) {
+        if self.link_by_index(link.index).is_none() {
+            self.links.push(link);
+        }
+    }
+}

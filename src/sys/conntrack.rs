@@ -1,0 +1,334 @@
+//! Purges the conntrack entries of a guest's addresses over ctnetlink, as vif-route-qubes does
+//! with `conntrack -D -s ADDR` and `-d ADDR`, without forking the `conntrack` tool: a stale entry
+//! would keep steering a reused address's traffic by the old guest's NAT and state.
+
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+
+use anyhow::{Context, Result, bail};
+use nix::libc;
+
+use crate::sys::nfnl::{self, messages, ne_u16};
+
+// include/uapi/linux/netfilter/nfnetlink_conntrack.h; libc does not carry these.
+const IPCTNL_MSG_CT_NEW: u16 = 0;
+const IPCTNL_MSG_CT_GET: u16 = 1;
+const IPCTNL_MSG_CT_DELETE: u16 = 2;
+const CTA_TUPLE_ORIG: u16 = 1;
+const CTA_ZONE: u16 = 18;
+const CTA_TUPLE_IP: u16 = 1;
+const CTA_IP_V4_SRC: u16 = 1;
+const CTA_IP_V4_DST: u16 = 2;
+const CTA_IP_V6_SRC: u16 = 3;
+const CTA_IP_V6_DST: u16 = 4;
+
+const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
+const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
+const NLM_F_ACK: u16 = libc::NLM_F_ACK as u16;
+const NLM_F_DUMP: u16 = libc::NLM_F_DUMP as u16;
+const NLM_F_DUMP_INTR: u16 = libc::NLM_F_DUMP_INTR as u16;
+const NLA_TYPE_MASK: u16 = libc::NLA_TYPE_MASK as u16;
+
+const NLMSG_HDRLEN: usize = 16;
+const NFGENMSG_LEN: usize = 4;
+const NLA_HDRLEN: usize = 4;
+/// The kernel sizes dump datagrams by the largest buffer we ever passed, capped at 32 KiB, so
+/// this never truncates one.
+const RECV_BUFFER: usize = 32 * 1024;
+/// As the CNI plugins do for dumps the kernel marks inconsistent.
+const DUMP_ATTEMPTS: usize = 5;
+
+/// Deletes every conntrack entry (IPv4 and IPv6, all zones) whose original-direction source or
+/// destination address lies in one of `prefixes` (address, prefix length). Returns how many were
+/// deleted.
+pub fn purge(prefixes: &[(IpAddr, u8)]) -> Result<usize> {
+    for &(addr, len) in prefixes {
+        if len > if addr.is_ipv4() { 32 } else { 128 } {
+            bail!("invalid conntrack prefix {addr}/{len}");
+        }
+    }
+    if prefixes.is_empty() || tracks_nothing() {
+        return Ok(0);
+    }
+    let mut ct = match Ctnetlink::open() {
+        Err(err) if is_absent(&err) => return Ok(0),
+        other => other.context("open ctnetlink socket")?,
+    };
+    let mut deleted = 0;
+    let mut failure = None;
+    for (family, v4) in [(libc::AF_INET as u8, true), (libc::AF_INET6 as u8, false)] {
+        if !prefixes.iter().any(|(addr, _)| addr.is_ipv4() == v4) {
+            continue;
+        }
+        let doomed = match ct.dump(family, prefixes) {
+            Err(err) if is_absent(&err) => {
+                log::debug!("no conntrack to purge: {err}");
+                continue;
+            }
+            other => other.context("dump conntrack table")?,
+        };
+        // Deletes wait for the dump to end: one socket cannot answer both at once.
+        for Doomed { name, attributes } in doomed {
+            match ct.delete(family, &attributes) {
+                Ok(true) => {
+                    log::debug!("deleted conntrack entry {name}");
+                    deleted += 1;
+                }
+                Ok(false) => log::debug!("conntrack entry {name}: already gone"),
+                Err(err) => {
+                    let err =
+                        anyhow::Error::new(err).context(format!("delete conntrack entry {name}"));
+                    log::warn!("{err:#}");
+                    failure.get_or_insert(err);
+                }
+            }
+        }
+    }
+    if deleted > 0 {
+        log::info!("deleted {deleted} conntrack entries");
+    }
+    // Teardown keeps going past a failed delete; the first failure is the one reported.
+    failure.map_or(Ok(deleted), Err)
+}
+
+/// The errnos that mean the kernel has no conntrack to purge.
+/// A dump walks the kernel's whole hash table (about 10 ms per family on a large host) even
+/// when this namespace tracks no flow; the namespace's own count says whether to bother.
+fn tracks_nothing() -> bool {
+    std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count")
+        .is_ok_and(|count| count.trim() == "0")
+}
+
+fn is_absent(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT | libc::ENOENT)
+    )
+}
+
+/// True when the first `len` bits of `addr` equal those of `net`; the families never mix, so an
+/// IPv4-mapped IPv6 address stays outside every IPv4 prefix.
+pub(crate) fn in_prefix(addr: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    let (a, n, width) = match (addr, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => (u128::from(u32::from(a)), u128::from(u32::from(n)), 32),
+        (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
+        _ => return false,
+    };
+    let len = u32::from(len).min(width);
+    // A shift by the full 128 bits is /0 on IPv6: every address matches.
+    (a ^ n).checked_shr(width - len).unwrap_or(0) == 0
+}
+
+/// One conntrack entry as dumped, borrowing from the receive buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The whole CTA_TUPLE_ORIG attribute, header included: the delete sends it back untouched,
+    /// so protocols and ports need no parsing.
+    pub tuple: &'a [u8],
+    /// The whole CTA_ZONE attribute; the kernel omits it for the default zone.
+    pub zone: Option<&'a [u8]>,
+}
+
+impl Entry<'_> {
+    pub fn matches(&self, prefixes: &[(IpAddr, u8)]) -> bool {
+        prefixes
+            .iter()
+            .any(|&prefix| in_prefix(self.src, prefix) || in_prefix(self.dst, prefix))
+    }
+
+    /// The attributes of the delete request, each padded to 4 bytes.
+    pub fn delete_attributes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for attr in [Some(self.tuple), self.zone].into_iter().flatten() {
+            out.extend_from_slice(attr);
+            out.resize(out.len().next_multiple_of(4), 0);
+        }
+        out
+    }
+}
+
+impl fmt::Display for Entry<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {}", self.src, self.dst)?;
+        if let Some(&[_, _, _, _, hi, lo, ..]) = self.zone {
+            write!(f, " zone {}", u16::from_be_bytes([hi, lo]))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses the payload (after struct nlmsghdr) of one dumped conntrack message; None when it
+/// lacks an original tuple with both addresses.
+pub(crate) fn parse_entry(payload: &[u8]) -> Option<Entry<'_>> {
+    let attrs = payload.get(NFGENMSG_LEN..)?;
+    let (tuple, tuple_value) = find(attrs, CTA_TUPLE_ORIG)?;
+    let (_, ip) = find(tuple_value, CTA_TUPLE_IP)?;
+    let addr = |v4, v6| match find(ip, v4).or_else(|| find(ip, v6))?.1 {
+        &[a, b, c, d] => Some(IpAddr::from([a, b, c, d])),
+        v6 => Some(IpAddr::from(<[u8; 16]>::try_from(v6).ok()?)),
+    };
+    Some(Entry {
+        src: addr(CTA_IP_V4_SRC, CTA_IP_V6_SRC)?,
+        dst: addr(CTA_IP_V4_DST, CTA_IP_V6_DST)?,
+        tuple,
+        zone: find(attrs, CTA_ZONE).map(|(raw, _)| raw),
+    })
+}
+
+/// The first attribute of `kind` in `buf`, as (whole attribute, value); stops at a malformed one.
+pub(crate) fn find(buf: &[u8], kind: u16) -> Option<(&[u8], &[u8])> {
+    let mut rest = buf;
+    while rest.len() >= NLA_HDRLEN {
+        let len = usize::from(ne_u16(rest, 0)?);
+        if len < NLA_HDRLEN || len > rest.len() {
+            return None;
+        }
+        if ne_u16(rest, 2)? & NLA_TYPE_MASK == kind {
+            return Some((&rest[..len], &rest[NLA_HDRLEN..len]));
+        }
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    None
+}
+
+/// The nlmsg_type of ctnetlink message `msg`; dumped entries arrive as IPCTNL_MSG_CT_NEW.
+pub(crate) fn ctnetlink_type(msg: u16) -> u16 {
+    (libc::NFNL_SUBSYS_CTNETLINK as u16) << 8 | msg
+}
+
+/// struct nlmsghdr + struct nfgenmsg (version 0, resource id 0) + `attributes`.
+pub(crate) fn request(msg: u16, flags: u16, family: u8, seq: u32, attributes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(NLMSG_HDRLEN + NFGENMSG_LEN + attributes.len());
+    let start = nfnl::begin_message(&mut out, ctnetlink_type(msg), flags, seq, family, 0);
+    out.extend_from_slice(attributes);
+    nfnl::end_message(&mut out, start);
+    out
+}
+
+pub(crate) fn dump_request(family: u8, seq: u32) -> Vec<u8> {
+    request(IPCTNL_MSG_CT_GET, NLM_F_DUMP, family, seq, &[])
+}
+
+pub(crate) fn delete_request(family: u8, seq: u32, attributes: &[u8]) -> Vec<u8> {
+    request(IPCTNL_MSG_CT_DELETE, NLM_F_ACK, family, seq, attributes)
+}
+
+/// A matching entry, kept past the receive buffer it was parsed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Doomed {
+    pub name: String,
+    pub attributes: Vec<u8>,
+}
+
+/// The state of one dump, fed a datagram at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Dump {
+    pub doomed: Vec<Doomed>,
+    pub interrupted: bool,
+    pub done: bool,
+}
+
+impl Dump {
+    /// Takes in one datagram of the dump answering `seq`, keeping the entries that match.
+    pub fn absorb(&mut self, buf: &[u8], seq: u32, prefixes: &[(IpAddr, u8)]) -> io::Result<()> {
+        for message in messages(buf) {
+            let message = message?;
+            if message.seq != seq || self.done {
+                continue;
+            }
+            self.interrupted |= message.flags & NLM_F_DUMP_INTR != 0;
+            match message.kind {
+                NLMSG_DONE | NLMSG_ERROR if message.errno() != 0 => {
+                    return Err(io::Error::from_raw_os_error(message.errno()));
+                }
+                NLMSG_DONE | NLMSG_ERROR => self.done = true,
+                kind if kind == ctnetlink_type(IPCTNL_MSG_CT_NEW) => {
+                    match parse_entry(message.payload) {
+                        Some(entry) if entry.matches(prefixes) => self.doomed.push(Doomed {
+                            name: entry.to_string(),
+                            attributes: entry.delete_attributes(),
+                        }),
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The datagram buffer; netlink headers want 4-byte alignment.
+#[repr(C, align(4))]
+struct RecvBuffer([u8; RECV_BUFFER]);
+
+struct Ctnetlink {
+    socket: nfnl::Socket,
+    seq: u32,
+    buffer: Box<RecvBuffer>,
+}
+
+impl Ctnetlink {
+    fn open() -> io::Result<Ctnetlink> {
+        Ok(Ctnetlink {
+            socket: nfnl::Socket::open()?,
+            seq: 0,
+            buffer: Box::new(RecvBuffer([0; RECV_BUFFER])),
+        })
+    }
+
+    fn send(&mut self, build: impl FnOnce(u32) -> Vec<u8>) -> io::Result<u32> {
+        self.seq += 1;
+        let message = build(self.seq);
+        log::trace!("ctnetlink request {message:02x?}");
+        self.socket.send(&message)?;
+        Ok(self.seq)
+    }
+
+    /// The entries of `family` that match `prefixes`; a dump the kernel marks interrupted may
+    /// have skipped entries, so it is taken again.
+    fn dump(&mut self, family: u8, prefixes: &[(IpAddr, u8)]) -> io::Result<Vec<Doomed>> {
+        for attempt in 1..=DUMP_ATTEMPTS {
+            let seq = self.send(|seq| dump_request(family, seq))?;
+            let mut dump = Dump::default();
+            while !dump.done {
+                let n = self.socket.recv(&mut self.buffer.0)?;
+                dump.absorb(&self.buffer.0[..n], seq, prefixes)?;
+            }
+            if !dump.interrupted {
+                return Ok(dump.doomed);
+            }
+            log::debug!("conntrack dump interrupted (attempt {attempt} of {DUMP_ATTEMPTS})");
+        }
+        Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            format!("interrupted {DUMP_ATTEMPTS} times by concurrent changes"),
+        ))
+    }
+
+    /// Ok(false) when the entry vanished since the dump.
+    fn delete(&mut self, family: u8, attributes: &[u8]) -> io::Result<bool> {
+        let seq = self.send(|seq| delete_request(family, seq, attributes))?;
+        loop {
+            let n = self.socket.recv(&mut self.buffer.0)?;
+            for message in messages(&self.buffer.0[..n]) {
+                let message = message?;
+                if message.seq != seq || message.kind != NLMSG_ERROR {
+                    continue;
+                }
+                return match message.errno() {
+                    0 => Ok(true),
+                    libc::ENOENT => Ok(false),
+                    errno => Err(io::Error::from_raw_os_error(errno)),
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "conntrack_tests.rs"]
+mod tests;

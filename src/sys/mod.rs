@@ -1,0 +1,10 @@
+//! One module per interface to the kernel or a daemon: rtnetlink, nf_tables, conntrack,
+//! sysctl, xenstore, the Open vSwitch database.
+
+pub mod conntrack;
+pub mod nfnl;
+pub mod nft;
+pub mod ovsdb;
+pub mod rtnl;
+pub mod sysctl;
+pub mod xenstore;

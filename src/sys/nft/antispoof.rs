@@ -1,0 +1,146 @@
+//! Installs and removes a port's antispoofing chain, each change one atomic batch.
+//!
+//! Every port, bridged, routed, NAT or qemu tap, gets a chain of its own hooked on the
+//! port's ingress: the frames a guest sends meet its rules before the bridge or the IP
+//! stack sees them, and no other port's frames ever traverse them, so a packet costs one
+//! chain however many ports exist. The chains live in a fixed number of shared `netdev`
+//! tables (`rules::netdev_table`), which keeps a plug's cost nearly flat as ports grow.
+//!
+//! A bridge-family table dispatching through a verdict map keyed by port (libvirt's design)
+//! is also O(1) per packet, but not per plug: each commit re-validates the table through
+//! the map, every port's chains included. Measured here it took a plug from 4 to 9 ms with
+//! 1,000 ports present.
+//!
+//! Each batch is an ensure. A chain left by an earlier guest with the same vif name is
+//! deleted and rebuilt in the same transaction; deleting only what a lookup found keeps the
+//! common plug free of deletions, which would make closing the socket wait for an RCU grace
+//! period (about 10 ms) while the kernel frees them. Emptied tables stay: they cost nothing
+//! and deleting one could race with another port's plug into it.
+
+use std::io;
+
+use anyhow::{Context, Result};
+
+use super::Nfnl;
+use super::rules::{self, Load, PortFilter, netdev_table};
+use super::wire::{Base, Batch, Expr, Family, Hook, MetaKey, Verdict};
+use crate::types::names::IfName;
+
+/// Ahead of anything an admin hooks on the port's ingress.
+const INGRESS_PRIORITY: i32 = -500;
+/// NF_NETDEV_INGRESS.
+const INGRESS: u32 = 0;
+
+/// Whether the port's chain is there; one round trip, however many ports exist.
+fn present(nf: &Nfnl, port: &IfName) -> io::Result<bool> {
+    nf.chain_exists(Family::NetDev, &netdev_table(port), port.as_str())
+}
+
+/// Whether the port has antispoofing rules (for `vifkit check`).
+pub fn port_filter_present(port: &IfName) -> Result<bool> {
+    Nfnl::open()
+        .and_then(|nf| present(&nf, port))
+        .context("look up nft chains")
+}
+
+/// Replaces the port's rules with `filter`'s, in one transaction.
+pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
+    log::debug!("{} {}", filter.table(), filter.chain());
+    let port = &filter.port;
+    let install = || -> io::Result<()> {
+        let nf = Nfnl::open()?;
+        let stale = present(&nf, port)?;
+        nf.send(&filter_batch(filter, stale))
+    };
+    install().with_context(|| {
+        format!(
+            "install antispoofing rules for {port} in {}",
+            filter.table()
+        )
+    })
+}
+
+/// The transaction that installs `filter`, deleting the port's `stale` chain first.
+pub(super) fn filter_batch(filter: &PortFilter, stale: bool) -> Vec<u8> {
+    let spec = filter.chain();
+    let table = netdev_table(&filter.port);
+    let mut batch = Batch::new();
+    batch.add_table(Family::NetDev, &table);
+    if stale {
+        // The kernel deletes a chain's rules with it.
+        batch.delete_chain(Family::NetDev, &table, &spec.name);
+    }
+    let hook = Hook {
+        number: INGRESS,
+        priority: INGRESS_PRIORITY,
+        device: Some(filter.port.to_string()),
+        kind: "filter",
+        accept_by_default: Some(true),
+    };
+    batch.add_chain(Family::NetDev, &table, &spec.name, Some(&hook));
+    for rule in &spec.rules {
+        batch.add_rule(Family::NetDev, &table, &spec.name, &exprs(rule));
+    }
+    batch.finish()
+}
+
+/// The transaction that deletes the port's chain.
+pub(super) fn remove_batch(port: &IfName) -> Vec<u8> {
+    let mut batch = Batch::new();
+    batch.delete_chain(Family::NetDev, &netdev_table(port), port.as_str());
+    batch.finish()
+}
+
+/// Deletes the port's chain, whatever addresses it was built with; none is success.
+pub fn remove_port_filter(port: &IfName) -> Result<()> {
+    let remove = || -> io::Result<()> {
+        let nf = Nfnl::open()?;
+        if !present(&nf, port)? {
+            return Ok(());
+        }
+        match nf.send(&remove_batch(port)) {
+            // Another offline of the same port got there first.
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => match present(&nf, port)? {
+                false => Ok(()),
+                true => Err(e),
+            },
+            result => result,
+        }
+    };
+    remove().with_context(|| {
+        format!(
+            "delete the antispoofing chain of {port} from nft table netdev {}",
+            netdev_table(port)
+        )
+    })
+}
+
+/// A rule's expressions: per match a load, a mask for prefixes, a compare; then the verdict.
+fn exprs(rule: &rules::Rule) -> Vec<Expr> {
+    let mut exprs = vec![];
+    for m in &rule.matches {
+        exprs.push(match m.field.load() {
+            Load::L4Proto => Expr::Meta(MetaKey::L4Proto),
+            Load::LinkLayer { offset, len } => payload(Base::LinkLayer, offset, len),
+            Load::Network { offset, len } => payload(Base::Network, offset, len),
+            Load::Transport { offset, len } => payload(Base::Transport, offset, len),
+        });
+        let (data, mask) = m.data();
+        if let Some(mask) = mask {
+            exprs.push(Expr::Mask(mask));
+        }
+        exprs.push(Expr::Cmp {
+            negate: m.negate,
+            data,
+        });
+    }
+    exprs.push(Expr::Verdict(match rule.verdict {
+        rules::Verdict::Accept => Verdict::Accept,
+        rules::Verdict::Drop => Verdict::Drop,
+    }));
+    exprs
+}
+
+fn payload(base: Base, offset: u32, len: u32) -> Expr {
+    Expr::Payload { base, offset, len }
+}

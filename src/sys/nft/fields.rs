@@ -1,0 +1,144 @@
+//! The packet fields a port's rules look at, where each sits in the packet, and the values
+//! they are compared with, all named as nft prints them.
+
+use std::fmt;
+
+use super::rules::Net;
+use crate::types::mac::MacAddr;
+
+/// A packet field, named as nft prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    EtherSource,
+    EtherType,
+    /// ARP hardware type, protocol type and their lengths: only Ethernet/IPv4 ARP is parsed.
+    ArpShape,
+    ArpSenderMac,
+    ArpSenderIp,
+    Ipv4Source,
+    Ipv6Source,
+    L4Proto,
+    UdpSource,
+    UdpDestination,
+    Icmpv6Type,
+    /// The target address of a neighbour advertisement.
+    NdTarget,
+}
+
+/// Where a field sits: a header base, offset and length in bytes, or the parsed L4 protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    LinkLayer { offset: u32, len: u32 },
+    Network { offset: u32, len: u32 },
+    Transport { offset: u32, len: u32 },
+    L4Proto,
+}
+
+impl Field {
+    pub fn load(self) -> Load {
+        use Load::*;
+        match self {
+            Field::EtherSource => LinkLayer { offset: 6, len: 6 },
+            Field::EtherType => LinkLayer { offset: 12, len: 2 },
+            Field::ArpShape => Network { offset: 0, len: 6 },
+            Field::ArpSenderMac => Network { offset: 8, len: 6 },
+            Field::ArpSenderIp => Network { offset: 14, len: 4 },
+            Field::Ipv4Source => Network { offset: 12, len: 4 },
+            Field::Ipv6Source => Network { offset: 8, len: 16 },
+            Field::L4Proto => L4Proto,
+            Field::UdpSource => Transport { offset: 0, len: 2 },
+            Field::UdpDestination => Transport { offset: 2, len: 2 },
+            Field::Icmpv6Type => Transport { offset: 0, len: 1 },
+            Field::NdTarget => Transport { offset: 8, len: 16 },
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Field::EtherSource => "ether saddr",
+            Field::EtherType => "ether type",
+            Field::ArpShape => "arp htype . ptype . hlen . plen",
+            Field::ArpSenderMac => "arp saddr ether",
+            Field::ArpSenderIp => "arp saddr ip",
+            Field::Ipv4Source => "ip saddr",
+            Field::Ipv6Source => "ip6 saddr",
+            Field::L4Proto => "meta l4proto",
+            Field::UdpSource => "udp sport",
+            Field::UdpDestination => "udp dport",
+            Field::Icmpv6Type => "icmpv6 type",
+            Field::NdTarget => "icmpv6 taddr",
+        }
+    }
+
+    fn len(self) -> usize {
+        match self.load() {
+            Load::LinkLayer { len, .. }
+            | Load::Network { len, .. }
+            | Load::Transport { len, .. } => len as usize,
+            Load::L4Proto => 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Mac(MacAddr),
+    Net(Net),
+    Number(u16),
+    Bytes(Vec<u8>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Match {
+    pub field: Field,
+    pub negate: bool,
+    pub value: Value,
+}
+
+impl Match {
+    pub(super) fn eq(field: Field, value: Value) -> Match {
+        Match {
+            field,
+            negate: false,
+            value,
+        }
+    }
+    pub(super) fn ne(field: Field, value: Value) -> Match {
+        Match {
+            field,
+            negate: true,
+            value,
+        }
+    }
+
+    /// The bytes the field is compared with (network order, the field's width), and the
+    /// mask applied first when the value is a prefix.
+    pub fn data(&self) -> (Vec<u8>, Option<Vec<u8>>) {
+        match &self.value {
+            Value::Mac(mac) => (mac.0.to_vec(), None),
+            Value::Net(net) => (net.bytes(), net.mask()),
+            Value::Number(n) => {
+                let bytes = n.to_be_bytes();
+                (bytes[2 - self.field.len()..].to_vec(), None)
+            }
+            Value::Bytes(bytes) => (bytes.clone(), None),
+        }
+    }
+}
+
+impl fmt::Display for Match {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = if self.negate { "!= " } else { "" };
+        write!(f, "{} {op}", self.field.name())?;
+        match &self.value {
+            Value::Mac(mac) => write!(f, "{mac}"),
+            Value::Net(net) => write!(f, "{net}"),
+            Value::Number(n) if self.field == Field::EtherType => write!(f, "{n:#06x}"),
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Bytes(bytes) => {
+                let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                write!(f, "0x{}", hex.join(""))
+            }
+        }
+    }
+}

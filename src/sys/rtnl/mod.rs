@@ -1,0 +1,318 @@
+//! The only module that speaks rtnetlink. Domain types at its edge: callers see `Link`,
+//! interface indexes and `std::io::Error`s carrying the kernel's errno.
+
+use std::io;
+
+use anyhow::{Context, Result};
+use futures::TryStreamExt;
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::address::AddressMessage;
+use rtnetlink::packet_route::link::{
+    InfoBridge, InfoData, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use rtnetlink::packet_route::route::{RouteAttribute, RouteHeader, RouteMessage, RouteType};
+use rtnetlink::sys::AsyncSocket;
+use rtnetlink::{Handle, LinkUnspec};
+
+use crate::types::mac::MacAddr;
+use crate::types::names::IfName;
+
+/// What the planners need to know about one link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    pub up: bool,
+    /// Index of the bridge (or other controller) this link is a port of.
+    pub master: Option<u32>,
+    /// rtnetlink kind: "bridge", "veth", "tun", ...; None for physical devices.
+    pub kind: Option<String>,
+    pub alias: Option<String>,
+    /// A bridge with `vlan_filtering 1`: its ports can be given VLANs.
+    pub vlan_filtering: bool,
+}
+
+impl Link {
+    pub fn is_bridge(&self) -> bool {
+        self.kind.as_deref() == Some("bridge")
+    }
+}
+
+/// True for the errnos that mean "that object is not there".
+pub fn is_missing(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+            .is_some_and(|errno| {
+                errno == nix::libc::ENODEV
+                    || errno == nix::libc::ENOENT
+                    || errno == nix::libc::ESRCH
+                    || errno == nix::libc::EADDRNOTAVAIL
+            })
+    })
+}
+
+pub(crate) fn os_error(err: rtnetlink::Error) -> anyhow::Error {
+    match err {
+        rtnetlink::Error::NetlinkError(msg) => msg.to_io().into(),
+        other => anyhow::Error::new(other),
+    }
+}
+
+mod bridge_port;
+mod police;
+mod rate;
+mod routed;
+
+pub use police::IngressLimit;
+
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens a route netlink socket; the connection task runs on the current-thread runtime.
+    pub fn connect() -> Result<Netlink> {
+        let (mut connection, handle, _) =
+            rtnetlink::new_connection().context("open a route netlink socket")?;
+        // Strict checking makes the kernel honour the interface index of an address dump,
+        // so listing one port's addresses costs the same however many links the host has.
+        connection
+            .socket_mut()
+            .socket_mut()
+            .set_netlink_get_strict_chk(true)
+            .context("set NETLINK_GET_STRICT_CHK")?;
+        tokio::spawn(connection);
+        Ok(Netlink { handle })
+    }
+
+    pub async fn link(&self, name: &IfName) -> Result<Option<Link>> {
+        let request = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.as_str().to_owned());
+        self.first_link(request.execute())
+            .await
+            .with_context(|| format!("look up link {name}"))
+    }
+
+    pub async fn link_by_index(&self, index: u32) -> Result<Option<Link>> {
+        let request = self.handle.link().get().match_index(index);
+        self.first_link(request.execute())
+            .await
+            .with_context(|| format!("look up link #{index}"))
+    }
+
+    /// The names of every tun/tap link (a dump: for `vifkit reattach`, not the plug path).
+    pub async fn tap_names(&self) -> Result<Vec<IfName>> {
+        let stream = self.handle.link().get().execute();
+        futures::pin_mut!(stream);
+        let mut names = vec![];
+        while let Some(msg) = stream.try_next().await.map_err(os_error)? {
+            let link = link_from_message(&msg);
+            if link.kind.as_deref() == Some("tun") {
+                names.push(IfName::new(&link.name)?);
+            }
+        }
+        Ok(names)
+    }
+
+    async fn first_link(
+        &self,
+        stream: impl futures::Stream<Item = Result<LinkMessage, rtnetlink::Error>>,
+    ) -> Result<Option<Link>> {
+        futures::pin_mut!(stream);
+        match stream.try_next().await {
+            Ok(Some(msg)) => Ok(Some(link_from_message(&msg))),
+            Ok(None) => Ok(None),
+            Err(err) => {
+                let err = os_error(err);
+                if is_missing(&err) { Ok(None) } else { Err(err) }
+            }
+        }
+    }
+
+    async fn set(&self, message: LinkMessage) -> Result<()> {
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(os_error)
+    }
+
+    pub async fn set_up(&self, index: u32, up: bool) -> Result<()> {
+        let builder = LinkUnspec::new_with_index(index);
+        let builder = if up { builder.up() } else { builder.down() };
+        self.set(builder.build()).await
+    }
+
+    pub async fn set_mac(&self, index: u32, mac: MacAddr) -> Result<()> {
+        self.set(
+            LinkUnspec::new_with_index(index)
+                .address(mac.0.to_vec())
+                .build(),
+        )
+        .await
+    }
+
+    pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
+        self.set(LinkUnspec::new_with_index(index).mtu(mtu).build())
+            .await
+    }
+
+    pub async fn set_master(&self, index: u32, master: Option<u32>) -> Result<()> {
+        let builder = LinkUnspec::new_with_index(index);
+        let builder = match master {
+            Some(master) => builder.controller(master),
+            None => builder.nocontroller(),
+        };
+        self.set(builder.build()).await
+    }
+
+    pub async fn rename(&self, index: u32, name: &IfName) -> Result<()> {
+        self.set(
+            LinkUnspec::new_with_index(index)
+                .name(name.as_str().to_owned())
+                .build(),
+        )
+        .await
+    }
+
+    pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        self.set(LinkUnspec::new_with_index(index).alias(alias).build())
+            .await
+    }
+
+    /// The address messages of one link: the kernel filters (strict checking), and so does
+    /// this code, for kernels that ignore the index.
+    pub(super) async fn address_messages(&self, index: u32) -> Result<Vec<AddressMessage>> {
+        let mut request = self.handle.address().get().set_link_index_filter(index);
+        request.message_mut().header.index = index;
+        let messages: Vec<AddressMessage> =
+            request.execute().try_collect().await.map_err(os_error)?;
+        Ok(messages
+            .into_iter()
+            .filter(|m| m.header.index == index)
+            .collect())
+    }
+
+    /// Deletes every address on the link; an address that vanished meanwhile is fine.
+    pub async fn flush_addresses(&self, index: u32) -> Result<()> {
+        let addresses = self.address_messages(index).await?;
+        for address in addresses {
+            if let Err(err) = self.handle.address().del(address).execute().await {
+                let err = os_error(err);
+                if !is_missing(&err) {
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Address family of a route query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Netlink {
+    /// Every route of one address family (all tables).
+    pub(super) async fn route_dump(&self, family: AddressFamily) -> Result<Vec<RouteMessage>> {
+        let mut query = RouteMessage::default();
+        query.header.address_family = family;
+        self.handle
+            .route()
+            .get(query)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(os_error)
+    }
+
+    /// Interfaces that carry a default route of the main table, in the kernel's order.
+    pub async fn default_route_links(&self, family: Family) -> Result<Vec<u32>> {
+        let routes = self
+            .route_dump(match family {
+                Family::V4 => AddressFamily::Inet,
+                Family::V6 => AddressFamily::Inet6,
+            })
+            .await
+            .context("list routes")?;
+        let mut links = Vec::new();
+        for route in routes {
+            let table = route
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Table(t) => Some(*t),
+                    _ => None,
+                })
+                .unwrap_or(u32::from(route.header.table));
+            if route.header.destination_prefix_length != 0
+                || route.header.kind != RouteType::Unicast
+                || table != u32::from(RouteHeader::RT_TABLE_MAIN)
+            {
+                continue;
+            }
+            for attribute in &route.attributes {
+                match attribute {
+                    RouteAttribute::Oif(index) => links.push(*index),
+                    RouteAttribute::MultiPath(hops) => {
+                        links.extend(hops.iter().map(|hop| hop.interface_index))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(links)
+    }
+}
+
+fn link_from_message(msg: &LinkMessage) -> Link {
+    let mut link = Link {
+        index: msg.header.index,
+        name: String::new(),
+        mtu: 0,
+        mac: None,
+        up: msg.header.flags.contains(LinkFlags::Up),
+        master: None,
+        kind: None,
+        alias: None,
+        vlan_filtering: false,
+    };
+    for attribute in &msg.attributes {
+        match attribute {
+            LinkAttribute::IfName(name) => link.name = name.clone(),
+            LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
+            LinkAttribute::Address(bytes) => link.mac = MacAddr::from_slice(bytes),
+            LinkAttribute::Controller(index) => link.master = Some(*index),
+            LinkAttribute::IfAlias(alias) => link.alias = Some(alias.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    match info {
+                        LinkInfo::Kind(kind) => {
+                            link.kind = Some(match kind {
+                                InfoKind::Bridge => "bridge".to_owned(),
+                                other => other.to_string(),
+                            });
+                        }
+                        LinkInfo::Data(InfoData::Bridge(data)) => {
+                            link.vlan_filtering = data.contains(&InfoBridge::VlanFiltering(true));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    link
+}
