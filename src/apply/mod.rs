@@ -57,7 +57,7 @@ pub async fn apply_detach(plan: &Plan, runner: &mut impl Runner) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::planning::plan::LinkRef;
+    use crate::types::link::LinkRef;
     use crate::types::names::IfName;
     use std::io;
 
@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn a_failed_online_removes_the_limit_on_what_the_guest_sends() {
         let tap = link("vkt0");
-        let rate = crate::planning::modes::port_options::Rate(10_000_000);
+        let rate = crate::types::port::Rate(10_000_000);
         let plan = Plan {
             steps: vec![
                 Step::SetRateLimit {

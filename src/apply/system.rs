@@ -39,16 +39,8 @@ impl Runner for SystemRunner<'_> {
                 nl.set_master(link.index, Some(bridge.index)).await
             }
             Step::Detach { link } => nl.set_master(link.index, None).await,
-            Step::AddAddress {
-                link,
-                address,
-                prefix_len,
-            } => nl.add_address(link.index, *address, *prefix_len).await,
-            Step::DelAddress {
-                link,
-                address,
-                prefix_len,
-            } => nl.del_address(link.index, *address, *prefix_len).await,
+            Step::AddAddress { link, address } => nl.add_address(link.index, *address).await,
+            Step::DelAddress { link, address } => nl.del_address(link.index, *address).await,
             Step::AddRoute(route) => nl.add_route(route).await,
             Step::DelRoute(route) => nl.del_route(route).await,
             Step::AddProxy { link, address } => nl.add_proxy(link.index, *address).await,

@@ -161,7 +161,7 @@ async fn differs(
                 .addresses(link.index)
                 .await?
                 .into_iter()
-                .filter(|(ip, _)| !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+                .filter(|a| !matches!(a.address, IpAddr::V6(v6) if v6.is_unicast_link_local()))
                 .collect();
             (!addresses.is_empty()).then(|| format!("{link} carries addresses: {addresses:?}"))
         }

@@ -18,10 +18,11 @@ use crate::apply::{apply_attach, apply_detach};
 use crate::planning::modes::routed;
 use crate::planning::plan::Plan;
 use crate::planning::snapshot::Snapshot;
-use crate::sys::rtnl::{Family, Netlink};
+use crate::sys::rtnl::Netlink;
 use crate::sys::sysctl::{self, Key};
 use crate::sys::xenstore::Client;
 use crate::types::names::IfName;
+use crate::types::prefix::Family;
 
 pub use qemu::{TapDirection, plan_up as plan_tap_up, qemu_main};
 pub use xen::{XenMode, plan_call as plan_xen_call, xen_main};
@@ -185,8 +186,8 @@ async fn routed_snapshot(
     }
     inspected.dedup();
     for index in inspected {
-        for (ip, len) in netlink.addresses(index).await? {
-            kernel.addresses.push((index, ip, len));
+        for address in netlink.addresses(index).await? {
+            kernel.addresses.push((index, address));
         }
         for (destination, prefix_len, metric) in netlink.routes_via(index).await? {
             kernel.routes.push((index, destination, prefix_len, metric));

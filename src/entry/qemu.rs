@@ -20,10 +20,12 @@ use crate::planning::modes::openvswitch;
 use crate::planning::modes::port_options;
 use crate::planning::modes::qemu::{self, BridgeSources};
 use crate::planning::modes::routed::{self, RoutedPort};
-use crate::planning::plan::{LinkRef, Plan};
+use crate::planning::plan::Plan;
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::{Link, Netlink};
+use crate::types::link::LinkRef;
 use crate::types::names::IfName;
+use crate::types::prefix::Prefix;
 use crate::types::vlan::Vlans;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,7 +205,7 @@ fn guard(
     config: &Config,
     tap: &IfName,
     rule: Option<&PortRule>,
-    addresses: fn(&PortRule) -> &Vec<(std::net::IpAddr, u8)>,
+    addresses: fn(&PortRule) -> &Vec<Prefix>,
 ) -> Result<()> {
     let addresses = rule.map(addresses).map_or(&[][..], |a| a.as_slice());
     let source = format!(

@@ -1,6 +1,5 @@
 //! The Xen entry: libxl's call, xenstore, and `hotplug-status`.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -26,6 +25,7 @@ use crate::sys::rtnl::Netlink;
 use crate::sys::sysctl::Key;
 use crate::sys::xenstore::Client;
 use crate::types::names::IfName;
+use crate::types::prefix::Prefix;
 use crate::{apply::hooks, entry::logging};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,7 +157,7 @@ pub async fn plan_call(
 }
 
 /// A mode's plan, and on attach the guest's own addresses (what antispoofing allows).
-type Planned = (Plan, Vec<(IpAddr, u8)>);
+type Planned = (Plan, Vec<Prefix>);
 
 impl XenMode {
     /// The mode a backend's `script` key names (its file name), if it is one of ours.

@@ -10,6 +10,7 @@ use crate::sys::xenstore::Client;
 use crate::types::bridge_word::{BadWord, BridgeWord};
 use crate::types::mac::MacAddr;
 use crate::types::names::{IfName, parse_decimal};
+use crate::types::prefix::Prefix;
 
 /// The raw values as xenstore holds them; `None` where the key is absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,13 +82,13 @@ pub struct Backend {
     /// The raw `ip` setting (B/ip, else the `ip=` word or variable), as hooks see it.
     pub ip: Option<String>,
     /// `ip`, parsed: each address with its prefix length, /32 or /128 when none is given.
-    pub addresses: Vec<(IpAddr, u8)>,
+    pub addresses: Vec<Prefix>,
     pub mac: Option<MacAddr>,
 }
 
 /// B/ip is free text: addresses separated by blanks (or commas, as some toolstacks write),
 /// each with an optional `/prefix`.
-pub fn parse_ip_list(text: &str) -> Result<Vec<(IpAddr, u8)>> {
+pub fn parse_ip_list(text: &str) -> Result<Vec<Prefix>> {
     text.split(|c: char| c.is_whitespace() || c == ',')
         .filter(|word| !word.is_empty())
         .map(|word| {
@@ -104,7 +105,7 @@ pub fn parse_ip_list(text: &str) -> Result<Vec<(IpAddr, u8)>> {
                 Some(Some(n)) => n as u8,
                 Some(None) => bail!("invalid prefix length in {word:?}"),
             };
-            Ok((address, prefix_len))
+            Ok(Prefix::new(address, prefix_len))
         })
         .collect()
 }
@@ -275,7 +276,7 @@ mod tests {
     #[test]
     fn ip_lists() {
         let list = parse_ip_list(" 192.0.2.241 2001:db8:abba::1001/64,10.0.0.1/24 ").unwrap();
-        let shown: Vec<String> = list.iter().map(|(a, p)| format!("{a}/{p}")).collect();
+        let shown: Vec<String> = list.iter().map(Prefix::to_string).collect();
         assert_eq!(
             shown,
             ["192.0.2.241/32", "2001:db8:abba::1001/64", "10.0.0.1/24"]

@@ -6,26 +6,15 @@ use std::path::PathBuf;
 
 use std::net::IpAddr;
 
-use crate::planning::modes::port_options::{PortOptions, Rate};
 use crate::sys::nft::{Masquerade, PortFilter, nat_table};
 use crate::sys::ovsdb::OvsPort;
 use crate::sys::sysctl::Key;
+use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::port::{PortOptions, Rate};
+use crate::types::prefix::Prefix;
 use crate::types::route::Route;
-
-/// A link as a step addresses it: by index (stable across a rename), shown by name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkRef {
-    pub index: u32,
-    pub name: IfName,
-}
-
-impl fmt::Display for LinkRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.name.fmt(f)
-    }
-}
 
 /// What hook scripts see (CONTRACT 4.7): exported to each hook as environment variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,13 +67,11 @@ pub enum Step {
     },
     AddAddress {
         link: LinkRef,
-        address: IpAddr,
-        prefix_len: u8,
+        address: Prefix,
     },
     DelAddress {
         link: LinkRef,
-        address: IpAddr,
-        prefix_len: u8,
+        address: Prefix,
     },
     AddRoute(Route),
     DelRoute(Route),
@@ -150,7 +137,7 @@ pub enum Step {
     },
     /// Flows of these addresses from an earlier guest must not carry over to this one.
     PurgeConntrack {
-        addresses: Vec<(IpAddr, u8)>,
+        addresses: Vec<Prefix>,
     },
     /// An external program the admin asked for (the system's `ifup`/`ifdown`).
     Exec {
@@ -216,14 +203,9 @@ impl Step {
                 previous: None,
                 ..
             } => Some(Step::Detach { link: link.clone() }),
-            Step::AddAddress {
-                link,
-                address,
-                prefix_len,
-            } => Some(Step::DelAddress {
+            Step::AddAddress { link, address } => Some(Step::DelAddress {
                 link: link.clone(),
                 address: *address,
-                prefix_len: *prefix_len,
             }),
             Step::AddRoute(route) => Some(Step::DelRoute(route.clone())),
             // A failed online leaves no NAT behind; an older table it replaced is not restored
@@ -268,19 +250,9 @@ impl fmt::Display for Step {
             Step::WriteXenstore { path, value } => write!(f, "write {path} = {value}"),
             Step::Attach { link, bridge, .. } => write!(f, "attach {link} to bridge {bridge}"),
             Step::Detach { link } => write!(f, "detach {link} from its bridge"),
-            Step::AddAddress {
-                link,
-                address,
-                prefix_len,
-            } => {
-                write!(f, "add address {address}/{prefix_len} to {link}")
-            }
-            Step::DelAddress {
-                link,
-                address,
-                prefix_len,
-            } => {
-                write!(f, "delete address {address}/{prefix_len} from {link}")
+            Step::AddAddress { link, address } => write!(f, "add address {address} to {link}"),
+            Step::DelAddress { link, address } => {
+                write!(f, "delete address {address} from {link}")
             }
             Step::AddRoute(route) => write!(f, "add route {route}"),
             Step::DelRoute(route) => write!(f, "delete route {route}"),
@@ -330,7 +302,7 @@ impl fmt::Display for Step {
             Step::PurgeConntrack { addresses } => {
                 let list: Vec<String> = addresses
                     .iter()
-                    .map(|(a, len)| crate::sys::nft::rules::Net::new(*a, *len).to_string())
+                    .map(|prefix| prefix.network().compact().to_string())
                     .collect();
                 write!(f, "purge conntrack entries of {}", list.join(" "))
             }

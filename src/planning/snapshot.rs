@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use crate::sys::rtnl::Link;
 use crate::sys::sysctl::Key;
+use crate::types::prefix::Prefix;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -11,8 +12,8 @@ pub struct Snapshot {
     /// `(link name, basename of /sys/class/net/<name>/device)` for links that have one:
     /// a netback vif's device is `vif-<domid>-<devid>`.
     pub devices: Vec<(String, String)>,
-    /// `(ifindex, address, prefix length)` for the links whose addresses a planner needs.
-    pub addresses: Vec<(u32, IpAddr, u8)>,
+    /// `(ifindex, address)` for the links whose addresses a planner needs.
+    pub addresses: Vec<(u32, Prefix)>,
     /// Values read before any write; None where the key does not exist.
     pub sysctls: Vec<(Key, Option<String>)>,
     /// Links carrying a default route of the main table: IPv4 ones, then IPv6 ones, each once.
@@ -39,11 +40,11 @@ impl Snapshot {
             .map(|(_, device)| device.as_str())
     }
 
-    pub fn addresses_of(&self, index: u32) -> impl Iterator<Item = (IpAddr, u8)> + '_ {
+    pub fn addresses_of(&self, index: u32) -> impl Iterator<Item = Prefix> + '_ {
         self.addresses
             .iter()
-            .filter(move |(i, _, _)| *i == index)
-            .map(|(_, ip, len)| (*ip, *len))
+            .filter(move |(i, _)| *i == index)
+            .map(|(_, address)| *address)
     }
 
     pub fn sysctl(&self, key: &Key) -> Option<&str> {
@@ -57,8 +58,8 @@ impl Snapshot {
         self.proxies.contains(&(index, address))
     }
 
-    pub fn has_address(&self, index: u32, address: IpAddr, prefix_len: u8) -> bool {
-        self.addresses.contains(&(index, address, prefix_len))
+    pub fn has_address(&self, index: u32, address: Prefix) -> bool {
+        self.addresses.contains(&(index, address))
     }
 
     /// Whether the kernel already holds a route with this identity on this link. Metric 0

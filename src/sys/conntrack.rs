@@ -6,10 +6,11 @@ use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use nix::libc;
 
 use crate::sys::nfnl::{self, messages, ne_u16};
+use crate::types::prefix::Prefix;
 
 // include/uapi/linux/netfilter/nfnetlink_conntrack.h; libc does not carry these.
 const IPCTNL_MSG_CT_NEW: u16 = 0;
@@ -40,14 +41,8 @@ const RECV_BUFFER: usize = 32 * 1024;
 const DUMP_ATTEMPTS: usize = 5;
 
 /// Deletes every conntrack entry (IPv4 and IPv6, all zones) whose original-direction source or
-/// destination address lies in one of `prefixes` (address, prefix length). Returns how many were
-/// deleted.
-pub fn purge(prefixes: &[(IpAddr, u8)]) -> Result<usize> {
-    for &(addr, len) in prefixes {
-        if len > if addr.is_ipv4() { 32 } else { 128 } {
-            bail!("invalid conntrack prefix {addr}/{len}");
-        }
-    }
+/// destination address lies in one of `prefixes`. Returns how many were deleted.
+pub fn purge(prefixes: &[Prefix]) -> Result<usize> {
     if prefixes.is_empty() || tracks_nothing() {
         return Ok(0);
     }
@@ -58,7 +53,7 @@ pub fn purge(prefixes: &[(IpAddr, u8)]) -> Result<usize> {
     let mut deleted = 0;
     let mut failure = None;
     for (family, v4) in [(libc::AF_INET as u8, true), (libc::AF_INET6 as u8, false)] {
-        if !prefixes.iter().any(|(addr, _)| addr.is_ipv4() == v4) {
+        if !prefixes.iter().any(|prefix| prefix.is_ipv4() == v4) {
             continue;
         }
         let doomed = match ct.dump(family, prefixes) {
@@ -107,19 +102,6 @@ fn is_absent(err: &io::Error) -> bool {
     )
 }
 
-/// True when the first `len` bits of `addr` equal those of `net`; the families never mix, so an
-/// IPv4-mapped IPv6 address stays outside every IPv4 prefix.
-pub(crate) fn in_prefix(addr: IpAddr, (net, len): (IpAddr, u8)) -> bool {
-    let (a, n, width) = match (addr, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => (u128::from(u32::from(a)), u128::from(u32::from(n)), 32),
-        (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
-        _ => return false,
-    };
-    let len = u32::from(len).min(width);
-    // A shift by the full 128 bits is /0 on IPv6: every address matches.
-    (a ^ n).checked_shr(width - len).unwrap_or(0) == 0
-}
-
 /// One conntrack entry as dumped, borrowing from the receive buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry<'a> {
@@ -133,10 +115,10 @@ pub(crate) struct Entry<'a> {
 }
 
 impl Entry<'_> {
-    pub fn matches(&self, prefixes: &[(IpAddr, u8)]) -> bool {
+    pub fn matches(&self, prefixes: &[Prefix]) -> bool {
         prefixes
             .iter()
-            .any(|&prefix| in_prefix(self.src, prefix) || in_prefix(self.dst, prefix))
+            .any(|prefix| prefix.contains(self.src) || prefix.contains(self.dst))
     }
 
     /// The attributes of the delete request, each padded to 4 bytes.
@@ -233,7 +215,7 @@ pub(crate) struct Dump {
 
 impl Dump {
     /// Takes in one datagram of the dump answering `seq`, keeping the entries that match.
-    pub fn absorb(&mut self, buf: &[u8], seq: u32, prefixes: &[(IpAddr, u8)]) -> io::Result<()> {
+    pub fn absorb(&mut self, buf: &[u8], seq: u32, prefixes: &[Prefix]) -> io::Result<()> {
         for message in messages(buf) {
             let message = message?;
             if message.seq != seq || self.done {
@@ -290,7 +272,7 @@ impl Ctnetlink {
 
     /// The entries of `family` that match `prefixes`; a dump the kernel marks interrupted may
     /// have skipped entries, so it is taken again.
-    fn dump(&mut self, family: u8, prefixes: &[(IpAddr, u8)]) -> io::Result<Vec<Doomed>> {
+    fn dump(&mut self, family: u8, prefixes: &[Prefix]) -> io::Result<Vec<Doomed>> {
         for attempt in 1..=DUMP_ATTEMPTS {
             let seq = self.send(|seq| dump_request(family, seq))?;
             let mut dump = Dump::default();

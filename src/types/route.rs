@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::planning::plan::LinkRef;
+use crate::types::link::LinkRef;
 
 /// rtm_type values the planners use (rtnetlink.h).
 pub mod kind {

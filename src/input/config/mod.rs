@@ -34,10 +34,11 @@ use anyhow::{Context, Result, bail};
 use std::net::IpAddr;
 
 use crate::input::backend::{parse_ip_list, parse_mtu};
-use crate::planning::modes::port_options::{Rate, Requested};
 use crate::types::bridge_word::BridgeWord;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::port::{Rate, Requested};
+use crate::types::prefix::Prefix;
 use crate::types::vlan::{Vid, parse_vids};
 
 pub const DEFAULT_PATH: &str = "/etc/vifkit/vifkit.conf";
@@ -59,7 +60,7 @@ pub struct PortRule {
     pub bridge: Option<BridgeWord>,
     pub mtu: Option<u32>,
     /// Routed mode: the guest addresses to route to the tap.
-    pub route: Vec<(IpAddr, u8)>,
+    pub route: Vec<Prefix>,
     pub uplink: Option<String>,
     /// The guest's MAC, so IPv6 routes can go via its link-local as the seed writes them.
     pub mac: Option<MacAddr>,
@@ -68,7 +69,7 @@ pub struct PortRule {
     /// NAT mode: masquerade IPv6 guests too (off by default: routed IPv6 is the norm).
     pub masquerade6: Option<bool>,
     /// A bridged guest's addresses: with them its port gets antispoofing rules.
-    pub ip: Vec<(IpAddr, u8)>,
+    pub ip: Vec<Prefix>,
     /// Overrides `[host] antispoof` for the ports of this section.
     pub antispoof: Option<bool>,
     /// Bridge port options: VLANs, isolated, learning, hairpin.
@@ -265,7 +266,7 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             let had = !rule.router.is_empty();
             rule.router = parse_ip_list(value)?
                 .into_iter()
-                .map(|(ip, _)| ip)
+                .map(|prefix| prefix.address)
                 .collect();
             had
         }

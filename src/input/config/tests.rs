@@ -1,4 +1,5 @@
 use super::*;
+use crate::types::prefix::Prefix;
 
 fn parse(text: &str) -> Result<Config> {
     Config::parse(Path::new("/etc/vifkit/vifkit.conf"), text)
@@ -184,8 +185,8 @@ fn antispoof_host_wide_and_per_port() {
     assert_eq!(
         config.rule_for(&db).unwrap().ip,
         vec![
-            ("192.0.2.20".parse().unwrap(), 32),
-            ("2001:db8::20".parse().unwrap(), 64)
+            Prefix::new("192.0.2.20".parse().unwrap(), 32),
+            Prefix::new("2001:db8::20".parse().unwrap(), 64)
         ]
     );
     assert_eq!(

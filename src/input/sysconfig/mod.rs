@@ -16,14 +16,16 @@ pub mod ifcfg;
 pub mod ndp_proxy;
 mod route_destination;
 mod route_kinds;
+mod route_line;
 mod route_options;
 mod route_select;
 pub mod routes;
 
+pub use crate::types::prefix::Family;
 pub use ifcfg::{Ifcfg, IfcfgAddress, StartMode, parse_ifcfg};
 pub use ndp_proxy::{ProxyLine, parse_ndp_proxy};
 pub use routes::{
-    Destination, Family, Nexthop, RouteKind, RouteLine, RouteMetric, RouteMetricKind, RoutesFile,
+    Destination, Nexthop, RouteKind, RouteLine, RouteMetric, RouteMetricKind, RoutesFile,
     parse_routes, routes_for_device,
 };
 

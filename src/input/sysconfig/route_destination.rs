@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::input::sysconfig::ifcfg::{max_prefix, netmask_bits};
-use crate::input::sysconfig::routes::Family;
+use crate::types::prefix::{Family, Prefix};
 
 /// `address` is `None` for `default`; `prefix_len` 0 means a default route.
 pub(crate) struct ParsedDestination {
@@ -68,10 +68,10 @@ pub(crate) fn parse_destination(
             ),
         });
     }
-    if network(address, prefix_len) != address {
+    if Prefix::new(address, prefix_len).network().address != address {
         return Err(format!(
             "destination {text} has host bits set: the network is {}/{prefix_len}",
-            network(address, prefix_len)
+            Prefix::new(address, prefix_len).network().address
         ));
     }
     Ok(ParsedDestination {
@@ -115,28 +115,6 @@ fn decimal_u8(text: &str) -> Option<u8> {
         return None;
     }
     text.parse().ok()
-}
-
-pub(crate) fn network(address: IpAddr, prefix_len: u8) -> IpAddr {
-    match address {
-        IpAddr::V4(v4) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(prefix_len))
-                .unwrap_or(0);
-            IpAddr::V4((u32::from(v4) & mask).into())
-        }
-        IpAddr::V6(v6) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(prefix_len))
-                .unwrap_or(0);
-            IpAddr::V6((u128::from(v6) & mask).into())
-        }
-    }
-}
-
-/// Whether `ip` lies in `address/prefix_len` (families must match).
-pub(crate) fn in_network(address: IpAddr, prefix_len: u8, ip: IpAddr) -> bool {
-    address.is_ipv4() == ip.is_ipv4() && network(address, prefix_len) == network(ip, prefix_len)
 }
 
 #[cfg(test)]

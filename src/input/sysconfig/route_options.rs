@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 
 use crate::input::backend::parse_mtu;
-use crate::input::sysconfig::routes::{Nexthop, RouteKind, RouteMetric, RouteMetricKind};
+use crate::input::sysconfig::route_kinds::{RouteKind, RouteMetric, RouteMetricKind};
+use crate::input::sysconfig::route_line::Nexthop;
 use crate::types::names::IfName;
 
 type Parsed<T> = std::result::Result<T, String>;

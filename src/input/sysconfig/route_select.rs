@@ -3,8 +3,10 @@
 use std::net::IpAddr;
 
 use crate::input::sysconfig::ifcfg::Ifcfg;
-use crate::input::sysconfig::routes::{Destination, Family, RouteLine, in_network};
+use crate::input::sysconfig::route_line::{Destination, RouteLine};
 use crate::types::names::IfName;
+use crate::types::prefix::Family;
+use crate::types::prefix::Prefix;
 
 const MAIN_TABLE: u32 = 254;
 
@@ -106,10 +108,9 @@ fn reaches(
     });
     via_device_route
         || ifcfg.is_some_and(|ifcfg| {
-            ifcfg
-                .addresses
-                .iter()
-                .any(|a| in_network(a.address, a.prefix_len, gateway) || a.peer == Some(gateway))
+            ifcfg.addresses.iter().any(|a| {
+                Prefix::new(a.address, a.prefix_len).contains(gateway) || a.peer == Some(gateway)
+            })
         })
 }
 

@@ -1,7 +1,6 @@
 //! `routes` and `ifroute-<if>` (CONTRACT 5.2): one route per logical line,
 //! `Destination Gateway Netmask Interface [Options…]`.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -12,137 +11,13 @@ use crate::input::sysconfig::ifcfg::max_prefix;
 use crate::input::sysconfig::route_destination::parse_destination;
 use crate::input::sysconfig::route_options::{Options, parse_options};
 use crate::types::names::IfName;
+use crate::types::prefix::Family;
 
-pub(crate) use crate::input::sysconfig::route_destination::in_network;
 pub use crate::input::sysconfig::route_kinds::{RouteKind, RouteMetric, RouteMetricKind};
+pub use crate::input::sysconfig::route_line::{Destination, Nexthop, RouteLine, RoutesFile};
 pub use crate::input::sysconfig::route_select::routes_for_device;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    pub fn of(address: IpAddr) -> Family {
-        if address.is_ipv4() {
-            Family::V4
-        } else {
-            Family::V6
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        })
-    }
-}
-
 /// `0.0.0.0/0` and `::/0` are the kernel's default routes too, so they parse as `Default`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Destination {
-    Default(Family),
-    /// Host bits are always clear; `prefix_len` is at least 1.
-    Net {
-        address: IpAddr,
-        prefix_len: u8,
-    },
-}
-
-impl Destination {
-    pub fn family(&self) -> Family {
-        match *self {
-            Destination::Default(family) => family,
-            Destination::Net { address, .. } => Family::of(address),
-        }
-    }
-
-    pub fn prefix_len(&self) -> u8 {
-        match *self {
-            Destination::Default(_) => 0,
-            Destination::Net { prefix_len, .. } => prefix_len,
-        }
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match *self {
-            Destination::Default(family) => Family::of(ip) == family,
-            Destination::Net {
-                address,
-                prefix_len,
-            } => in_network(address, prefix_len, ip),
-        }
-    }
-}
-
-impl fmt::Display for Destination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Destination::Default(_) => f.write_str("default"),
-            Destination::Net {
-                address,
-                prefix_len,
-            } => write!(f, "{address}/{prefix_len}"),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Nexthop {
-    pub gateway: IpAddr,
-    /// `None`: the route's interface.
-    pub dev: Option<IfName>,
-    /// 1 to 256.
-    pub weight: Option<u16>,
-    pub onlink: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RoutesFile {
-    /// The `routes` file: `-` in the Interface column means none.
-    Global,
-    /// `ifroute-<if>`: `-` means `<if>`, another name is skipped with a warning.
-    Interface(IfName),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteLine {
-    /// Where the logical line starts (continuations add lines after it).
-    pub line: usize,
-    pub destination: Destination,
-    /// `None` also for `-`, `*`, `0.0.0.0`, `::`, a gateway equal to a host destination,
-    /// and for reject routes.
-    pub gateway: Option<IpAddr>,
-    /// Always `None` for reject routes.
-    pub interface: Option<IfName>,
-    pub kind: RouteKind,
-    pub src: Option<IpAddr>,
-    pub metric: Option<u32>,
-    /// `None`: main (254).
-    pub table: Option<u32>,
-    /// `RT_SCOPE_*`; `None`: the kernel's choice.
-    pub scope: Option<u8>,
-    /// `RTPROT_*`; `None`: boot (3).
-    pub protocol: Option<u8>,
-    /// The MTU and whether it is locked.
-    pub mtu: Option<(u32, bool)>,
-    pub metrics: Vec<RouteMetric>,
-    /// Multipath; never together with `gateway`.
-    pub nexthops: Vec<Nexthop>,
-    pub realm: Option<u32>,
-    pub mark: Option<u32>,
-    pub tos: Option<u32>,
-}
-
-impl RouteLine {
-    pub fn family(&self) -> Family {
-        self.destination.family()
-    }
-}
 
 pub fn parse_routes(path: &Path, text: &str, file_kind: RoutesFile) -> Result<Vec<RouteLine>> {
     let mut routes = Vec::new();

@@ -2,18 +2,17 @@
 //! filtered before its link comes up, and the flows its addresses had under an earlier
 //! guest are purged. Every mode uses this, so bridged, routed, NAT and qemu ports match.
 
-use std::net::IpAddr;
-
 use crate::planning::plan::{Plan, Step};
 use crate::sys::nft::PortFilter;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::prefix::Prefix;
 
 /// What a mode knows about the guest behind a port being plugged.
 pub struct Guest<'a> {
     pub port: &'a IfName,
     pub mac: Option<MacAddr>,
-    pub addresses: &'a [(IpAddr, u8)],
+    pub addresses: &'a [Prefix],
     /// From `Config::antispoof_for`: on or off, and the setting that said so.
     pub enabled: (bool, String),
     /// Where the addresses would come from, for the note when there are none.

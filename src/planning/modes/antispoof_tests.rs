@@ -1,5 +1,7 @@
 use super::*;
-use crate::planning::plan::{HookRun, LinkRef};
+use crate::planning::plan::HookRun;
+use crate::types::link::LinkRef;
+use crate::types::prefix::Prefix;
 
 fn name(s: &str) -> IfName {
     IfName::new(s).unwrap()
@@ -19,7 +21,7 @@ fn hooks() -> Step {
     })
 }
 
-fn guest<'a>(port: &'a IfName, addresses: &'a [(IpAddr, u8)], on: bool) -> Guest<'a> {
+fn guest<'a>(port: &'a IfName, addresses: &'a [Prefix], on: bool) -> Guest<'a> {
     Guest {
         port,
         mac: Some(MacAddr::parse("00:16:3e:10:10:10").unwrap()),
@@ -36,7 +38,7 @@ fn words(plan: &Plan) -> Vec<String> {
 #[test]
 fn filter_and_purge_go_right_before_the_link_comes_up() {
     let port = name("xen1.0");
-    let addresses = [("192.0.2.10".parse().unwrap(), 32)];
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
     let mut plan = Plan {
         steps: vec![
             Step::Rename {
@@ -71,7 +73,7 @@ fn filter_and_purge_go_right_before_the_link_comes_up() {
 #[test]
 fn a_port_already_up_is_filtered_before_the_hooks() {
     let port = name("vif1.0");
-    let addresses = [("2001:db8::10".parse().unwrap(), 128)];
+    let addresses = [Prefix::new("2001:db8::10".parse().unwrap(), 128)];
     let mut plan = Plan {
         steps: vec![hooks()],
         ..Plan::default()
@@ -84,7 +86,7 @@ fn a_port_already_up_is_filtered_before_the_hooks() {
 #[test]
 fn off_or_without_addresses_nothing_is_installed_and_the_note_says_why() {
     let port = name("vif1.0");
-    let addresses = [("192.0.2.10".parse().unwrap(), 32)];
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
     let mut plan = Plan::default();
     add_to_attach(&mut plan, &guest(&port, &addresses, false)).unwrap();
     add_to_attach(&mut plan, &guest(&port, &[], true)).unwrap();
@@ -126,7 +128,7 @@ fn detach_always_removes_before_the_hooks() {
 fn more_blocks_than_one_rule_can_check_is_one_sentence_and_no_step() {
     let port = name("vif1.0");
     let addresses: Vec<_> = (1..=33u8)
-        .map(|i| (format!("10.0.{i}.0").parse().unwrap(), 24))
+        .map(|i| Prefix::new(format!("10.0.{i}.0").parse().unwrap(), 24))
         .collect();
     let mut plan = Plan::default();
     let err = add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap_err();
@@ -142,10 +144,10 @@ fn more_blocks_than_one_rule_can_check_is_one_sentence_and_no_step() {
 
 #[test]
 fn a_trunk_port_lets_tagged_frames_through() {
-    use crate::planning::modes::port_options::PortOptions;
+    use crate::types::port::PortOptions;
     use crate::types::vlan::{Vid, Vlans};
     let port = name("vif1.0");
-    let addresses = [("192.0.2.10".parse().unwrap(), 32)];
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
     let options = PortOptions {
         vlans: Vlans {
             access: None,

@@ -5,14 +5,16 @@ use anyhow::{Result, bail};
 
 use crate::input::backend::Backend;
 use crate::input::invocation::{Command, TypeIf, XenCall};
-use crate::planning::modes::port_options::{self, Requested};
+use crate::planning::modes::port_options;
 use crate::planning::modes::xen_device;
-use crate::planning::plan::{HookRun, LinkRef, Plan, Step};
+use crate::planning::plan::{HookRun, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::types::bridge_word::BridgeWord;
+use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::port::Requested;
 use crate::types::vlan::Vlans;
 
 /// The bridge a run was asked for, and the legacy name to try if it is missing.

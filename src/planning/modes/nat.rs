@@ -18,10 +18,11 @@ use crate::planning::snapshot::Snapshot;
 use crate::sys::nft::Masquerade;
 use crate::sys::sysctl::Key;
 use crate::types::names::VifId;
+use crate::types::prefix::Prefix;
 use crate::types::route::Route;
 
 /// Upstream's address when `ip` is empty: 10.<d/256>.<d%256>.<n+1>/16.
-pub fn derived_address(vif: VifId) -> Result<(IpAddr, u8)> {
+pub fn derived_address(vif: VifId) -> Result<Prefix> {
     let last = vif.devid + 1;
     if vif.domid > 0xffff || last > 254 {
         bail!(
@@ -36,7 +37,7 @@ pub fn derived_address(vif: VifId) -> Result<(IpAddr, u8)> {
         (vif.domid % 256) as u8,
         last as u8,
     );
-    Ok((IpAddr::V4(address), 16))
+    Ok(Prefix::new(IpAddr::V4(address), 16))
 }
 
 /// The host side of a guest address: the configured router of that family, else upstream's
@@ -79,14 +80,14 @@ pub fn nat_key(vif: VifId) -> String {
 
 /// The guest's own addresses (B/ip, else upstream's derived one), each as a host address:
 /// a prefix in B/ip is the guest's netmask, not a block it may send from.
-pub fn guest_addresses(call: &XenCall, backend: &Backend) -> Result<Vec<(IpAddr, u8)>> {
+pub fn guest_addresses(call: &XenCall, backend: &Backend) -> Result<Vec<Prefix>> {
     let guests = match backend.addresses.is_empty() {
         true => vec![derived_address(call.vif)?],
         false => backend.addresses.clone(),
     };
     Ok(guests
         .into_iter()
-        .map(|(ip, _)| (ip, if ip.is_ipv4() { 32 } else { 128 }))
+        .map(|guest| Prefix::host(guest.address))
         .collect())
 }
 
@@ -105,7 +106,12 @@ pub fn plan_attach(
     let masquerade6 = rule.and_then(|r| r.masquerade6).unwrap_or(false);
     let pairs = guests
         .iter()
-        .map(|&(guest, len)| Ok((guest, router_for(guest, len, configured)?)))
+        .map(|guest| {
+            Ok((
+                guest.address,
+                router_for(guest.address, guest.len, configured)?,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     let device = xen_device::resolve_attach(call, backend, kernel)?;
     let uplink = uplink(call.overrides.netdev.as_deref(), kernel)?;
@@ -122,13 +128,7 @@ pub fn plan_attach(
     let mut routers: Vec<IpAddr> = pairs.iter().map(|(_, r)| *r).collect();
     routers.dedup();
     for router in &routers {
-        ensure_address(
-            kernel,
-            &vif,
-            *router,
-            if router.is_ipv4() { 32 } else { 128 },
-            &mut plan.steps,
-        );
+        ensure_address(kernel, &vif, Prefix::host(*router), &mut plan.steps);
     }
     let has_v4 = pairs.iter().any(|(g, _)| g.is_ipv4());
     let has_v6 = pairs.iter().any(|(g, _)| g.is_ipv6());

@@ -4,6 +4,7 @@ use crate::input::invocation::Command;
 use crate::sys::rtnl::Link;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::prefix::Prefix;
 
 fn link(index: u32, name: &str, up: bool) -> Link {
     Link {
@@ -61,7 +62,7 @@ fn ip(s: &str) -> IpAddr {
 fn upstream_derivation_and_its_overflow_fix() {
     assert_eq!(
         derived_address(VifId { domid: 5, devid: 0 }).unwrap(),
-        (ip("10.0.5.1"), 16)
+        Prefix::new(ip("10.0.5.1"), 16)
     );
     assert_eq!(
         derived_address(VifId {
@@ -69,7 +70,7 @@ fn upstream_derivation_and_its_overflow_fix() {
             devid: 2
         })
         .unwrap(),
-        (ip("10.1.44.3"), 16)
+        Prefix::new(ip("10.1.44.3"), 16)
     );
     assert_eq!(
         router_for(ip("10.0.5.1"), 16, &[]).unwrap(),

@@ -8,15 +8,16 @@ use anyhow::{Result, bail};
 use crate::input::backend::Backend;
 use crate::input::invocation::XenCall;
 use crate::planning::modes::bridge::prepare_port;
-use crate::planning::modes::port_options::Requested;
 use crate::planning::modes::xen_device;
-use crate::planning::plan::{LinkRef, Plan, Step};
+use crate::planning::plan::{Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::ovsdb::OvsPort;
 use crate::sys::rtnl::Link;
 use crate::types::bridge_word::{BadWord, BridgeWord, Tagged};
+use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::port::Requested;
 use crate::types::vlan::Vlans;
 
 /// Open vSwitch reads the word only as `bridge[.tag][:trunk...]` (here `br0.10` is br0's

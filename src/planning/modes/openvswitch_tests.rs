@@ -146,7 +146,7 @@ fn detach_removes_the_port_even_when_the_device_is_gone() {
 
 #[test]
 fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
-    use crate::planning::modes::port_options::Requested;
+    use crate::types::port::Requested;
     use crate::types::vlan::{Vid, Vlans};
     let tap = IfName::new("tap0").unwrap();
     let k = kernel(vec![Link {

@@ -7,10 +7,11 @@ use anyhow::{Result, bail};
 
 use crate::input::config::PortRule;
 use crate::planning::modes::bridge;
-use crate::planning::plan::{LinkRef, Plan, Step};
+use crate::planning::plan::{Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::types::bridge_word::BridgeWord;
+use crate::types::link::LinkRef;
 use crate::types::names::IfName;
 
 /// Where a bridge may come from, in the order they are tried.

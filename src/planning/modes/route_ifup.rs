@@ -15,10 +15,12 @@ use crate::planning::modes::routed::{
     rename_port,
 };
 use crate::planning::modes::xen_device;
-use crate::planning::plan::{HookRun, LinkRef, Plan, Step};
+use crate::planning::plan::{HookRun, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::sysctl::Key;
+use crate::types::link::LinkRef;
 use crate::types::names::IfName;
+use crate::types::prefix::Prefix;
 use crate::types::route::{self, Nexthop, Route};
 
 fn route_kind(kind: RouteKind) -> u8 {
@@ -108,7 +110,7 @@ pub fn names_used(sc: &Sysconfig) -> Vec<IfName> {
 }
 
 /// What the guest may send from: the destinations the sysconfig routes send to the vif.
-pub fn guest_addresses(sc: &Sysconfig, vif: &IfName) -> Vec<(IpAddr, u8)> {
+pub fn guest_addresses(sc: &Sysconfig, vif: &IfName) -> Vec<Prefix> {
     sc.routes
         .iter()
         .filter(|line| line.interface.as_ref() == Some(vif))
@@ -116,7 +118,7 @@ pub fn guest_addresses(sc: &Sysconfig, vif: &IfName) -> Vec<(IpAddr, u8)> {
             Destination::Net {
                 address,
                 prefix_len,
-            } => Some((address, prefix_len)),
+            } => Some(Prefix::new(address, prefix_len)),
             Destination::Default(_) => None,
         })
         .collect()
@@ -188,8 +190,7 @@ pub fn plan_attach(
         ensure_address(
             kernel,
             &vif,
-            address.address,
-            address.prefix_len,
+            Prefix::new(address.address, address.prefix_len),
             &mut plan.steps,
         );
     }

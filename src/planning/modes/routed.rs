@@ -8,12 +8,14 @@ use anyhow::{Result, bail};
 use crate::input::backend::Backend;
 use crate::input::invocation::{TypeIf, XenCall};
 use crate::planning::modes::xen_device;
-use crate::planning::plan::{HookRun, LinkRef, Plan, Step};
+use crate::planning::plan::{HookRun, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::sys::sysctl::Key;
+use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::prefix::Prefix;
 use crate::types::route::Route;
 
 /// The emulated NIC wins while both exist, as upstream.
@@ -52,7 +54,7 @@ pub fn uplink<'k>(netdev: Option<&str>, kernel: &'k Snapshot) -> Result<&'k Link
 pub fn main_ip(uplink: &Link, kernel: &Snapshot) -> Option<IpAddr> {
     kernel
         .addresses_of(uplink.index)
-        .map(|(ip, _)| ip)
+        .map(|prefix| prefix.address)
         .find(IpAddr::is_ipv4)
 }
 
@@ -119,18 +121,11 @@ pub fn ensure_proxy(kernel: &Snapshot, link: &LinkRef, address: IpAddr, steps: &
     }
 }
 
-pub fn ensure_address(
-    kernel: &Snapshot,
-    link: &LinkRef,
-    address: IpAddr,
-    prefix_len: u8,
-    steps: &mut Vec<Step>,
-) {
-    if !kernel.has_address(link.index, address, prefix_len) {
+pub fn ensure_address(kernel: &Snapshot, link: &LinkRef, address: Prefix, steps: &mut Vec<Step>) {
+    if !kernel.has_address(link.index, address) {
         steps.push(Step::AddAddress {
             link: link.clone(),
             address,
-            prefix_len,
         });
     }
 }
@@ -161,7 +156,7 @@ pub fn check_host_knobs(kernel: &Snapshot, v4: bool, v6: bool, warnings: &mut Ve
 pub struct RoutedPort<'a> {
     pub found: &'a Link,
     pub rename_to: Option<IfName>,
-    pub addresses: &'a [(IpAddr, u8)],
+    pub addresses: &'a [Prefix],
     /// With it, IPv6 routes go via the guest's EUI-64 link-local (as the seed writes them);
     /// without it they are on-link and the kernel finds the guest by NDP.
     pub guest_mac: Option<MacAddr>,
@@ -195,8 +190,8 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
     let mut plan = Plan::default();
     let uplink = uplink(port.netdev, kernel)?;
     let up = link_ref(uplink)?;
-    let has_v4 = port.addresses.iter().any(|(ip, _)| ip.is_ipv4());
-    let has_v6 = port.addresses.iter().any(|(ip, _)| ip.is_ipv6());
+    let has_v4 = port.addresses.iter().any(Prefix::is_ipv4);
+    let has_v6 = port.addresses.iter().any(|a| !a.is_ipv4());
     let main_ip = main_ip(uplink, kernel);
     if has_v4 && main_ip.is_none() {
         bail!(
@@ -207,7 +202,7 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
     let guest_link_local = port.guest_mac.map(|mac| IpAddr::V6(mac.eui64_link_local()));
     let (vif, current_name) = rename_port(port.found, port.rename_to.as_ref(), &mut plan.steps)?;
     if let (true, Some(main_ip)) = (has_v4, main_ip) {
-        ensure_address(kernel, &vif, main_ip, 32, &mut plan.steps);
+        ensure_address(kernel, &vif, Prefix::host(main_ip), &mut plan.steps);
     }
     if !port.found.up || port.rename_to.is_some() {
         plan.steps.push(Step::SetUp {
@@ -224,7 +219,11 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
             &mut plan.steps,
         );
     }
-    for &(address, prefix_len) in port.addresses {
+    for &Prefix {
+        address,
+        len: prefix_len,
+    } in port.addresses
+    {
         let mut route = Route::to(address, prefix_len);
         route.dev = Some(vif.clone());
         route.metric = port.metric;
@@ -276,7 +275,7 @@ pub fn plan_detach(
 
 pub fn plan_port_detach(
     found: Option<&Link>,
-    addresses: &[(IpAddr, u8)],
+    addresses: &[Prefix],
     metric: Option<u32>,
     netdev: Option<&str>,
     kernel: &Snapshot,
@@ -284,7 +283,11 @@ pub fn plan_port_detach(
     let mut plan = Plan::default();
     if let Some(found) = found {
         let vif = link_ref(found)?;
-        for &(address, prefix_len) in addresses {
+        for &Prefix {
+            address,
+            len: prefix_len,
+        } in addresses
+        {
             let mut route = Route::to(address, prefix_len);
             route.dev = Some(vif.clone());
             route.metric = metric;
@@ -298,7 +301,7 @@ pub fn plan_port_detach(
     match uplink(netdev, kernel) {
         Ok(uplink) => {
             let up = link_ref(uplink)?;
-            for &(address, _) in addresses {
+            for &Prefix { address, .. } in addresses {
                 plan.steps.push(Step::DelProxy {
                     link: up.clone(),
                     address,

@@ -2,6 +2,7 @@ use super::*;
 use crate::input::backend::parse_ip_list;
 use crate::input::invocation::Command;
 use crate::types::mac::MacAddr;
+use crate::types::prefix::Prefix;
 
 fn link(index: u32, name: &str, up: bool) -> Link {
     Link {
@@ -43,8 +44,8 @@ fn kernel(vif: Option<Link>) -> Snapshot {
     Snapshot {
         links,
         addresses: vec![
-            (2, "2001:db8:abba::1".parse().unwrap(), 64),
-            (2, "192.0.2.253".parse().unwrap(), 28),
+            (2, Prefix::new("2001:db8:abba::1".parse().unwrap(), 64)),
+            (2, Prefix::new("192.0.2.253".parse().unwrap(), 28)),
         ],
         sysctls: vec![
             (
@@ -116,7 +117,7 @@ fn second_online_skips_what_is_in_place() {
         Some("1".into()),
     ));
     let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
-    k.addresses.push((7, ip("192.0.2.253"), 32));
+    k.addresses.push((7, Prefix::new(ip("192.0.2.253"), 32)));
     k.routes.push((7, ip("192.0.2.241"), 32, Some(2)));
     k.routes.push((7, ip("2001:db8:abba::1001"), 128, Some(2)));
     k.proxies.push((2, ip("192.0.2.241")));
@@ -137,7 +138,7 @@ fn second_online_skips_what_is_in_place() {
 #[test]
 fn ipv6_only_needs_no_host_ipv4() {
     let mut k = kernel(Some(link(7, "vif1.0", false)));
-    k.addresses.retain(|(_, ip, _)| ip.is_ipv6());
+    k.addresses.retain(|(_, address)| !address.is_ipv4());
     let plan = plan_attach(
         &call(Command::Online, None),
         &backend("2001:db8:abba::1001"),

@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 
 use super::Nfnl;
 use super::rules::{self, Load, PortFilter, netdev_table};
-use super::wire::{Base, Batch, Expr, Family, Hook, MetaKey, Verdict};
+use super::wire::{Base, Batch, Expr, Hook, MetaKey, NfFamily, Verdict};
 use crate::types::names::IfName;
 
 /// Ahead of anything an admin hooks on the port's ingress.
@@ -33,7 +33,7 @@ const INGRESS: u32 = 0;
 
 /// Whether the port's chain is there; one round trip, however many ports exist.
 fn present(nf: &Nfnl, port: &IfName) -> io::Result<bool> {
-    nf.chain_exists(Family::NetDev, &netdev_table(port), port.as_str())
+    nf.chain_exists(NfFamily::NetDev, &netdev_table(port), port.as_str())
 }
 
 /// Whether the port has antispoofing rules (for `vifkit check`).
@@ -65,10 +65,10 @@ pub(super) fn filter_batch(filter: &PortFilter, stale: bool) -> Vec<u8> {
     let spec = filter.chain();
     let table = netdev_table(&filter.port);
     let mut batch = Batch::new();
-    batch.add_table(Family::NetDev, &table);
+    batch.add_table(NfFamily::NetDev, &table);
     if stale {
         // The kernel deletes a chain's rules with it.
-        batch.delete_chain(Family::NetDev, &table, &spec.name);
+        batch.delete_chain(NfFamily::NetDev, &table, &spec.name);
     }
     let hook = Hook {
         number: INGRESS,
@@ -77,9 +77,9 @@ pub(super) fn filter_batch(filter: &PortFilter, stale: bool) -> Vec<u8> {
         kind: "filter",
         accept_by_default: Some(true),
     };
-    batch.add_chain(Family::NetDev, &table, &spec.name, Some(&hook));
+    batch.add_chain(NfFamily::NetDev, &table, &spec.name, Some(&hook));
     for rule in &spec.rules {
-        batch.add_rule(Family::NetDev, &table, &spec.name, &exprs(rule));
+        batch.add_rule(NfFamily::NetDev, &table, &spec.name, &exprs(rule));
     }
     batch.finish()
 }
@@ -87,7 +87,7 @@ pub(super) fn filter_batch(filter: &PortFilter, stale: bool) -> Vec<u8> {
 /// The transaction that deletes the port's chain.
 pub(super) fn remove_batch(port: &IfName) -> Vec<u8> {
     let mut batch = Batch::new();
-    batch.delete_chain(Family::NetDev, &netdev_table(port), port.as_str());
+    batch.delete_chain(NfFamily::NetDev, &netdev_table(port), port.as_str());
     batch.finish()
 }
 

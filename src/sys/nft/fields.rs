@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use super::rules::Net;
 use crate::types::mac::MacAddr;
+use crate::types::prefix::Prefix;
 
 /// A packet field, named as nft prints it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl Field {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     Mac(MacAddr),
-    Net(Net),
+    Net(Prefix),
     Number(u16),
     Bytes(Vec<u8>),
 }
@@ -116,7 +116,10 @@ impl Match {
     pub fn data(&self) -> (Vec<u8>, Option<Vec<u8>>) {
         match &self.value {
             Value::Mac(mac) => (mac.0.to_vec(), None),
-            Value::Net(net) => (net.bytes(), net.mask()),
+            Value::Net(net) => (
+                net.address_bytes(),
+                (!net.is_host()).then(|| net.mask_bytes()),
+            ),
             Value::Number(n) => {
                 let bytes = n.to_be_bytes();
                 (bytes[2 - self.field.len()..].to_vec(), None)
@@ -132,7 +135,7 @@ impl fmt::Display for Match {
         write!(f, "{} {op}", self.field.name())?;
         match &self.value {
             Value::Mac(mac) => write!(f, "{mac}"),
-            Value::Net(net) => write!(f, "{net}"),
+            Value::Net(net) => write!(f, "{}", net.compact()),
             Value::Number(n) if self.field == Field::EtherType => write!(f, "{n:#06x}"),
             Value::Number(n) => write!(f, "{n}"),
             Value::Bytes(bytes) => {

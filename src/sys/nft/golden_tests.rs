@@ -2,9 +2,10 @@
 //! objects (goldens.txt, taken before vifkit stopped linking it). Pure, no root.
 
 use super::*;
-use crate::planning::plan::LinkRef;
+use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::prefix::Prefix;
 
 fn golden(name: &str) -> String {
     include_str!("goldens.txt")
@@ -40,8 +41,8 @@ fn vif3() -> IfName {
 fn filter() -> PortFilter {
     let mac = MacAddr::parse("00:16:3e:10:10:10").unwrap();
     let addresses = [
-        ("192.0.2.10".parse().unwrap(), 32),
-        ("2001:db8::".parse().unwrap(), 64),
+        Prefix::new("192.0.2.10".parse().unwrap(), 32),
+        Prefix::new("2001:db8::".parse().unwrap(), 64),
     ];
     PortFilter::new(vif3(), Some(mac), &addresses)
 }
@@ -75,6 +76,6 @@ fn a_masquerade_is_encoded_as_libnftnl_did() {
 
 #[test]
 fn a_chain_lookup_is_encoded_as_libnftnl_did() {
-    let request = wire::get_chain(Family::NetDev, "vifkit-antispoof-21", "vif3.0", 1);
+    let request = wire::get_chain(NfFamily::NetDev, "vifkit-antispoof-21", "vif3.0", 1);
     assert_bytes("get-chain", &request);
 }

@@ -14,7 +14,7 @@ pub use nat::{Masquerade, nat_present, nat_table, remove_port_nat, set_port_nat}
 pub use rules::PortFilter;
 
 use crate::sys::nfnl::{self, messages};
-use wire::Family;
+use wire::NfFamily;
 
 /// One nfnetlink socket, for a lookup and the batch that follows it: a plug pays for one
 /// socket (and one close, which may wait for the kernel's cleanup), not two.
@@ -41,7 +41,7 @@ impl Nfnl {
 
     /// Whether the chain exists: one `NFT_MSG_GETCHAIN` request, not a dump, so the cost
     /// does not grow with the number of ports.
-    fn chain_exists(&self, family: Family, table: &str, chain: &str) -> io::Result<bool> {
+    fn chain_exists(&self, family: NfFamily, table: &str, chain: &str) -> io::Result<bool> {
         self.0.send(&wire::get_chain(family, table, chain, 1))?;
         let mut found = false;
         for answer in read_answers(&self.0)?.into_iter().filter(|a| a.seq == 1) {

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use anyhow::{Context, Result};
 
 use super::send;
-use super::wire::{Base, Batch, Expr, Family, Hook, MetaKey};
-use crate::planning::plan::LinkRef;
+use super::wire::{Base, Batch, Expr, Hook, MetaKey, NfFamily};
+use crate::types::link::LinkRef;
 
 const SRCNAT_PRIORITY: i32 = 100;
 const NF_INET_POST_ROUTING: u32 = 4;
@@ -44,9 +44,9 @@ pub fn set_port_nat(key: &str, rules: &[Masquerade]) -> Result<()> {
 pub(super) fn nat_batch(key: &str, rules: &[Masquerade]) -> Vec<u8> {
     let table = nat_table(key);
     let mut batch = Batch::new();
-    batch.add_table(Family::Inet, &table);
-    batch.delete_table(Family::Inet, &table);
-    batch.add_table(Family::Inet, &table);
+    batch.add_table(NfFamily::Inet, &table);
+    batch.delete_table(NfFamily::Inet, &table);
+    batch.add_table(NfFamily::Inet, &table);
     let hook = Hook {
         number: NF_INET_POST_ROUTING,
         priority: SRCNAT_PRIORITY,
@@ -54,7 +54,7 @@ pub(super) fn nat_batch(key: &str, rules: &[Masquerade]) -> Vec<u8> {
         kind: "nat",
         accept_by_default: None,
     };
-    batch.add_chain(Family::Inet, &table, CHAIN, Some(&hook));
+    batch.add_chain(NfFamily::Inet, &table, CHAIN, Some(&hook));
     for masquerade in rules {
         let (nfproto, offset, address) = match masquerade.source {
             IpAddr::V4(source) => (NFPROTO_IPV4, 12, source.octets().to_vec()),
@@ -75,7 +75,7 @@ pub(super) fn nat_batch(key: &str, rules: &[Masquerade]) -> Vec<u8> {
             eq(masquerade.uplink.index.to_ne_bytes().to_vec()),
             Expr::Masquerade,
         ];
-        batch.add_rule(Family::Inet, &table, CHAIN, &exprs);
+        batch.add_rule(NfFamily::Inet, &table, CHAIN, &exprs);
     }
     batch.finish()
 }
@@ -97,8 +97,8 @@ pub(super) fn nat_remove_batch(key: &str) -> Vec<u8> {
     let table = nat_table(key);
     let mut batch = Batch::new();
     // Added first, so a table that is not there cannot fail the batch.
-    batch.add_table(Family::Inet, &table);
-    batch.delete_table(Family::Inet, &table);
+    batch.add_table(NfFamily::Inet, &table);
+    batch.delete_table(NfFamily::Inet, &table);
     batch.finish()
 }
 
@@ -106,6 +106,6 @@ pub(super) fn nat_remove_batch(key: &str) -> Vec<u8> {
 pub fn nat_present(key: &str) -> Result<bool> {
     let table = nat_table(key);
     super::Nfnl::open()
-        .and_then(|nf| nf.chain_exists(Family::Inet, &table, CHAIN))
+        .and_then(|nf| nf.chain_exists(NfFamily::Inet, &table, CHAIN))
         .context("look up nft chains")
 }

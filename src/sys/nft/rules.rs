@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::prefix::Prefix;
 
 pub use super::fields::{Field, Load, Match, Value};
 
@@ -31,75 +32,15 @@ const DHCPV6_SERVER_PORT: u16 = 547;
 /// The most address blocks per family a port's rules allow (link-local included).
 pub const MAX_BLOCKS: usize = 32;
 
-/// An address block the guest may use as a source: the address itself (/32, /128) or, when
-/// the configuration gives a prefix, the whole prefix (as upstream's `iptables -s` did).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Net {
-    pub address: IpAddr,
-    pub prefix_len: u8,
-}
-
-impl Net {
-    /// The block holding `address`, with the host bits cleared; the length is capped to the family.
-    pub fn new(address: IpAddr, prefix_len: u8) -> Net {
-        let (bits, max) = match address {
-            IpAddr::V4(a) => (u128::from(u32::from(a)) << 96, 32),
-            IpAddr::V6(a) => (u128::from(a), 128),
-        };
-        let prefix_len = prefix_len.min(max);
-        let mask = mask128(prefix_len);
-        let address = match address {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(((bits & mask) >> 96) as u32)),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(bits & mask)),
-        };
-        Net {
-            address,
-            prefix_len,
-        }
-    }
-
-    pub fn bytes(&self) -> Vec<u8> {
-        match self.address {
-            IpAddr::V4(a) => a.octets().to_vec(),
-            IpAddr::V6(a) => a.octets().to_vec(),
-        }
-    }
-
-    /// The netmask as bytes, or None for a single address (no masking needed).
-    pub fn mask(&self) -> Option<Vec<u8>> {
-        let len = self.bytes().len();
-        if usize::from(self.prefix_len) == len * 8 {
-            return None;
-        }
-        Some(mask128(self.prefix_len).to_be_bytes()[..len].to_vec())
-    }
-}
-
-fn mask128(prefix_len: u8) -> u128 {
-    match prefix_len {
-        0 => 0,
-        n => u128::MAX << (128 - u32::from(n.min(128))),
-    }
-}
-
-impl fmt::Display for Net {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.mask() {
-            None => self.address.fmt(f),
-            Some(_) => write!(f, "{}/{}", self.address, self.prefix_len),
-        }
-    }
-}
-
 /// What the guest behind `port` may send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortFilter {
     pub port: IfName,
     /// The guest MAC (`B/mac`, or `mac` in vifkit.conf); without it only addresses are checked.
     pub mac: Option<MacAddr>,
-    pub ipv4: Vec<Net>,
+    pub ipv4: Vec<Prefix>,
     /// Includes the link-local addresses the guest may use.
-    pub ipv6: Vec<Net>,
+    pub ipv6: Vec<Prefix>,
     /// A VLAN trunk: its tagged frames are the point of it and pass (only their source MAC
     /// is checked; their IP headers sit behind the tag, out of these rules' reach).
     pub trunk: bool,
@@ -108,15 +49,19 @@ pub struct PortFilter {
 impl PortFilter {
     /// The guest's own addresses, plus the EUI-64 link-local of its MAC (Proxmox's default
     /// set); with no MAC known any link-local address is allowed.
-    pub fn new(port: IfName, mac: Option<MacAddr>, addresses: &[(IpAddr, u8)]) -> PortFilter {
+    pub fn new(port: IfName, mac: Option<MacAddr>, addresses: &[Prefix]) -> PortFilter {
         let link_local = match mac {
-            Some(mac) => Net::new(IpAddr::V6(mac.eui64_link_local()), 128),
-            None => Net::new(IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 64),
+            Some(mac) => Prefix::host(IpAddr::V6(mac.eui64_link_local())),
+            None => Prefix::new(IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 64),
         };
         let mut ipv4 = vec![];
         let mut ipv6 = vec![link_local];
-        for &(address, prefix_len) in addresses {
-            let net = Net::new(address, prefix_len);
+        for &Prefix {
+            address,
+            len: prefix_len,
+        } in addresses
+        {
+            let net = Prefix::new(address, prefix_len).network();
             let list = if address.is_ipv4() {
                 &mut ipv4
             } else {
@@ -163,7 +108,7 @@ impl PortFilter {
         let ipv4 = || ether_type(ETH_P_IP);
         let ipv6 = || ether_type(ETH_P_IPV6);
         // Drops what matches `first` and none of `nets`.
-        let none_of = |first: Match, field: Field, nets: &[Net]| {
+        let none_of = |first: Match, field: Field, nets: &[Prefix]| {
             let others = nets.iter().map(|net| Match::ne(field, Value::Net(*net)));
             Rule::drop(std::iter::once(first).chain(others).collect())
         };
@@ -191,7 +136,7 @@ impl PortFilter {
             ]));
         }
         // RFC 5227 probes come from 0.0.0.0 and teach no neighbour anything.
-        let unspecified4 = Net::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 32);
+        let unspecified4 = Prefix::host(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let arp_sources = [&[unspecified4][..], &self.ipv4].concat();
         rules.push(none_of(arp(), Field::ArpSenderIp, &arp_sources));
 
@@ -237,7 +182,7 @@ impl PortFilter {
             ipv6(),
             Match::eq(
                 Field::Ipv6Source,
-                Value::Net(Net::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 128)),
+                Value::Net(Prefix::host(IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
             ),
             icmpv6,
         ]));
@@ -273,9 +218,9 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 
 impl fmt::Display for PortFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |nets: &[Net]| {
+        let list = |nets: &[Prefix]| {
             nets.iter()
-                .map(|n| n.to_string())
+                .map(|n| n.compact().to_string())
                 .collect::<Vec<_>>()
                 .join(" ")
         };

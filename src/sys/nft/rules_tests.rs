@@ -1,4 +1,5 @@
 use super::*;
+use crate::types::prefix::Prefix;
 
 fn name(s: &str) -> IfName {
     IfName::new(s).unwrap()
@@ -13,20 +14,20 @@ fn guest_mac() -> MacAddr {
 }
 
 #[test]
-fn net_clears_host_bits_and_caps_the_length() {
-    assert_eq!(Net::new(ip("192.0.2.77"), 24).to_string(), "192.0.2.0/24");
-    assert_eq!(Net::new(ip("192.0.2.77"), 40).to_string(), "192.0.2.77");
-    assert_eq!(Net::new(ip("2001:db8::5"), 64).to_string(), "2001:db8::/64");
-    assert_eq!(Net::new(ip("10.1.2.3"), 0).to_string(), "0.0.0.0/0");
-    assert_eq!(Net::new(ip("192.0.2.77"), 32).mask(), None);
+fn blocks_are_networks_shown_as_nft_does() {
+    let block = |a, len| Prefix::new(ip(a), len).network();
     assert_eq!(
-        Net::new(ip("192.0.2.77"), 20).mask(),
-        Some(vec![255, 255, 240, 0])
+        block("192.0.2.77", 24).compact().to_string(),
+        "192.0.2.0/24"
     );
+    assert_eq!(block("192.0.2.77", 40).compact().to_string(), "192.0.2.77");
     assert_eq!(
-        Net::new(ip("2001:db8::1"), 56).mask().unwrap()[6..8],
-        [0xff, 0x00]
+        block("2001:db8::5", 64).compact().to_string(),
+        "2001:db8::/64"
     );
+    assert_eq!(block("10.1.2.3", 0).compact().to_string(), "0.0.0.0/0");
+    assert_eq!(block("192.0.2.77", 20).mask_bytes(), [255, 255, 240, 0]);
+    assert_eq!(block("2001:db8::1", 56).mask_bytes()[6..8], [0xff, 0x00]);
 }
 
 #[test]
@@ -35,15 +36,23 @@ fn allowed_sets_add_the_eui64_link_local_and_drop_duplicates() {
         name("vif3.0"),
         Some(guest_mac()),
         &[
-            (ip("192.0.2.10"), 32),
-            (ip("2001:db8::10"), 128),
-            (ip("192.0.2.10"), 32),
-            (ip("10.9.9.9"), 29),
+            Prefix::new(ip("192.0.2.10"), 32),
+            Prefix::new(ip("2001:db8::10"), 128),
+            Prefix::new(ip("192.0.2.10"), 32),
+            Prefix::new(ip("10.9.9.9"), 29),
         ],
     );
-    let shown: Vec<String> = filter.ipv4.iter().map(|n| n.to_string()).collect();
+    let shown: Vec<String> = filter
+        .ipv4
+        .iter()
+        .map(|n| n.compact().to_string())
+        .collect();
     assert_eq!(shown, ["192.0.2.10", "10.9.9.8/29"]);
-    let shown: Vec<String> = filter.ipv6.iter().map(|n| n.to_string()).collect();
+    let shown: Vec<String> = filter
+        .ipv6
+        .iter()
+        .map(|n| n.compact().to_string())
+        .collect();
     assert_eq!(shown, ["fe80::216:3eff:fe10:1010", "2001:db8::10"]);
     assert_eq!(
         filter.to_string(),
@@ -53,7 +62,7 @@ fn allowed_sets_add_the_eui64_link_local_and_drop_duplicates() {
 
 #[test]
 fn without_a_mac_any_link_local_is_allowed_and_no_mac_rule_exists() {
-    let filter = PortFilter::new(name("tap0"), None, &[(ip("2001:db8::7"), 128)]);
+    let filter = PortFilter::new(name("tap0"), None, &[Prefix::new(ip("2001:db8::7"), 128)]);
     assert_eq!(
         filter.to_string(),
         "tap0 (netdev vifkit-antispoof-22): mac any, ipv4 none, ipv6 fe80::/64 2001:db8::7"
@@ -81,7 +90,10 @@ fn the_rules_in_nft_words() {
     let filter = PortFilter::new(
         name("vif3.0"),
         Some(guest_mac()),
-        &[(ip("192.0.2.10"), 32), (ip("2001:db8::"), 64)],
+        &[
+            Prefix::new(ip("192.0.2.10"), 32),
+            Prefix::new(ip("2001:db8::"), 64),
+        ],
     );
     assert_eq!(
         filter.chain().to_string(),
@@ -127,7 +139,7 @@ fn match_data_is_network_order_at_the_field_width() {
     assert_eq!(
         m(
             Field::Ipv4Source,
-            Value::Net(Net::new(ip("198.51.100.9"), 30))
+            Value::Net(Prefix::new(ip("198.51.100.9"), 30).network())
         )
         .data(),
         (vec![198, 51, 100, 8], Some(vec![255, 255, 255, 252]))

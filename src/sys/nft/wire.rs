@@ -6,7 +6,7 @@
 
 /// Address families of nf_tables tables (`NFPROTO_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
+pub enum NfFamily {
     Inet = 1,
     NetDev = 5,
 }
@@ -176,7 +176,7 @@ impl Batch {
         self.seq
     }
 
-    fn object(&mut self, msg: u16, flags: u16, family: Family, fill: impl FnOnce(&mut Writer)) {
+    fn object(&mut self, msg: u16, flags: u16, family: NfFamily, fill: impl FnOnce(&mut Writer)) {
         let seq = self.next_seq();
         let kind = (NFNL_SUBSYS_NFTABLES << 8) | msg;
         let start = self
@@ -187,17 +187,17 @@ impl Batch {
     }
 
     /// Creates the table, or leaves an existing one as it is.
-    pub fn add_table(&mut self, family: Family, name: &str) {
+    pub fn add_table(&mut self, family: NfFamily, name: &str) {
         self.object(NFT_MSG_NEWTABLE, 0, family, |w| table_attrs(w, name));
     }
 
     /// Deletes the table with everything in it.
-    pub fn delete_table(&mut self, family: Family, name: &str) {
+    pub fn delete_table(&mut self, family: NfFamily, name: &str) {
         self.object(NFT_MSG_DELTABLE, 0, family, |w| table_attrs(w, name));
     }
 
     /// Creates the chain (a base chain with `hook`), or leaves an existing one as it is.
-    pub fn add_chain(&mut self, family: Family, table: &str, name: &str, hook: Option<&Hook>) {
+    pub fn add_chain(&mut self, family: NfFamily, table: &str, name: &str, hook: Option<&Hook>) {
         self.object(NFT_MSG_NEWCHAIN, NLM_F_CREATE, family, |w| {
             w.string(1, table);
             w.string(3, name);
@@ -217,7 +217,7 @@ impl Batch {
     }
 
     /// Deletes the chain and its rules.
-    pub fn delete_chain(&mut self, family: Family, table: &str, name: &str) {
+    pub fn delete_chain(&mut self, family: NfFamily, table: &str, name: &str) {
         self.object(NFT_MSG_DELCHAIN, 0, family, |w| {
             w.string(1, table);
             w.string(3, name);
@@ -225,7 +225,7 @@ impl Batch {
     }
 
     /// Appends a rule to the chain.
-    pub fn add_rule(&mut self, family: Family, table: &str, chain: &str, exprs: &[Expr]) {
+    pub fn add_rule(&mut self, family: NfFamily, table: &str, chain: &str, exprs: &[Expr]) {
         let flags = NLM_F_CREATE | NLM_F_APPEND | NLM_F_EXCL;
         self.object(NFT_MSG_NEWRULE, flags, family, |w| {
             w.string(1, table);
@@ -292,7 +292,7 @@ fn write_expr(w: &mut Writer, expr: &Expr) {
 }
 
 /// `NFT_MSG_GETCHAIN` for one chain: answered with the chain, or ENOENT.
-pub fn get_chain(family: Family, table: &str, chain: &str, seq: u32) -> Vec<u8> {
+pub fn get_chain(family: NfFamily, table: &str, chain: &str, seq: u32) -> Vec<u8> {
     let mut w = Writer::default();
     let kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN;
     let start = w.message(kind, NLM_F_ACK, seq, family as u8, 0);

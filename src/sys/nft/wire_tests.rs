@@ -16,8 +16,8 @@ fn headers(buf: &[u8]) -> Vec<(u32, u16, u16, u32)> {
 #[test]
 fn a_batch_is_framed_and_numbered_from_one() {
     let mut batch = Batch::new();
-    batch.add_table(Family::Inet, "t");
-    batch.delete_chain(Family::Inet, "t", "c");
+    batch.add_table(NfFamily::Inet, "t");
+    batch.delete_chain(NfFamily::Inet, "t", "c");
     let buf = batch.finish();
     let kinds: Vec<(u16, u16, u32)> = headers(&buf).iter().map(|h| (h.1, h.2, h.3)).collect();
     // begin, NEWTABLE, DELCHAIN, end; every one REQUEST|ACK.
@@ -53,8 +53,8 @@ fn nests_carry_the_nested_flag_and_their_whole_length() {
 #[test]
 fn rules_append_and_refuse_duplicates_chains_create() {
     let mut batch = Batch::new();
-    batch.add_chain(Family::NetDev, "t", "c", None);
-    batch.add_rule(Family::NetDev, "t", "c", &[Expr::Verdict(Verdict::Drop)]);
+    batch.add_chain(NfFamily::NetDev, "t", "c", None);
+    batch.add_rule(NfFamily::NetDev, "t", "c", &[Expr::Verdict(Verdict::Drop)]);
     let flags: Vec<u16> = headers(&batch.finish()).iter().map(|h| h.2).collect();
     // NLM_F_CREATE for the chain; CREATE|APPEND|EXCL for the rule.
     assert_eq!(flags, [5, 0x405, 0xe05, 5]);

@@ -7,8 +7,8 @@ use rtnetlink::packet_route::neighbour::{NeighbourAttribute, NeighbourState};
 use rtnetlink::{LinkBridgePort, LinkBridgeVlan};
 
 use super::{Netlink, os_error};
-use crate::planning::modes::port_options::PortOptions;
 use crate::types::mac::MacAddr;
+use crate::types::port::PortOptions;
 
 impl Netlink {
     /// Gives the port exactly `options`' VLANs, flags and pinned MAC; safe to repeat.

@@ -16,6 +16,7 @@ use rtnetlink::{Handle, LinkUnspec};
 
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
+use crate::types::prefix::Family;
 
 /// What the planners need to know about one link.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,13 +215,6 @@ impl Netlink {
         }
         Ok(())
     }
-}
-
-/// Address family of a route query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    V4,
-    V6,
 }
 
 impl Netlink {

@@ -17,6 +17,7 @@ use rtnetlink::packet_route::route::{
 };
 
 use super::{Netlink, is_missing, os_error};
+use crate::types::prefix::Prefix;
 use crate::types::route::{Route, kind};
 
 fn family(ip: &IpAddr) -> AddressFamily {
@@ -156,13 +157,13 @@ impl Netlink {
     /// Adds (or refreshes) an address; adding one that is there already is success. IPv6
     /// addresses skip duplicate address detection: the routes planned next use them as `src`,
     /// which the kernel refuses while they are tentative, and a vif is a point-to-point link.
-    pub async fn add_address(&self, index: u32, address: IpAddr, prefix_len: u8) -> Result<()> {
+    pub async fn add_address(&self, index: u32, address: Prefix) -> Result<()> {
         let mut request = self
             .handle
             .address()
-            .add(index, address, prefix_len)
+            .add(index, address.address, address.len)
             .replace();
-        if address.is_ipv6() {
+        if !address.is_ipv4() {
             let message = request.message_mut();
             message.header.flags |= AddressHeaderFlags::Nodad;
             message
@@ -172,11 +173,12 @@ impl Netlink {
         request.execute().await.map_err(os_error)
     }
 
-    pub async fn del_address(&self, index: u32, address: IpAddr, prefix_len: u8) -> Result<()> {
+    pub async fn del_address(&self, index: u32, address: Prefix) -> Result<()> {
+        let Prefix { address, len } = address;
         let mut msg = AddressMessage::default();
         msg.header.family = family(&address);
         msg.header.index = index;
-        msg.header.prefix_len = prefix_len;
+        msg.header.prefix_len = len;
         msg.attributes.push(AddressAttribute::Local(address));
         msg.attributes.push(AddressAttribute::Address(address));
         self.handle
@@ -187,8 +189,8 @@ impl Netlink {
             .map_err(os_error)
     }
 
-    /// The addresses on a link, as (address, prefix length).
-    pub async fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>> {
+    /// The addresses on a link.
+    pub async fn addresses(&self, index: u32) -> Result<Vec<Prefix>> {
         let messages = self.address_messages(index).await?;
         Ok(messages
             .iter()
@@ -203,7 +205,7 @@ impl Netlink {
                         _ => None,
                     })
                 })?;
-                Some((address, m.header.prefix_len))
+                Some(Prefix::new(address, m.header.prefix_len))
             })
             .collect())
     }
