@@ -181,7 +181,7 @@ async fn routed_snapshot(
         }
     }
     if let Ok(uplink) = routed::uplink(netdev, &kernel) {
-        keys.push(Key::proxy_ndp(&IfName::new(&uplink.name)?));
+        keys.push(Key::proxy_ndp(&uplink.name.clone()));
         inspected.push(uplink.index);
     }
     inspected.dedup();

@@ -290,7 +290,7 @@ async fn plan_route_ifup(
     ];
     for index in kernel.default_links.clone() {
         if let Some(link) = kernel.link_by_index(index) {
-            keys.push(Key::proxy_arp(&IfName::new(&link.name)?));
+            keys.push(Key::proxy_arp(&link.name.clone()));
         }
     }
     for line in &config.proxies {

@@ -111,7 +111,7 @@ impl BridgeRequest {
     /// The VLANs the bridge word gives a port of `found` (none unless the VLAN syntax chose it).
     pub fn vlans_for(&self, found: &Link) -> Vlans {
         match self.word.with_vlans() {
-            Some(t) if t.bridge.as_str() == found.name => t.vlans.clone(),
+            Some(t) if t.bridge == found.name => t.vlans.clone(),
             _ => Vlans::default(),
         }
     }
@@ -127,7 +127,7 @@ fn ovs_syntax(word: &BridgeWord) -> String {
 fn link_ref(link: &Link) -> Result<LinkRef> {
     Ok(LinkRef {
         index: link.index,
-        name: IfName::new(&link.name)?,
+        name: link.name.clone(),
     })
 }
 

@@ -3,24 +3,15 @@ use crate::types::vlan::Vid;
 
 fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
     Link {
-        index,
-        name: name.into(),
-        mtu: 1500,
-        mac: Some(MacAddr([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff])),
-        up: false,
-        master: None,
         kind: kind.map(str::to_owned),
-        alias: None,
-        vlan_filtering: false,
+        ..Link::veth(index, name)
     }
 }
 
 fn bridge(index: u32, name: &str, mtu: u32) -> Link {
     Link {
         mtu,
-        up: true,
-        mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
-        ..link(index, name, Some("bridge"))
+        ..Link::bridge(index, name)
     }
 }
 

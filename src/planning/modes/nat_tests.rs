@@ -2,21 +2,13 @@ use super::*;
 use crate::input::backend::parse_ip_list;
 use crate::input::invocation::Command;
 use crate::sys::rtnl::Link;
-use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
 
 fn link(index: u32, name: &str, up: bool) -> Link {
     Link {
-        index,
-        name: name.into(),
-        mtu: 1500,
-        mac: Some(MacAddr::BACKEND_PORT),
         up,
-        master: None,
-        kind: Some("veth".into()),
-        alias: None,
-        vlan_filtering: false,
+        ..Link::veth(index, name)
     }
 }
 

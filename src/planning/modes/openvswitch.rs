@@ -165,7 +165,7 @@ pub fn plan_detach(call: &XenCall, backend: &Backend, kernel: &Snapshot) -> Resu
     let mut plan = Plan::default();
     let found = xen_device::resolve_detach(call, backend, kernel)?;
     let name = match found {
-        Some(link) => IfName::new(&link.name)?,
+        Some(link) => link.name.clone(),
         None => xen_device::wanted_name(call, backend)?,
     };
     plan.steps.push(Step::OvsDelPort { name: name.clone() });

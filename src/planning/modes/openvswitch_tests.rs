@@ -5,15 +5,8 @@ use crate::types::mac::MacAddr;
 
 fn vif(up: bool) -> Link {
     Link {
-        index: 7,
-        name: "vif3.0".into(),
-        mtu: 1500,
-        mac: Some(MacAddr([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff])),
         up,
-        master: None,
-        kind: Some("veth".into()),
-        alias: None,
-        vlan_filtering: false,
+        ..Link::veth(7, "vif3.0")
     }
 }
 
@@ -150,7 +143,7 @@ fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
     use crate::types::vlan::{Vid, Vlans};
     let tap = IfName::new("tap0").unwrap();
     let k = kernel(vec![Link {
-        name: "tap0".into(),
+        name: tap.clone(),
         ..vif(false)
     }]);
     let requested = Requested {

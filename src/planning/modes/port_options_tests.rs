@@ -3,15 +3,9 @@ use crate::types::names::IfName;
 
 fn bridge(vlan_filtering: bool) -> Link {
     Link {
-        index: 2,
-        name: "br0".into(),
-        mtu: 1500,
         mac: None,
-        up: true,
-        master: None,
-        kind: Some("bridge".into()),
-        alias: None,
         vlan_filtering,
+        ..Link::bridge(2, "br0")
     }
 }
 

@@ -3,15 +3,10 @@ use crate::types::mac::MacAddr;
 
 fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
     Link {
-        index,
-        name: name.into(),
-        mtu: 1500,
         mac: Some(MacAddr([2, 0, 0, 0, 0, index as u8])),
         up: kind == Some("bridge"),
-        master: None,
         kind: kind.map(str::to_owned),
-        alias: None,
-        vlan_filtering: false,
+        ..Link::veth(index, name)
     }
 }
 

@@ -351,7 +351,7 @@ pub fn plan_detach_with_ifdown(
     match xen_device::resolve_detach(call, backend, kernel)? {
         Some(found) => plan.steps.push(Step::Exec {
             program: ifdown.to_owned(),
-            args: vec![found.name.clone()],
+            args: vec![found.name.to_string()],
         }),
         None => plan.notes.push(format!("{} is already gone", call.dev)),
     }

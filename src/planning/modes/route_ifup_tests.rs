@@ -4,21 +4,13 @@ use crate::input::sysconfig::{
     RoutesFile, parse_ifcfg, parse_ndp_proxy, parse_routes, routes_for_device,
 };
 use crate::sys::rtnl::Link;
-use crate::types::mac::MacAddr;
 
 const DIR: &str = "/etc/sysconfig/network";
 
 fn link(index: u32, name: &str, up: bool) -> Link {
     Link {
-        index,
-        name: name.into(),
-        mtu: 1500,
-        mac: Some(MacAddr::BACKEND_PORT),
         up,
-        master: None,
-        kind: Some("veth".into()),
-        alias: None,
-        vlan_filtering: false,
+        ..Link::veth(index, name)
     }
 }
 

@@ -29,7 +29,7 @@ pub fn metric(type_if: TypeIf) -> u32 {
 pub fn link_ref(link: &Link) -> Result<LinkRef> {
     Ok(LinkRef {
         index: link.index,
-        name: IfName::new(&link.name)?,
+        name: link.name.clone(),
     })
 }
 

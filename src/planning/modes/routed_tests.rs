@@ -6,15 +6,8 @@ use crate::types::prefix::Prefix;
 
 fn link(index: u32, name: &str, up: bool) -> Link {
     Link {
-        index,
-        name: name.into(),
-        mtu: 1500,
-        mac: Some(MacAddr::BACKEND_PORT),
         up,
-        master: None,
-        kind: Some("veth".into()),
-        alias: None,
-        vlan_filtering: false,
+        ..Link::veth(index, name)
     }
 }
 

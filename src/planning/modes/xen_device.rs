@@ -68,7 +68,7 @@ pub fn resolve_attach<'k>(
 /// netback device, or when its alias holds the kernel name (set by our rename).
 fn is_renamed_from(kernel: &Snapshot, link: &Link, call: &XenCall) -> bool {
     let netback = format!("vif-{}-{}", call.vif.domid, call.vif.devid);
-    kernel.device_of(&link.name) == Some(netback.as_str())
+    kernel.device_of(link.name.as_str()) == Some(netback.as_str())
         || link.alias.as_deref() == Some(call.dev.as_str())
 }
 

@@ -22,7 +22,7 @@ use crate::types::prefix::Family;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
     pub index: u32,
-    pub name: String,
+    pub name: IfName,
     pub mtu: u32,
     pub mac: Option<MacAddr>,
     pub up: bool,
@@ -38,6 +38,34 @@ pub struct Link {
 impl Link {
     pub fn is_bridge(&self) -> bool {
         self.kind.as_deref() == Some("bridge")
+    }
+
+    /// The test fixture every planner test starts from: a netback-like veth, down, MTU
+    /// 1500, with netback's MAC. Tests change fields with struct update syntax.
+    #[cfg(test)]
+    pub fn veth(index: u32, name: &str) -> Link {
+        Link {
+            index,
+            name: IfName::new(name).unwrap(),
+            mtu: 1500,
+            mac: Some(MacAddr::BACKEND_PORT),
+            up: false,
+            master: None,
+            kind: Some("veth".into()),
+            alias: None,
+            vlan_filtering: false,
+        }
+    }
+
+    /// A Linux bridge that is up, for tests.
+    #[cfg(test)]
+    pub fn bridge(index: u32, name: &str) -> Link {
+        Link {
+            up: true,
+            kind: Some("bridge".into()),
+            mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+            ..Link::veth(index, name)
+        }
     }
 }
 
@@ -114,9 +142,9 @@ impl Netlink {
         futures::pin_mut!(stream);
         let mut names = vec![];
         while let Some(msg) = stream.try_next().await.map_err(os_error)? {
-            let link = link_from_message(&msg);
+            let link = link_from_message(&msg)?;
             if link.kind.as_deref() == Some("tun") {
-                names.push(IfName::new(&link.name)?);
+                names.push(link.name);
             }
         }
         Ok(names)
@@ -128,7 +156,7 @@ impl Netlink {
     ) -> Result<Option<Link>> {
         futures::pin_mut!(stream);
         match stream.try_next().await {
-            Ok(Some(msg)) => Ok(Some(link_from_message(&msg))),
+            Ok(Some(msg)) => link_from_message(&msg).map(Some),
             Ok(None) => Ok(None),
             Err(err) => {
                 let err = os_error(err);
@@ -270,10 +298,22 @@ impl Netlink {
     }
 }
 
-fn link_from_message(msg: &LinkMessage) -> Link {
+/// A link as the kernel reports it; the kernel's own name rules are IfName's, so a name
+/// that fails them means a message this code misread.
+fn link_from_message(msg: &LinkMessage) -> Result<Link> {
+    let name = msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(name) => Some(name.as_str()),
+        _ => None,
+    });
+    let Some(name) = name else {
+        anyhow::bail!(
+            "the kernel reported link {} without a name",
+            msg.header.index
+        );
+    };
     let mut link = Link {
         index: msg.header.index,
-        name: String::new(),
+        name: IfName::new(name)?,
         mtu: 0,
         mac: None,
         up: msg.header.flags.contains(LinkFlags::Up),
@@ -284,7 +324,6 @@ fn link_from_message(msg: &LinkMessage) -> Link {
     };
     for attribute in &msg.attributes {
         match attribute {
-            LinkAttribute::IfName(name) => link.name = name.clone(),
             LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
             LinkAttribute::Address(bytes) => link.mac = MacAddr::from_slice(bytes),
             LinkAttribute::Controller(index) => link.master = Some(*index),
@@ -308,5 +347,5 @@ fn link_from_message(msg: &LinkMessage) -> Link {
             _ => {}
         }
     }
-    link
+    Ok(link)
 }
