@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::planning::plan::HookRun;
-
-pub const DEFAULT_DIR: &str = "/etc/xen/scripts/vif-post.d";
+use crate::types::hook::HookRun;
 
 /// Upstream's helpers, so hooks written for the shell scripts keep working.
 const PRELUDE: &str = r#"log() { local level="$1"; shift; echo "$level: $*" >&2; }

@@ -1,6 +1,7 @@
 //! Runs a plan. An attach stops at the first failure and undoes what it did, in reverse; a
 //! detach keeps going, counts missing objects as removed and reports every other failure.
 
+pub mod gather;
 pub mod hooks;
 pub mod system;
 

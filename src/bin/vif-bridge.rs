@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use vifkit::entry::{XenMode, xen_main};
+use vifkit::entry::{XenScript, xen_main};
 
 fn main() -> ExitCode {
-    xen_main(XenMode::Bridge, "vif-bridge")
+    xen_main(XenScript::Bridge, "vif-bridge")
 }

@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use vifkit::entry::{XenMode, xen_main};
+use vifkit::entry::{XenScript, xen_main};
 
 fn main() -> ExitCode {
-    xen_main(XenMode::OpenVswitch, "vif-openvswitch")
+    xen_main(XenScript::OpenVswitch, "vif-openvswitch")
 }

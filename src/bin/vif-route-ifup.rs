@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use vifkit::entry::{XenMode, xen_main};
+use vifkit::entry::{XenScript, xen_main};
 
 fn main() -> ExitCode {
-    xen_main(XenMode::RouteIfup, "vif-route-ifup")
+    xen_main(XenScript::RouteIfup, "vif-route-ifup")
 }

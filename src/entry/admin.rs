@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::apply::system::SystemRunner;
-use crate::entry::{DEADLINE, XenMode, block_on_with_deadline, plan_tap_up, plan_xen_call};
+use crate::entry::{DEADLINE, XenScript, block_on_with_deadline, plan_tap_up, plan_xen_call};
 use crate::input::config::Config;
 use crate::input::invocation::{Parsed, XenCall, parse_xen_call};
 use crate::planning::plan::{Plan, Step};
@@ -26,7 +26,7 @@ const BACKENDS: &str = "/local/domain/0/backend/vif";
 
 /// One Xen backend as libxl left it.
 struct XenPort {
-    mode: XenMode,
+    mode: XenScript,
     call: XenCall,
     /// The name the port has once online ran (`vifname`, else the kernel's).
     name: IfName,
@@ -48,7 +48,7 @@ fn xen_ports(xs: &mut Client) -> Result<Vec<XenPort>> {
             let [script, vifname, bridge, online] =
                 <[Option<String>; 4]>::try_from(xs.read_many(&keys)?)
                     .map_err(|_| anyhow::anyhow!("xenstore answered the wrong number of reads"))?;
-            let Some(mode) = script.as_deref().and_then(XenMode::from_script) else {
+            let Some(mode) = script.as_deref().and_then(XenScript::from_script) else {
                 continue;
             };
             let kernel = format!("vif{domid}.{devid}");
@@ -203,7 +203,7 @@ pub fn reattach(bridge: Option<&str>) -> Result<usize> {
         let mut ports: Vec<(IfName, Option<XenPort>)> = vec![];
         if let Some(xs) = xs.as_mut() {
             for port in xen_ports(xs)? {
-                if port.mode == XenMode::Bridge && port.online && wanted(port.bridge.as_deref()) {
+                if port.mode == XenScript::Bridge && port.online && wanted(port.bridge.as_deref()) {
                     ports.push((port.name.clone(), Some(port)));
                 }
             }

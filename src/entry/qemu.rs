@@ -7,19 +7,17 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use super::{
-    DEADLINE, add_default_links, block_on_with_deadline, execute, failure, routed_snapshot,
-    snapshot,
-};
+use super::{DEADLINE, block_on_with_deadline, execute, failure};
+use crate::apply::gather::gather;
 use crate::apply::system::SystemRunner;
 use crate::entry::logging;
 use crate::input::config::{Config, PortRule};
 use crate::planning::modes::antispoof::{self, Guest};
 use crate::planning::modes::bridge::BridgeRequest;
-use crate::planning::modes::openvswitch;
-use crate::planning::modes::port_options;
-use crate::planning::modes::qemu::{self, BridgeSources};
+use crate::planning::modes::qemu::{self, BridgeSources, TapDown, TapUp};
 use crate::planning::modes::routed::{self, RoutedPort};
+use crate::planning::modes::{openvswitch, port_options};
+use crate::planning::needs::Needs;
 use crate::planning::plan::Plan;
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::{Link, Netlink};
@@ -103,72 +101,69 @@ async fn plan_up_with(
         config_path: &config.path,
     };
     let mtu = rule.and_then(|r| r.mtu);
-    if let Some(rule) = rule.filter(|r| r.openvswitch == Some(true)) {
-        let Some((word, source)) = qemu::named_bridge(&sources)? else {
-            bail!(
-                "openvswitch = yes for {tap} needs the Open vSwitch bridge: set bridge = in its [port] section of {}",
-                config.path.display()
-            );
-        };
-        let kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
-        let mut plan =
-            openvswitch::plan_tap_attach(tap, &word, &rule.port, rule.mac, mtu, &kernel)?;
-        plan.notes
-            .push(format!("Open vSwitch bridge {word} from {source}"));
-        guard(&mut plan, config, tap, Some(rule), |r| &r.ip)?;
-        return Ok(plan);
-    }
-    if let Some((word, source)) = qemu::named_bridge(&sources)? {
-        let request = BridgeRequest::new(word)?;
-        let mut names = vec![tap.clone()];
-        names.extend(request.names());
-        let kernel = snapshot(netlink, &names).await?;
-        let (bridge, legacy_note) = request.find(&kernel)?;
-        let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
-        plan.notes
-            .push(format!("bridge {} from {source}", request.name));
-        plan.notes.extend(legacy_note);
-        bridge_port_options(
-            &mut plan,
-            &kernel,
-            tap,
-            bridge,
-            rule,
-            request.vlans_for(bridge),
-        )?;
-        guard(&mut plan, config, tap, rule, |r| &r.ip)?;
-        return Ok(plan);
-    }
-    if let Some(rule) = rule.filter(|r| !r.route.is_empty()) {
-        let uplink = rule.uplink.as_deref();
-        let kernel = routed_snapshot(netlink, std::slice::from_ref(tap), &[], uplink).await?;
-        let Some(found) = kernel.link(tap.as_str()) else {
-            bail!("{tap} does not exist");
-        };
-        let port = RoutedPort {
-            found,
-            rename_to: None,
-            addresses: &rule.route,
-            guest_mac: rule.mac,
-            metric: None,
-            netdev: uplink,
-        };
-        let mut plan = routed::plan_port_attach(&port, &kernel)?;
-        plan.notes
-            .push(format!("routed by {}:{}", config.path.display(), rule.line));
-        guard(&mut plan, config, tap, Some(rule), |r| &r.route)?;
-        return Ok(plan);
-    }
-    let mut kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
-    add_default_links(netlink, &mut kernel).await?;
-    let Some(bridge) = qemu::default_route_bridge(&kernel) else {
-        return Err(qemu::no_bridge_error(tap, &config.path));
+    let tap_only = || vec![tap.clone()];
+    // Antispoofing allows a routed tap its `route` addresses, any other its `ip` ones.
+    let ip: fn(&PortRule) -> &Vec<Prefix> = |r| &r.ip;
+    let route: fn(&PortRule) -> &Vec<Prefix> = |r| &r.route;
+    let (mut plan, allowed) = match (qemu::choose_up(tap, &sources)?, rule) {
+        (TapUp::OpenVswitch { word, source }, Some(rule)) => {
+            let kernel = gather(netlink, &Needs::links_and_masters(tap_only())).await?;
+            let mut plan =
+                openvswitch::plan_tap_attach(tap, &word, &rule.port, rule.mac, mtu, &kernel)?;
+            plan.notes
+                .push(format!("Open vSwitch bridge {word} from {source}"));
+            (plan, ip)
+        }
+        (TapUp::Bridge { word, source }, _) => {
+            let request = BridgeRequest::new(word)?;
+            let mut names = tap_only();
+            names.extend(request.names());
+            let kernel = gather(netlink, &Needs::links_and_masters(names)).await?;
+            let (bridge, legacy_note) = request.find(&kernel)?;
+            let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
+            plan.notes
+                .push(format!("bridge {} from {source}", request.name));
+            plan.notes.extend(legacy_note);
+            let vlans = request.vlans_for(bridge);
+            bridge_port_options(&mut plan, &kernel, tap, bridge, rule, vlans)?;
+            (plan, ip)
+        }
+        (TapUp::Routed, Some(rule)) => {
+            let uplink = rule.uplink.as_deref();
+            let kernel = gather(netlink, &Needs::routed(tap_only(), uplink)).await?;
+            let Some(found) = kernel.link(tap.as_str()) else {
+                bail!("{tap} does not exist");
+            };
+            let port = RoutedPort {
+                found,
+                rename_to: None,
+                addresses: &rule.route,
+                guest_mac: rule.mac,
+                metric: None,
+                netdev: uplink,
+            };
+            let mut plan = routed::plan_port_attach(&port, &kernel)?;
+            plan.notes
+                .push(format!("routed by {}:{}", config.path.display(), rule.line));
+            (plan, route)
+        }
+        _ => {
+            let needs = Needs {
+                default_links: true,
+                ..Needs::links_and_masters(tap_only())
+            };
+            let kernel = gather(netlink, &needs).await?;
+            let Some(bridge) = qemu::default_route_bridge(&kernel) else {
+                return Err(qemu::no_bridge_error(tap, &config.path));
+            };
+            let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
+            plan.notes
+                .push(format!("bridge {} carries the default route", bridge.name));
+            bridge_port_options(&mut plan, &kernel, tap, bridge, rule, Vlans::default())?;
+            (plan, ip)
+        }
     };
-    let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
-    plan.notes
-        .push(format!("bridge {} carries the default route", bridge.name));
-    bridge_port_options(&mut plan, &kernel, tap, bridge, rule, Vlans::default())?;
-    guard(&mut plan, config, tap, rule, |r| &r.ip)?;
+    guard(&mut plan, config, tap, rule, allowed)?;
     Ok(plan)
 }
 
@@ -231,30 +226,30 @@ async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> R
         log::warn!("{err:#}");
         Config::default()
     });
-    let routed_rule = config
-        .rule_for(tap)
-        .filter(|r| !r.route.is_empty() && argument.is_none());
-    let env_bridge = std::env::var("VIFKIT_BRIDGE").is_ok_and(|b| !b.is_empty());
-    let openvswitch = config
-        .rule_for(tap)
-        .is_some_and(|r| r.openvswitch == Some(true));
-    let mut plan = match routed_rule {
-        _ if openvswitch => {
-            let kernel = snapshot(netlink, std::slice::from_ref(tap)).await?;
+    let rule = config.rule_for(tap);
+    let env = std::env::var("VIFKIT_BRIDGE").ok();
+    let sources = BridgeSources {
+        argument,
+        env: env.as_deref(),
+        rule,
+        config_path: &config.path,
+    };
+    let tap_only = || vec![tap.clone()];
+    let mut plan = match (qemu::choose_down(&sources), rule) {
+        (TapDown::OpenVswitch, _) => {
+            let kernel = gather(netlink, &Needs::links_and_masters(tap_only())).await?;
             openvswitch::plan_tap_detach(tap, &kernel)
         }
-        Some(rule) if !env_bridge => {
+        (TapDown::Routed, Some(rule)) => {
             let uplink = rule.uplink.as_deref();
-            let kernel = routed_snapshot(netlink, std::slice::from_ref(tap), &[], uplink).await?;
-            routed::plan_port_detach(
-                kernel.link(tap.as_str()),
-                &rule.route,
-                None,
-                uplink,
-                &kernel,
-            )?
+            let kernel = gather(netlink, &Needs::routed(tap_only(), uplink)).await?;
+            let found = kernel.link(tap.as_str());
+            routed::plan_port_detach(found, &rule.route, None, uplink, &kernel)?
         }
-        _ => qemu::plan_ifdown(tap, &snapshot(netlink, std::slice::from_ref(tap)).await?),
+        _ => {
+            let kernel = gather(netlink, &Needs::links_and_masters(tap_only())).await?;
+            qemu::plan_ifdown(tap, &kernel)
+        }
     };
     if let Some(found) = netlink.link(tap).await? {
         let link = LinkRef {

@@ -6,30 +6,28 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{
-    DEADLINE, block_on_with_deadline, execute, failure, links_snapshot, read_sysctls,
-    routed_snapshot, snapshot,
-};
-
+use super::{DEADLINE, block_on_with_deadline, execute, failure};
+use crate::apply::gather::gather;
 use crate::apply::system::SystemRunner;
+use crate::entry::logging;
 use crate::input::backend::{Backend, BackendKeys};
 use crate::input::config::Config;
-use crate::input::invocation::{Parsed, TypeIf, XenCall, parse_xen_call};
+use crate::input::invocation::{Parsed, XenCall, parse_xen_call};
 use crate::input::sysconfig;
+use crate::input::xen_port::{XenPort, hook_dir_from_env};
 use crate::planning::modes::antispoof::{self, Guest};
-use crate::planning::modes::openvswitch::{self, VmInfo};
-use crate::planning::modes::{bridge, nat, route_ifup, routed, xen_device};
-use crate::planning::plan::{HookRun, Plan};
-use crate::planning::snapshot::Snapshot;
+use crate::planning::modes::bridge::VifBridge;
+use crate::planning::modes::nat::VifNat;
+use crate::planning::modes::openvswitch::{VifOpenvswitch, VmInfo};
+use crate::planning::modes::route_ifup::VifRouteIfup;
+use crate::planning::modes::routed::VifRoute;
+use crate::planning::modes::{Attach, Mode};
+use crate::planning::plan::Plan;
 use crate::sys::rtnl::Netlink;
-use crate::sys::sysctl::Key;
 use crate::sys::xenstore::Client;
-use crate::types::names::IfName;
-use crate::types::prefix::Prefix;
-use crate::{apply::hooks, entry::logging};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XenMode {
+pub enum XenScript {
     Bridge,
     Route,
     RouteIfup,
@@ -37,7 +35,7 @@ pub enum XenMode {
     OpenVswitch,
 }
 
-pub fn xen_main(mode: XenMode, tag: &str) -> ExitCode {
+pub fn xen_main(mode: XenScript, tag: &str) -> ExitCode {
     logging::init(tag, true);
     let args: Vec<String> = std::env::args().skip(1).collect();
     log::debug!(
@@ -83,7 +81,7 @@ enum Outcome {
 }
 
 fn run_xen(
-    mode: XenMode,
+    mode: XenScript,
     call: &XenCall,
     xs: &mut Client,
     deadline: Instant,
@@ -100,7 +98,7 @@ fn run_xen(
 }
 
 async fn run_mode(
-    mode: XenMode,
+    mode: XenScript,
     call: &XenCall,
     xs: &mut Client,
     deadline: Instant,
@@ -119,222 +117,100 @@ async fn run_mode(
 
 /// What the run would do, from the same inputs: backend keys, config files, the kernel.
 pub async fn plan_call(
-    mode: XenMode,
+    script: XenScript,
     call: &XenCall,
     xs: &mut Client,
     netlink: &Netlink,
 ) -> Result<Plan> {
     let keys = BackendKeys::read(xs, &call.backend)?;
     let backend = Backend::parse(call, keys)?;
+    let port = XenPort::new(call.clone(), backend)?.with_hook_dir(hook_dir_from_env());
     // Only an attach reads vifkit.conf: a detach must not fail on a config broken since.
-    let config = match call.command.is_attach() {
+    let config = match port.is_attach() {
         true => Some(Config::load_from_env()?),
         false => None,
     };
-    let (mut plan, guest_addresses) = match mode {
-        XenMode::Bridge => plan_bridge(call, &backend, netlink, config.as_ref()).await?,
-        XenMode::Route => plan_route(call, &backend, netlink, config.is_some()).await?,
-        XenMode::RouteIfup => plan_route_ifup(call, &backend, netlink, config.is_some()).await?,
-        XenMode::Nat => plan_nat(call, &backend, netlink, config.as_ref()).await?,
-        XenMode::OpenVswitch => plan_openvswitch(call, &backend, netlink, xs).await?,
-    };
+    let mode = mode_for(script, &port, config.as_ref(), xs)?;
+    let kernel = gather(netlink, &mode.needs(&port)?).await?;
     // Every mode filters its port the same way: set before link-up, removed on detach.
-    let port = xen_device::wanted_name(call, &backend)?;
-    match &config {
-        Some(config) => {
-            let guest = Guest {
-                port: &port,
-                mac: backend.mac,
-                addresses: &guest_addresses,
-                enabled: config.antispoof_for(&port),
-                address_source: "ip= in the vif configuration",
-            };
-            antispoof::add_to_attach(&mut plan, &guest)?;
-        }
-        None => antispoof::add_to_detach(&mut plan, &port),
-    }
+    let Some(config) = config else {
+        let mut plan = mode.detach(&port, &kernel)?;
+        antispoof::add_to_detach(&mut plan, &port.name);
+        return Ok(plan);
+    };
+    let Attach {
+        mut plan,
+        guest_addresses,
+    } = mode.attach(&port, &kernel)?;
+    let guest = Guest {
+        port: &port.name,
+        mac: port.mac,
+        addresses: &guest_addresses,
+        enabled: config.antispoof_for(&port.name),
+        address_source: "ip= in the vif configuration",
+    };
+    antispoof::add_to_attach(&mut plan, &guest)?;
     Ok(plan)
 }
 
-/// A mode's plan, and on attach the guest's own addresses (what antispoofing allows).
-type Planned = (Plan, Vec<Prefix>);
-
-impl XenMode {
-    /// The mode a backend's `script` key names (its file name), if it is one of ours.
-    pub fn from_script(script: &str) -> Option<XenMode> {
-        match script.rsplit('/').next()? {
-            "vif-bridge" => Some(XenMode::Bridge),
-            "vif-route" => Some(XenMode::Route),
-            "vif-route-ifup" => Some(XenMode::RouteIfup),
-            "vif-nat" => Some(XenMode::Nat),
-            "vif-openvswitch" => Some(XenMode::OpenVswitch),
-            _ => None,
-        }
-    }
+/// The script's mode with what it reads besides the port: the vif's `[port]` section, the
+/// sysconfig files, the guest's VM record.
+fn mode_for(
+    script: XenScript,
+    port: &XenPort,
+    config: Option<&Config>,
+    xs: &mut Client,
+) -> Result<Box<dyn Mode>> {
+    let rule = config.and_then(|c| c.rule_for(&port.name));
+    Ok(match script {
+        XenScript::Bridge => Box::new(VifBridge {
+            requested: rule.map(|r| r.port.clone()).unwrap_or_default(),
+        }),
+        XenScript::Route => Box::new(VifRoute),
+        XenScript::Nat => Box::new(VifNat {
+            rule: rule.cloned(),
+        }),
+        XenScript::OpenVswitch => Box::new(VifOpenvswitch {
+            vm: match port.is_attach() {
+                true => vm_info(xs, port)?,
+                false => VmInfo::default(),
+            },
+        }),
+        XenScript::RouteIfup => Box::new(match system_ifup()? {
+            Some((ifup, ifdown)) => VifRouteIfup::System { ifup, ifdown },
+            None => {
+                let dir = sysconfig::dir_from_env();
+                let sysconfig = sysconfig::load(&dir, &port.name)?;
+                VifRouteIfup::Native { sysconfig, dir }
+            }
+        }),
+    })
 }
 
-async fn plan_openvswitch(
-    call: &XenCall,
-    backend: &Backend,
-    netlink: &Netlink,
-    xs: &mut Client,
-) -> Result<Planned> {
-    let final_name = xen_device::wanted_name(call, backend)?;
-    let kernel = links_snapshot(netlink, &[call.dev.clone(), final_name]).await?;
-    if !call.command.is_attach() {
-        return Ok((openvswitch::plan_detach(call, backend, &kernel)?, vec![]));
-    }
-    // The guest's VM record names it in the interface's external-ids, as upstream.
-    let domain = format!("/local/domain/{}/vm", call.vif.domid);
+/// The guest's VM record names it in the Open vSwitch port's external-ids, as upstream.
+fn vm_info(xs: &mut Client, port: &XenPort) -> Result<VmInfo> {
     let mut vm = VmInfo::default();
+    let domain = format!("/local/domain/{}/vm", port.vif.domid);
     if let Some(path) = xs.read_optional(&domain)? {
         let keys = [format!("{path}/name"), format!("{path}/uuid")];
         let mut values = xs.read_many(&keys)?.into_iter();
         vm.name = values.next().flatten();
         vm.uuid = values.next().flatten();
     }
-    let plan = openvswitch::plan_attach(call, backend, &kernel, &vm)?;
-    Ok((plan, backend.addresses.clone()))
+    Ok(vm)
 }
 
-async fn plan_bridge(
-    call: &XenCall,
-    backend: &Backend,
-    netlink: &Netlink,
-    config: Option<&Config>,
-) -> Result<Planned> {
-    let bridge_word = backend.bridge_text(call).unwrap_or_default();
-    let final_name = xen_device::wanted_name(call, backend)?;
-    let hooks = hook_run(call, backend, &final_name, bridge_word, "");
-    let Some(config) = config else {
-        let kernel = links_snapshot(netlink, &[call.dev.clone(), final_name]).await?;
-        let plan = bridge::plan_xen_detach(call, backend, &kernel, hooks)?;
-        return Ok((plan, vec![]));
-    };
-    let request = bridge::BridgeRequest::for_xen(call, backend)?;
-    let mut names = vec![call.dev.clone(), final_name.clone()];
-    names.extend(request.names());
-    let kernel = snapshot(netlink, &names).await?;
-    let requested = config
-        .rule_for(&final_name)
-        .map(|rule| rule.port.clone())
-        .unwrap_or_default();
-    let plan = bridge::plan_xen_attach(call, backend, &request, &requested, &kernel, hooks)?;
-    Ok((plan, backend.addresses.clone()))
-}
-
-/// vif-route and vif-nat look at the same things: the vif under both names and the uplink.
-async fn uplink_snapshot(
-    call: &XenCall,
-    backend: &Backend,
-    netlink: &Netlink,
-) -> Result<(IfName, Snapshot)> {
-    let final_name = xen_device::wanted_name(call, backend)?;
-    let port = [call.dev.clone(), final_name.clone()];
-    let kernel = routed_snapshot(netlink, &port, &[], call.overrides.netdev.as_deref()).await?;
-    Ok((final_name, kernel))
-}
-
-async fn plan_route(
-    call: &XenCall,
-    backend: &Backend,
-    netlink: &Netlink,
-    attach: bool,
-) -> Result<Planned> {
-    let (final_name, kernel) = uplink_snapshot(call, backend, netlink).await?;
-    let netdev = call.overrides.netdev.as_deref();
-    let main_ip = routed::uplink(netdev, &kernel)
-        .ok()
-        .and_then(|u| routed::main_ip(u, &kernel))
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    let hooks = hook_run(call, backend, &final_name, "", &main_ip);
-    if attach {
-        let plan = routed::plan_attach(call, backend, &kernel, hooks)?;
-        Ok((plan, backend.addresses.clone()))
-    } else {
-        Ok((routed::plan_detach(call, backend, &kernel, hooks)?, vec![]))
-    }
-}
-
-async fn plan_route_ifup(
-    call: &XenCall,
-    backend: &Backend,
-    netlink: &Netlink,
-    attach: bool,
-) -> Result<Planned> {
-    let final_name = xen_device::wanted_name(call, backend)?;
-    if let Some((ifup, ifdown)) = system_ifup()? {
-        let kernel = snapshot(netlink, &[call.dev.clone(), final_name.clone()]).await?;
-        let hooks = hook_run(call, backend, &final_name, "", "");
-        // The system's ifup knows nothing of the guest: only B/ip can name its addresses.
-        return Ok(match attach {
-            true => (
-                route_ifup::plan_attach_with_ifup(call, backend, &ifup, &kernel, hooks)?,
-                backend.addresses.clone(),
-            ),
-            false => (
-                route_ifup::plan_detach_with_ifdown(call, backend, &ifdown, &kernel, hooks)?,
-                vec![],
-            ),
-        });
-    }
-    let dir = sysconfig::dir_from_env();
-    let config = sysconfig::load(&dir, &final_name)?;
-    let port = [call.dev.clone(), final_name.clone()];
-    let mut kernel =
-        routed_snapshot(netlink, &port, &route_ifup::names_used(&config), None).await?;
-    let mut keys = vec![
-        Key::new("net/ipv6/conf/all/proxy_ndp")?,
-        Key::new("net/ipv4/conf/all/proxy_arp")?,
-    ];
-    for index in kernel.default_links.clone() {
-        if let Some(link) = kernel.link_by_index(index) {
-            keys.push(Key::proxy_arp(&link.name.clone()));
+impl XenScript {
+    /// The mode a backend's `script` key names (its file name), if it is one of ours.
+    pub fn from_script(script: &str) -> Option<XenScript> {
+        match script.rsplit('/').next()? {
+            "vif-bridge" => Some(XenScript::Bridge),
+            "vif-route" => Some(XenScript::Route),
+            "vif-route-ifup" => Some(XenScript::RouteIfup),
+            "vif-nat" => Some(XenScript::Nat),
+            "vif-openvswitch" => Some(XenScript::OpenVswitch),
+            _ => None,
         }
-    }
-    for line in &config.proxies {
-        keys.extend(line.proxy_interfaces.iter().map(Key::proxy_ndp));
-    }
-    read_sysctls(&mut kernel, keys)?;
-    let hooks = hook_run(call, backend, &final_name, "", "");
-    if attach {
-        let plan = route_ifup::plan_attach(call, backend, &config, &dir, &kernel, hooks)?;
-        let mut addresses = route_ifup::guest_addresses(&config, &final_name);
-        for address in &backend.addresses {
-            if !addresses.contains(address) {
-                addresses.push(*address);
-            }
-        }
-        Ok((plan, addresses))
-    } else {
-        let plan = route_ifup::plan_detach(call, backend, &config, &kernel, hooks)?;
-        Ok((plan, vec![]))
-    }
-}
-
-/// `config` is there on attach only.
-async fn plan_nat(
-    call: &XenCall,
-    backend: &Backend,
-    netlink: &Netlink,
-    config: Option<&Config>,
-) -> Result<Planned> {
-    let (final_name, kernel) = uplink_snapshot(call, backend, netlink).await?;
-    if call.overrides.dhcp.as_deref().is_some_and(|d| d != "no") {
-        log::info!(
-            "dhcp={}: vif-nat does not edit dhcpd.conf; configure the guest address statically",
-            call.overrides.dhcp.as_deref().unwrap_or("")
-        );
-    }
-    let hooks = hook_run(call, backend, &final_name, "", "");
-    match config {
-        Some(config) => {
-            let rule = config.rule_for(&final_name);
-            let plan = nat::plan_attach(call, backend, rule, &kernel, hooks)?;
-            Ok((plan, nat::guest_addresses(call, backend)?))
-        }
-        None => Ok((nat::plan_detach(call, backend, &kernel, hooks)?, vec![])),
     }
 }
 
@@ -360,43 +236,4 @@ fn system_ifup() -> Result<Option<(PathBuf, PathBuf)>> {
         }
         other => anyhow::bail!("VIFKIT_IFUP={other:?}: expected system or native"),
     }
-}
-
-/// The variables upstream's hooks read (CONTRACT 4.7), when a hook directory exists.
-fn hook_run(
-    call: &XenCall,
-    backend: &Backend,
-    dev: &IfName,
-    bridge: &str,
-    main_ip: &str,
-) -> Option<HookRun> {
-    let dir = std::env::var_os("VIFKIT_HOOK_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(hooks::DEFAULT_DIR));
-    if !dir.is_dir() {
-        return None;
-    }
-    let vif = match call.type_if {
-        TypeIf::Vif => call.dev.to_string(),
-        TypeIf::Tap => call.vif.kernel_name().to_string(),
-    };
-    let ip = backend
-        .ip
-        .clone()
-        .or(call.overrides.ip.clone())
-        .unwrap_or_default();
-    Some(HookRun {
-        dir,
-        vars: vec![
-            ("command", call.command.to_string()),
-            ("dev", dev.to_string()),
-            ("vif", vif),
-            ("type_if", call.type_if.to_string()),
-            ("ip", ip),
-            ("main_ip", main_ip.to_owned()),
-            ("XENBUS_PATH", call.backend.clone()),
-            ("bridge", bridge.to_owned()),
-            ("script", call.script.clone().unwrap_or_default()),
-        ],
-    })
 }

@@ -5,3 +5,4 @@ pub mod backend;
 pub mod config;
 pub mod invocation;
 pub mod sysconfig;
+pub mod xen_port;

@@ -9,19 +9,13 @@ use std::net::IpAddr;
 use crate::sys::nft::{Masquerade, PortFilter, nat_table};
 use crate::sys::ovsdb::OvsPort;
 use crate::sys::sysctl::Key;
+use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::port::{PortOptions, Rate};
 use crate::types::prefix::Prefix;
 use crate::types::route::Route;
-
-/// What hook scripts see (CONTRACT 4.7): exported to each hook as environment variables.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HookRun {
-    pub dir: PathBuf,
-    pub vars: Vec<(&'static str, String)>,
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {

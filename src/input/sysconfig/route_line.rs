@@ -8,6 +8,7 @@ use crate::input::sysconfig::route_kinds::{RouteKind, RouteMetric};
 use crate::types::names::IfName;
 use crate::types::prefix::{Family, Prefix};
 
+/// `0.0.0.0/0` and `::/0` are the kernel's default routes too, so they parse as `Default`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Destination {
     Default(Family),

@@ -17,8 +17,6 @@ pub use crate::input::sysconfig::route_kinds::{RouteKind, RouteMetric, RouteMetr
 pub use crate::input::sysconfig::route_line::{Destination, Nexthop, RouteLine, RoutesFile};
 pub use crate::input::sysconfig::route_select::routes_for_device;
 
-/// `0.0.0.0/0` and `::/0` are the kernel's default routes too, so they parse as `Default`.
-
 pub fn parse_routes(path: &Path, text: &str, file_kind: RoutesFile) -> Result<Vec<RouteLine>> {
     let mut routes = Vec::new();
     let mut pending: Option<(usize, String)> = None;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::planning::plan::HookRun;
+use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::prefix::Prefix;
 

@@ -3,14 +3,17 @@
 
 use anyhow::{Result, bail};
 
-use crate::input::backend::Backend;
-use crate::input::invocation::{Command, TypeIf, XenCall};
+use crate::input::invocation::{Command, TypeIf};
+use crate::input::xen_port::XenPort;
 use crate::planning::modes::port_options;
 use crate::planning::modes::xen_device;
-use crate::planning::plan::{HookRun, Plan, Step};
+use crate::planning::modes::{Attach, Mode};
+use crate::planning::needs::Needs;
+use crate::planning::plan::{Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::types::bridge_word::BridgeWord;
+use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
@@ -32,11 +35,11 @@ pub struct BridgeRequest {
 impl BridgeRequest {
     /// Priority as upstream: xenstore, then the `bridge=` word, then the environment
     /// (already merged into `overrides`). No guess: upstream's "first bridge" is a FIX.
-    pub fn for_xen(call: &XenCall, backend: &Backend) -> Result<BridgeRequest> {
-        let Some(word) = backend.bridge_word(call) else {
+    pub fn for_xen(port: &XenPort) -> Result<BridgeRequest> {
+        let Some(word) = port.bridge_word() else {
             bail!(
                 "no bridge specified: set bridge= in the vif configuration (looked in {}/bridge, the bridge= argument and the bridge environment variable)",
-                backend.path
+                port.backend
             );
         };
         BridgeRequest::new(word?)
@@ -205,8 +208,7 @@ pub fn join_bridge(
 
 /// `vif-bridge online` (vif) and `add` (tap).
 pub fn plan_xen_attach(
-    call: &XenCall,
-    backend: &Backend,
+    port: &XenPort,
     bridge: &BridgeRequest,
     requested: &Requested,
     kernel: &Snapshot,
@@ -215,10 +217,10 @@ pub fn plan_xen_attach(
     let mut plan = Plan::default();
     let (bridge_link, note) = bridge.find(kernel)?;
     plan.notes.extend(note);
-    let device = xen_device::resolve_attach(call, backend, kernel)?;
-    let mtu = backend.mtu.unwrap_or(bridge_link.mtu);
-    plan.notes.push(match backend.mtu {
-        Some(_) => format!("MTU {mtu} from {}/mtu", backend.path),
+    let device = xen_device::resolve_attach(port, kernel)?;
+    let mtu = port.mtu.unwrap_or(bridge_link.mtu);
+    plan.notes.push(match port.mtu {
+        Some(_) => format!("MTU {mtu} from {}/mtu", port.backend),
         None => format!("MTU {mtu} from bridge {}", bridge_link.name),
     });
     let link = prepare_port(
@@ -227,7 +229,7 @@ pub fn plan_xen_attach(
         mtu,
         &mut plan.steps,
     )?;
-    if let (TypeIf::Vif, Some(key)) = (call.type_if, &backend.frontend_mtu_key) {
+    if let (TypeIf::Vif, Some(key)) = (port.type_if, &port.frontend_mtu_key) {
         plan.steps.push(Step::WriteXenstore {
             path: key.clone(),
             value: mtu.to_string(),
@@ -240,25 +242,22 @@ pub fn plan_xen_attach(
     if !from_word.is_empty() {
         wanted.vlans = from_word;
     }
-    let source = format!("mac= in the vif configuration ({}/mac)", backend.path);
-    let options = wanted.resolve(link.name.as_str(), backend.mac, &source)?;
+    let source = format!("mac= in the vif configuration ({}/mac)", port.backend);
+    let options = wanted.resolve(link.name.as_str(), port.mac, &source)?;
     port_options::add_to_attach(&mut plan, &link, bridge_link, options)?;
     plan.steps.extend(hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
 /// `vif-bridge offline` / `remove`: down, then out of the bridge; a vanished device is done.
-pub fn plan_xen_detach(
-    call: &XenCall,
-    backend: &Backend,
-    kernel: &Snapshot,
-    hooks: Option<HookRun>,
-) -> Result<Plan> {
-    debug_assert!(matches!(call.command, Command::Offline | Command::Remove));
+pub fn plan_xen_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) -> Result<Plan> {
+    debug_assert!(matches!(port.command, Command::Offline | Command::Remove));
     let mut plan = Plan::default();
-    match xen_device::resolve_detach(call, backend, kernel)? {
+    match xen_device::resolve_detach(port, kernel)? {
         Some(found) => detach_port(found, &mut plan.steps)?,
-        None => plan.notes.push(format!("{} is already gone", call.dev)),
+        None => plan
+            .notes
+            .push(format!("{} is already gone", port.kernel_name)),
     }
     plan.steps.extend(hooks.map(Step::RunHooks));
     Ok(plan)
@@ -279,3 +278,34 @@ pub fn detach_port(found: &Link, steps: &mut Vec<Step>) -> Result<()> {
 #[cfg(test)]
 #[path = "bridge_tests.rs"]
 mod tests;
+
+/// `vif-bridge`; `requested` are the port options of the vif's `[port]` section.
+#[derive(Clone, Debug, Default)]
+pub struct VifBridge {
+    pub requested: Requested,
+}
+
+impl Mode for VifBridge {
+    fn needs(&self, port: &XenPort) -> Result<Needs> {
+        let mut names = vec![port.kernel_name.clone(), port.name.clone()];
+        if !port.is_attach() {
+            return Ok(Needs::links(names));
+        }
+        names.extend(BridgeRequest::for_xen(port)?.names());
+        Ok(Needs::links_and_masters(names))
+    }
+
+    fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach> {
+        let request = BridgeRequest::for_xen(port)?;
+        let hooks = port.hook_run(port.bridge.as_deref().unwrap_or_default(), "");
+        Ok(Attach {
+            plan: plan_xen_attach(port, &request, &self.requested, kernel, hooks)?,
+            guest_addresses: port.addresses.clone(),
+        })
+    }
+
+    fn detach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Plan> {
+        let hooks = port.hook_run(port.bridge.as_deref().unwrap_or_default(), "");
+        plan_xen_detach(port, kernel, hooks)
+    }
+}

@@ -1,4 +1,7 @@
 use super::*;
+use crate::input::backend::Backend;
+use crate::input::invocation::XenCall;
+use crate::input::xen_port::XenPort;
 use crate::types::vlan::Vid;
 
 fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
@@ -49,8 +52,14 @@ fn words(plan: &Plan) -> Vec<String> {
 }
 
 fn attach(call: &XenCall, backend: &Backend, kernel: &Snapshot) -> Result<Plan> {
-    let request = BridgeRequest::for_xen(call, backend)?;
-    plan_xen_attach(call, backend, &request, &Requested::default(), kernel, None)
+    let request = BridgeRequest::for_xen(&XenPort::for_test(call, backend))?;
+    plan_xen_attach(
+        &XenPort::for_test(call, backend),
+        &request,
+        &Requested::default(),
+        kernel,
+        None,
+    )
 }
 
 #[test]
@@ -263,7 +272,9 @@ fn bridge_errors() {
         ..backend()
     };
     assert_eq!(
-        BridgeRequest::for_xen(&c, &none).unwrap_err().to_string(),
+        BridgeRequest::for_xen(&XenPort::for_test(&c, &none))
+            .unwrap_err()
+            .to_string(),
         "no bridge specified: set bridge= in the vif configuration (looked in backend/vif/3/0/bridge, the bridge= argument and the bridge environment variable)"
     );
     let k = kernel(vec![link(7, "vif3.0", None), link(3, "eth1", Some("veth"))]);
@@ -352,12 +363,12 @@ fn detach_and_vanished_device() {
     vif.up = true;
     vif.master = Some(2);
     let k = kernel(vec![bridge(2, "xenbr0", 1500), vif]);
-    let plan = plan_xen_detach(&c, &backend(), &k, None).unwrap();
+    let plan = plan_xen_detach(&XenPort::for_test(&c, &backend()), &k, None).unwrap();
     assert_eq!(
         words(&plan),
         ["set vif3.0 down", "detach vif3.0 from its bridge"]
     );
-    let gone = plan_xen_detach(&c, &backend(), &kernel(vec![]), None).unwrap();
+    let gone = plan_xen_detach(&XenPort::for_test(&c, &backend()), &kernel(vec![]), None).unwrap();
     assert!(gone.steps.is_empty());
     assert_eq!(gone.notes, ["vif3.0 is already gone"]);
 }
@@ -371,10 +382,15 @@ fn detach_uses_the_final_name_only_when_it_is_ours() {
     };
     let mut renamed = link(7, "xen1.0", None);
     renamed.alias = Some("vif3.0".into());
-    let plan = plan_xen_detach(&c, &b, &kernel(vec![renamed.clone()]), None).unwrap();
+    let plan = plan_xen_detach(
+        &XenPort::for_test(&c, &b),
+        &kernel(vec![renamed.clone()]),
+        None,
+    )
+    .unwrap();
     assert_eq!(words(&plan), ["set xen1.0 down"]);
     renamed.alias = None;
-    let plan = plan_xen_detach(&c, &b, &kernel(vec![renamed]), None).unwrap();
+    let plan = plan_xen_detach(&XenPort::for_test(&c, &b), &kernel(vec![renamed]), None).unwrap();
     assert!(plan.steps.is_empty());
 }
 
@@ -451,8 +467,8 @@ fn config_options_apply_and_learning_off_pins_the_backend_mac() {
         mac: Some(MacAddr([0, 0x16, 0x3e, 0, 0, 1])),
         ..backend()
     };
-    let request = BridgeRequest::for_xen(&c, &b).unwrap();
-    let plan = plan_xen_attach(&c, &b, &request, &requested, &k, None).unwrap();
+    let request = BridgeRequest::for_xen(&XenPort::for_test(&c, &b)).unwrap();
+    let plan = plan_xen_attach(&XenPort::for_test(&c, &b), &request, &requested, &k, None).unwrap();
     assert!(
         words(&plan).contains(
             &"set vif3.0 bridge port: vlan 10 untagged, isolated, learning off, 00:16:3e:00:00:01 static".to_owned()
@@ -465,8 +481,8 @@ fn config_options_apply_and_learning_off_pins_the_backend_mac() {
         bridge: Some("xenbr0.20".into()),
         ..b
     };
-    let request = BridgeRequest::for_xen(&c, &b).unwrap();
-    let plan = plan_xen_attach(&c, &b, &request, &requested, &k, None).unwrap();
+    let request = BridgeRequest::for_xen(&XenPort::for_test(&c, &b)).unwrap();
+    let plan = plan_xen_attach(&XenPort::for_test(&c, &b), &request, &requested, &k, None).unwrap();
     assert!(
         words(&plan)
             .iter()
@@ -474,7 +490,8 @@ fn config_options_apply_and_learning_off_pins_the_backend_mac() {
     );
     // Learning off with no MAC to pin is refused before anything runs.
     let b = Backend { mac: None, ..b };
-    let err = plan_xen_attach(&c, &b, &request, &requested, &k, None).unwrap_err();
+    let err =
+        plan_xen_attach(&XenPort::for_test(&c, &b), &request, &requested, &k, None).unwrap_err();
     assert_eq!(
         err.to_string(),
         "learning = no for vif3.0 needs the guest MAC to pin: set mac= in the vif configuration (backend/vif/3/0/mac)"

@@ -1,4 +1,5 @@
-//! Pure planners, one per way of connecting a guest.
+//! Pure planners, one per way of connecting a guest. Each Xen mode is one type that says
+//! what it needs from the kernel and plans attach and detach from a snapshot of it.
 
 pub mod antispoof;
 pub mod bridge;
@@ -9,3 +10,25 @@ pub mod qemu;
 pub mod route_ifup;
 pub mod routed;
 pub mod xen_device;
+
+use anyhow::Result;
+
+use crate::input::xen_port::XenPort;
+use crate::planning::needs::Needs;
+use crate::planning::plan::Plan;
+use crate::planning::snapshot::Snapshot;
+use crate::types::prefix::Prefix;
+
+pub trait Mode {
+    /// What the planner reads from the kernel for this port (attach or detach).
+    fn needs(&self, port: &XenPort) -> Result<Needs>;
+    /// `online` / `add`: the plan, and the guest's own addresses (what antispoofing allows).
+    fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach>;
+    /// `offline` / `remove`.
+    fn detach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Plan>;
+}
+
+pub struct Attach {
+    pub plan: Plan,
+    pub guest_addresses: Vec<Prefix>,
+}

@@ -6,17 +6,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use anyhow::{Result, bail};
 
-use crate::input::backend::Backend;
 use crate::input::config::PortRule;
-use crate::input::invocation::XenCall;
+use crate::input::xen_port::XenPort;
 use crate::planning::modes::routed::{
     check_host_knobs, ensure_address, ensure_route, ensure_sysctl, link_ref, rename_port, uplink,
 };
 use crate::planning::modes::xen_device;
-use crate::planning::plan::{HookRun, Plan, Step};
+use crate::planning::modes::{Attach, Mode};
+use crate::planning::needs::Needs;
+use crate::planning::plan::{Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::nft::Masquerade;
 use crate::sys::sysctl::Key;
+use crate::types::hook::HookRun;
 use crate::types::names::VifId;
 use crate::types::prefix::Prefix;
 use crate::types::route::Route;
@@ -80,10 +82,10 @@ pub fn nat_key(vif: VifId) -> String {
 
 /// The guest's own addresses (B/ip, else upstream's derived one), each as a host address:
 /// a prefix in B/ip is the guest's netmask, not a block it may send from.
-pub fn guest_addresses(call: &XenCall, backend: &Backend) -> Result<Vec<Prefix>> {
-    let guests = match backend.addresses.is_empty() {
-        true => vec![derived_address(call.vif)?],
-        false => backend.addresses.clone(),
+pub fn guest_addresses(port: &XenPort) -> Result<Vec<Prefix>> {
+    let guests = match port.addresses.is_empty() {
+        true => vec![derived_address(port.vif)?],
+        false => port.addresses.clone(),
     };
     Ok(guests
         .into_iter()
@@ -92,15 +94,14 @@ pub fn guest_addresses(call: &XenCall, backend: &Backend) -> Result<Vec<Prefix>>
 }
 
 pub fn plan_attach(
-    call: &XenCall,
-    backend: &Backend,
+    port: &XenPort,
     rule: Option<&PortRule>,
     kernel: &Snapshot,
     hooks: Option<HookRun>,
 ) -> Result<Plan> {
-    let guests = match backend.addresses.is_empty() {
-        true => vec![derived_address(call.vif)?],
-        false => backend.addresses.clone(),
+    let guests = match port.addresses.is_empty() {
+        true => vec![derived_address(port.vif)?],
+        false => port.addresses.clone(),
     };
     let configured = rule.map(|r| r.router.as_slice()).unwrap_or(&[]);
     let masquerade6 = rule.and_then(|r| r.masquerade6).unwrap_or(false);
@@ -113,8 +114,8 @@ pub fn plan_attach(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let device = xen_device::resolve_attach(call, backend, kernel)?;
-    let uplink = uplink(call.overrides.netdev.as_deref(), kernel)?;
+    let device = xen_device::resolve_attach(port, kernel)?;
+    let uplink = uplink(port.netdev.as_deref(), kernel)?;
     let up = link_ref(uplink)?;
     let mut plan = Plan::default();
     let (vif, current_name) =
@@ -156,7 +157,7 @@ pub fn plan_attach(
     }
     // Always planned: it replaces whatever an earlier run (or domain) left in the table.
     plan.steps.push(Step::SetNat {
-        key: nat_key(call.vif),
+        key: nat_key(port.vif),
         rules,
     });
     check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
@@ -167,22 +168,19 @@ pub fn plan_attach(
 
 /// Offline deletes the port's table by key, so a `B/ip` changed since online leaks nothing;
 /// routes and addresses vanish with the vif.
-pub fn plan_detach(
-    call: &XenCall,
-    backend: &Backend,
-    kernel: &Snapshot,
-    hooks: Option<HookRun>,
-) -> Result<Plan> {
+pub fn plan_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) -> Result<Plan> {
     let mut plan = Plan::default();
     plan.steps.push(Step::RemoveNat {
-        key: nat_key(call.vif),
+        key: nat_key(port.vif),
     });
-    match xen_device::resolve_detach(call, backend, kernel)? {
+    match xen_device::resolve_detach(port, kernel)? {
         Some(found) => plan.steps.push(Step::SetDown {
             link: link_ref(found)?,
             was_up: found.up,
         }),
-        None => plan.notes.push(format!("{} is already gone", call.dev)),
+        None => plan
+            .notes
+            .push(format!("{} is already gone", port.kernel_name)),
     }
     plan.steps.extend(hooks.map(Step::RunHooks));
     Ok(plan)
@@ -191,3 +189,34 @@ pub fn plan_detach(
 #[cfg(test)]
 #[path = "nat_tests.rs"]
 mod tests;
+
+/// `vif-nat`; `rule` is the vif's `[port]` section (its `router` and `masquerade6`).
+#[derive(Clone, Debug, Default)]
+pub struct VifNat {
+    pub rule: Option<PortRule>,
+}
+
+impl Mode for VifNat {
+    fn needs(&self, port: &XenPort) -> Result<Needs> {
+        let names = vec![port.kernel_name.clone(), port.name.clone()];
+        Ok(Needs::routed(names, port.netdev.as_deref()))
+    }
+
+    fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach> {
+        let hooks = port.hook_run("", "");
+        let mut plan = plan_attach(port, self.rule.as_ref(), kernel, hooks)?;
+        if let Some(dhcp) = port.dhcp.as_deref().filter(|d| *d != "no") {
+            plan.warnings.push(format!(
+                "dhcp={dhcp}: vif-nat does not edit dhcpd.conf; configure the guest address statically"
+            ));
+        }
+        Ok(Attach {
+            plan,
+            guest_addresses: guest_addresses(port)?,
+        })
+    }
+
+    fn detach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Plan> {
+        plan_detach(port, kernel, port.hook_run("", ""))
+    }
+}

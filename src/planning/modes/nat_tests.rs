@@ -1,6 +1,9 @@
 use super::*;
+use crate::input::backend::Backend;
 use crate::input::backend::parse_ip_list;
 use crate::input::invocation::Command;
+use crate::input::invocation::XenCall;
+use crate::input::xen_port::XenPort;
 use crate::sys::rtnl::Link;
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
@@ -131,8 +134,10 @@ fn seed_3_with_a_configured_router() {
         rate: None,
     };
     let plan = plan_attach(
-        &call(1, 0),
-        &backend("192.168.1.10 2001:db8:abba::1001", Some("xen1.0")),
+        &XenPort::for_test(
+            &call(1, 0),
+            &backend("192.168.1.10 2001:db8:abba::1001", Some("xen1.0")),
+        ),
         Some(&rule),
         &kernel("vif1.0"),
         None,
@@ -161,8 +166,10 @@ fn seed_3_with_a_configured_router() {
         ..rule
     };
     let plan = plan_attach(
-        &call(1, 0),
-        &backend("192.168.1.10 2001:db8:abba::1001", Some("xen1.0")),
+        &XenPort::for_test(
+            &call(1, 0),
+            &backend("192.168.1.10 2001:db8:abba::1001", Some("xen1.0")),
+        ),
         Some(&both),
         &kernel("vif1.0"),
         None,
@@ -178,13 +185,24 @@ fn seed_3_with_a_configured_router() {
 fn empty_ip_uses_the_derived_address() {
     let mut b = backend("", None);
     b.ip = None;
-    let plan = plan_attach(&call(5, 0), &b, None, &kernel("vif5.0"), None).unwrap();
+    let plan = plan_attach(
+        &XenPort::for_test(&call(5, 0), &b),
+        None,
+        &kernel("vif5.0"),
+        None,
+    )
+    .unwrap();
     assert!(words(&plan).contains(&"add route 10.0.5.1/32 dev vif5.0 src 10.0.5.128".to_string()));
 }
 
 #[test]
 fn offline_removes_by_key_whatever_b_ip_says() {
-    let plan = plan_detach(&call(1, 0), &backend("", None), &kernel("vif1.0"), None).unwrap();
+    let plan = plan_detach(
+        &XenPort::for_test(&call(1, 0), &backend("", None)),
+        &kernel("vif1.0"),
+        None,
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
         ["delete nft table inet vifkit-nat-1-0", "set vif1.0 down"]

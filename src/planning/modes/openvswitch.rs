@@ -5,10 +5,11 @@
 
 use anyhow::{Result, bail};
 
-use crate::input::backend::Backend;
-use crate::input::invocation::XenCall;
+use crate::input::xen_port::XenPort;
 use crate::planning::modes::bridge::prepare_port;
 use crate::planning::modes::xen_device;
+use crate::planning::modes::{Attach, Mode};
+use crate::planning::needs::Needs;
 use crate::planning::plan::{Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::ovsdb::OvsPort;
@@ -40,23 +41,18 @@ pub struct VmInfo {
     pub uuid: Option<String>,
 }
 
-pub fn plan_attach(
-    call: &XenCall,
-    backend: &Backend,
-    kernel: &Snapshot,
-    vm: &VmInfo,
-) -> Result<Plan> {
-    let Some(word) = backend.bridge_word(call) else {
+pub fn plan_attach(port: &XenPort, kernel: &Snapshot, vm: &VmInfo) -> Result<Plan> {
+    let Some(word) = port.bridge_word() else {
         bail!(
             "No valid bridge was specified: set bridge= in the vif configuration (looked in {}/bridge and the bridge= argument)",
-            backend.path
+            port.backend
         );
     };
     let Tagged { bridge, vlans } = switch_port(word.as_ref())?;
     let mut plan = Plan::default();
-    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let device = xen_device::resolve_attach(port, kernel)?;
     let mut external_ids = vec![];
-    if let Some(mac) = backend.mac {
+    if let Some(mac) = port.mac {
         external_ids.push(("attached-mac".to_owned(), mac.to_string()));
     }
     if let Some(name) = &vm.name {
@@ -69,7 +65,7 @@ pub fn plan_attach(
         bridge,
         vlans,
         external_ids,
-        mtu: backend.mtu,
+        mtu: port.mtu,
     };
     add_port(&mut plan, device.found, device.rename_to.as_ref(), port)?;
     Ok(plan)
@@ -161,12 +157,12 @@ pub fn plan_tap_detach(tap: &IfName, kernel: &Snapshot) -> Plan {
 }
 
 /// `--if-exists del-port`, then link down; a vanished device only loses its port.
-pub fn plan_detach(call: &XenCall, backend: &Backend, kernel: &Snapshot) -> Result<Plan> {
+pub fn plan_detach(port: &XenPort, kernel: &Snapshot) -> Result<Plan> {
     let mut plan = Plan::default();
-    let found = xen_device::resolve_detach(call, backend, kernel)?;
+    let found = xen_device::resolve_detach(port, kernel)?;
     let name = match found {
         Some(link) => link.name.clone(),
-        None => xen_device::wanted_name(call, backend)?,
+        None => port.name.clone(),
     };
     plan.steps.push(Step::OvsDelPort { name: name.clone() });
     if let Some(link) = found {
@@ -184,3 +180,29 @@ pub fn plan_detach(call: &XenCall, backend: &Backend, kernel: &Snapshot) -> Resu
 #[cfg(test)]
 #[path = "openvswitch_tests.rs"]
 mod tests;
+
+/// `vif-openvswitch`; `vm` names the guest in the port's external-ids.
+#[derive(Clone, Debug, Default)]
+pub struct VifOpenvswitch {
+    pub vm: VmInfo,
+}
+
+impl Mode for VifOpenvswitch {
+    fn needs(&self, port: &XenPort) -> Result<Needs> {
+        Ok(Needs::links(vec![
+            port.kernel_name.clone(),
+            port.name.clone(),
+        ]))
+    }
+
+    fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach> {
+        Ok(Attach {
+            plan: plan_attach(port, kernel, &self.vm)?,
+            guest_addresses: port.addresses.clone(),
+        })
+    }
+
+    fn detach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Plan> {
+        plan_detach(port, kernel)
+    }
+}

@@ -1,5 +1,8 @@
 use super::*;
+use crate::input::backend::Backend;
 use crate::input::invocation::Command;
+use crate::input::invocation::XenCall;
+use crate::input::xen_port::XenPort;
 use crate::sys::rtnl::Link;
 use crate::types::mac::MacAddr;
 
@@ -77,8 +80,7 @@ fn attach_prepares_adds_with_external_ids_then_brings_up() {
         uuid: Some("2a5b2e2c-0000-4000-8000-000000000003".into()),
     };
     let plan = plan_attach(
-        &call(Command::Online),
-        &backend("ovsbr0.10"),
+        &XenPort::for_test(&call(Command::Online), &backend("ovsbr0.10")),
         &kernel(vec![vif(false)]),
         &vm,
     )
@@ -118,8 +120,7 @@ fn attach_prepares_adds_with_external_ids_then_brings_up() {
 #[test]
 fn detach_removes_the_port_even_when_the_device_is_gone() {
     let plan = plan_detach(
-        &call(Command::Offline),
-        &backend("ovsbr0"),
+        &XenPort::for_test(&call(Command::Offline), &backend("ovsbr0")),
         &kernel(vec![vif(true)]),
     )
     .unwrap();
@@ -128,7 +129,11 @@ fn detach_removes_the_port_even_when_the_device_is_gone() {
         words,
         ["remove Open vSwitch port vif3.0", "set vif3.0 down"]
     );
-    let plan = plan_detach(&call(Command::Offline), &backend("ovsbr0"), &kernel(vec![])).unwrap();
+    let plan = plan_detach(
+        &XenPort::for_test(&call(Command::Offline), &backend("ovsbr0")),
+        &kernel(vec![]),
+    )
+    .unwrap();
     assert_eq!(
         plan.steps,
         [Step::OvsDelPort {

@@ -42,6 +42,58 @@ pub fn named_bridge(sources: &BridgeSources<'_>) -> Result<Option<(BridgeWord, S
     }))
 }
 
+/// How `qemu-ifup` connects a tap, decided from its inputs alone (no kernel state).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TapUp {
+    /// `openvswitch = yes` in its section: the named bridge is an Open vSwitch one.
+    OpenVswitch { word: BridgeWord, source: String },
+    /// A Linux bridge named by the argument, `VIFKIT_BRIDGE` or `bridge =`.
+    Bridge { word: BridgeWord, source: String },
+    /// Routed by the section's `route =` addresses.
+    Routed,
+    /// Debian's rule: the bridge carrying a default route.
+    DefaultRoute,
+}
+
+pub fn choose_up(tap: &IfName, sources: &BridgeSources<'_>) -> Result<TapUp> {
+    let named = named_bridge(sources)?;
+    match (sources.rule, named) {
+        (Some(rule), named) if rule.openvswitch == Some(true) => match named {
+            Some((word, source)) => Ok(TapUp::OpenVswitch { word, source }),
+            None => bail!(
+                "openvswitch = yes for {tap} needs the Open vSwitch bridge: set bridge = in its [port] section of {}",
+                sources.config_path.display()
+            ),
+        },
+        (_, Some((word, source))) => Ok(TapUp::Bridge { word, source }),
+        (Some(rule), None) if !rule.route.is_empty() => Ok(TapUp::Routed),
+        _ => Ok(TapUp::DefaultRoute),
+    }
+}
+
+/// How `qemu-ifdown` takes a tap apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TapDown {
+    OpenVswitch,
+    /// Its proxy entries on the uplink outlive the tap.
+    Routed,
+    Bridged,
+}
+
+/// A bridge argument or `VIFKIT_BRIDGE` means the tap was bridged whatever the config says.
+pub fn choose_down(sources: &BridgeSources<'_>) -> TapDown {
+    let named = |s: Option<&str>| s.is_some_and(|s| !s.is_empty());
+    match sources.rule {
+        Some(rule) if rule.openvswitch == Some(true) => TapDown::OpenVswitch,
+        Some(rule)
+            if !rule.route.is_empty() && sources.argument.is_none() && !named(sources.env) =>
+        {
+            TapDown::Routed
+        }
+        _ => TapDown::Bridged,
+    }
+}
+
 /// Debian's rule, extended to IPv6: the first default-route device that is a Linux bridge.
 pub fn default_route_bridge(kernel: &Snapshot) -> Option<&Link> {
     kernel

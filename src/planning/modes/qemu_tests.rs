@@ -185,3 +185,86 @@ fn ifdown_detaches_then_downs_and_tolerates_absence() {
     assert!(gone.steps.is_empty());
     assert_eq!(gone.notes, ["tap0 is already gone"]);
 }
+
+#[test]
+fn ifup_chooses_open_vswitch_then_a_named_bridge_then_routing_then_the_default_route() {
+    let tap = IfName::new("tap0").unwrap();
+    let ovs = PortRule {
+        openvswitch: Some(true),
+        ..rule(Some("ovsbr0"))
+    };
+    assert_eq!(
+        choose_up(&tap, &sources(None, None, Some(&ovs))).unwrap(),
+        TapUp::OpenVswitch {
+            word: BridgeWord::parse("ovsbr0").unwrap(),
+            source: "/etc/vifkit/vifkit.conf:7".into()
+        }
+    );
+    let ovs_unnamed = PortRule {
+        openvswitch: Some(true),
+        ..rule(None)
+    };
+    assert_eq!(
+        choose_up(&tap, &sources(None, None, Some(&ovs_unnamed)))
+            .unwrap_err()
+            .to_string(),
+        "openvswitch = yes for tap0 needs the Open vSwitch bridge: set bridge = in its [port] section of /etc/vifkit/vifkit.conf"
+    );
+    let routed = PortRule {
+        route: vec![crate::types::prefix::Prefix::host(
+            "192.0.2.5".parse().unwrap(),
+        )],
+        ..rule(None)
+    };
+    assert_eq!(
+        choose_up(&tap, &sources(Some("br0"), None, Some(&routed))).unwrap(),
+        TapUp::Bridge {
+            word: BridgeWord::parse("br0").unwrap(),
+            source: "the bridge argument".into()
+        }
+    );
+    assert_eq!(
+        choose_up(&tap, &sources(None, None, Some(&routed))).unwrap(),
+        TapUp::Routed
+    );
+    assert_eq!(
+        choose_up(&tap, &sources(None, Some(""), None)).unwrap(),
+        TapUp::DefaultRoute
+    );
+    assert!(choose_up(&tap, &sources(Some("br0:"), None, None)).is_err());
+}
+
+#[test]
+fn ifdown_trusts_a_named_bridge_over_the_routed_section() {
+    let routed = PortRule {
+        route: vec![crate::types::prefix::Prefix::host(
+            "192.0.2.5".parse().unwrap(),
+        )],
+        ..rule(None)
+    };
+    assert_eq!(
+        choose_down(&sources(None, None, Some(&routed))),
+        TapDown::Routed
+    );
+    assert_eq!(
+        choose_down(&sources(Some("br0"), None, Some(&routed))),
+        TapDown::Bridged
+    );
+    assert_eq!(
+        choose_down(&sources(None, Some("br0"), Some(&routed))),
+        TapDown::Bridged
+    );
+    assert_eq!(
+        choose_down(&sources(None, Some(""), Some(&routed))),
+        TapDown::Routed
+    );
+    let ovs = PortRule {
+        openvswitch: Some(true),
+        ..routed
+    };
+    assert_eq!(
+        choose_down(&sources(Some("br0"), None, Some(&ovs))),
+        TapDown::OpenVswitch
+    );
+    assert_eq!(choose_down(&sources(None, None, None)), TapDown::Bridged);
+}

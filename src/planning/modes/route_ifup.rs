@@ -3,21 +3,23 @@
 //! `ifup` would give, on hosts that have no `ifup` at all.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::input::backend::Backend;
-use crate::input::invocation::XenCall;
 use crate::input::sysconfig::{Destination, Family, RouteKind, RouteLine, StartMode, Sysconfig};
+use crate::input::xen_port::XenPort;
 use crate::planning::modes::routed::{
     check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, link_ref,
     rename_port,
 };
 use crate::planning::modes::xen_device;
-use crate::planning::plan::{HookRun, Plan, Step};
+use crate::planning::modes::{Attach, Mode};
+use crate::planning::needs::Needs;
+use crate::planning::plan::{Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::sysctl::Key;
+use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
@@ -125,15 +127,14 @@ pub fn guest_addresses(sc: &Sysconfig, vif: &IfName) -> Vec<Prefix> {
 }
 
 pub fn plan_attach(
-    call: &XenCall,
-    backend: &Backend,
+    port: &XenPort,
     sc: &Sysconfig,
     dir: &Path,
     kernel: &Snapshot,
     hooks: Option<HookRun>,
 ) -> Result<Plan> {
-    let wanted = xen_device::wanted_name(call, backend)?;
-    if backend.vifname.is_none() {
+    let wanted = port.name.clone();
+    if !port.has_vifname {
         bail!(
             "vif-route-ifup needs a static interface name: set vifname= in the vif configuration and describe it in {}",
             ifcfg_path(dir, &IfName::new("<vifname>").unwrap_or(wanted.clone()))
@@ -152,7 +153,7 @@ pub fn plan_attach(
             ifcfg.bootproto
         );
     }
-    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let device = xen_device::resolve_attach(port, kernel)?;
     let found = device.found;
     let mut plan = Plan::default();
     let mut vif = link_ref(found)?;
@@ -318,18 +319,17 @@ fn check_uplink_knobs(
 /// `VIFKIT_IFUP=system`: the admin wants the system's own `ifup` to configure the device,
 /// as SUSE's script did; vifkit still does the rename, the hooks and `connected`.
 pub fn plan_attach_with_ifup(
-    call: &XenCall,
-    backend: &Backend,
+    port: &XenPort,
     ifup: &Path,
     kernel: &Snapshot,
     hooks: Option<HookRun>,
 ) -> Result<Plan> {
-    if backend.vifname.is_none() {
+    if !port.has_vifname {
         bail!(
             "vif-route-ifup needs a static interface name: set vifname= in the vif configuration"
         );
     }
-    let device = xen_device::resolve_attach(call, backend, kernel)?;
+    let device = xen_device::resolve_attach(port, kernel)?;
     let mut plan = Plan::default();
     let (vif, _) = rename_port(device.found, device.rename_to.as_ref(), &mut plan.steps)?;
     plan.steps.push(Step::Exec {
@@ -341,19 +341,20 @@ pub fn plan_attach_with_ifup(
 }
 
 pub fn plan_detach_with_ifdown(
-    call: &XenCall,
-    backend: &Backend,
+    port: &XenPort,
     ifdown: &Path,
     kernel: &Snapshot,
     hooks: Option<HookRun>,
 ) -> Result<Plan> {
     let mut plan = Plan::default();
-    match xen_device::resolve_detach(call, backend, kernel)? {
+    match xen_device::resolve_detach(port, kernel)? {
         Some(found) => plan.steps.push(Step::Exec {
             program: ifdown.to_owned(),
             args: vec![found.name.to_string()],
         }),
-        None => plan.notes.push(format!("{} is already gone", call.dev)),
+        None => plan
+            .notes
+            .push(format!("{} is already gone", port.kernel_name)),
     }
     plan.steps.extend(hooks.map(Step::RunHooks));
     Ok(plan)
@@ -361,15 +362,14 @@ pub fn plan_detach_with_ifdown(
 
 /// Offline: the proxy entries for the device's addresses on other interfaces outlive it.
 pub fn plan_detach(
-    call: &XenCall,
-    backend: &Backend,
+    port: &XenPort,
     sc: &Sysconfig,
     kernel: &Snapshot,
     hooks: Option<HookRun>,
 ) -> Result<Plan> {
-    let wanted = xen_device::wanted_name(call, backend)?;
+    let wanted = port.name.clone();
     let mut plan = Plan::default();
-    match xen_device::resolve_detach(call, backend, kernel)? {
+    match xen_device::resolve_detach(port, kernel)? {
         Some(found) => plan.steps.push(Step::SetDown {
             link: link_ref(found)?,
             was_up: found.up,
@@ -393,3 +393,65 @@ pub fn plan_detach(
 #[cfg(test)]
 #[path = "route_ifup_tests.rs"]
 mod tests;
+
+/// `vif-route-ifup`: the system's `ifup`/`ifdown` configure the device
+/// (`VIFKIT_IFUP=system`), or vifkit applies the sysconfig files itself.
+pub enum VifRouteIfup {
+    System { ifup: PathBuf, ifdown: PathBuf },
+    Native { sysconfig: Sysconfig, dir: PathBuf },
+}
+
+impl Mode for VifRouteIfup {
+    fn needs(&self, port: &XenPort) -> Result<Needs> {
+        let names = vec![port.kernel_name.clone(), port.name.clone()];
+        let VifRouteIfup::Native { sysconfig, .. } = self else {
+            return Ok(Needs::links_and_masters(names));
+        };
+        let mut needs = Needs::routed(names, None);
+        needs.links = names_used(sysconfig);
+        needs.sysctls = vec![
+            Key::new("net/ipv6/conf/all/proxy_ndp")?,
+            Key::new("net/ipv4/conf/all/proxy_arp")?,
+        ];
+        for line in &sysconfig.proxies {
+            needs
+                .sysctls
+                .extend(line.proxy_interfaces.iter().map(Key::proxy_ndp));
+        }
+        needs.proxy_arp_of_default_links = true;
+        Ok(needs)
+    }
+
+    fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach> {
+        let hooks = port.hook_run("", "");
+        Ok(match self {
+            // The system's ifup knows nothing of the guest: only B/ip can name its addresses.
+            VifRouteIfup::System { ifup, .. } => Attach {
+                plan: plan_attach_with_ifup(port, ifup, kernel, hooks)?,
+                guest_addresses: port.addresses.clone(),
+            },
+            VifRouteIfup::Native { sysconfig, dir } => {
+                let mut addresses = guest_addresses(sysconfig, &port.name);
+                for address in &port.addresses {
+                    if !addresses.contains(address) {
+                        addresses.push(*address);
+                    }
+                }
+                Attach {
+                    plan: plan_attach(port, sysconfig, dir, kernel, hooks)?,
+                    guest_addresses: addresses,
+                }
+            }
+        })
+    }
+
+    fn detach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Plan> {
+        let hooks = port.hook_run("", "");
+        match self {
+            VifRouteIfup::System { ifdown, .. } => {
+                plan_detach_with_ifdown(port, ifdown, kernel, hooks)
+            }
+            VifRouteIfup::Native { sysconfig, .. } => plan_detach(port, sysconfig, kernel, hooks),
+        }
+    }
+}

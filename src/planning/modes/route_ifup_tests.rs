@@ -1,8 +1,11 @@
 use super::*;
+use crate::input::backend::Backend;
 use crate::input::invocation::Command;
+use crate::input::invocation::XenCall;
 use crate::input::sysconfig::{
     RoutesFile, parse_ifcfg, parse_ndp_proxy, parse_routes, routes_for_device,
 };
+use crate::input::xen_port::XenPort;
 use crate::sys::rtnl::Link;
 
 const DIR: &str = "/etc/sysconfig/network";
@@ -79,8 +82,7 @@ fn words(plan: &Plan) -> Vec<String> {
 #[test]
 fn seed_2_1_as_written() {
     let plan = plan_attach(
-        &call(),
-        &backend(Some("xen1.0")),
+        &XenPort::for_test(&call(), &backend(Some("xen1.0"))),
         &seed_2_1(IFCFG),
         Path::new(DIR),
         &kernel(link(7, "vif1.0", false)),
@@ -109,8 +111,7 @@ fn ifcfg_addresses_mtu_and_lladdr() {
     let mut vif = link(7, "xen1.0", true);
     vif.alias = Some("vif1.0".into());
     let plan = plan_attach(
-        &call(),
-        &backend(Some("xen1.0")),
+        &XenPort::for_test(&call(), &backend(Some("xen1.0"))),
         &seed_2_1(ifcfg),
         Path::new(DIR),
         &kernel(vif),
@@ -134,9 +135,15 @@ fn ifcfg_addresses_mtu_and_lladdr() {
 fn refusals_name_the_file() {
     let k = kernel(link(7, "vif1.0", false));
     let err = |b: &Backend, sc: &Sysconfig| {
-        plan_attach(&call(), b, sc, Path::new(DIR), &k, None)
-            .unwrap_err()
-            .to_string()
+        plan_attach(
+            &XenPort::for_test(&call(), b),
+            sc,
+            Path::new(DIR),
+            &k,
+            None,
+        )
+        .unwrap_err()
+        .to_string()
     };
     assert_eq!(
         err(&backend(None), &Sysconfig::default()),
@@ -161,8 +168,7 @@ fn host_knobs_off_are_warnings_only() {
     let mut k = kernel(link(7, "vif1.0", false));
     k.sysctls.clear();
     let plan = plan_attach(
-        &call(),
-        &backend(Some("xen1.0")),
+        &XenPort::for_test(&call(), &backend(Some("xen1.0"))),
         &seed_2_1(IFCFG),
         Path::new(DIR),
         &k,
@@ -189,8 +195,7 @@ fn proxies_only_on_interfaces_that_are_up() {
     let mut k = kernel(link(7, "vif1.0", false));
     k.links[0].up = false;
     let plan = plan_attach(
-        &call(),
-        &backend(Some("xen1.0")),
+        &XenPort::for_test(&call(), &backend(Some("xen1.0"))),
         &seed_2_1(IFCFG),
         Path::new(DIR),
         &k,
@@ -209,7 +214,13 @@ fn offline_deletes_the_proxies_of_the_device() {
     let mut vif = link(7, "xen1.0", true);
     vif.alias = Some("vif1.0".into());
     let sc = seed_2_1(IFCFG);
-    let plan = plan_detach(&call(), &backend(Some("xen1.0")), &sc, &kernel(vif), None).unwrap();
+    let plan = plan_detach(
+        &XenPort::for_test(&call(), &backend(Some("xen1.0"))),
+        &sc,
+        &kernel(vif),
+        None,
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
         [
@@ -219,7 +230,13 @@ fn offline_deletes_the_proxies_of_the_device() {
     );
     let mut gone = kernel(link(9, "eth1", true));
     gone.links.truncate(1);
-    let plan = plan_detach(&call(), &backend(Some("xen1.0")), &sc, &gone, None).unwrap();
+    let plan = plan_detach(
+        &XenPort::for_test(&call(), &backend(Some("xen1.0"))),
+        &sc,
+        &gone,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
         ["delete proxy neighbour 2001:db8:abba::1001 on eth0"]

@@ -5,13 +5,16 @@ use std::net::IpAddr;
 
 use anyhow::{Result, bail};
 
-use crate::input::backend::Backend;
-use crate::input::invocation::{TypeIf, XenCall};
+use crate::input::invocation::TypeIf;
+use crate::input::xen_port::XenPort;
 use crate::planning::modes::xen_device;
-use crate::planning::plan::{HookRun, Plan, Step};
+use crate::planning::modes::{Attach, Mode};
+use crate::planning::needs::Needs;
+use crate::planning::plan::{Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::sys::sysctl::Key;
+use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
@@ -166,20 +169,15 @@ pub struct RoutedPort<'a> {
 }
 
 /// `vif-route online` / `add`.
-pub fn plan_attach(
-    call: &XenCall,
-    backend: &Backend,
-    kernel: &Snapshot,
-    hooks: Option<HookRun>,
-) -> Result<Plan> {
-    let device = xen_device::resolve_attach(call, backend, kernel)?;
+pub fn plan_attach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) -> Result<Plan> {
+    let device = xen_device::resolve_attach(port, kernel)?;
     let port = RoutedPort {
         found: device.found,
         rename_to: device.rename_to,
-        addresses: &backend.addresses,
-        guest_mac: backend.mac,
-        metric: Some(metric(call.type_if)),
-        netdev: call.overrides.netdev.as_deref(),
+        addresses: &port.addresses,
+        guest_mac: port.mac,
+        metric: Some(metric(port.type_if)),
+        netdev: port.netdev.as_deref(),
     };
     let mut plan = plan_port_attach(&port, kernel)?;
     plan.steps.extend(hooks.map(Step::RunHooks));
@@ -251,23 +249,19 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
 
 /// `vif-route offline` / `remove`: needs no host address. Routes vanish with the vif, but the
 /// proxy entries on the uplink do not.
-pub fn plan_detach(
-    call: &XenCall,
-    backend: &Backend,
-    kernel: &Snapshot,
-    hooks: Option<HookRun>,
-) -> Result<Plan> {
-    let found = xen_device::resolve_detach(call, backend, kernel)?;
-    let netdev = call.overrides.netdev.as_deref();
+pub fn plan_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) -> Result<Plan> {
+    let found = xen_device::resolve_detach(port, kernel)?;
+    let netdev = port.netdev.as_deref();
     let mut plan = plan_port_detach(
         found,
-        &backend.addresses,
-        Some(metric(call.type_if)),
+        &port.addresses,
+        Some(metric(port.type_if)),
         netdev,
         kernel,
     )?;
     if found.is_none() {
-        plan.notes.push(format!("{} is already gone", call.dev));
+        plan.notes
+            .push(format!("{} is already gone", port.kernel_name));
     }
     plan.steps.extend(hooks.map(Step::RunHooks));
     Ok(plan)
@@ -319,3 +313,34 @@ pub fn plan_port_detach(
 #[cfg(test)]
 #[path = "routed_tests.rs"]
 mod tests;
+
+/// `vif-route`.
+pub struct VifRoute;
+
+impl Mode for VifRoute {
+    fn needs(&self, port: &XenPort) -> Result<Needs> {
+        let names = vec![port.kernel_name.clone(), port.name.clone()];
+        Ok(Needs::routed(names, port.netdev.as_deref()))
+    }
+
+    fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach> {
+        Ok(Attach {
+            plan: plan_attach(port, kernel, hooks(port, kernel))?,
+            guest_addresses: port.addresses.clone(),
+        })
+    }
+
+    fn detach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Plan> {
+        plan_detach(port, kernel, hooks(port, kernel))
+    }
+}
+
+/// Upstream tells vif-route's hooks the uplink's address as `main_ip`.
+fn hooks(port: &XenPort, kernel: &Snapshot) -> Option<HookRun> {
+    let main_ip = uplink(port.netdev.as_deref(), kernel)
+        .ok()
+        .and_then(|u| main_ip(u, kernel))
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    port.hook_run("", &main_ip)
+}

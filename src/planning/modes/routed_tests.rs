@@ -1,6 +1,9 @@
 use super::*;
+use crate::input::backend::Backend;
 use crate::input::backend::parse_ip_list;
 use crate::input::invocation::Command;
+use crate::input::invocation::XenCall;
+use crate::input::xen_port::XenPort;
 use crate::types::mac::MacAddr;
 use crate::types::prefix::Prefix;
 
@@ -71,8 +74,10 @@ fn words(plan: &Plan) -> Vec<String> {
 fn seed_2_1_ipv4_and_ipv6() {
     let k = kernel(Some(link(7, "vif1.0", false)));
     let plan = plan_attach(
-        &call(Command::Online, None),
-        &backend("192.0.2.241 2001:db8:abba::1001"),
+        &XenPort::for_test(
+            &call(Command::Online, None),
+            &backend("192.0.2.241 2001:db8:abba::1001"),
+        ),
         &k,
         None,
     )
@@ -116,12 +121,22 @@ fn second_online_skips_what_is_in_place() {
     k.proxies.push((2, ip("192.0.2.241")));
     k.proxies.push((2, ip("2001:db8:abba::1001")));
     let b = backend("192.0.2.241 2001:db8:abba::1001");
-    let plan = plan_attach(&call(Command::Online, None), &b, &k, None).unwrap();
+    let plan = plan_attach(
+        &XenPort::for_test(&call(Command::Online, None), &b),
+        &k,
+        None,
+    )
+    .unwrap();
     // Nothing to do, so a failing second online (a hook, say) has nothing to undo either.
     assert_eq!(words(&plan), Vec::<String>::new());
     // A route that is missing (or has another metric) is planned again.
     k.routes.pop();
-    let plan = plan_attach(&call(Command::Online, None), &b, &k, None).unwrap();
+    let plan = plan_attach(
+        &XenPort::for_test(&call(Command::Online, None), &b),
+        &k,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
         ["add route 2001:db8:abba::1001/128 via fe80::216:3eff:fe10:1010 dev xen1.0 metric 2"]
@@ -133,8 +148,10 @@ fn ipv6_only_needs_no_host_ipv4() {
     let mut k = kernel(Some(link(7, "vif1.0", false)));
     k.addresses.retain(|(_, address)| !address.is_ipv4());
     let plan = plan_attach(
-        &call(Command::Online, None),
-        &backend("2001:db8:abba::1001"),
+        &XenPort::for_test(
+            &call(Command::Online, None),
+            &backend("2001:db8:abba::1001"),
+        ),
         &k,
         None,
     )
@@ -145,8 +162,7 @@ fn ipv6_only_needs_no_host_ipv4() {
             .any(|w| w.contains("proxy_arp") || w.contains("add address"))
     );
     let err = plan_attach(
-        &call(Command::Online, None),
-        &backend("192.0.2.241"),
+        &XenPort::for_test(&call(Command::Online, None), &backend("192.0.2.241")),
         &k,
         None,
     )
@@ -162,8 +178,10 @@ fn errors_name_what_is_missing() {
     let k = kernel(Some(link(7, "vif1.0", false)));
     assert_eq!(
         plan_attach(
-            &call(Command::Online, Some("eth9")),
-            &backend("192.0.2.241"),
+            &XenPort::for_test(
+                &call(Command::Online, Some("eth9")),
+                &backend("192.0.2.241")
+            ),
             &k,
             None
         )
@@ -175,8 +193,7 @@ fn errors_name_what_is_missing() {
     no_default.default_links.clear();
     assert_eq!(
         plan_attach(
-            &call(Command::Online, None),
-            &backend("192.0.2.241"),
+            &XenPort::for_test(&call(Command::Online, None), &backend("192.0.2.241")),
             &no_default,
             None
         )
@@ -192,8 +209,10 @@ fn forwarding_off_is_a_warning() {
     k.sysctls
         .retain(|(key, _)| !key.as_str().ends_with("all/forwarding"));
     let plan = plan_attach(
-        &call(Command::Online, None),
-        &backend("192.0.2.241 2001:db8::1"),
+        &XenPort::for_test(
+            &call(Command::Online, None),
+            &backend("192.0.2.241 2001:db8::1"),
+        ),
         &k,
         None,
     )
@@ -215,7 +234,7 @@ fn tap_routes_win_with_metric_one() {
     c.dev = IfName::new("vif1.0-emu").unwrap();
     let mut b = backend("192.0.2.241");
     b.vifname = None;
-    let plan = plan_attach(&c, &b, &k, None).unwrap();
+    let plan = plan_attach(&XenPort::for_test(&c, &b), &k, None).unwrap();
     assert!(
         words(&plan).contains(
             &"add route 192.0.2.241/32 dev vif1.0-emu src 192.0.2.253 metric 1".to_string()
@@ -230,8 +249,10 @@ fn offline_removes_proxies_and_needs_no_host_address() {
     let mut k = kernel(Some(vif));
     k.addresses.clear();
     let plan = plan_detach(
-        &call(Command::Offline, None),
-        &backend("192.0.2.241 2001:db8:abba::1001"),
+        &XenPort::for_test(
+            &call(Command::Offline, None),
+            &backend("192.0.2.241 2001:db8:abba::1001"),
+        ),
         &k,
         None,
     )
@@ -247,8 +268,7 @@ fn offline_removes_proxies_and_needs_no_host_address() {
         ]
     );
     let gone = plan_detach(
-        &call(Command::Offline, None),
-        &backend("192.0.2.241"),
+        &XenPort::for_test(&call(Command::Offline, None), &backend("192.0.2.241")),
         &kernel(None),
         None,
     )
@@ -261,7 +281,12 @@ fn ipv6_without_a_guest_mac_is_routed_on_link() {
     let k = kernel(Some(link(7, "vif1.0", false)));
     let mut b = backend("2001:db8:abba::1001");
     b.mac = None;
-    let plan = plan_attach(&call(Command::Online, None), &b, &k, None).unwrap();
+    let plan = plan_attach(
+        &XenPort::for_test(&call(Command::Online, None), &b),
+        &k,
+        None,
+    )
+    .unwrap();
     assert!(
         words(&plan).contains(&"add route 2001:db8:abba::1001/128 dev xen1.0 metric 2".to_string()),
         "{:?}",

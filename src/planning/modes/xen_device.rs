@@ -3,8 +3,8 @@
 
 use anyhow::{Result, bail};
 
-use crate::input::backend::Backend;
-use crate::input::invocation::{TypeIf, XenCall};
+use crate::input::invocation::TypeIf;
+use crate::input::xen_port::XenPort;
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::types::names::IfName;
@@ -16,22 +16,9 @@ pub struct Resolved<'k> {
     pub rename_to: Option<IfName>,
 }
 
-/// The final name the device carries: `vifname` (plus `-emu` for a tap) or the kernel name.
-pub fn wanted_name(call: &XenCall, backend: &Backend) -> Result<IfName> {
-    match (&backend.vifname, call.type_if) {
-        (None, _) => Ok(call.dev.clone()),
-        (Some(name), TypeIf::Vif) => Ok(name.clone()),
-        (Some(name), TypeIf::Tap) => name.emu(),
-    }
-}
-
-pub fn resolve_attach<'k>(
-    call: &XenCall,
-    backend: &Backend,
-    kernel: &'k Snapshot,
-) -> Result<Resolved<'k>> {
-    let dev = &call.dev;
-    let wanted = wanted_name(call, backend)?;
+pub fn resolve_attach<'k>(port: &XenPort, kernel: &'k Snapshot) -> Result<Resolved<'k>> {
+    let dev = &port.kernel_name;
+    let wanted = port.name.clone();
     let current = kernel.link(dev.as_str());
     if wanted == *dev {
         return match current {
@@ -51,11 +38,11 @@ pub fn resolve_attach<'k>(
             bail!("Cannot rename interface {dev}. An interface with name {wanted} already exists.")
         }
         // qemu-xen may have been told the final tap name already.
-        (None, Some(found)) if call.type_if == TypeIf::Tap => Ok(Resolved {
+        (None, Some(found)) if port.type_if == TypeIf::Tap => Ok(Resolved {
             found,
             rename_to: None,
         }),
-        (None, Some(found)) if is_renamed_from(kernel, found, call) => Ok(Resolved {
+        (None, Some(found)) if is_renamed_from(kernel, found, port) => Ok(Resolved {
             found,
             rename_to: None,
         }),
@@ -66,25 +53,20 @@ pub fn resolve_attach<'k>(
 
 /// A rerun finds the device already renamed. It is ours when sysfs says it is this backend's
 /// netback device, or when its alias holds the kernel name (set by our rename).
-fn is_renamed_from(kernel: &Snapshot, link: &Link, call: &XenCall) -> bool {
-    let netback = format!("vif-{}-{}", call.vif.domid, call.vif.devid);
+fn is_renamed_from(kernel: &Snapshot, link: &Link, port: &XenPort) -> bool {
+    let netback = format!("vif-{}-{}", port.vif.domid, port.vif.devid);
     kernel.device_of(link.name.as_str()) == Some(netback.as_str())
-        || link.alias.as_deref() == Some(call.dev.as_str())
+        || link.alias.as_deref() == Some(port.kernel_name.as_str())
 }
 
 /// The device a detach acts on: the kernel name while it still exists (an attach that failed
 /// before its rename), else the final name if that device is ours, else nothing: netback has
 /// usually freed it already.
-pub fn resolve_detach<'k>(
-    call: &XenCall,
-    backend: &Backend,
-    kernel: &'k Snapshot,
-) -> Result<Option<&'k Link>> {
-    if let Some(found) = kernel.link(call.dev.as_str()) {
+pub fn resolve_detach<'k>(port: &XenPort, kernel: &'k Snapshot) -> Result<Option<&'k Link>> {
+    if let Some(found) = kernel.link(port.kernel_name.as_str()) {
         return Ok(Some(found));
     }
-    let wanted = wanted_name(call, backend)?;
     Ok(kernel
-        .link(wanted.as_str())
-        .filter(|found| call.type_if == TypeIf::Tap || is_renamed_from(kernel, found, call)))
+        .link(port.name.as_str())
+        .filter(|found| port.type_if == TypeIf::Tap || is_renamed_from(kernel, found, port)))
 }

@@ -1,0 +1,126 @@
+//! The one reader of the kernel for planning: a `Needs` in, a `Snapshot` out.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::planning::modes::routed;
+use crate::planning::needs::Needs;
+use crate::planning::snapshot::Snapshot;
+use crate::sys::rtnl::Netlink;
+use crate::sys::sysctl::{self, Key};
+use crate::types::names::IfName;
+use crate::types::prefix::Family;
+
+pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
+    let mut names = needs.links.clone();
+    if let Some(routed) = &needs.routed {
+        names.extend(routed.port.iter().cloned());
+        if let Some(netdev) = &routed.netdev {
+            names.push(IfName::new(netdev).context("netdev")?);
+        }
+    }
+    let mut kernel = links(netlink, &names).await?;
+    if needs.masters || needs.routed.is_some() {
+        add_masters(netlink, &mut kernel).await?;
+    }
+    if needs.default_links || needs.routed.is_some() {
+        add_default_links(netlink, &mut kernel).await?;
+    }
+    let mut keys = needs.sysctls.clone();
+    if let Some(wanted) = &needs.routed {
+        kernel.proxies = netlink.proxies().await?;
+        keys.push(Key::new("net/ipv4/conf/all/forwarding")?);
+        keys.push(Key::new("net/ipv6/conf/all/forwarding")?);
+        let mut inspected = Vec::new();
+        for name in &wanted.port {
+            keys.push(Key::proxy_arp(name));
+            keys.push(Key::proxy_ndp(name));
+            if let Some(link) = kernel.link(name.as_str()) {
+                inspected.push(link.index);
+            }
+        }
+        if let Ok(uplink) = routed::uplink(wanted.netdev.as_deref(), &kernel) {
+            keys.push(Key::proxy_ndp(&uplink.name));
+            inspected.push(uplink.index);
+        }
+        inspected.dedup();
+        for index in inspected {
+            for address in netlink.addresses(index).await? {
+                kernel.addresses.push((index, address));
+            }
+            for (destination, prefix_len, metric) in netlink.routes_via(index).await? {
+                kernel.routes.push((index, destination, prefix_len, metric));
+            }
+        }
+    }
+    if needs.proxy_arp_of_default_links {
+        for index in kernel.default_links.clone() {
+            if let Some(link) = kernel.link_by_index(index) {
+                keys.push(Key::proxy_arp(&link.name));
+            }
+        }
+    }
+    for key in keys {
+        let value = sysctl::read(&key)?;
+        kernel.sysctls.push((key, value));
+    }
+    Ok(kernel)
+}
+
+/// The named links, each with its sysfs device (a netback vif's is `vif-<domid>-<devid>`).
+async fn links(netlink: &Netlink, names: &[IfName]) -> Result<Snapshot> {
+    let mut kernel = Snapshot::default();
+    // A vif often is its own wanted name, and a bridge the master of a port: one request each.
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            continue;
+        }
+        if let Some(link) = netlink.link(name).await? {
+            if let Some(device) = sysfs_device(name) {
+                kernel.devices.push((name.to_string(), device));
+            }
+            kernel.add(link);
+        }
+    }
+    Ok(kernel)
+}
+
+async fn add_masters(netlink: &Netlink, kernel: &mut Snapshot) -> Result<()> {
+    let mut masters: Vec<u32> = kernel.links.iter().filter_map(|l| l.master).collect();
+    masters.retain(|index| kernel.links.iter().all(|l| l.index != *index));
+    masters.sort_unstable();
+    masters.dedup();
+    for index in masters {
+        if let Some(master) = netlink.link_by_index(index).await? {
+            kernel.add(master);
+        }
+    }
+    Ok(())
+}
+
+fn sysfs_device(name: &IfName) -> Option<String> {
+    let target = std::fs::read_link(
+        Path::new("/sys/class/net")
+            .join(name.as_str())
+            .join("device"),
+    )
+    .ok()?;
+    Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+/// The links of the IPv4, then IPv6, default routes, recorded in the snapshot.
+async fn add_default_links(netlink: &Netlink, kernel: &mut Snapshot) -> Result<()> {
+    for family in [Family::V4, Family::V6] {
+        for index in netlink.default_route_links(family).await? {
+            if kernel.default_links.contains(&index) {
+                continue;
+            }
+            if let Some(link) = netlink.link_by_index(index).await? {
+                kernel.add(link);
+            }
+            kernel.default_links.push(index);
+        }
+    }
+    Ok(())
+}
