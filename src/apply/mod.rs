@@ -1,5 +1,6 @@
 //! Runs a plan. An attach stops at the first failure and undoes what it did, in reverse; a
-//! detach keeps going, counts missing objects as removed and reports every other failure.
+//! detach keeps going, counts missing objects as removed (not missing programs) and reports
+//! every other failure.
 
 pub mod gather;
 pub mod hooks;
@@ -17,8 +18,8 @@ pub trait Runner {
 }
 
 pub async fn apply_attach(plan: &Plan, runner: &mut impl Runner) -> Result<()> {
-    let mut done: Vec<&Step> = Vec::with_capacity(plan.steps.len());
-    for step in &plan.steps {
+    let mut done: Vec<&Step> = Vec::new();
+    for step in plan.iter() {
         log::info!("{step}");
         if let Err(err) = runner.run(step).await {
             let err = err.context(step.to_string());
@@ -37,11 +38,13 @@ pub async fn apply_attach(plan: &Plan, runner: &mut impl Runner) -> Result<()> {
 
 pub async fn apply_detach(plan: &Plan, runner: &mut impl Runner) -> Result<()> {
     let mut failures = Vec::new();
-    for step in &plan.steps {
+    for step in plan.iter() {
         log::info!("{step}");
         match runner.run(step).await {
             Ok(()) => {}
-            Err(err) if is_missing(&err) => log::debug!("{step}: already gone"),
+            Err(err) if step.absent_means_done() && is_missing(&err) => {
+                log::debug!("{step}: already gone")
+            }
             Err(err) => {
                 log::warn!("{step}: {err:#}");
                 failures.push(format!("{step}: {err:#}"));
@@ -88,29 +91,26 @@ mod tests {
 
     fn online_plan() -> Plan {
         let vif = link("vif3.0");
-        Plan {
-            steps: vec![
-                Step::SetDown {
-                    link: vif.clone(),
-                    was_up: true,
-                },
-                Step::SetMtu {
-                    link: vif.clone(),
-                    mtu: 9000,
-                    previous: 1500,
-                },
-                Step::Attach {
-                    link: vif.clone(),
-                    bridge: link("xenbr0"),
-                    previous: None,
-                },
-                Step::SetUp {
-                    link: vif,
-                    was_up: false,
-                },
-            ],
-            ..Default::default()
-        }
+        Plan::of(vec![
+            Step::SetDown {
+                link: vif.clone(),
+                was_up: true,
+            },
+            Step::SetMtu {
+                link: vif.clone(),
+                mtu: 9000,
+                previous: 1500,
+            },
+            Step::Attach {
+                link: vif.clone(),
+                bridge: link("xenbr0"),
+                previous: None,
+            },
+            Step::SetUp {
+                link: vif,
+                was_up: false,
+            },
+        ])
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -149,23 +149,20 @@ mod tests {
     fn a_failed_online_removes_the_limit_on_what_the_guest_sends() {
         let tap = link("vkt0");
         let rate = crate::types::port::Rate(10_000_000);
-        let plan = Plan {
-            steps: vec![
-                Step::SetRateLimit {
-                    link: tap.clone(),
-                    rate,
-                },
-                Step::SetIngressLimit {
-                    link: tap.clone(),
-                    rate,
-                },
-                Step::SetUp {
-                    link: tap,
-                    was_up: false,
-                },
-            ],
-            ..Default::default()
-        };
+        let plan = Plan::of(vec![
+            Step::SetRateLimit {
+                link: tap.clone(),
+                rate,
+            },
+            Step::SetIngressLimit {
+                link: tap.clone(),
+                rate,
+            },
+            Step::SetUp {
+                link: tap,
+                was_up: false,
+            },
+        ]);
         let mut r = Recorder {
             ran: vec![],
             fail: vec![("set vkt0 up", nix::libc::ENOBUFS)],
@@ -185,21 +182,18 @@ mod tests {
     #[test]
     fn detach_continues_and_tolerates_missing_objects() {
         let vif = link("vif3.0");
-        let plan = Plan {
-            steps: vec![
-                Step::SetDown {
-                    link: vif.clone(),
-                    was_up: true,
-                },
-                Step::Detach { link: vif.clone() },
-                Step::SetMtu {
-                    link: vif,
-                    mtu: 1500,
-                    previous: 1500,
-                },
-            ],
-            ..Default::default()
-        };
+        let plan = Plan::of(vec![
+            Step::SetDown {
+                link: vif.clone(),
+                was_up: true,
+            },
+            Step::Detach { link: vif.clone() },
+            Step::SetMtu {
+                link: vif,
+                mtu: 1500,
+                previous: 1500,
+            },
+        ]);
         let mut r = Recorder {
             ran: vec![],
             fail: vec![
@@ -212,6 +206,33 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "detach vif3.0 from its bridge: Operation not permitted (os error 1)"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_on_detach_is_a_failure_not_already_gone() {
+        let plan = Plan::of(vec![
+            Step::Exec {
+                program: "/sbin/ifdown".into(),
+                args: vec!["xen1.0".into()],
+            },
+            Step::SetDown {
+                link: link("xen1.0"),
+                was_up: true,
+            },
+        ]);
+        let mut r = Recorder {
+            ran: vec![],
+            fail: vec![
+                ("run /sbin/ifdown xen1.0", nix::libc::ENOENT),
+                ("set xen1.0 down", nix::libc::ENODEV),
+            ],
+        };
+        let err = block_on(apply_detach(&plan, &mut r)).unwrap_err();
+        assert_eq!(r.ran.len(), 2);
+        assert_eq!(
+            err.to_string(),
+            "run /sbin/ifdown xen1.0: No such file or directory (os error 2)"
         );
     }
 }

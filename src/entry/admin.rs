@@ -124,7 +124,7 @@ pub fn check(dev: &str) -> Result<bool> {
         let netlink = Netlink::connect()?;
         let (plan, backend) = plan_for(&dev, xs.as_mut(), &netlink).await?;
         let mut drift = vec![];
-        for step in &plan.steps {
+        for step in plan.iter() {
             if let Some(what) = differs(step, xs.as_mut(), &netlink).await? {
                 drift.push(what);
             }
@@ -229,9 +229,8 @@ pub fn reattach(bridge: Option<&str>) -> Result<usize> {
                     }
                     None => plan_tap_up(&netlink, &name, None).await?,
                 };
-                plan.steps
-                    .retain(|s| !matches!(s, Step::RunHooks(_) | Step::PurgeConntrack { .. }));
-                let changes = plan.steps.iter().filter(|s| !routine(s)).count();
+                plan.retain(|s| !matches!(s, Step::RunHooks(_) | Step::PurgeConntrack { .. }));
+                let changes = plan.iter().filter(|s| !routine(s)).count();
                 let runner = SystemRunner {
                     netlink: &netlink,
                     xenstore: xs.as_mut(),

@@ -142,6 +142,13 @@ pub enum Step {
 }
 
 impl Step {
+    /// On detach, whether "no such object" means this step is done. A missing device,
+    /// route or table is; a missing program (the system's `ifdown`, a hook's interpreter)
+    /// is a failure to report.
+    pub fn absent_means_done(&self) -> bool {
+        !matches!(self, Step::Exec { .. } | Step::RunHooks(_))
+    }
+
     /// The step that reverts this one, from the state captured when it was planned. None
     /// where nothing can or need be restored (addresses of a fresh vif, xenstore keys that
     /// libxl deletes with the failed device, hooks).
@@ -308,31 +315,87 @@ impl fmt::Display for Step {
     }
 }
 
-/// What a run will do: the steps, plus the decisions worth a line in the log.
+/// When a step runs, relative to the moment the guest's port comes up. A plan runs its
+/// phases in this order, so "the filter is in place before the guest's first frame" is a
+/// property of the plan, whatever order its steps were planned in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// The port made ready (rename, MAC, MTU, bridge or switch membership); on detach,
+    /// the port taken down and apart.
+    Prepare,
+    /// What must hold before the guest can send: port options, antispoofing, rate limits.
+    BeforeLinkUp,
+    /// The port comes up (or the system's `ifup` brings it up).
+    LinkUp,
+    /// What needs the port up, or outlives it: routes, proxy entries, NAT, sysctls.
+    After,
+    /// Upstream runs the hooks after everything else (CONTRACT 4.7).
+    Hooks,
+}
+
+const PHASES: [Phase; 5] = [
+    Phase::Prepare,
+    Phase::BeforeLinkUp,
+    Phase::LinkUp,
+    Phase::After,
+    Phase::Hooks,
+];
+
+/// What a run will do: the steps by phase, plus the decisions worth a line in the log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    pub steps: Vec<Step>,
+    phases: [Vec<Step>; 5],
     pub notes: Vec<String>,
     /// Host settings that look wrong but are the admin's to change (logged as warnings).
     pub warnings: Vec<String>,
 }
 
 impl Plan {
-    /// Where steps for `port` go to run before the port comes up: ahead of its `SetUp`, or,
-    /// for a port already up, ahead of the hooks.
-    pub fn before_link_up(&self, port: &IfName) -> usize {
-        self.steps
-            .iter()
-            .position(|s| matches!(s, Step::SetUp { link, .. } if &link.name == port))
-            .unwrap_or_else(|| self.before_hooks())
+    pub fn push(&mut self, phase: Phase, step: Step) {
+        self.phases[phase as usize].push(step);
     }
 
-    /// Ahead of the hooks, which upstream runs after everything else (CONTRACT 4.7).
-    pub fn before_hooks(&self) -> usize {
-        self.steps
-            .iter()
-            .position(|s| matches!(s, Step::RunHooks(_)))
-            .unwrap_or(self.steps.len())
+    pub fn extend(&mut self, phase: Phase, steps: impl IntoIterator<Item = Step>) {
+        self.phases[phase as usize].extend(steps);
+    }
+
+    /// The steps of one phase so far.
+    pub fn phase(&self, phase: Phase) -> &[Step] {
+        &self.phases[phase as usize]
+    }
+
+    /// One phase's list, for helpers that only ever add to one phase.
+    pub fn phase_mut(&mut self, phase: Phase) -> &mut Vec<Step> {
+        &mut self.phases[phase as usize]
+    }
+
+    /// Every step, in the order they run.
+    pub fn iter(&self) -> impl Iterator<Item = &Step> {
+        PHASES.iter().flat_map(|p| self.phase(*p))
+    }
+
+    /// Every step, in the order they run (a copy, for tests and reports).
+    pub fn steps(&self) -> Vec<Step> {
+        self.iter().cloned().collect()
+    }
+
+    /// Drops the steps `keep` refuses, in every phase.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Step) -> bool) {
+        for phase in &mut self.phases {
+            phase.retain(&mut keep);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.phases.iter().all(Vec::is_empty)
+    }
+
+    /// A plan of these steps, in this order (tests of what runs them).
+    #[cfg(test)]
+    pub fn of(steps: Vec<Step>) -> Plan {
+        let mut plan = Plan::default();
+        plan.extend(Phase::Prepare, steps);
+        plan
     }
 }
 
@@ -344,10 +407,10 @@ impl fmt::Display for Plan {
         for warning in &self.warnings {
             writeln!(f, "# warning: {warning}")?;
         }
-        if self.steps.is_empty() {
+        if self.is_empty() {
             writeln!(f, "# nothing to do")?;
         }
-        for step in &self.steps {
+        for step in self.iter() {
             writeln!(f, "{step}")?;
         }
         Ok(())

@@ -143,25 +143,46 @@ fn undo_restores_what_was_found() {
 }
 
 #[test]
-fn steps_for_a_port_go_before_its_link_up_else_before_the_hooks() {
-    let up = |name: &str| Step::SetUp {
-        link: link(7, name),
+fn phases_run_in_order_whatever_order_they_were_planned_in() {
+    let up = Step::SetUp {
+        link: link(7, "vif3.0"),
         was_up: false,
     };
     let hooks = Step::RunHooks(HookRun {
         dir: PathBuf::from("/etc/xen/scripts/vif-post.d"),
         vars: vec![],
     });
-    let port = IfName::new("vif3.0").unwrap();
-    let plan = Plan {
-        steps: vec![up("other0"), up("vif3.0"), hooks.clone()],
-        ..Plan::default()
+    let route = Step::AddRoute(Route::to("192.0.2.10".parse().unwrap(), 32));
+    let filter = Step::RemovePortFilter {
+        port: IfName::new("vif3.0").unwrap(),
     };
-    assert_eq!(plan.before_link_up(&port), 1);
-    let plan = Plan {
-        steps: vec![up("other0"), hooks],
-        ..Plan::default()
+    let down = Step::SetDown {
+        link: link(7, "vif3.0"),
+        was_up: true,
     };
-    assert_eq!(plan.before_link_up(&port), 1);
-    assert_eq!(Plan::default().before_link_up(&port), 0);
+    let mut plan = Plan::default();
+    assert!(plan.is_empty());
+    plan.push(Phase::Hooks, hooks.clone());
+    plan.push(Phase::After, route.clone());
+    plan.push(Phase::LinkUp, up.clone());
+    plan.push(Phase::BeforeLinkUp, filter.clone());
+    plan.push(Phase::Prepare, down.clone());
+    assert_eq!(plan.steps(), [down, filter, up, route, hooks.clone()]);
+    assert_eq!(plan.phase(Phase::Hooks), [hooks]);
+    plan.retain(|s| !matches!(s, Step::RunHooks(_)));
+    assert_eq!(plan.steps().len(), 4);
+}
+
+#[test]
+fn only_missing_objects_count_as_done_on_detach_not_missing_programs() {
+    let exec = Step::Exec {
+        program: PathBuf::from("/sbin/ifdown"),
+        args: vec!["xen1.0".into()],
+    };
+    assert!(!exec.absent_means_done());
+    let down = Step::SetDown {
+        link: link(7, "vif3.0"),
+        was_up: true,
+    };
+    assert!(down.absent_means_done());
 }

@@ -2,7 +2,7 @@
 //! filtered before its link comes up, and the flows its addresses had under an earlier
 //! guest are purged. Every mode uses this, so bridged, routed, NAT and qemu ports match.
 
-use crate::planning::plan::{Plan, Step};
+use crate::planning::plan::{Phase, Plan, Step};
 use crate::sys::nft::PortFilter;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
@@ -19,8 +19,8 @@ pub struct Guest<'a> {
     pub address_source: &'a str,
 }
 
-/// Adds the filter and the conntrack purge ahead of the port's link-up (the filter is in
-/// place before the guest can send a frame) or, for a port already up, ahead of the hooks.
+/// Adds the filter and the conntrack purge ahead of the port's link-up: the filter is in
+/// place before the guest can send a frame.
 pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) -> anyhow::Result<()> {
     let port = guest.port;
     let (enabled, decided_by) = &guest.enabled;
@@ -38,25 +38,21 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) -> anyhow::Result<()> {
     }
     let mut filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
     filter.check_size().map_err(anyhow::Error::msg)?;
-    filter.trunk = plan.steps.iter().any(|s| {
+    filter.trunk = plan.phase(Phase::BeforeLinkUp).iter().any(|s| {
         matches!(s, Step::SetPortOptions { link, options }
             if &link.name == port && !options.vlans.trunks.is_empty())
     });
     let purge = Step::PurgeConntrack {
         addresses: guest.addresses.to_vec(),
     };
-    let at = plan.before_link_up(port);
-    plan.steps
-        .splice(at..at, [Step::SetPortFilter(filter), purge]);
+    plan.extend(Phase::BeforeLinkUp, [Step::SetPortFilter(filter), purge]);
     Ok(())
 }
 
 /// Removal is planned whatever the setting or the addresses are now: they may have changed
 /// since the port was plugged, and removing what is not there costs one batch.
 pub fn add_to_detach(plan: &mut Plan, port: &IfName) {
-    let at = plan.before_hooks();
-    plan.steps
-        .insert(at, Step::RemovePortFilter { port: port.clone() });
+    plan.push(Phase::After, Step::RemovePortFilter { port: port.clone() });
 }
 
 #[cfg(test)]

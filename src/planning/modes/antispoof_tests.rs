@@ -1,4 +1,5 @@
 use super::*;
+use crate::planning::plan::Phase;
 use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::prefix::Prefix;
@@ -32,27 +33,25 @@ fn guest<'a>(port: &'a IfName, addresses: &'a [Prefix], on: bool) -> Guest<'a> {
 }
 
 fn words(plan: &Plan) -> Vec<String> {
-    plan.steps.iter().map(|s| s.to_string()).collect()
+    plan.steps().iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
 fn filter_and_purge_go_right_before_the_link_comes_up() {
     let port = name("xen1.0");
     let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
-    let mut plan = Plan {
-        steps: vec![
-            Step::Rename {
-                link: link("vif1.0"),
-                to: port.clone(),
-            },
-            Step::SetUp {
-                link: link("xen1.0"),
-                was_up: false,
-            },
-            hooks(),
-        ],
-        ..Plan::default()
+    let mut plan = Plan::default();
+    let rename = Step::Rename {
+        link: link("vif1.0"),
+        to: port.clone(),
     };
+    plan.push(Phase::Prepare, rename);
+    let up = Step::SetUp {
+        link: link("xen1.0"),
+        was_up: false,
+    };
+    plan.push(Phase::LinkUp, up);
+    plan.push(Phase::Hooks, hooks());
     add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
     assert_eq!(
         words(&plan),
@@ -65,7 +64,7 @@ fn filter_and_purge_go_right_before_the_link_comes_up() {
         ]
     );
     assert_eq!(
-        plan.steps[1].undo(),
+        plan.steps()[1].undo(),
         Some(Step::RemovePortFilter { port: port.clone() })
     );
 }
@@ -74,13 +73,11 @@ fn filter_and_purge_go_right_before_the_link_comes_up() {
 fn a_port_already_up_is_filtered_before_the_hooks() {
     let port = name("vif1.0");
     let addresses = [Prefix::new("2001:db8::10".parse().unwrap(), 128)];
-    let mut plan = Plan {
-        steps: vec![hooks()],
-        ..Plan::default()
-    };
+    let mut plan = Plan::default();
+    plan.push(Phase::Hooks, hooks());
     add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
-    assert!(matches!(plan.steps[0], Step::SetPortFilter(_)));
-    assert!(matches!(plan.steps[2], Step::RunHooks(_)));
+    assert!(matches!(plan.steps()[0], Step::SetPortFilter(_)));
+    assert!(matches!(plan.steps()[2], Step::RunHooks(_)));
 }
 
 #[test]
@@ -90,7 +87,7 @@ fn off_or_without_addresses_nothing_is_installed_and_the_note_says_why() {
     let mut plan = Plan::default();
     add_to_attach(&mut plan, &guest(&port, &addresses, false)).unwrap();
     add_to_attach(&mut plan, &guest(&port, &[], true)).unwrap();
-    assert!(plan.steps.is_empty());
+    assert!(plan.steps().is_empty());
     assert_eq!(
         plan.notes,
         [
@@ -103,16 +100,13 @@ fn off_or_without_addresses_nothing_is_installed_and_the_note_says_why() {
 #[test]
 fn detach_always_removes_before_the_hooks() {
     let port = name("vif1.0");
-    let mut plan = Plan {
-        steps: vec![
-            Step::SetDown {
-                link: link("vif1.0"),
-                was_up: true,
-            },
-            hooks(),
-        ],
-        ..Plan::default()
+    let mut plan = Plan::default();
+    let down = Step::SetDown {
+        link: link("vif1.0"),
+        was_up: true,
     };
+    plan.push(Phase::Prepare, down);
+    plan.push(Phase::Hooks, hooks());
     add_to_detach(&mut plan, &port);
     assert_eq!(
         words(&plan),
@@ -136,10 +130,10 @@ fn more_blocks_than_one_rule_can_check_is_one_sentence_and_no_step() {
         err.to_string(),
         "vif1.0 has 33 IPv4 address blocks to allow, more than the 32 antispoofing can check per family; list fewer or set antispoof = no for it"
     );
-    assert!(plan.steps.is_empty());
+    assert!(plan.steps().is_empty());
     let fits = &addresses[..32];
     add_to_attach(&mut plan, &guest(&port, fits, true)).unwrap();
-    assert!(matches!(plan.steps[0], Step::SetPortFilter(_)));
+    assert!(matches!(plan.steps()[0], Step::SetPortFilter(_)));
 }
 
 #[test]
@@ -155,16 +149,15 @@ fn a_trunk_port_lets_tagged_frames_through() {
         },
         ..PortOptions::default()
     };
-    let mut plan = Plan {
-        steps: vec![Step::SetPortOptions {
-            link: link("vif1.0"),
-            options,
-        }],
-        ..Plan::default()
+    let mut plan = Plan::default();
+    let options = Step::SetPortOptions {
+        link: link("vif1.0"),
+        options,
     };
+    plan.push(Phase::BeforeLinkUp, options);
     add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
-    let Step::SetPortFilter(filter) = &plan.steps[1] else {
-        panic!("{:?}", plan.steps);
+    let Step::SetPortFilter(filter) = &plan.steps()[1] else {
+        panic!("{:?}", plan.steps());
     };
     assert!(filter.trunk);
     assert!(filter.to_string().ends_with(", tagged frames pass (trunk)"));

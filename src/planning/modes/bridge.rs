@@ -9,7 +9,7 @@ use crate::planning::modes::port_options;
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
-use crate::planning::plan::{Plan, Step};
+use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::types::bridge_word::BridgeWord;
@@ -182,7 +182,7 @@ pub fn join_bridge(
     link: &LinkRef,
     bridge: &Link,
     kernel: &Snapshot,
-    steps: &mut Vec<Step>,
+    plan: &mut Plan,
 ) -> Result<()> {
     if found.master != Some(bridge.index) {
         let previous = found
@@ -190,18 +190,23 @@ pub fn join_bridge(
             .and_then(|index| kernel.link_by_index(index))
             .map(link_ref)
             .transpose()?;
-        steps.push(Step::Attach {
+        let step = Step::Attach {
             link: link.clone(),
             bridge: link_ref(bridge)?,
             previous,
-        });
+        };
+        plan.push(Phase::Prepare, step);
     }
-    let still_up = found.up && !steps.iter().any(|s| matches!(s, Step::SetDown { .. }));
-    if !still_up {
-        steps.push(Step::SetUp {
+    let taken_down = plan
+        .phase(Phase::Prepare)
+        .iter()
+        .any(|s| matches!(s, Step::SetDown { .. }));
+    if !found.up || taken_down {
+        let step = Step::SetUp {
             link: link.clone(),
             was_up: false,
-        });
+        };
+        plan.push(Phase::LinkUp, step);
     }
     Ok(())
 }
@@ -227,15 +232,15 @@ pub fn plan_xen_attach(
         device.found,
         device.rename_to.as_ref(),
         mtu,
-        &mut plan.steps,
+        plan.phase_mut(Phase::Prepare),
     )?;
     if let (TypeIf::Vif, Some(key)) = (port.type_if, &port.frontend_mtu_key) {
-        plan.steps.push(Step::WriteXenstore {
+        plan.phase_mut(Phase::Prepare).push(Step::WriteXenstore {
             path: key.clone(),
             value: mtu.to_string(),
         });
     }
-    join_bridge(device.found, &link, bridge_link, kernel, &mut plan.steps)?;
+    join_bridge(device.found, &link, bridge_link, kernel, &mut plan)?;
     // VLANs in the bridge word are this vif's own; they win over a [port] section's.
     let mut wanted = requested.clone();
     let from_word = bridge.vlans_for(bridge_link);
@@ -245,7 +250,7 @@ pub fn plan_xen_attach(
     let source = format!("mac= in the vif configuration ({}/mac)", port.backend);
     let options = wanted.resolve(link.name.as_str(), port.mac, &source)?;
     port_options::add_to_attach(&mut plan, &link, bridge_link, options)?;
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
@@ -254,12 +259,12 @@ pub fn plan_xen_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>
     debug_assert!(matches!(port.command, Command::Offline | Command::Remove));
     let mut plan = Plan::default();
     match xen_device::resolve_detach(port, kernel)? {
-        Some(found) => detach_port(found, &mut plan.steps)?,
+        Some(found) => detach_port(found, plan.phase_mut(Phase::Prepare))?,
         None => plan
             .notes
             .push(format!("{} is already gone", port.kernel_name)),
     }
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 

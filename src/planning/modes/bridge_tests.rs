@@ -48,7 +48,7 @@ fn kernel(links: Vec<Link>) -> Snapshot {
 }
 
 fn words(plan: &Plan) -> Vec<String> {
-    plan.steps.iter().map(|s| s.to_string()).collect()
+    plan.steps().iter().map(|s| s.to_string()).collect()
 }
 
 fn attach(call: &XenCall, backend: &Backend, kernel: &Snapshot) -> Result<Plan> {
@@ -137,7 +137,6 @@ fn port_of_another_bridge_is_moved_and_undo_moves_it_back() {
     )
     .unwrap();
     let attach_step = plan
-        .steps
         .iter()
         .find(|s| matches!(s, Step::Attach { .. }))
         .unwrap();
@@ -369,7 +368,7 @@ fn detach_and_vanished_device() {
         ["set vif3.0 down", "detach vif3.0 from its bridge"]
     );
     let gone = plan_xen_detach(&XenPort::for_test(&c, &backend()), &kernel(vec![]), None).unwrap();
-    assert!(gone.steps.is_empty());
+    assert!(gone.is_empty());
     assert_eq!(gone.notes, ["vif3.0 is already gone"]);
 }
 
@@ -391,7 +390,7 @@ fn detach_uses_the_final_name_only_when_it_is_ours() {
     assert_eq!(words(&plan), ["set xen1.0 down"]);
     renamed.alias = None;
     let plan = plan_xen_detach(&XenPort::for_test(&c, &b), &kernel(vec![renamed]), None).unwrap();
-    assert!(plan.steps.is_empty());
+    assert!(plan.steps().is_empty());
 }
 
 fn vlan_bridge(index: u32, name: &str) -> Link {

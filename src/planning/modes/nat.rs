@@ -14,7 +14,7 @@ use crate::planning::modes::routed::{
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
-use crate::planning::plan::{Plan, Step};
+use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::nft::Masquerade;
 use crate::sys::sysctl::Key;
@@ -118,10 +118,13 @@ pub fn plan_attach(
     let uplink = uplink(port.netdev.as_deref(), kernel)?;
     let up = link_ref(uplink)?;
     let mut plan = Plan::default();
-    let (vif, current_name) =
-        rename_port(device.found, device.rename_to.as_ref(), &mut plan.steps)?;
+    let (vif, current_name) = rename_port(
+        device.found,
+        device.rename_to.as_ref(),
+        plan.phase_mut(Phase::Prepare),
+    )?;
     if !device.found.up || device.rename_to.is_some() {
-        plan.steps.push(Step::SetUp {
+        plan.phase_mut(Phase::LinkUp).push(Step::SetUp {
             link: vif.clone(),
             was_up: false,
         });
@@ -129,7 +132,12 @@ pub fn plan_attach(
     let mut routers: Vec<IpAddr> = pairs.iter().map(|(_, r)| *r).collect();
     routers.dedup();
     for router in &routers {
-        ensure_address(kernel, &vif, Prefix::host(*router), &mut plan.steps);
+        ensure_address(
+            kernel,
+            &vif,
+            Prefix::host(*router),
+            plan.phase_mut(Phase::After),
+        );
     }
     let has_v4 = pairs.iter().any(|(g, _)| g.is_ipv4());
     let has_v6 = pairs.iter().any(|(g, _)| g.is_ipv6());
@@ -139,7 +147,7 @@ pub fn plan_attach(
             &Key::proxy_arp(&current_name),
             Key::proxy_arp(&vif.name),
             "1",
-            &mut plan.steps,
+            plan.phase_mut(Phase::After),
         );
     }
     let mut rules = Vec::new();
@@ -147,7 +155,7 @@ pub fn plan_attach(
         let mut route = Route::to(guest, if guest.is_ipv4() { 32 } else { 128 });
         route.dev = Some(vif.clone());
         route.src = Some(router);
-        ensure_route(kernel, route, &mut plan.steps);
+        ensure_route(kernel, route, plan.phase_mut(Phase::After));
         if guest.is_ipv4() || masquerade6 {
             rules.push(Masquerade {
                 source: guest,
@@ -156,13 +164,13 @@ pub fn plan_attach(
         }
     }
     // Always planned: it replaces whatever an earlier run (or domain) left in the table.
-    plan.steps.push(Step::SetNat {
+    plan.phase_mut(Phase::After).push(Step::SetNat {
         key: nat_key(port.vif),
         rules,
     });
     check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
     plan.notes.push(format!("uplink {}", uplink.name));
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
@@ -170,11 +178,11 @@ pub fn plan_attach(
 /// routes and addresses vanish with the vif.
 pub fn plan_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) -> Result<Plan> {
     let mut plan = Plan::default();
-    plan.steps.push(Step::RemoveNat {
+    plan.phase_mut(Phase::Prepare).push(Step::RemoveNat {
         key: nat_key(port.vif),
     });
     match xen_device::resolve_detach(port, kernel)? {
-        Some(found) => plan.steps.push(Step::SetDown {
+        Some(found) => plan.phase_mut(Phase::Prepare).push(Step::SetDown {
             link: link_ref(found)?,
             was_up: found.up,
         }),
@@ -182,7 +190,7 @@ pub fn plan_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) ->
             .notes
             .push(format!("{} is already gone", port.kernel_name)),
     }
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 

@@ -46,7 +46,7 @@ fn kernel(vif: &str) -> Snapshot {
 }
 
 fn words(plan: &Plan) -> Vec<String> {
-    plan.steps.iter().map(|s| s.to_string()).collect()
+    plan.steps().iter().map(|s| s.to_string()).collect()
 }
 
 fn ip(s: &str) -> IpAddr {

@@ -10,7 +10,7 @@ use crate::planning::modes::bridge::prepare_port;
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
-use crate::planning::plan::{Plan, Step};
+use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::ovsdb::OvsPort;
 use crate::sys::rtnl::Link;
@@ -81,8 +81,8 @@ struct Port {
 
 /// Down, MAC, flush (as for a Linux bridge), the OVS port, then up.
 fn add_port(plan: &mut Plan, found: &Link, rename_to: Option<&IfName>, port: Port) -> Result<()> {
-    let link = prepare_port(found, rename_to, found.mtu, &mut plan.steps)?;
-    plan.steps.push(Step::OvsAddPort {
+    let link = prepare_port(found, rename_to, found.mtu, plan.phase_mut(Phase::Prepare))?;
+    plan.phase_mut(Phase::Prepare).push(Step::OvsAddPort {
         link: link.clone(),
         bridge: port.bridge.to_string(),
         port: OvsPort {
@@ -93,9 +93,13 @@ fn add_port(plan: &mut Plan, found: &Link, rename_to: Option<&IfName>, port: Por
             mtu: port.mtu,
         },
     });
-    let still_up = found.up && !plan.steps.iter().any(|s| matches!(s, Step::SetDown { .. }));
+    let still_up = found.up
+        && !plan
+            .phase(Phase::Prepare)
+            .iter()
+            .any(|s| matches!(s, Step::SetDown { .. }));
     if !still_up {
-        plan.steps.push(Step::SetUp {
+        plan.phase_mut(Phase::LinkUp).push(Step::SetUp {
             link,
             was_up: false,
         });
@@ -143,9 +147,10 @@ pub fn plan_tap_attach(
 /// The tap's OVS port, then the tap down; a tap already gone only loses its port.
 pub fn plan_tap_detach(tap: &IfName, kernel: &Snapshot) -> Plan {
     let mut plan = Plan::default();
-    plan.steps.push(Step::OvsDelPort { name: tap.clone() });
+    plan.phase_mut(Phase::Prepare)
+        .push(Step::OvsDelPort { name: tap.clone() });
     if let Some(found) = kernel.link(tap.as_str()) {
-        plan.steps.push(Step::SetDown {
+        plan.phase_mut(Phase::Prepare).push(Step::SetDown {
             link: LinkRef {
                 index: found.index,
                 name: tap.clone(),
@@ -164,9 +169,10 @@ pub fn plan_detach(port: &XenPort, kernel: &Snapshot) -> Result<Plan> {
         Some(link) => link.name.clone(),
         None => port.name.clone(),
     };
-    plan.steps.push(Step::OvsDelPort { name: name.clone() });
+    plan.phase_mut(Phase::Prepare)
+        .push(Step::OvsDelPort { name: name.clone() });
     if let Some(link) = found {
-        plan.steps.push(Step::SetDown {
+        plan.phase_mut(Phase::Prepare).push(Step::SetDown {
             link: LinkRef {
                 index: link.index,
                 name,

@@ -85,7 +85,7 @@ fn attach_prepares_adds_with_external_ids_then_brings_up() {
         &vm,
     )
     .unwrap();
-    let words: Vec<String> = plan.steps.iter().map(|s| s.to_string()).collect();
+    let words: Vec<String> = plan.steps().iter().map(|s| s.to_string()).collect();
     assert_eq!(
         words,
         [
@@ -94,7 +94,7 @@ fn attach_prepares_adds_with_external_ids_then_brings_up() {
             "set vif3.0 up",
         ]
     );
-    let Step::OvsAddPort { port, .. } = &plan.steps[1] else {
+    let Step::OvsAddPort { port, .. } = &plan.steps()[1] else {
         panic!()
     };
     assert_eq!(port.mtu, Some(9000));
@@ -110,7 +110,7 @@ fn attach_prepares_adds_with_external_ids_then_brings_up() {
         ]
     );
     assert_eq!(
-        plan.steps[1].undo(),
+        plan.steps()[1].undo(),
         Some(Step::OvsDelPort {
             name: IfName::new("vif3.0").unwrap()
         })
@@ -124,7 +124,7 @@ fn detach_removes_the_port_even_when_the_device_is_gone() {
         &kernel(vec![vif(true)]),
     )
     .unwrap();
-    let words: Vec<String> = plan.steps.iter().map(|s| s.to_string()).collect();
+    let words: Vec<String> = plan.steps().iter().map(|s| s.to_string()).collect();
     assert_eq!(
         words,
         ["remove Open vSwitch port vif3.0", "set vif3.0 down"]
@@ -135,7 +135,7 @@ fn detach_removes_the_port_even_when_the_device_is_gone() {
     )
     .unwrap();
     assert_eq!(
-        plan.steps,
+        plan.steps(),
         [Step::OvsDelPort {
             name: IfName::new("vif3.0").unwrap()
         }]
@@ -159,7 +159,8 @@ fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
         ..Requested::default()
     };
     let mac = Some(MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]));
-    let words = |plan: &Plan| -> Vec<String> { plan.steps.iter().map(|s| s.to_string()).collect() };
+    let words =
+        |plan: &Plan| -> Vec<String> { plan.steps().iter().map(|s| s.to_string()).collect() };
     let plan = plan_tap_attach(&tap, &word("ovsbr0"), &requested, mac, None, &k).unwrap();
     assert_eq!(
         words(&plan)[1],

@@ -5,15 +5,13 @@
 
 use anyhow::{Result, bail};
 
-use crate::planning::plan::{Plan, Step};
+use crate::planning::plan::{Phase, Plan, Step};
 use crate::sys::rtnl::Link;
 use crate::types::link::LinkRef;
 use crate::types::port::{PortOptions, Rate};
 
-/// Adds the tap's rate limit, both ways, before it comes up (or before the hooks for a tap
-/// already up).
+/// Adds the tap's rate limit, both ways, before it comes up.
 pub fn add_rate_limit(plan: &mut Plan, link: &LinkRef, rate: Rate) {
-    let at = plan.before_link_up(&link.name);
     let steps = [
         Step::SetRateLimit {
             link: link.clone(),
@@ -24,15 +22,14 @@ pub fn add_rate_limit(plan: &mut Plan, link: &LinkRef, rate: Rate) {
             rate,
         },
     ];
-    plan.steps.splice(at..at, steps);
+    plan.extend(Phase::BeforeLinkUp, steps);
 }
 
 /// A tap going away loses the limit on what its guest sends, whatever the config says by
 /// then.
 pub fn add_rate_limit_removal(plan: &mut Plan, link: &LinkRef) {
-    let at = plan.before_hooks();
     let step = Step::RemoveIngressLimit { link: link.clone() };
-    plan.steps.insert(at, step);
+    plan.push(Phase::After, step);
 }
 
 /// Adds the options step after the port joins `bridge` and before it comes up, so the
@@ -60,8 +57,7 @@ pub fn add_to_attach(
         link: link.clone(),
         options,
     };
-    let at = plan.before_link_up(&link.name);
-    plan.steps.insert(at, step);
+    plan.push(Phase::BeforeLinkUp, step);
     Ok(())
 }
 

@@ -22,10 +22,8 @@ fn port_coming_up() -> (Plan, Step) {
         link: port(),
         was_up: false,
     };
-    let plan = Plan {
-        steps: vec![up.clone()],
-        ..Plan::default()
-    };
+    let mut plan = Plan::default();
+    plan.push(Phase::LinkUp, up.clone());
     (plan, up)
 }
 
@@ -33,7 +31,7 @@ fn port_coming_up() -> (Plan, Step) {
 fn the_step_goes_before_link_up_and_nothing_is_added_for_defaults() {
     let (mut plan, up) = port_coming_up();
     add_to_attach(&mut plan, &port(), &bridge(false), PortOptions::default()).unwrap();
-    assert_eq!(plan.steps, std::slice::from_ref(&up));
+    assert_eq!(plan.steps(), std::slice::from_ref(&up));
     let options = PortOptions {
         hairpin: true,
         ..PortOptions::default()
@@ -43,16 +41,19 @@ fn the_step_goes_before_link_up_and_nothing_is_added_for_defaults() {
         link: port(),
         options,
     };
-    assert_eq!(plan.steps, [step, up]);
-    assert_eq!(plan.steps[0].to_string(), "set vif3.0 bridge port: hairpin");
-    assert_eq!(plan.steps[0].undo(), None);
+    assert_eq!(plan.steps(), [step, up]);
+    assert_eq!(
+        plan.steps()[0].to_string(),
+        "set vif3.0 bridge port: hairpin"
+    );
+    assert_eq!(plan.steps()[0].undo(), None);
 }
 
 #[test]
 fn the_rate_limit_goes_both_ways_before_link_up() {
     let (mut plan, up) = port_coming_up();
     add_rate_limit(&mut plan, &port(), Rate(10_000_000));
-    let words: Vec<String> = plan.steps.iter().map(Step::to_string).collect();
+    let words: Vec<String> = plan.steps().iter().map(Step::to_string).collect();
     assert_eq!(
         words,
         [
@@ -61,16 +62,16 @@ fn the_rate_limit_goes_both_ways_before_link_up() {
             "set vif3.0 up",
         ]
     );
-    assert_eq!(plan.steps[2], up);
+    assert_eq!(plan.steps()[2], up);
 }
 
 #[test]
 fn a_tap_going_away_loses_its_ingress_limit() {
     let mut plan = Plan::default();
     add_rate_limit_removal(&mut plan, &port());
-    assert_eq!(plan.steps, [Step::RemoveIngressLimit { link: port() }]);
+    assert_eq!(plan.steps(), [Step::RemoveIngressLimit { link: port() }]);
     assert_eq!(
-        plan.steps[0].to_string(),
+        plan.steps()[0].to_string(),
         "delete the ingress qdisc of vif3.0 and its rate limit"
     );
 }

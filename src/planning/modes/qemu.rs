@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 
 use crate::input::config::PortRule;
 use crate::planning::modes::bridge;
-use crate::planning::plan::{Plan, Step};
+use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::types::bridge_word::BridgeWord;
@@ -116,8 +116,8 @@ pub fn plan_ifup(tap: &IfName, bridge: &Link, mtu: Option<u32>, kernel: &Snapsho
     };
     let mtu = mtu.unwrap_or(bridge.mtu);
     let mut plan = Plan::default();
-    let link = bridge::prepare_port(found, None, mtu, &mut plan.steps)?;
-    bridge::join_bridge(found, &link, bridge, kernel, &mut plan.steps)?;
+    let link = bridge::prepare_port(found, None, mtu, plan.phase_mut(Phase::Prepare))?;
+    bridge::join_bridge(found, &link, bridge, kernel, &mut plan)?;
     Ok(plan)
 }
 
@@ -131,9 +131,9 @@ pub fn plan_ifdown(tap: &IfName, kernel: &Snapshot) -> Plan {
                 name: tap.clone(),
             };
             if found.master.is_some() {
-                plan.steps.push(Step::Detach { link: link.clone() });
+                plan.push(Phase::Prepare, Step::Detach { link: link.clone() });
             }
-            plan.steps.push(Step::SetDown {
+            plan.phase_mut(Phase::Prepare).push(Step::SetDown {
                 link,
                 was_up: found.up,
             });

@@ -141,7 +141,12 @@ fn ifup_steps_and_mtu_override() {
         devices: vec![],
         ..Default::default()
     };
-    let words = |plan: Plan| plan.steps.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let words = |plan: Plan| {
+        plan.steps()
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         words(plan_ifup(&tap, &br, None, &kernel).unwrap()),
         [
@@ -179,10 +184,10 @@ fn ifdown_detaches_then_downs_and_tolerates_absence() {
         ..Default::default()
     };
     let plan = plan_ifdown(&tap, &kernel);
-    let words: Vec<_> = plan.steps.iter().map(|s| s.to_string()).collect();
+    let words: Vec<_> = plan.steps().iter().map(|s| s.to_string()).collect();
     assert_eq!(words, ["detach tap0 from its bridge", "set tap0 down"]);
     let gone = plan_ifdown(&tap, &Snapshot::default());
-    assert!(gone.steps.is_empty());
+    assert!(gone.is_empty());
     assert_eq!(gone.notes, ["tap0 is already gone"]);
 }
 

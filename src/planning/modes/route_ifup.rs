@@ -16,7 +16,7 @@ use crate::planning::modes::routed::{
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
-use crate::planning::plan::{Plan, Step};
+use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::sysctl::Key;
 use crate::types::hook::HookRun;
@@ -161,27 +161,27 @@ pub fn plan_attach(
     let needs_mac = ifcfg.lladdr.is_some_and(|mac| found.mac != Some(mac));
     let down = found.up && (device.rename_to.is_some() || needs_mac);
     if down {
-        plan.steps.push(Step::SetDown {
+        plan.phase_mut(Phase::Prepare).push(Step::SetDown {
             link: vif.clone(),
             was_up: true,
         });
     }
     if let Some(to) = &device.rename_to {
-        plan.steps.push(Step::Rename {
+        plan.phase_mut(Phase::Prepare).push(Step::Rename {
             link: vif.clone(),
             to: to.clone(),
         });
         vif.name = to.clone();
     }
     if let (true, Some(mac)) = (needs_mac, ifcfg.lladdr) {
-        plan.steps.push(Step::SetMac {
+        plan.phase_mut(Phase::Prepare).push(Step::SetMac {
             link: vif.clone(),
             mac,
             previous: found.mac,
         });
     }
     if let Some(mtu) = ifcfg.mtu.filter(|&mtu| mtu != found.mtu) {
-        plan.steps.push(Step::SetMtu {
+        plan.phase_mut(Phase::Prepare).push(Step::SetMtu {
             link: vif.clone(),
             mtu,
             previous: found.mtu,
@@ -192,11 +192,11 @@ pub fn plan_attach(
             kernel,
             &vif,
             Prefix::new(address.address, address.prefix_len),
-            &mut plan.steps,
+            plan.phase_mut(Phase::Prepare),
         );
     }
     if !found.up || down {
-        plan.steps.push(Step::SetUp {
+        plan.phase_mut(Phase::LinkUp).push(Step::SetUp {
             link: vif.clone(),
             was_up: false,
         });
@@ -209,7 +209,7 @@ pub fn plan_attach(
         routed_v4 |= !route.is_ipv6() && route.dev.is_some();
         v4 |= !route.is_ipv6();
         v6 |= route.is_ipv6();
-        ensure_route(kernel, route, &mut plan.steps);
+        ensure_route(kernel, route, plan.phase_mut(Phase::After));
     }
     if routed_v4 {
         ensure_sysctl(
@@ -217,7 +217,7 @@ pub fn plan_attach(
             &Key::proxy_arp(&current_name),
             Key::proxy_arp(&vif.name),
             "1",
-            &mut plan.steps,
+            plan.phase_mut(Phase::After),
         );
     }
     plan_proxies(sc, &wanted, &vif, &current_name, kernel, &mut plan)?;
@@ -229,7 +229,7 @@ pub fn plan_attach(
         .flat_map(|l| &l.proxy_interfaces)
         .collect();
     check_uplink_knobs(kernel, routed_v4, &ndp_interfaces, &mut plan.warnings);
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
@@ -248,9 +248,12 @@ fn plan_proxies(
         if line.address_interface == *wanted {
             for proxy in &line.proxy_interfaces {
                 match kernel.link(proxy.as_str()) {
-                    Some(link) if link.up => {
-                        ensure_proxy(kernel, &link_ref(link)?, line.address, &mut plan.steps)
-                    }
+                    Some(link) if link.up => ensure_proxy(
+                        kernel,
+                        &link_ref(link)?,
+                        line.address,
+                        plan.phase_mut(Phase::After),
+                    ),
                     _ => plan.notes.push(format!(
                         "{proxy} is not up: {} not proxied there",
                         line.address
@@ -261,7 +264,7 @@ fn plan_proxies(
         if line.proxy_interfaces.contains(wanted)
             && kernel.link(line.address_interface.as_str()).is_some()
         {
-            ensure_proxy(kernel, vif, line.address, &mut plan.steps);
+            ensure_proxy(kernel, vif, line.address, plan.phase_mut(Phase::After));
             ndp_on_vif |= line.address.is_ipv6();
         }
     }
@@ -271,7 +274,7 @@ fn plan_proxies(
             &Key::proxy_ndp(current_name),
             Key::proxy_ndp(&vif.name),
             "1",
-            &mut plan.steps,
+            plan.phase_mut(Phase::After),
         );
     }
     Ok(())
@@ -331,12 +334,16 @@ pub fn plan_attach_with_ifup(
     }
     let device = xen_device::resolve_attach(port, kernel)?;
     let mut plan = Plan::default();
-    let (vif, _) = rename_port(device.found, device.rename_to.as_ref(), &mut plan.steps)?;
-    plan.steps.push(Step::Exec {
+    let (vif, _) = rename_port(
+        device.found,
+        device.rename_to.as_ref(),
+        plan.phase_mut(Phase::Prepare),
+    )?;
+    plan.phase_mut(Phase::LinkUp).push(Step::Exec {
         program: ifup.to_owned(),
         args: vec![vif.name.to_string()],
     });
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
@@ -348,7 +355,7 @@ pub fn plan_detach_with_ifdown(
 ) -> Result<Plan> {
     let mut plan = Plan::default();
     match xen_device::resolve_detach(port, kernel)? {
-        Some(found) => plan.steps.push(Step::Exec {
+        Some(found) => plan.phase_mut(Phase::Prepare).push(Step::Exec {
             program: ifdown.to_owned(),
             args: vec![found.name.to_string()],
         }),
@@ -356,7 +363,7 @@ pub fn plan_detach_with_ifdown(
             .notes
             .push(format!("{} is already gone", port.kernel_name)),
     }
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
@@ -370,7 +377,7 @@ pub fn plan_detach(
     let wanted = port.name.clone();
     let mut plan = Plan::default();
     match xen_device::resolve_detach(port, kernel)? {
-        Some(found) => plan.steps.push(Step::SetDown {
+        Some(found) => plan.phase_mut(Phase::Prepare).push(Step::SetDown {
             link: link_ref(found)?,
             was_up: found.up,
         }),
@@ -379,14 +386,14 @@ pub fn plan_detach(
     for line in sc.proxies.iter().filter(|l| l.address_interface == wanted) {
         for proxy in &line.proxy_interfaces {
             if let Some(link) = kernel.link(proxy.as_str()) {
-                plan.steps.push(Step::DelProxy {
+                plan.phase_mut(Phase::After).push(Step::DelProxy {
                     link: link_ref(link)?,
                     address: line.address,
                 });
             }
         }
     }
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 

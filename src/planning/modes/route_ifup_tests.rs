@@ -76,7 +76,7 @@ fn kernel(vif: Link) -> Snapshot {
 }
 
 fn words(plan: &Plan) -> Vec<String> {
-    plan.steps.iter().map(|s| s.to_string()).collect()
+    plan.steps().iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
@@ -135,15 +135,9 @@ fn ifcfg_addresses_mtu_and_lladdr() {
 fn refusals_name_the_file() {
     let k = kernel(link(7, "vif1.0", false));
     let err = |b: &Backend, sc: &Sysconfig| {
-        plan_attach(
-            &XenPort::for_test(&call(), b),
-            sc,
-            Path::new(DIR),
-            &k,
-            None,
-        )
-        .unwrap_err()
-        .to_string()
+        plan_attach(&XenPort::for_test(&call(), b), sc, Path::new(DIR), &k, None)
+            .unwrap_err()
+            .to_string()
     };
     assert_eq!(
         err(&backend(None), &Sysconfig::default()),

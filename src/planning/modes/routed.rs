@@ -10,7 +10,7 @@ use crate::input::xen_port::XenPort;
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
-use crate::planning::plan::{Plan, Step};
+use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::sys::sysctl::Key;
@@ -180,7 +180,7 @@ pub fn plan_attach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) ->
         netdev: port.netdev.as_deref(),
     };
     let mut plan = plan_port_attach(&port, kernel)?;
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
@@ -198,12 +198,21 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
         );
     }
     let guest_link_local = port.guest_mac.map(|mac| IpAddr::V6(mac.eui64_link_local()));
-    let (vif, current_name) = rename_port(port.found, port.rename_to.as_ref(), &mut plan.steps)?;
+    let (vif, current_name) = rename_port(
+        port.found,
+        port.rename_to.as_ref(),
+        plan.phase_mut(Phase::Prepare),
+    )?;
     if let (true, Some(main_ip)) = (has_v4, main_ip) {
-        ensure_address(kernel, &vif, Prefix::host(main_ip), &mut plan.steps);
+        ensure_address(
+            kernel,
+            &vif,
+            Prefix::host(main_ip),
+            plan.phase_mut(Phase::Prepare),
+        );
     }
     if !port.found.up || port.rename_to.is_some() {
-        plan.steps.push(Step::SetUp {
+        plan.phase_mut(Phase::LinkUp).push(Step::SetUp {
             link: vif.clone(),
             was_up: false,
         });
@@ -214,7 +223,7 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
             &Key::proxy_arp(&current_name),
             Key::proxy_arp(&vif.name),
             "1",
-            &mut plan.steps,
+            plan.phase_mut(Phase::After),
         );
     }
     for &Prefix {
@@ -230,8 +239,8 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
             IpAddr::V4(_) => route.src = main_ip,
             IpAddr::V6(_) => route.gateway = guest_link_local,
         }
-        ensure_route(kernel, route, &mut plan.steps);
-        ensure_proxy(kernel, &up, address, &mut plan.steps);
+        ensure_route(kernel, route, plan.phase_mut(Phase::After));
+        ensure_proxy(kernel, &up, address, plan.phase_mut(Phase::After));
     }
     if has_v6 {
         ensure_sysctl(
@@ -239,7 +248,7 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
             &Key::proxy_ndp(&up.name),
             Key::proxy_ndp(&up.name),
             "1",
-            &mut plan.steps,
+            plan.phase_mut(Phase::After),
         );
     }
     check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
@@ -263,7 +272,7 @@ pub fn plan_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) ->
         plan.notes
             .push(format!("{} is already gone", port.kernel_name));
     }
-    plan.steps.extend(hooks.map(Step::RunHooks));
+    plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
@@ -285,9 +294,9 @@ pub fn plan_port_detach(
             let mut route = Route::to(address, prefix_len);
             route.dev = Some(vif.clone());
             route.metric = metric;
-            plan.steps.push(Step::DelRoute(route));
+            plan.push(Phase::Prepare, Step::DelRoute(route));
         }
-        plan.steps.push(Step::SetDown {
+        plan.phase_mut(Phase::Prepare).push(Step::SetDown {
             link: vif,
             was_up: found.up,
         });
@@ -296,7 +305,7 @@ pub fn plan_port_detach(
         Ok(uplink) => {
             let up = link_ref(uplink)?;
             for &Prefix { address, .. } in addresses {
-                plan.steps.push(Step::DelProxy {
+                plan.phase_mut(Phase::After).push(Step::DelProxy {
                     link: up.clone(),
                     address,
                 });

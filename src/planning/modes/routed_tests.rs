@@ -67,7 +67,7 @@ fn kernel(vif: Option<Link>) -> Snapshot {
 }
 
 fn words(plan: &Plan) -> Vec<String> {
-    plan.steps.iter().map(|s| s.to_string()).collect()
+    plan.steps().iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
