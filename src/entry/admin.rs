@@ -18,14 +18,14 @@ use crate::input::invocation::{Parsed, XenCall, parse_xen_call};
 use crate::planning::plan::{Plan, Step};
 use crate::sys::nft;
 use crate::sys::rtnl::Netlink;
-use crate::sys::xenstore::Client;
+use crate::sys::xenstore::{Client, is_enoent};
 use crate::types::bridge_word::BridgeWord;
-use crate::types::names::IfName;
+use crate::types::names::{IfName, VifId};
 
 const BACKENDS: &str = "/local/domain/0/backend/vif";
 
 /// One Xen backend as libxl left it.
-struct XenPort {
+struct Backend {
     mode: XenScript,
     call: XenCall,
     /// The name the port has once online ran (`vifname`, else the kernel's).
@@ -35,11 +35,12 @@ struct XenPort {
 }
 
 /// Every backend in dom0's directory whose script is one of ours, vif and `-emu` tap.
-fn xen_ports(xs: &mut Client) -> Result<Vec<XenPort>> {
+fn xen_ports(xs: &mut Client) -> Result<Vec<Backend>> {
     let mut ports = vec![];
     let domids = match xs.directory(BACKENDS) {
         Ok(domids) => domids,
-        Err(_) => return Ok(ports),
+        Err(err) if is_enoent(&err) => return Ok(ports),
+        Err(err) => return Err(err.context(format!("list {BACKENDS}"))),
     };
     for domid in domids {
         for devid in xs.directory(&format!("{BACKENDS}/{domid}"))? {
@@ -69,7 +70,7 @@ fn xen_ports(xs: &mut Client) -> Result<Vec<XenPort>> {
                 };
                 let base = vifname.clone().unwrap_or_else(|| kernel.clone());
                 let name = IfName::new(&if tap { format!("{base}-emu") } else { base })?;
-                ports.push(XenPort {
+                ports.push(Backend {
                     mode,
                     call,
                     name,
@@ -103,10 +104,22 @@ async fn plan_for(
     Ok((plan_tap_up(netlink, dev, None).await?, None))
 }
 
+/// The xenstore connection for `dev`, None on a host without one. A name that looks like
+/// a Xen vif is not planned as a qemu tap because xenstore is down: that is the error.
+fn xenstore_for(dev: &IfName) -> Result<Option<Client>> {
+    match Client::connect() {
+        Ok(xs) => Ok(Some(xs)),
+        Err(err) if VifId::from_kernel_name(dev).is_some() => {
+            Err(err.context(format!("{dev} looks like a Xen vif")))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
 /// `vifkit plan DEV`: prints the plan, changes nothing.
 pub fn plan(dev: &str) -> Result<()> {
     let dev = IfName::new(dev)?;
-    let mut xs = Client::connect().ok();
+    let mut xs = xenstore_for(&dev)?;
     block_on_with_deadline(Instant::now() + DEADLINE, async {
         let netlink = Netlink::connect()?;
         let (plan, _) = plan_for(&dev, xs.as_mut(), &netlink).await?;
@@ -119,7 +132,7 @@ pub fn plan(dev: &str) -> Result<()> {
 /// line each; Ok(false) when there is any.
 pub fn check(dev: &str) -> Result<bool> {
     let dev = IfName::new(dev)?;
-    let mut xs = Client::connect().ok();
+    let mut xs = xenstore_for(&dev)?;
     block_on_with_deadline(Instant::now() + DEADLINE, async {
         let netlink = Netlink::connect()?;
         let (plan, backend) = plan_for(&dev, xs.as_mut(), &netlink).await?;
@@ -194,13 +207,23 @@ async fn differs(
 /// without it) is planned and brought back as online would, minus the hooks and the
 /// conntrack purge: the guest is running and its flows are its own. Returns how many failed.
 pub fn reattach(bridge: Option<&str>) -> Result<usize> {
-    let mut xs = Client::connect().ok();
+    let mut failed = 0;
+    // On a Xen host an unreachable xenstore leaves its vifs off their bridge: a failure,
+    // though the taps are still put back.
+    let mut xs = match Client::connect() {
+        Ok(xs) => Some(xs),
+        Err(err) if Client::expected() => {
+            failed += 1;
+            println!("Xen vifs: not reattached: {err:#}");
+            None
+        }
+        Err(_) => None,
+    };
     let config = Config::load_from_env()?;
     block_on_with_deadline(Instant::now() + DEADLINE, async {
         let netlink = Netlink::connect()?;
-        let mut failed = 0;
         let wanted = |b: Option<&str>| b.is_some() && (bridge.is_none() || b == bridge);
-        let mut ports: Vec<(IfName, Option<XenPort>)> = vec![];
+        let mut ports: Vec<(IfName, Option<Backend>)> = vec![];
         if let Some(xs) = xs.as_mut() {
             for port in xen_ports(xs)? {
                 if port.mode == XenScript::Bridge && port.online && wanted(port.bridge.as_deref()) {

@@ -87,6 +87,17 @@ impl VifId {
         IfName(format!("vif{}.{}", self.domid, self.devid))
     }
 
+    /// The vif a netback (`vif<d>.<n>`) or libxl tap (`vif<d>.<n>-emu`) name belongs to.
+    pub fn from_kernel_name(name: &IfName) -> Option<VifId> {
+        let rest = name.as_str().strip_prefix("vif")?;
+        let ids = rest.strip_suffix("-emu").unwrap_or(rest);
+        let (d, n) = ids.split_once('.')?;
+        Some(VifId {
+            domid: parse_decimal(d)?,
+            devid: parse_decimal(n)?,
+        })
+    }
+
     /// Parses libxl's default tap name `vif<d>.<n>-emu` (the udev tap path has no XENBUS_PATH).
     pub fn from_tap_name(name: &IfName) -> Result<VifId> {
         let parsed = name
@@ -188,6 +199,23 @@ mod tests {
         );
         assert!(IfName::new("a2345678901").unwrap().emu().is_ok());
         assert!(IfName::new("a23456789012").unwrap().emu().is_err());
+    }
+
+    #[test]
+    fn vif_id_from_kernel_names_of_vifs_and_taps_only() {
+        let id = |n: &str| VifId::from_kernel_name(&IfName::new(n).unwrap());
+        assert_eq!(id("vif3.0"), Some(VifId { domid: 3, devid: 0 }));
+        assert_eq!(
+            id("vif12.1-emu"),
+            Some(VifId {
+                domid: 12,
+                devid: 1
+            })
+        );
+        assert_eq!(id("vif3"), None);
+        assert_eq!(id("vif3.x"), None);
+        assert_eq!(id("tap0"), None);
+        assert_eq!(id("web"), None);
     }
 
     #[test]

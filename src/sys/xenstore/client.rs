@@ -35,6 +35,19 @@ impl Client {
         Client::connect_candidates(&candidates(path.as_deref(), rundir.as_deref()))
     }
 
+    /// Whether this host is meant to have a xenstore: a Xen dom0 (its xenbus device is
+    /// there) or a caller that named one (`XENSTORED_PATH`, `XENSTORED_RUNDIR`). A KVM host
+    /// has none, and not reaching it there is no error.
+    pub fn expected() -> bool {
+        let named = ["XENSTORED_PATH", "XENSTORED_RUNDIR"]
+            .iter()
+            .any(|key| std::env::var_os(key).is_some_and(|v| !v.is_empty()));
+        named
+            || ["/dev/xen/xenbus", "/proc/xen/xenbus"]
+                .iter()
+                .any(|p| Path::new(p).exists())
+    }
+
     /// Connects to the first candidate that opens; the error lists every
     /// path tried with its reason.
     pub fn connect_candidates(list: &[Candidate]) -> Result<Client> {
