@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::planning::modes::routed;
+use crate::planning::ensure;
 use crate::planning::needs::Needs;
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Netlink;
@@ -40,7 +40,7 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
                 inspected.push(link.index);
             }
         }
-        if let Ok(uplink) = routed::uplink(wanted.netdev.as_deref(), &kernel) {
+        if let Ok(uplink) = ensure::uplink(wanted.netdev.as_deref(), &kernel) {
             keys.push(Key::proxy_ndp(&uplink.name));
             inspected.push(uplink.index);
         }

@@ -4,7 +4,7 @@
 
 pub mod gather;
 pub mod hooks;
-pub mod system;
+pub mod runner;
 
 use anyhow::{Result, anyhow};
 

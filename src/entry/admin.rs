@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::apply::system::SystemRunner;
+use crate::apply::runner::SystemRunner;
 use crate::entry::{DEADLINE, XenScript, block_on_with_deadline, plan_tap_up, plan_xen_call};
 use crate::input::config::Config;
 use crate::input::invocation::{Parsed, XenCall, parse_xen_call};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::apply::system::SystemRunner;
+use crate::apply::runner::SystemRunner;
 use crate::apply::{apply_attach, apply_detach};
 use crate::planning::plan::Plan;
 use crate::sys::xenstore::Client;

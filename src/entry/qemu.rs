@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 
 use super::{DEADLINE, block_on_with_deadline, execute, failure};
 use crate::apply::gather::gather;
-use crate::apply::system::SystemRunner;
+use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
 use crate::input::config::{Config, PortRule};
 use crate::planning::modes::antispoof::{self, Guest};

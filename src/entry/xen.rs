@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use super::{DEADLINE, block_on_with_deadline, execute, failure};
 use crate::apply::gather::gather;
-use crate::apply::system::SystemRunner;
+use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
 use crate::input::backend::{Backend, BackendKeys};
 use crate::input::config::Config;

@@ -1,5 +1,6 @@
 //! Pure planning: a kernel snapshot and the parsed input in, a `Plan` (steps as data) out.
 
+pub mod ensure;
 pub mod modes;
 pub mod needs;
 pub mod plan;

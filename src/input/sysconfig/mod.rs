@@ -25,7 +25,7 @@ pub use crate::types::prefix::Family;
 pub use ifcfg::{Ifcfg, IfcfgAddress, StartMode, parse_ifcfg};
 pub use ndp_proxy::{ProxyLine, parse_ndp_proxy};
 pub use routes::{
-    Destination, Nexthop, RouteKind, RouteLine, RouteMetric, RouteMetricKind, RoutesFile,
+    Destination, NexthopLine, RouteKind, RouteLine, RouteMetric, RouteMetricKind, RoutesFile,
     parse_routes, routes_for_device,
 };
 

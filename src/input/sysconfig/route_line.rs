@@ -57,8 +57,9 @@ impl fmt::Display for Destination {
     }
 }
 
+/// A `nexthop` of a route line, as written (the kernel's form is `types::route::Nexthop`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Nexthop {
+pub struct NexthopLine {
     pub gateway: IpAddr,
     /// `None`: the route's interface.
     pub dev: Option<IfName>,
@@ -98,7 +99,7 @@ pub struct RouteLine {
     pub mtu: Option<(u32, bool)>,
     pub metrics: Vec<RouteMetric>,
     /// Multipath; never together with `gateway`.
-    pub nexthops: Vec<Nexthop>,
+    pub nexthops: Vec<NexthopLine>,
     pub realm: Option<u32>,
     pub mark: Option<u32>,
     pub tos: Option<u32>,

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use crate::input::backend::parse_mtu;
 use crate::input::sysconfig::route_kinds::{RouteKind, RouteMetric, RouteMetricKind};
-use crate::input::sysconfig::route_line::Nexthop;
+use crate::input::sysconfig::route_line::NexthopLine;
 use crate::types::names::IfName;
 
 type Parsed<T> = std::result::Result<T, String>;
@@ -19,7 +19,7 @@ pub(crate) struct Options {
     pub protocol: Option<u8>,
     pub mtu: Option<(u32, bool)>,
     pub metrics: Vec<RouteMetric>,
-    pub nexthops: Vec<Nexthop>,
+    pub nexthops: Vec<NexthopLine>,
     pub realm: Option<u32>,
     pub mark: Option<u32>,
     pub tos: Option<u32>,
@@ -127,7 +127,7 @@ pub(crate) fn parse_options(words: &[&str]) -> Parsed<Options> {
     Ok(opts)
 }
 
-fn parse_nexthops<'a>(words: &mut impl Iterator<Item = &'a str>) -> Parsed<Vec<Nexthop>> {
+fn parse_nexthops<'a>(words: &mut impl Iterator<Item = &'a str>) -> Parsed<Vec<NexthopLine>> {
     let mut hops = Vec::new();
     let mut hop = HopBuilder::default();
     while let Some(word) = words.next() {
@@ -178,12 +178,12 @@ struct HopBuilder {
 }
 
 impl HopBuilder {
-    fn finish(self) -> Parsed<Nexthop> {
+    fn finish(self) -> Parsed<NexthopLine> {
         let gateway = self.gateway.ok_or("a nexthop needs \"via <gateway>\"")?;
         if gateway.is_unspecified() {
             return Err(format!("invalid nexthop gateway \"{gateway}\""));
         }
-        Ok(Nexthop {
+        Ok(NexthopLine {
             gateway,
             dev: self.dev,
             weight: self.weight,

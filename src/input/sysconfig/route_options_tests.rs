@@ -225,19 +225,19 @@ fn nexthops() {
     assert_eq!(
         opts.nexthops,
         vec![
-            Nexthop {
+            NexthopLine {
                 gateway: "192.0.2.1".parse().unwrap(),
                 dev: None,
                 weight: None,
                 onlink: false,
             },
-            Nexthop {
+            NexthopLine {
                 gateway: "192.0.2.2".parse().unwrap(),
                 dev: Some(IfName::new("eth1").unwrap()),
                 weight: Some(256),
                 onlink: true,
             },
-            Nexthop {
+            NexthopLine {
                 gateway: "192.0.2.3".parse().unwrap(),
                 dev: None,
                 weight: Some(1),

@@ -14,7 +14,7 @@ use crate::types::names::IfName;
 use crate::types::prefix::Family;
 
 pub use crate::input::sysconfig::route_kinds::{RouteKind, RouteMetric, RouteMetricKind};
-pub use crate::input::sysconfig::route_line::{Destination, Nexthop, RouteLine, RoutesFile};
+pub use crate::input::sysconfig::route_line::{Destination, NexthopLine, RouteLine, RoutesFile};
 pub use crate::input::sysconfig::route_select::routes_for_device;
 
 pub fn parse_routes(path: &Path, text: &str, file_kind: RoutesFile) -> Result<Vec<RouteLine>> {

@@ -237,13 +237,13 @@ fn continuation_lines_and_comments() {
         RouteLine {
             table: Some(42),
             nexthops: vec![
-                Nexthop {
+                NexthopLine {
                     gateway: ip("192.168.1.1"),
                     dev: Some(ifname("eth1")),
                     weight: Some(2),
                     onlink: false,
                 },
-                Nexthop {
+                NexthopLine {
                     gateway: ip("192.168.1.2"),
                     dev: Some(ifname("eth2")),
                     weight: Some(3),

@@ -5,6 +5,7 @@ use anyhow::{Result, bail};
 
 use crate::input::invocation::{Command, TypeIf};
 use crate::input::xen_port::XenPort;
+use crate::planning::ensure::link_ref;
 use crate::planning::modes::port_options;
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
@@ -125,13 +126,6 @@ fn ovs_syntax(word: &BridgeWord) -> String {
         "bridge {:?} uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script",
         word.as_str()
     )
-}
-
-fn link_ref(link: &Link) -> Result<LinkRef> {
-    Ok(LinkRef {
-        index: link.index,
-        name: link.name.clone(),
-    })
 }
 
 /// Steps 1-4 of CONTRACT 4.2 (plus the rename that precedes them), as ensures: nothing is

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 
 use crate::input::config::PortRule;
 use crate::input::xen_port::XenPort;
-use crate::planning::modes::routed::{
+use crate::planning::ensure::{
     check_host_knobs, ensure_address, ensure_route, ensure_sysctl, link_ref, rename_port, uplink,
 };
 use crate::planning::modes::xen_device;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::input::sysconfig::{Destination, Family, RouteKind, RouteLine, StartMode, Sysconfig};
 use crate::input::xen_port::XenPort;
-use crate::planning::modes::routed::{
+use crate::planning::ensure::{
     check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, link_ref,
     rename_port,
 };

@@ -7,6 +7,10 @@ use anyhow::{Result, bail};
 
 use crate::input::invocation::TypeIf;
 use crate::input::xen_port::XenPort;
+use crate::planning::ensure::{
+    check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, link_ref, main_ip,
+    rename_port, uplink,
+};
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
@@ -15,7 +19,6 @@ use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
 use crate::sys::sysctl::Key;
 use crate::types::hook::HookRun;
-use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
@@ -26,132 +29,6 @@ pub fn metric(type_if: TypeIf) -> u32 {
     match type_if {
         TypeIf::Tap => 1,
         TypeIf::Vif => 2,
-    }
-}
-
-pub fn link_ref(link: &Link) -> Result<LinkRef> {
-    Ok(LinkRef {
-        index: link.index,
-        name: link.name.clone(),
-    })
-}
-
-/// The uplink: `netdev` when given, else the first default-route link.
-pub fn uplink<'k>(netdev: Option<&str>, kernel: &'k Snapshot) -> Result<&'k Link> {
-    match netdev.filter(|n| !n.is_empty()) {
-        Some(name) => match kernel.link(name) {
-            Some(link) => Ok(link),
-            None => bail!("uplink {name} (netdev) does not exist"),
-        },
-        None => kernel
-            .default_links
-            .iter()
-            .find_map(|index| kernel.link_by_index(*index))
-            .ok_or_else(|| {
-                anyhow::anyhow!("no uplink: netdev is not set and there is no default route")
-            }),
-    }
-}
-
-/// The host address routed IPv4 guests use as their router: the uplink's first IPv4.
-pub fn main_ip(uplink: &Link, kernel: &Snapshot) -> Option<IpAddr> {
-    kernel
-        .addresses_of(uplink.index)
-        .map(|prefix| prefix.address)
-        .find(IpAddr::is_ipv4)
-}
-
-/// A sysctl write, planned only when the value differs (read before write).
-pub fn ensure_sysctl(
-    kernel: &Snapshot,
-    read_as: &Key,
-    write_as: Key,
-    value: &str,
-    steps: &mut Vec<Step>,
-) {
-    let current = kernel.sysctl(read_as).unwrap_or("0");
-    if current != value {
-        steps.push(Step::SetSysctl {
-            key: write_as,
-            value: value.to_owned(),
-            previous: current.to_owned(),
-        });
-    }
-}
-
-/// The rename a routed port starts with (the kernel renames only a down link). Returns the
-/// port as later steps address it, and the name its sysctls were read under.
-pub fn rename_port(
-    found: &Link,
-    rename_to: Option<&IfName>,
-    steps: &mut Vec<Step>,
-) -> Result<(LinkRef, IfName)> {
-    let mut port = link_ref(found)?;
-    let current_name = port.name.clone();
-    if let Some(to) = rename_to {
-        if found.up {
-            steps.push(Step::SetDown {
-                link: port.clone(),
-                was_up: true,
-            });
-        }
-        steps.push(Step::Rename {
-            link: port.clone(),
-            to: to.clone(),
-        });
-        port.name = to.clone();
-    }
-    Ok((port, current_name))
-}
-
-/// Ensures: a route, address or proxy entry already present is not planned again, so a
-/// second online changes nothing and a failed one cannot undo what the first one did.
-pub fn ensure_route(kernel: &Snapshot, route: Route, steps: &mut Vec<Step>) {
-    let present = route.dev.as_ref().is_some_and(|dev| {
-        kernel.has_route(dev.index, route.destination, route.prefix_len, route.metric)
-    });
-    if !present {
-        steps.push(Step::AddRoute(route));
-    }
-}
-
-pub fn ensure_proxy(kernel: &Snapshot, link: &LinkRef, address: IpAddr, steps: &mut Vec<Step>) {
-    if !kernel.has_proxy(link.index, address) {
-        steps.push(Step::AddProxy {
-            link: link.clone(),
-            address,
-        });
-    }
-}
-
-pub fn ensure_address(kernel: &Snapshot, link: &LinkRef, address: Prefix, steps: &mut Vec<Step>) {
-    if !kernel.has_address(link.index, address) {
-        steps.push(Step::AddAddress {
-            link: link.clone(),
-            address,
-        });
-    }
-}
-
-/// Host-wide knobs are the admin's: vifkit only says which ones will stop traffic.
-pub fn check_host_knobs(kernel: &Snapshot, v4: bool, v6: bool, warnings: &mut Vec<String>) {
-    let checks = [
-        (
-            v4,
-            "net/ipv4/conf/all/forwarding",
-            "IPv4 forwarding is off: routed guests get no IPv4 traffic",
-        ),
-        (
-            v6,
-            "net/ipv6/conf/all/forwarding",
-            "IPv6 forwarding is off: routed guests get no IPv6 traffic",
-        ),
-    ];
-    for (wanted, key, warning) in checks {
-        let key = Key::new(key).expect("static key");
-        if wanted && kernel.sysctl(&key) != Some("1") {
-            warnings.push(format!("{warning} (set {key} = 1)"));
-        }
     }
 }
 

@@ -92,9 +92,9 @@ pub(crate) fn os_error(err: rtnetlink::Error) -> anyhow::Error {
 }
 
 mod bridge_port;
+mod layer3;
 mod police;
 mod rate;
-mod routed;
 
 pub use police::IngressLimit;
 

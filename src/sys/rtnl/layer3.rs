@@ -1,4 +1,4 @@
-//! Addresses, routes and proxy neighbours: what routed and NAT modes change.
+//! Addresses, routes and proxy neighbours (layer 3), for every mode that has them.
 
 use std::net::IpAddr;
 
