@@ -39,7 +39,7 @@ fn rig(tag: &str) -> (Netns, Netns, Xenstore, Vif) {
     let vif = Vif::new(3, 0);
     host.netback_vif(&vif, &guest);
     let xs = Xenstore::start();
-    vif.write_to(&xs);
+    xs.write_vif(&vif);
     xs.write(&format!("{}/ip", vif.backend()), "192.0.2.10");
     (host, guest, xs, vif)
 }
@@ -121,8 +121,7 @@ fn an_unknown_port_is_one_sentence() {
 #[test]
 fn reattach_puts_vifs_and_taps_back_on_a_recreated_bridge() {
     let (host, _guest, xs, vif) = rig("adr");
-    let dir = scratch_dir("adr");
-    let _cleanup = RemoveOnDrop(dir.clone());
+    let dir = scratch("adr");
     let config = dir.join("vifkit.conf");
     std::fs::write(&config, "[port tap*]\nbridge = xenbr0\n").unwrap();
     let env = [("VIFKIT_CONFIG", config.to_str().unwrap())];
@@ -156,13 +155,4 @@ fn reattach_puts_vifs_and_taps_back_on_a_recreated_bridge() {
     let other = vifkit(&host, &xs, &["reattach", "br9"], &env);
     assert_ok(&other);
     assert_eq!(stdout(&other), "no port names br9\n");
-}
-
-/// Deletes a scratch directory when the test ends, also on panic.
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

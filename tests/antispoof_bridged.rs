@@ -56,7 +56,7 @@ fn bridged(tag: &str) -> Bridged {
     ]);
     host.ip(&["link", "set", "vif4.0", "master", "xenbr0", "up"]);
     let xs = Xenstore::start();
-    vif.write_to(&xs);
+    xs.write_vif(&vif);
     xs.write(
         &format!("{}/ip", vif.backend()),
         "192.0.2.241 2001:db8:abba::1001",

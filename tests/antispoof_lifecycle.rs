@@ -75,7 +75,7 @@ impl Host {
             "name",
             &format!("g{domid}.0"),
         ]);
-        vif.write_to(&self.xs);
+        self.xs.write_vif(&vif);
         self.set_ip(&vif, ip);
         vif
     }
@@ -218,8 +218,7 @@ fn plug_purges_the_flows_of_the_guest_addresses() {
 fn qemu_taps_are_filtered_from_the_config_file() {
     let host = host("alq");
     host.ns.ip(&["tuntap", "add", "tap0", "mode", "tap"]);
-    let dir = scratch_dir("alq");
-    let _cleanup = RemoveOnDrop(dir.clone());
+    let dir = scratch("alq");
     let config = dir.join("vifkit.conf");
     std::fs::write(
         &config,
@@ -241,13 +240,4 @@ fn qemu_taps_are_filtered_from_the_config_file() {
     assert_eq!(ruleset(&host.ns).0, ["netdev vifkit-antispoof-22"]);
     assert_ok(&qemu(binary("qemu-ifdown").to_str().unwrap()));
     assert_nothing_left(&host.ns);
-}
-
-/// Deletes a scratch directory when the test ends, also on panic.
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

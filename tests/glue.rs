@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use vifkit::lab::Scratch;
+
 fn recorder(dir: &Path, name: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(
@@ -20,8 +22,7 @@ fn recorder(dir: &Path, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn vif_setup_execs_the_named_script_else_vif_bridge() {
-    let dir = std::env::temp_dir().join(format!("vifkit-glue-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("glue").unwrap();
     let named = recorder(&dir, "vif-route");
     recorder(&dir, "vif-bridge");
     let glue = concat!(env!("CARGO_MANIFEST_DIR"), "/hotplug/vif-setup");
@@ -30,7 +31,7 @@ fn vif_setup_execs_the_named_script_else_vif_bridge() {
         cmd.args(["online", "type_if=vif"])
             .env_clear()
             .env("UDEV_CALL", "1")
-            .env("XEN_SCRIPT_DIR", &dir);
+            .env("XEN_SCRIPT_DIR", dir.path());
         if let Some(script) = script {
             cmd.env("script", script);
         }
@@ -41,7 +42,6 @@ fn vif_setup_execs_the_named_script_else_vif_bridge() {
         "vif-route online type_if=vif UDEV_CALL=1\n"
     );
     assert_eq!(run(None), "vif-bridge online type_if=vif UDEV_CALL=1\n");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

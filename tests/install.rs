@@ -12,18 +12,18 @@ use install_support::*;
 
 #[test]
 fn install_keeps_the_originals_and_uninstall_restores_them_byte_for_byte() {
-    let d = Scratch::new("install");
+    let d = scratch("install");
     fake_originals(&d);
     let root = d.display();
     let bindir = bindir();
     let bindir = bindir.to_str().unwrap();
-    let before = snapshot(&d.0, &[]);
+    let before = snapshot(d.path(), &[]);
 
     let dry = hotplug("install", &d, &["--bindir", bindir, "--qemu", "--dry-run"]);
     let dry = succeeded(&dry, "install --dry-run");
     assert_same(
         &before,
-        &snapshot(&d.0, &[]),
+        &snapshot(d.path(), &[]),
         "install --dry-run changed files",
     );
 
@@ -84,7 +84,7 @@ fn install_keeps_the_originals_and_uninstall_restores_them_byte_for_byte() {
     }
     // The originals that existed are kept, untouched (mode, owner, content, mtime); no
     // backup stands for a file that did not exist.
-    let installed = snapshot(&d.0, &[]);
+    let installed = snapshot(d.path(), &[]);
     for (original, backup) in [
         (
             "etc/xen/scripts/vif-bridge",
@@ -121,12 +121,12 @@ fn install_keeps_the_originals_and_uninstall_restores_them_byte_for_byte() {
         succeeded(&out, "second install"),
         "install: nothing to do\n"
     );
-    assert_same(&installed, &snapshot(&d.0, &[]), "second install");
+    assert_same(&installed, &snapshot(d.path(), &[]), "second install");
 
     let out = hotplug("uninstall", &d, &["--dry-run"]);
     let dry = succeeded(&out, "uninstall --dry-run");
     assert!(dry.lines().all(|l| l.starts_with("dry run: ")), "{dry}");
-    assert_same(&installed, &snapshot(&d.0, &[]), "uninstall --dry-run");
+    assert_same(&installed, &snapshot(d.path(), &[]), "uninstall --dry-run");
 
     let out = hotplug("uninstall", &d, &[]);
     let log = succeeded(&out, "uninstall");
@@ -143,19 +143,23 @@ fn install_keeps_the_originals_and_uninstall_restores_them_byte_for_byte() {
             .any(|l| l == format!("remove {root}/etc/xen/scripts/vif-route")),
         "{log}"
     );
-    assert_same(&before, &snapshot(&d.0, &[]), "after uninstall");
+    assert_same(&before, &snapshot(d.path(), &[]), "after uninstall");
 
     let out = hotplug("uninstall", &d, &[]);
     assert_eq!(
         succeeded(&out, "second uninstall"),
         "uninstall: nothing to do\n"
     );
-    assert_same(&before, &snapshot(&d.0, &[]), "after a second uninstall");
+    assert_same(
+        &before,
+        &snapshot(d.path(), &[]),
+        "after a second uninstall",
+    );
 }
 
 #[test]
 fn install_honours_the_prefix_and_uninstall_removes_every_directory_it_created() {
-    let d = Scratch::new("prefix");
+    let d = scratch("prefix");
     let bindir = bindir();
     let bindir = bindir.to_str().unwrap();
 
@@ -196,21 +200,21 @@ fn install_honours_the_prefix_and_uninstall_removes_every_directory_it_created()
     succeeded(&out, "uninstall --prefix /opt/vifkit");
     assert_same(
         &Tree::new(),
-        &snapshot(&d.0, &[]),
+        &snapshot(d.path(), &[]),
         "uninstall left files or directories",
     );
 }
 
 #[test]
 fn install_refuses_to_overwrite_a_backup_before_changing_anything() {
-    let d = Scratch::new("conflict");
+    let d = scratch("conflict");
     fake_originals(&d);
     write(
         &d.join("etc/xen/scripts/vif-bridge.vifkit-orig"),
         "an older backup\n",
         0o644,
     );
-    let before = snapshot(&d.0, &[]);
+    let before = snapshot(d.path(), &[]);
     let root = d.display();
 
     let out = hotplug("install", &d, &["--bindir", bindir().to_str().unwrap()]);
@@ -223,7 +227,7 @@ fn install_refuses_to_overwrite_a_backup_before_changing_anything() {
              remove the other one and rerun\n"
         )
     );
-    assert_same(&before, &snapshot(&d.0, &[]), "a refused install");
+    assert_same(&before, &snapshot(d.path(), &[]), "a refused install");
 
     let out = hotplug("install", &d, &["--bindir", "/nonexistent/bin"]);
     assert_eq!(out.status.code(), Some(1));
@@ -232,12 +236,16 @@ fn install_refuses_to_overwrite_a_backup_before_changing_anything() {
         "install: cannot install from /nonexistent/bin: no such directory; \
          run `cargo build --release --locked` or pass --bindir\n"
     );
-    assert_same(&before, &snapshot(&d.0, &[]), "an install without binaries");
+    assert_same(
+        &before,
+        &snapshot(d.path(), &[]),
+        "an install without binaries",
+    );
 }
 
 #[test]
 fn install_warns_and_goes_on_when_vifkit_cannot_write_man_pages() {
-    let d = Scratch::new("noman");
+    let d = scratch("noman");
     let bindir = d.join("bin");
     for name in &LIBEXEC_FILES[..8] {
         write(
@@ -246,7 +254,7 @@ fn install_warns_and_goes_on_when_vifkit_cannot_write_man_pages() {
             0o755,
         );
     }
-    let dest = Scratch::new("noman-dest");
+    let dest = scratch("noman-dest");
     let out = hotplug("install", &dest, &["--bindir", bindir.to_str().unwrap()]);
     succeeded(&out, "install");
     let vifkit = bindir.join("vifkit");
@@ -265,14 +273,14 @@ fn install_warns_and_goes_on_when_vifkit_cannot_write_man_pages() {
     assert!(exists(&dest.join("usr/local/libexec/vifkit/vifkit")));
     assert!(!exists(&dest.join("usr/local/share")));
     succeeded(&hotplug("uninstall", &dest, &[]), "uninstall");
-    assert_same(&Tree::new(), &snapshot(&dest.0, &[]), "uninstall");
+    assert_same(&Tree::new(), &snapshot(dest.path(), &[]), "uninstall");
 }
 
 #[test]
 fn uninstall_leaves_a_script_the_admin_replaced_and_restores_the_rest() {
-    let d = Scratch::new("replaced");
+    let d = scratch("replaced");
     fake_originals(&d);
-    let before = snapshot(&d.0, &[]);
+    let before = snapshot(d.path(), &[]);
     let root = d.display();
     succeeded(
         &hotplug("install", &d, &["--bindir", bindir().to_str().unwrap()]),
@@ -292,7 +300,7 @@ fn uninstall_leaves_a_script_the_admin_replaced_and_restores_the_rest() {
              {root}/etc/xen/scripts/vif-bridge and remove the other one\n"
         )
     );
-    let after = snapshot(&d.0, &[]);
+    let after = snapshot(d.path(), &[]);
     assert_eq!(
         after["etc/xen/scripts/vif-bridge.vifkit-orig"],
         before["etc/xen/scripts/vif-bridge"]

@@ -115,7 +115,7 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
          (scripts/test does): {}",
         text(&version.stderr)
     );
-    let work = Scratch::new("deb");
+    let work = scratch("deb");
 
     let started = Instant::now();
     let out = must(
@@ -346,7 +346,7 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
         probe.is_ok_and(|o| o.status.success()),
         "rpmspec is missing: install it with `apt-get install rpm` (scripts/test does)"
     );
-    let d = Scratch::new("rpm");
+    let d = scratch("rpm");
     let parsed = must(Command::new("rpmspec").args([
         "-P",
         "--define",
@@ -376,12 +376,12 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
 
     // Without Xen nothing is linked (the trigger does it when xen-tools arrives).
     scriptlet(post, "1");
-    assert_same(&Tree::new(), &snapshot(&d.0, &[]), "%post without Xen");
+    assert_same(&Tree::new(), &snapshot(d.path(), &[]), "%post without Xen");
 
     fake_originals(&d);
-    let before = snapshot(&d.0, &[]);
+    let before = snapshot(d.path(), &[]);
     scriptlet(post, "1");
-    let installed = snapshot(&d.0, &[]);
+    let installed = snapshot(d.path(), &[]);
     for name in XEN_SCRIPTS {
         assert_eq!(
             link_of(&d.join(format!("etc/xen/scripts/{name}"))),
@@ -396,16 +396,16 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
     }
     assert_eq!(installed["etc/qemu-ifup"], before["etc/qemu-ifup"]);
     scriptlet(post, "2");
-    assert_same(&installed, &snapshot(&d.0, &[]), "%post run twice");
+    assert_same(&installed, &snapshot(d.path(), &[]), "%post run twice");
     scriptlet(preun, "1"); // an upgrade: nothing to undo
-    assert_same(&installed, &snapshot(&d.0, &[]), "%preun on upgrade");
+    assert_same(&installed, &snapshot(d.path(), &[]), "%preun on upgrade");
 
     // A xen-tools update writes its new vif-bridge over the link; the trigger takes over
     // again and the new script becomes the backup.
     let bridge = d.join("etc/xen/scripts/vif-bridge");
     fs::remove_file(&bridge).unwrap();
     write(&bridge, "#!/bin/bash\n# Xen's updated vif-bridge\n", 0o755);
-    let updated = snapshot(&d.0, &[])["etc/xen/scripts/vif-bridge"].clone();
+    let updated = snapshot(d.path(), &[])["etc/xen/scripts/vif-bridge"].clone();
     scriptlet(&sections["%triggerin -- xen-tools"], "1");
     assert_eq!(link_of(&bridge), "/usr/libexec/vifkit/vif-bridge");
     let mut expected = before.clone();
@@ -413,7 +413,7 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
 
     scriptlet(preun, "0");
     // Xen's scripts back (the updated vif-bridge included), vifkit's links and backups gone.
-    assert_same(&expected, &snapshot(&d.0, &[]), "%preun on erase");
+    assert_same(&expected, &snapshot(d.path(), &[]), "%preun on erase");
 }
 
 /// Whether an ELF64 file asks for a dynamic loader (has a PT_INTERP program header).

@@ -16,25 +16,19 @@ use serde_json::Value;
 struct Dom0 {
     ns: Netns,
     xs: Xenstore,
-    dir: PathBuf,
+    _dir: Scratch,
     config: PathBuf,
-}
-
-impl Drop for Dom0 {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 impl Dom0 {
     fn new(tag: &str, config: &str) -> Dom0 {
-        let dir = scratch_dir(tag);
+        let dir = scratch(tag);
         let path = dir.join("vifkit.conf");
         std::fs::write(&path, config).unwrap();
         Dom0 {
             ns: Netns::new(tag),
             xs: Xenstore::start(),
-            dir,
+            _dir: dir,
             config: path,
         }
     }
@@ -46,7 +40,7 @@ impl Dom0 {
         if !address.is_empty() {
             guest.ip(&["addr", "add", address, "dev", "eth0"]);
         }
-        vif.write_to(&self.xs);
+        self.xs.write_vif(vif);
         guest
     }
 
@@ -56,7 +50,7 @@ impl Dom0 {
         let peer = format!("g{}.{}", vif.domid, vif.devid);
         self.ns
             .ip(&["link", "add", &name, "type", "veth", "peer", "name", &peer]);
-        vif.write_to(&self.xs);
+        self.xs.write_vif(vif);
     }
 
     /// A LAN namespace behind an ordinary port `up0` of `bridge`, its end holding `address`.

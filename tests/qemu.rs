@@ -145,7 +145,7 @@ fn qmp_quit_runs_ifdown_and_default_route_picks_the_bridge() {
         "br0",
         "onlink",
     ]);
-    let dir = scratch_dir("qmp");
+    let dir = scratch("qmp");
     let sock = dir.join("qmp");
     let qmp = format!("unix:{},server=on,wait=off", sock.display());
     let mut child = qemu(&ns, &tap, &[("VIFKIT_LOG", "debug")], &["-qmp", &qmp]);
@@ -168,13 +168,12 @@ fn qmp_quit_runs_ifdown_and_default_route_picks_the_bridge() {
         "{log}"
     );
     assert_detached(&ns, &tap);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn no_bridge_anywhere_and_qemu_refuses_to_start() {
     let (ns, tap) = rig("qnob");
-    let dir = scratch_dir("qnob");
+    let dir = scratch("qnob");
     let conf = dir.join("vifkit.conf");
     std::fs::write(
         &conf,
@@ -193,14 +192,13 @@ fn no_bridge_anywhere_and_qemu_refuses_to_start() {
     assert!(ns.master_of(&tap).is_none());
     // Nothing was half-done: MAC and MTU are as qemu found them.
     assert_ne!(ns.link(&tap).unwrap()["address"], "fe:ff:ff:ff:ff:ff");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn config_rule_gives_bridge_and_mtu() {
     let (ns, tap) = rig("qcfg");
     ns.bridge("br1", 9000);
-    let dir = scratch_dir("qcfg");
+    let dir = scratch("qcfg");
     let conf = dir.join("vifkit.conf");
     std::fs::write(
         &conf,
@@ -244,13 +242,12 @@ fn config_rule_gives_bridge_and_mtu() {
         )
     );
     assert_eq!(ns.master_of(&tap).as_deref(), Some("br1"));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn bridge_words_with_vlans_load_from_the_config_and_the_environment() {
     let (ns, tap) = rig("qword");
-    let dir = scratch_dir("qword");
+    let dir = scratch("qword");
     let conf = dir.join("vifkit.conf");
     let env = [("VIFKIT_CONFIG", conf.to_str().unwrap())];
     // br0 here cannot filter VLANs: the run gets as far as saying so, so the file loaded.
@@ -285,7 +282,6 @@ fn bridge_words_with_vlans_load_from_the_config_and_the_environment() {
     let out = script(&ns, "qemu-ifup", &[&tap], &env);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_port(&ns, &tap, "br0.10", 1500);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -419,7 +415,7 @@ fn routed_tap_from_the_config() {
     ns.veth("eth0", "up0", &router);
     ns.ip(&["link", "set", "eth0", "up"]);
     ns.ip(&["addr", "add", "192.0.2.253/28", "dev", "eth0"]);
-    let dir = scratch_dir("qrt");
+    let dir = scratch("qrt");
     let conf = dir.join("vifkit.conf");
     std::fs::write(
         &conf,
@@ -450,5 +446,4 @@ fn routed_tap_from_the_config() {
     assert!(out.status.success(), "{}", stderr(&out));
     let proxies = ns.ip(&["-6", "neigh", "show", "proxy"]) + &ns.ip(&["neigh", "show", "proxy"]);
     assert_eq!(proxies, "");
-    std::fs::remove_dir_all(dir).unwrap();
 }

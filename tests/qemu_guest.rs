@@ -40,15 +40,6 @@ fn tap_name() -> String {
     name
 }
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The qemu process, killed on drop (a timeout or a failed assertion).
 struct Qemu(Child);
 
@@ -105,8 +96,8 @@ fn guest_pings_its_bridge_through_qemu_ifup_and_qemu_ifdown_detaches() {
     let kernel = guest::kernel();
     let fetched = started.elapsed();
 
-    let work = Scratch(scratch_dir("qemu"));
-    let initrd = work.0.join("initramfs.cpio");
+    let work = scratch("qemu");
+    let initrd = work.join("initramfs.cpio");
     let net = GuestNet {
         address: GUEST_ADDRESS,
         peer: PEER,
@@ -118,9 +109,9 @@ fn guest_pings_its_bridge_through_qemu_ifup_and_qemu_ifdown_detaches() {
     // qemu runs `downscript ifname` with its own environment; this wrapper runs the real
     // qemu-ifdown with exactly those arguments, then records what it left behind while the
     // tap still exists (qemu closes the tap fd only after the downscript returns).
-    let ifdown_status = work.0.join("ifdown.status");
-    let ifdown_link = work.0.join("ifdown.link");
-    let downscript = work.0.join("ifdown.sh");
+    let ifdown_status = work.join("ifdown.status");
+    let ifdown_link = work.join("ifdown.link");
+    let downscript = work.join("ifdown.sh");
     std::fs::write(
         &downscript,
         format!(
@@ -147,8 +138,8 @@ fn guest_pings_its_bridge_through_qemu_ifup_and_qemu_ifdown_detaches() {
     ns.bridge(BRIDGE, BRIDGE_MTU);
     ns.ip(&["addr", "add", &format!("{PEER}/24"), "dev", BRIDGE]);
     let tap = tap_name();
-    let console = work.0.join("console.log");
-    let qemu_stderr = work.0.join("qemu.stderr");
+    let console = work.join("console.log");
+    let qemu_stderr = work.join("qemu.stderr");
 
     let mut cmd = ns.exec();
     cmd.arg(QEMU)

@@ -9,7 +9,6 @@ mod common;
 
 use common::frames::{ethernet, mac, send};
 use common::hub::HubQemu;
-use std::path::PathBuf;
 use std::process::Output;
 use std::time::Instant;
 
@@ -22,13 +21,12 @@ struct Rig {
     peer: Netns,
     guest: Netns,
     qemu: HubQemu,
-    dir: PathBuf,
+    dir: Scratch,
 }
 
 impl Drop for Rig {
     fn drop(&mut self) {
         self.qemu.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -39,7 +37,7 @@ fn rig(tag: &str, extra: &str) -> Rig {
     let peer = Netns::new("rp");
     dom0.veth("up0", "eth0", &peer);
     dom0.ip(&["link", "set", "up0", "master", "br0", "up"]);
-    let dir = scratch_dir(tag);
+    let dir = scratch(tag);
     let config = dir.join("vifkit.conf");
     std::fs::write(&config, format!("[port vkt0]\nbridge = br0\n{extra}")).unwrap();
     let guest = Netns::new("rg");

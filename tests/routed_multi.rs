@@ -58,7 +58,7 @@ fn ten_routed_guests_plugged_at_once() {
             "address",
             "fe:ff:ff:ff:ff:ff",
         ]);
-        vif.write_to(&xs);
+        xs.write_vif(&vif);
         xs.write(&format!("{}/vifname", vif.backend()), name);
         vifs.push(vif);
     }
@@ -295,7 +295,7 @@ fn seed_2_2_host_only_bridges_routed_by_the_host() {
             "dev",
             "eth0",
         ]);
-        vif.write_to(&xs);
+        xs.write_vif(vif);
     }
     xs.write(&format!("{}/vifname", vif2.backend()), "xen2.0");
 

@@ -92,7 +92,7 @@ fn udevadm_test(ns: &Netns, rules: &[(&str, String)], action: &str, dev: &str) -
                 .success(),
         "udevadm missing: apt-get install udev"
     );
-    let scratch = scratch_dir("udev");
+    let scratch = common::scratch("udev");
     let (dir, empty) = (scratch.join("rules"), scratch.join("empty"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::create_dir_all(&empty).unwrap();
@@ -105,7 +105,6 @@ fn udevadm_test(ns: &Netns, rules: &[(&str, String)], action: &str, dev: &str) -
         action,
         dev,
     ]));
-    let _ = std::fs::remove_dir_all(&scratch);
     let event = Event {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -24,7 +24,7 @@ impl Rig {
         host.veth(&vif.kernel_name(), "eth0", &guest);
         guest.ip(&["addr", "add", "192.0.2.10/24", "dev", "eth0"]);
         let xs = Xenstore::start();
-        vif.write_to(&xs);
+        xs.write_vif(&vif);
         Rig {
             host,
             guest,
@@ -205,7 +205,7 @@ fn target_that_is_not_a_bridge() {
 #[test]
 fn failed_hook_rolls_everything_back() {
     let rig = Rig::new("hook");
-    let hooks = scratch_dir("hooks");
+    let hooks = scratch("hooks");
     let hook = hooks.join("50-deny.hook");
     std::fs::write(&hook, "fatal \"denied $dev on $bridge\"\n").unwrap();
     must(std::process::Command::new("chmod").arg("755").arg(&hook));
@@ -233,7 +233,6 @@ fn failed_hook_rolls_everything_back() {
     assert_eq!(after["mtu"], before["mtu"]);
     assert_eq!(after["address"], before["address"]);
     assert_eq!(after["flags"], before["flags"]);
-    std::fs::remove_dir_all(hooks).unwrap();
 }
 
 #[test]
@@ -305,7 +304,7 @@ fn fifty_concurrent_plugs_onto_one_bridge() {
     let vifs: Vec<Vif> = (1..=50).map(|d| Vif::new(d, 0)).collect();
     for vif in &vifs {
         host.veth(&vif.kernel_name(), &format!("p{}", vif.domid), &peers);
-        vif.write_to(&xs);
+        xs.write_vif(vif);
     }
     let outputs: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = vifs

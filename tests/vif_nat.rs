@@ -17,6 +17,7 @@ struct Nat {
     xs: Xenstore,
     vif: Vif,
     conf: std::path::PathBuf,
+    _conf_dir: Scratch,
 }
 
 /// Peer 203.0.113.1 / 2001:db8:ffff::1 on the host's uplink eth0 (.2 / ::2), no route back
@@ -55,13 +56,14 @@ fn seed_3(tag: &str) -> Nat {
     guest.ip(&["route", "add", "default", "via", "192.168.1.1"]);
     guest.ip(&["-6", "route", "add", "default", "via", "2001:db8:abba::1"]);
     let xs = Xenstore::start();
-    vif.write_to(&xs);
+    xs.write_vif(&vif);
     xs.write(
         &format!("{}/ip", vif.backend()),
         "192.168.1.10 2001:db8:abba::1001",
     );
     xs.write(&format!("{}/vifname", vif.backend()), "xen1.0");
-    let conf = scratch_dir("natconf").join("vifkit.conf");
+    let conf_dir = scratch("natconf");
+    let conf = conf_dir.join("vifkit.conf");
     std::fs::write(
         &conf,
         "[port xen*]\nrouter = 192.168.1.1 2001:db8:abba::1\nmasquerade6 = yes\n",
@@ -74,14 +76,7 @@ fn seed_3(tag: &str) -> Nat {
         xs,
         vif,
         conf,
-    }
-}
-
-impl Drop for Nat {
-    fn drop(&mut self) {
-        if let Some(dir) = self.conf.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        _conf_dir: conf_dir,
     }
 }
 
@@ -264,7 +259,7 @@ fn twenty_vifs_at_once() {
             vif.script = "/etc/xen/scripts/vif-nat";
             vif.bridge = None;
             n.host.veth(&vif.kernel_name(), &format!("g{d}"), &guests);
-            vif.write_to(&n.xs);
+            n.xs.write_vif(&vif);
             vif
         })
         .collect();

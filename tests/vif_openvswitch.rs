@@ -6,21 +6,21 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use common::hub::HubQemu;
 use common::*;
 
-/// ovsdb-server and ovs-vswitchd for one test, stopped by PID and removed on drop.
+/// ovsdb-server and ovs-vswitchd for one test, stopped by PID on drop (their directory goes
+/// after them).
 struct Ovs<'n> {
     ns: &'n Netns,
-    dir: PathBuf,
+    dir: Scratch,
 }
 
 impl<'n> Ovs<'n> {
     fn start(ns: &'n Netns) -> Ovs<'n> {
-        let dir = scratch_dir("ovs");
+        let dir = scratch("ovs");
         let ovs = Ovs { ns, dir };
         let db = ovs.path("conf.db");
         must(Command::new("ovsdb-tool").args([
@@ -87,7 +87,6 @@ impl Drop for Ovs<'_> {
                 let _ = run(Command::new("kill").arg(pid.trim()));
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -131,7 +130,7 @@ impl<'n> Host<'n> {
         let guest = Netns::new(&format!("og{domid}"));
         self.ns.netback_vif(&vif, &guest);
         guest.ip(&["addr", "add", address, "dev", "eth0"]);
-        vif.write_to(&self.xs);
+        self.xs.write_vif(&vif);
         let vm = format!("/vm/0000000{domid}-aaaa-4bbb-8ccc-dddddddddddd");
         self.xs.write(&format!("/local/domain/{domid}/vm"), &vm);
         self.xs

@@ -62,7 +62,7 @@ fn seed_2_1(tag: &str, ip: &str) -> Routed {
         "eth0",
     ]);
     let xs = Xenstore::start();
-    vif.write_to(&xs);
+    xs.write_vif(&vif);
     xs.write(&format!("{}/ip", vif.backend()), ip);
     xs.write(&format!("{}/vifname", vif.backend()), "xen1.0");
     Routed {
@@ -191,7 +191,7 @@ fn a_failed_second_online_leaves_the_first_one_in_place() {
     let r = seed_2_1("rtre", "192.0.2.241 2001:db8:abba::1001");
     assert_ok(&r.run(&["online", "type_if=vif"]));
     let before = (r.routes("-4"), r.routes("-6"), r.proxies());
-    let hooks = scratch_dir("rtre");
+    let hooks = scratch("rtre");
     let hook = hooks.join("10-fail.hook");
     std::fs::write(&hook, "fatal \"refused\"\n").unwrap();
     must(std::process::Command::new("chmod").arg("755").arg(&hook));
@@ -210,5 +210,4 @@ fn a_failed_second_online_leaves_the_first_one_in_place() {
         stderr(&out)
     );
     assert!(pings(&r.router, "192.0.2.241"));
-    std::fs::remove_dir_all(hooks).unwrap();
 }

@@ -295,7 +295,7 @@ fn fake_ifupdown(dir: &std::path::Path, fail: bool) {
 #[test]
 fn vifkit_ifup_system_delegates_to_the_system_ifup() {
     let s = Seed21::new("rifs");
-    let bin = scratch_dir("ifupbin");
+    let bin = scratch("ifupbin");
     fake_ifupdown(&bin, false);
     let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
     let env = [("VIFKIT_IFUP", "system"), ("PATH", path.as_str())];
@@ -329,5 +329,4 @@ fn vifkit_ifup_system_delegates_to_the_system_ifup() {
         s.key("hotplug-error").as_deref(),
         Some("VIFKIT_IFUP=system, but no ifup and ifdown were found in PATH (/nonexistent)")
     );
-    std::fs::remove_dir_all(bin).unwrap();
 }

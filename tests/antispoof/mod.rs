@@ -99,16 +99,12 @@ pub fn wrong(
 /// `online` as libxl runs it, with antispoofing on (the default) or turned off host-wide
 /// by a vifkit.conf that is deleted again once the run is over.
 pub fn online(host: &Netns, xs: &Xenstore, vif: &Vif, antispoof: bool) -> Output {
-    let dir = (!antispoof).then(|| scratch_dir("asoff"));
+    let dir = (!antispoof).then(|| scratch("asoff"));
     let config = dir.as_ref().map(|d| d.join("vifkit.conf"));
     let mut env = vec![];
     if let Some(config) = &config {
         std::fs::write(config, "[host]\nantispoof = no\n").unwrap();
         env.push(("VIFKIT_CONFIG", config.to_str().unwrap()));
     }
-    let out = hotplug(host, xs, vif, &["online", "type_if=vif"], &env);
-    if let Some(dir) = dir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    out
+    hotplug(host, xs, vif, &["online", "type_if=vif"], &env)
 }

@@ -4,11 +4,13 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
+pub use vifkit::lab::Scratch;
+pub use vifkit::lab::libxl::Vif;
 use vifkit::lab::xenstored::Server;
 use vifkit::sys::xenstore::Client;
 pub mod frames;
@@ -155,26 +157,25 @@ impl Drop for Netns {
     }
 }
 
-pub fn scratch_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique(tag));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory of the test's own, removed on drop (also when the test panics).
+pub fn scratch(tag: &str) -> Scratch {
+    Scratch::new(tag).unwrap_or_else(|e| panic!("create a scratch directory for {tag}: {e}"))
 }
 
 /// A private xenstore server on a socket of its own; the thread ends with the test binary.
 pub struct Xenstore {
     pub socket: PathBuf,
-    dir: PathBuf,
+    _dir: Scratch,
 }
 
 impl Xenstore {
     pub fn start() -> Xenstore {
-        let dir = scratch_dir("xs");
+        let dir = scratch("xs");
         let socket = dir.join("socket");
         Server::bind(&socket)
             .expect("bind the xenstore test server")
             .spawn();
-        Xenstore { socket, dir }
+        Xenstore { socket, _dir: dir }
     }
 
     pub fn client(&self) -> Client {
@@ -192,69 +193,11 @@ impl Xenstore {
     pub fn rm(&self, path: &str) {
         self.client().rm(path).unwrap()
     }
-}
 
-impl Drop for Xenstore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A vif as libxl describes it before running the script (CONTRACT 2.1).
-pub struct Vif {
-    pub domid: u32,
-    pub devid: u32,
-    pub mac: &'static str,
-    pub bridge: Option<&'static str>,
-    pub script: &'static str,
-    pub nic_type: &'static str,
-}
-
-impl Vif {
-    pub fn new(domid: u32, devid: u32) -> Vif {
-        Vif {
-            domid,
-            devid,
-            mac: "00:16:3e:10:10:10",
-            bridge: Some("xenbr0"),
-            script: "/etc/xen/scripts/vif-bridge",
-            nic_type: "vif",
-        }
-    }
-
-    pub fn backend(&self) -> String {
-        format!("/local/domain/0/backend/vif/{}/{}", self.domid, self.devid)
-    }
-
-    pub fn frontend(&self) -> String {
-        format!("/local/domain/{}/device/vif/{}", self.domid, self.devid)
-    }
-
-    pub fn kernel_name(&self) -> String {
-        format!("vif{}.{}", self.domid, self.devid)
-    }
-
-    pub fn write_to(&self, xs: &Xenstore) {
-        let (b, f) = (self.backend(), self.frontend());
-        let mut c = xs.client();
-        let mut put = |k: String, v: &str| c.write(&k, v).unwrap();
-        put(format!("{b}/frontend"), &f);
-        put(format!("{b}/frontend-id"), &self.domid.to_string());
-        put(format!("{b}/online"), "1");
-        put(format!("{b}/state"), "2");
-        put(format!("{b}/script"), self.script);
-        put(format!("{b}/mac"), self.mac);
-        if let Some(bridge) = self.bridge {
-            put(format!("{b}/bridge"), bridge);
-        }
-        put(format!("{b}/handle"), &self.devid.to_string());
-        put(format!("{b}/type"), self.nic_type);
-        put(format!("{b}/hotplug-status"), "");
-        put(format!("{f}/backend"), &b);
-        put(format!("{f}/backend-id"), "0");
-        put(format!("{f}/handle"), &self.devid.to_string());
-        put(format!("{f}/mac"), self.mac);
-        put(format!("{f}/mtu"), "1500");
+    /// The keys libxl writes for `vif` before it runs the script's `online`.
+    pub fn write_vif(&self, vif: &Vif) {
+        vif.write_keys(&mut self.client())
+            .unwrap_or_else(|e| panic!("write {}: {e:#}", vif.backend()))
     }
 }
 
@@ -282,35 +225,10 @@ pub fn hotplug(
     args: &[&str],
     extra_env: &[(&str, &str)],
 ) -> Output {
-    let mut cmd = ns.exec();
-    cmd.arg("env").arg("-i");
-    let kernel_name = vif.kernel_name();
-    let backend = format!("backend/vif/{}/{}", vif.domid, vif.devid);
-    let emu = format!("{kernel_name}-emu");
-    let mut env: Vec<(&str, &str)> = vec![
-        ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-        ("XENSTORED_PATH", xs.socket.to_str().unwrap()),
-        ("VIFKIT_HOOK_DIR", "/nonexistent"),
-        ("script", vif.script),
-        ("XENBUS_TYPE", "vif"),
-        ("XENBUS_BASE_PATH", "backend"),
-        ("XENBUS_PATH", &backend),
-        ("netdev", ""),
-        ("vif", &kernel_name),
-    ];
-    if vif.nic_type == "vif_ioemu" {
-        env.push(("INTERFACE", &emu));
-    }
-    env.extend_from_slice(extra_env);
-    for (k, v) in env {
-        cmd.arg(format!("{k}={v}"));
-    }
-    cmd.arg(binary(script_name(vif.script))).args(args);
+    let binary = binary(vif.script_name());
+    let mut cmd = vif.command(&ns.name, &binary, args, &xs.socket);
+    cmd.envs(extra_env.iter().copied());
     run(&mut cmd)
-}
-
-fn script_name(script: &str) -> &str {
-    Path::new(script).file_name().unwrap().to_str().unwrap()
 }
 
 /// The run succeeded; on failure the message carries its exit code and stderr.

@@ -1,4 +1,4 @@
-//! Shared by the install and package tests: scratch roots removed on drop, tree snapshots
+//! Shared by the install and package tests: scratch roots (common's), tree snapshots
 //! compared entry by entry, and the fake originals a Xen host has before vifkit.
 
 #![allow(dead_code)] // each test file uses its own subset
@@ -10,7 +10,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{run, scratch_dir};
+use crate::common::run;
+pub use crate::common::{Scratch, scratch};
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub const XEN_SCRIPTS: [&str; 5] = [
@@ -31,29 +32,6 @@ pub const LIBEXEC_FILES: [&str; 9] = [
     "vifkit",
     "vif-setup",
 ];
-
-/// A scratch directory, removed on drop (also when the test panics).
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(tag: &str) -> Scratch {
-        Scratch(scratch_dir(tag))
-    }
-
-    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
-        self.0.join(rel)
-    }
-
-    pub fn display(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// One entry of a tree as the tests compare it: type, mode, owner, content and file mtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +154,7 @@ pub fn bindir() -> PathBuf {
 
 pub fn hotplug(script: &str, destdir: &Scratch, args: &[&str]) -> Output {
     run(Command::new(Path::new(REPO).join("hotplug").join(script))
-        .env("DESTDIR", &destdir.0)
+        .env("DESTDIR", destdir.path())
         .args(args))
 }
 

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use crate::common::*;
@@ -31,13 +31,13 @@ net.ipv6.conf.all.forwarding = 1
 
 /// A private copy of sysconfig files, removed on drop.
 pub struct SysconfigDir {
-    pub path: PathBuf,
+    pub path: Scratch,
 }
 
 impl SysconfigDir {
     pub fn empty() -> SysconfigDir {
         SysconfigDir {
-            path: scratch_dir("sysconfig"),
+            path: scratch("sysconfig"),
         }
     }
 
@@ -67,12 +67,6 @@ impl SysconfigDir {
 
     pub fn env(&self) -> String {
         self.path.display().to_string()
-    }
-}
-
-impl Drop for SysconfigDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
@@ -308,7 +302,7 @@ impl Seed21 {
         ]);
 
         let xs = Xenstore::start();
-        vif.write_to(&xs);
+        xs.write_vif(&vif);
         xs.write(&format!("{}/vifname", vif.backend()), "xen1.0");
         Seed21 {
             router,

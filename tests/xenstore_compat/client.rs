@@ -194,7 +194,7 @@ fn client_request_times_out() {
 
 #[test]
 fn connect_lists_every_path_tried() {
-    let dir = support::TempDir::new();
+    let dir = support::scratch();
     let missing = dir.path().join("no-such-socket");
     let list = candidates(Some(missing.as_os_str()), Some(dir.path().as_os_str()));
     let err = Client::connect_candidates(&list).expect_err("no xenstore here");
@@ -221,7 +221,7 @@ fn connect_reads_the_environment() {
     h.client().write("/env/k", "via-env").unwrap();
     assert_eq!(support::child_connect(&h.sock), Ok("via-env".to_string()));
 
-    let dir = support::TempDir::new();
+    let dir = support::scratch();
     let missing = dir.path().join("absent");
     let err = support::child_connect(&missing).unwrap_err();
     let prefix = format!(

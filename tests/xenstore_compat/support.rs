@@ -6,9 +6,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use vifkit::lab::Scratch;
 use vifkit::lab::xenstored::Server;
 use vifkit::sys::xenstore::Client;
 use vifkit::sys::xenstore::wire::{Message, MsgType, read_message, write_message};
@@ -18,43 +18,20 @@ pub const CHILD_MARKER: &str = "VIFKIT_XS_TEST_CHILD_OUT";
 
 const TOOL_DEADLINE: Duration = Duration::from_secs(20);
 
-/// A fresh directory, removed on drop; pid plus a counter keeps parallel
-/// tests and concurrent test runs apart.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "vifkit-xs-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory of the test's own, removed on drop.
+pub fn scratch() -> Scratch {
+    Scratch::new("xs-compat").expect("create a scratch directory")
 }
 
 pub struct Harness {
     pub sock: PathBuf,
-    _dir: TempDir,
+    _dir: Scratch,
 }
 
 impl Harness {
     /// A vifkit test server on a private socket.
     pub fn new() -> Harness {
-        let dir = TempDir::new();
+        let dir = scratch();
         let sock = dir.path().join("sock");
         Server::bind(&sock).unwrap().spawn();
         Harness { sock, _dir: dir }
@@ -63,7 +40,7 @@ impl Harness {
     /// A fake server that hands every request to `handler`, to test the
     /// client against replies the real server never sends.
     pub fn fake(handler: impl Fn(Message, &mut UnixStream) + Send + Sync + 'static) -> Harness {
-        let dir = TempDir::new();
+        let dir = scratch();
         let sock = dir.path().join("sock");
         let listener = UnixListener::bind(&sock).unwrap();
         std::thread::spawn(move || {
@@ -205,7 +182,7 @@ pub fn raw_read(sock: &Path, path: &str) -> Vec<u8> {
 /// `XENSTORED_PATH=xenstored_path`; returns what `Client::connect` and a
 /// read of `/env/k` gave there.
 pub fn child_connect(xenstored_path: &Path) -> Result<String, String> {
-    let dir = TempDir::new();
+    let dir = scratch();
     let report = dir.path().join("child-report");
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", "client::child_connect", "--test-threads=1"])

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::netns::{Netns, cmd};
+use crate::lab::Scratch;
+pub use crate::lab::libxl::PATH;
+use crate::lab::libxl::Vif;
 use crate::lab::xenstored::Server;
 use crate::sys::xenstore::Client;
 
-/// A plain PATH instead of the demo's own environment, so a run cannot depend on how the
-/// demo was started (libxl's children get the toolstack's environment, whatever it is).
-pub const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// What netback names every backend netdev's MAC, and what the scripts must leave on it.
 pub const BACKEND_MAC: &str = "fe:ff:ff:ff:ff:ff";
 /// The binaries the demo runs; cargo builds them all next to `vifkit`.
@@ -43,6 +43,15 @@ impl Script {
             Script::Nat => "vif-nat",
         }
     }
+
+    /// What libxl writes to the backend's `script` and passes in `script`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Script::Bridge(_) => "/etc/xen/scripts/vif-bridge",
+            Script::RouteIfup => "/etc/xen/scripts/vif-route-ifup",
+            Script::Nat => "/etc/xen/scripts/vif-nat",
+        }
+    }
 }
 
 /// A guest NIC as the xl config line describes it, and the guest-side addresses.
@@ -60,15 +69,25 @@ pub struct Guest {
 }
 
 impl Guest {
-    /// The name netback gives the netdev, which libxl passes as `vif` even with `vifname`.
-    pub fn kernel_name(&self) -> String {
-        format!("vif{}.{}", self.domid, self.devid)
+    /// The vif as libxl describes it to the script.
+    pub fn vif(&self) -> Vif {
+        Vif {
+            domid: self.domid,
+            devid: self.devid,
+            mac: self.mac,
+            bridge: self.bridge(),
+            script: self.script.path(),
+            nic_type: "vif",
+            vifname: self.vifname,
+        }
     }
 
-    /// The netdev's name once the script's `online` is done.
+    pub fn kernel_name(&self) -> String {
+        self.vif().kernel_name()
+    }
+
     pub fn port_name(&self) -> String {
-        self.vifname
-            .map_or_else(|| self.kernel_name(), str::to_owned)
+        self.vif().port_name()
     }
 
     pub fn bridge(&self) -> Option<&'static str> {
@@ -79,20 +98,11 @@ impl Guest {
     }
 
     pub fn backend(&self) -> String {
-        format!("/local/domain/0/backend/vif/{}/{}", self.domid, self.devid)
+        self.vif().backend()
     }
 
     pub fn frontend(&self) -> String {
-        format!("/local/domain/{}/device/vif/{}", self.domid, self.devid)
-    }
-}
-
-/// Deletes the scratch directory (and with it the xenstore socket) on drop.
-struct ScratchDir(PathBuf);
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.vif().frontend()
     }
 }
 
@@ -101,7 +111,7 @@ pub struct Lab {
     pub prefix: String,
     bin_dir: PathBuf,
     socket: PathBuf,
-    scratch: ScratchDir,
+    scratch: Scratch,
 }
 
 /// The result of one hotplug run.
@@ -116,9 +126,9 @@ impl Lab {
         let bin_dir = find_bin_dir()?;
         let prefix = format!("vkdemo{}", std::process::id());
         let dir = std::env::temp_dir().join(&prefix);
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        let scratch = ScratchDir(dir);
-        let socket = scratch.0.join("xenstored.socket");
+        let scratch =
+            Scratch::at(dir.clone()).with_context(|| format!("create {}", dir.display()))?;
+        let socket = scratch.join("xenstored.socket");
         // The server thread lives until the demo exits; nothing else connects to its socket.
         Server::bind(&socket)?.spawn();
         Ok(Lab {
@@ -144,7 +154,7 @@ impl Lab {
 
     /// Where the demo may put files; removed with everything else.
     pub fn scratch(&self, name: &str) -> PathBuf {
-        self.scratch.0.join(name)
+        self.scratch.join(name)
     }
 
     pub fn binary(&self, name: &str) -> PathBuf {
@@ -199,81 +209,32 @@ impl Dom0<'_> {
         if let Some(gateway) = guest.gateway {
             ns.ip(&["route", "add", "default", "via", gateway])?;
         }
-        self.write_keys(guest)?;
+        guest.vif().write_keys(&mut self.lab.xenstore()?)?;
         Ok(ns)
     }
 
-    /// Exactly the keys libxl writes before the hotplug run (CONTRACT 2.1).
-    fn write_keys(&self, guest: &Guest) -> Result<()> {
-        let (b, f) = (guest.backend(), guest.frontend());
-        let (domid, devid) = (guest.domid.to_string(), guest.devid.to_string());
-        let script = format!("/etc/xen/scripts/{}", guest.script.binary());
-        let mut keys = vec![
-            (format!("{b}/frontend"), f.as_str()),
-            (format!("{b}/frontend-id"), &domid),
-            (format!("{b}/online"), "1"),
-            (format!("{b}/state"), "2"),
-            (format!("{b}/script"), &script),
-            (format!("{b}/mac"), guest.mac),
-            (format!("{b}/handle"), &devid),
-            (format!("{b}/type"), "vif"),
-            (format!("{b}/hotplug-status"), ""),
-            (format!("{f}/backend"), b.as_str()),
-            (format!("{f}/backend-id"), "0"),
-            (format!("{f}/handle"), &devid),
-            (format!("{f}/mac"), guest.mac),
-            (format!("{f}/mtu"), "1500"),
-        ];
-        if let Some(bridge) = guest.bridge() {
-            keys.push((format!("{b}/bridge"), bridge));
-        }
-        if let Some(vifname) = guest.vifname {
-            keys.push((format!("{b}/vifname"), vifname));
-        }
-        let mut xs = self.lab.xenstore()?;
-        for (key, value) in keys {
-            xs.write(&key, value)?;
-        }
-        Ok(())
-    }
-
-    /// libxl's detach up to the script run: online=0 and Closing, then what netback does
-    /// (Closed, hotplug-status removed). The netdev stays: no netback here frees it.
+    /// libxl's detach up to the script run (the netdev stays: no netback here frees it).
     pub fn begin_detach(&self, guest: &Guest) -> Result<()> {
-        let b = guest.backend();
-        let mut xs = self.lab.xenstore()?;
-        xs.write(&format!("{b}/online"), "0")?;
-        xs.write(&format!("{b}/state"), "6")?;
-        xs.rm(&format!("{b}/hotplug-status"))
+        guest.vif().begin_detach(&mut self.lab.xenstore()?)
     }
 
     /// libxl's last detach step.
     pub fn forget(&self, guest: &Guest) -> Result<()> {
-        let mut xs = self.lab.xenstore()?;
-        xs.rm(&guest.backend())?;
-        xs.rm(&guest.frontend())
+        guest.vif().forget(&mut self.lab.xenstore()?)
     }
 
-    /// `<script> online|offline type_if=vif` in this namespace, with the environment libxl
-    /// gives it on a clean slate. The time includes `ip netns exec`.
+    /// `<script> online|offline type_if=vif` in this namespace, as libxl runs it. The time
+    /// includes `ip netns exec`.
     pub fn hotplug(&self, guest: &Guest, command: &str) -> Result<Run> {
-        let script = guest.script.binary();
-        let mut run = self.exec(self.lab.binary(script));
-        run.args([command, "type_if=vif"])
-            .env_clear()
-            .env("PATH", PATH)
-            .env("XENSTORED_PATH", &self.lab.socket)
-            .env("VIFKIT_HOOK_DIR", self.lab.scratch("no-hooks"))
-            .env("script", format!("/etc/xen/scripts/{script}"))
-            .env("XENBUS_TYPE", "vif")
-            .env("XENBUS_BASE_PATH", "backend")
-            .env(
-                "XENBUS_PATH",
-                format!("backend/vif/{}/{}", guest.domid, guest.devid),
-            )
-            .env("netdev", "")
-            .env("vif", guest.kernel_name())
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let vif = guest.vif();
+        let binary = self.lab.binary(vif.script_name());
+        let mut run = vif.command(
+            &self.name,
+            &binary,
+            &[command, "type_if=vif"],
+            &self.lab.socket,
+        );
+        run.envs(self.env.iter().map(|(k, v)| (k, v)));
         timed(&mut run)
     }
 }

@@ -1,46 +1,38 @@
 //! The server over real sockets: binding, framing limits, ordering.
 
 use super::*;
+use crate::lab::Scratch;
 use crate::sys::xenstore::wire::{HEADER_LEN, Header, MsgType, XENSTORE_PAYLOAD_MAX};
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A socket path in a private directory, removed on drop.
-struct Scratch(PathBuf);
+/// A socket path in a private directory, which goes with it.
+struct SocketPath {
+    path: PathBuf,
+    _dir: Scratch,
+}
 
-impl std::ops::Deref for Scratch {
+impl std::ops::Deref for SocketPath {
     type Target = Path;
     fn deref(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
-impl AsRef<Path> for Scratch {
+impl AsRef<Path> for SocketPath {
     fn as_ref(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+fn socket_path(name: &str) -> SocketPath {
+    let dir = Scratch::new("xs-unit").unwrap();
+    SocketPath {
+        path: dir.join(name),
+        _dir: dir,
     }
 }
 
-fn socket_path(name: &str) -> Scratch {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "vifkit-xs-unit-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir.join(name))
-}
-
-fn started(name: &str) -> (Scratch, UnixStream) {
+fn started(name: &str) -> (SocketPath, UnixStream) {
     let path = socket_path(name);
     Server::bind(&path).unwrap().spawn();
     let s = UnixStream::connect(&path).unwrap();
