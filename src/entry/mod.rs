@@ -76,3 +76,21 @@ fn failure(err: &anyhow::Error, report_to: Option<(&mut Client, &str)>) -> ExitC
     }
     ExitCode::FAILURE
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_ends_a_run_with_one_sentence() {
+        let past = Instant::now();
+        let err = block_on_with_deadline(past, async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "gave up after 30 s");
+        let done = block_on_with_deadline(Instant::now() + DEADLINE, async { Ok(7) });
+        assert_eq!(done.unwrap(), 7);
+    }
+}

@@ -261,3 +261,29 @@ async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> R
     antispoof::add_to_detach(&mut plan, tap);
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn qemu_passes_the_tap_and_maybe_a_bridge() {
+        let (tap, bridge) = parse_args("qemu-ifup", &args(&["tap0"])).unwrap();
+        assert_eq!((tap.as_str(), bridge), ("tap0", None));
+        let (_, bridge) = parse_args("qemu-ifup", &args(&["tap0", "br0"])).unwrap();
+        assert_eq!(bridge.as_deref(), Some("br0"));
+        for wrong in [&[][..], &["tap0", "br0", "x"]] {
+            let err = parse_args("qemu-ifdown", &args(wrong)).unwrap_err();
+            assert_eq!(err.to_string(), "usage: qemu-ifdown IFNAME [BRIDGE]");
+        }
+        let err = parse_args("qemu-ifup", &args(&["tap/0"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid interface name \"tap/0\": it contains '/'"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! The Xen entry: libxl's call, xenstore, and `hotplug-status`.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -217,12 +218,17 @@ impl XenScript {
 /// `VIFKIT_IFUP=system` hands the device to the system's `ifup`/`ifdown` (found in PATH);
 /// unset or `native`, vifkit applies the sysconfig files itself.
 fn system_ifup() -> Result<Option<(PathBuf, PathBuf)>> {
-    match std::env::var("VIFKIT_IFUP").unwrap_or_default().as_str() {
+    let setting = std::env::var("VIFKIT_IFUP").unwrap_or_default();
+    ifup_programs(&setting, &std::env::var_os("PATH").unwrap_or_default())
+}
+
+/// The `ifup` and `ifdown` that `VIFKIT_IFUP` asks for, looked up in `path`.
+fn ifup_programs(setting: &str, path: &OsStr) -> Result<Option<(PathBuf, PathBuf)>> {
+    match setting {
         "" | "native" => Ok(None),
         "system" => {
-            let path = std::env::var_os("PATH").unwrap_or_default();
             let find = |name: &str| {
-                std::env::split_paths(&path)
+                std::env::split_paths(path)
                     .map(|dir| dir.join(name))
                     .find(|p| p.is_file())
             };
@@ -237,3 +243,7 @@ fn system_ifup() -> Result<Option<(PathBuf, PathBuf)>> {
         other => anyhow::bail!("VIFKIT_IFUP={other:?}: expected system or native"),
     }
 }
+
+#[cfg(test)]
+#[path = "xen_tests.rs"]
+mod tests;
