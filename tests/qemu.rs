@@ -395,13 +395,7 @@ fn twenty_taps_at_once() {
     for tap in &taps {
         ns.ip(&["tuntap", "add", tap, "mode", "tap"]);
     }
-    let outs: Vec<Output> = std::thread::scope(|s| {
-        let hs: Vec<_> = taps
-            .iter()
-            .map(|t| s.spawn(|| script(&ns, "qemu-ifup", &[t, "br0"], &[])))
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let outs = at_once(&taps, |t| script(&ns, "qemu-ifup", &[t, "br0"], &[]));
     for (tap, out) in taps.iter().zip(&outs) {
         assert!(out.status.success(), "{tap}: {}", stderr(out));
         assert_eq!(ns.master_of(tap).as_deref(), Some("br0"));

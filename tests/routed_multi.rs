@@ -72,15 +72,8 @@ fn ten_routed_guests_plugged_at_once() {
     let extra = [("VIFKIT_SYSCONFIG_DIR", env.as_str())];
 
     let plug = |command: &str| -> Vec<Output> {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = vifs
-                .iter()
-                .map(|vif| {
-                    let (host, xs, extra) = (&host, &xs, &extra);
-                    scope.spawn(move || hotplug(host, xs, vif, &[command, "type_if=vif"], extra))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        at_once(&vifs, |vif| {
+            hotplug(&host, &xs, vif, &[command, "type_if=vif"], &extra)
         })
     };
 

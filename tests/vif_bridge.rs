@@ -306,12 +306,8 @@ fn fifty_concurrent_plugs_onto_one_bridge() {
         host.veth(&vif.kernel_name(), &format!("p{}", vif.domid), &peers);
         xs.write_vif(vif);
     }
-    let outputs: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = vifs
-            .iter()
-            .map(|vif| s.spawn(|| hotplug(&host, &xs, vif, &["online", "type_if=vif"], &[])))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let outputs = at_once(&vifs, |vif| {
+        hotplug(&host, &xs, vif, &["online", "type_if=vif"], &[])
     });
     for (vif, out) in vifs.iter().zip(&outputs) {
         assert!(

@@ -263,13 +263,7 @@ fn twenty_vifs_at_once() {
             vif
         })
         .collect();
-    let outs: Vec<Output> = std::thread::scope(|s| {
-        let hs: Vec<_> = vifs
-            .iter()
-            .map(|v| s.spawn(|| n.run(v, &["online", "type_if=vif"])))
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let outs = at_once(&vifs, |v| n.run(v, &["online", "type_if=vif"]));
     for (vif, out) in vifs.iter().zip(&outs) {
         assert!(
             out.status.success(),
@@ -288,13 +282,7 @@ fn twenty_vifs_at_once() {
             .ip(&["route", "show", "dev", "vif7.0"])
             .contains("10.0.7.1 scope link src 10.0.7.128")
     );
-    let outs: Vec<Output> = std::thread::scope(|s| {
-        let hs: Vec<_> = vifs
-            .iter()
-            .map(|v| s.spawn(|| n.run(v, &["offline", "type_if=vif"])))
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let outs = at_once(&vifs, |v| n.run(v, &["offline", "type_if=vif"]));
     assert!(outs.iter().all(|o| o.status.success()));
     assert!(n.nft_tables().is_empty());
 }

@@ -123,25 +123,37 @@ impl<'n> Host<'n> {
         bridge: &'static str,
         address: &str,
     ) -> (Vif, Netns) {
-        let mut vif = Vif::new(domid, 0);
-        vif.script = "/etc/xen/scripts/vif-openvswitch";
-        vif.bridge = Some(bridge);
-        vif.mac = mac;
+        let vif = ovs_vif(domid, mac, bridge);
         let guest = Netns::new(&format!("og{domid}"));
         self.ns.netback_vif(&vif, &guest);
         guest.ip(&["addr", "add", address, "dev", "eth0"]);
-        self.xs.write_vif(&vif);
-        let vm = format!("/vm/0000000{domid}-aaaa-4bbb-8ccc-dddddddddddd");
+        self.write_keys(&vif);
+        (vif, guest)
+    }
+
+    /// What libxl writes for `vif`, and its VM record (name and uuid for external_ids).
+    fn write_keys(&self, vif: &Vif) {
+        let domid = vif.domid;
+        self.xs.write_vif(vif);
+        let vm = format!("/vm/{domid:08}-aaaa-4bbb-8ccc-dddddddddddd");
         self.xs.write(&format!("/local/domain/{domid}/vm"), &vm);
         self.xs
             .write(&format!("{vm}/name"), &format!("guest{domid}"));
         self.xs.write(&format!("{vm}/uuid"), &vm["/vm/".len()..]);
-        (vif, guest)
     }
 
     fn status(&self, vif: &Vif) -> Option<String> {
         self.xs.read(&format!("{}/hotplug-status", vif.backend()))
     }
+}
+
+/// A vif as libxl describes it for `script=vif-openvswitch,bridge=<bridge>`.
+fn ovs_vif(domid: u32, mac: &'static str, bridge: &'static str) -> Vif {
+    let mut vif = Vif::new(domid, 0);
+    vif.script = "/etc/xen/scripts/vif-openvswitch";
+    vif.bridge = Some(bridge);
+    vif.mac = mac;
+    vif
 }
 
 #[test]
@@ -296,5 +308,75 @@ fn a_qemu_tap_takes_tag_and_trunks_from_the_readme_word_in_its_section() {
         "[20, 30]"
     );
     assert_ok(&script("qemu-ifdown"));
+    assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "");
+}
+
+/// Twenty vifs on two VLANs of one Open vSwitch bridge, plugged and unplugged at once: every
+/// port lands with its own tag, trunks and MAC, and offline leaves no port.
+#[test]
+fn twenty_concurrent_plugs_onto_one_ovs_bridge() {
+    const N: u32 = 20;
+    let ns = Netns::new("ovc");
+    let guests = Netns::new("ovcg");
+    let host = Host::with_bridge(&ns);
+    let vifs: Vec<Vif> = (1..=N)
+        .map(|d| {
+            let bridge = if d % 2 == 0 { "br0.10" } else { "br0.20:30" };
+            let vif = ovs_vif(d, leak(format!("00:16:3e:00:02:{d:02x}")), bridge);
+            let name = vif.kernel_name();
+            ns.veth(&name, &format!("g{d}"), &guests);
+            ns.ip(&["link", "set", &name, "address", "fe:ff:ff:ff:ff:ff"]);
+            host.write_keys(&vif);
+            vif
+        })
+        .collect();
+    let plug = |command: &str| at_once(&vifs, |vif| host.run(vif, command));
+
+    let outs = plug("online");
+    for (vif, out) in vifs.iter().zip(&outs) {
+        let name = vif.kernel_name();
+        assert!(out.status.success(), "{name}: {}", stderr(out));
+        assert_eq!(host.status(vif).as_deref(), Some("connected"), "{name}");
+        let link = ns.link(&name).unwrap();
+        assert!(
+            link["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+            "{name} is down"
+        );
+        let (tag, trunks) = if vif.domid % 2 == 0 {
+            ("10", "[]")
+        } else {
+            ("20", "[30]")
+        };
+        assert_eq!(
+            host.ovs.vsctl(&["get", "port", &name, "tag"]),
+            tag,
+            "{name}"
+        );
+        assert_eq!(
+            host.ovs.vsctl(&["get", "port", &name, "trunks"]),
+            trunks,
+            "{name}"
+        );
+        let ids = host.ovs.vsctl(&["get", "interface", &name, "external_ids"]);
+        let mac = format!("attached-mac=\"{}\"", vif.mac);
+        assert!(ids.contains(&mac), "{mac} missing from {ids}");
+    }
+    let mut ports: Vec<String> = host
+        .ovs
+        .vsctl(&["list-ports", "br0"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    ports.sort();
+    let mut names: Vec<String> = vifs.iter().map(Vif::kernel_name).collect();
+    names.sort();
+    assert_eq!(ports, names);
+
+    let outs = plug("offline");
+    for (vif, out) in vifs.iter().zip(&outs) {
+        assert_ok(out);
+        let link = ns.link(&vif.kernel_name()).unwrap();
+        assert!(!link["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+    }
     assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "");
 }

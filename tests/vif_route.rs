@@ -211,3 +211,89 @@ fn a_failed_second_online_leaves_the_first_one_in_place() {
     );
     assert!(pings(&r.router, "192.0.2.241"));
 }
+
+/// Twenty guests behind one uplink, plugged and unplugged at once: each keeps its own routes,
+/// the host's address and its proxy entries on the uplink, and offline leaves none.
+#[test]
+fn twenty_concurrent_plugs_route_through_one_uplink() {
+    const N: u32 = 20;
+    let router = Netns::new("rtcr");
+    let host = Netns::new("rtch");
+    let guests = Netns::new("rtcg");
+    for ns in [&router, &host, &guests] {
+        no_dad(ns);
+    }
+    sysctl(&host, "net.ipv4.conf.all.forwarding", "1");
+    sysctl(&host, "net.ipv6.conf.all.forwarding", "1");
+    seed_2_1_uplink(&host, &router);
+    let xs = Xenstore::start();
+    let v4 = |d: u32| format!("198.51.100.{d}");
+    let v6 = |d: u32| format!("2001:db8:abba::{:x}", 0x1000 + d);
+    let vifs: Vec<Vif> = (1..=N)
+        .map(|d| {
+            let mut vif = Vif::new(d, 0);
+            vif.script = "/etc/xen/scripts/vif-route";
+            vif.bridge = None;
+            vif.mac = leak(format!("00:16:3e:00:01:{d:02x}"));
+            let name = vif.kernel_name();
+            host.veth(&name, &format!("g{d}"), &guests);
+            host.ip(&["link", "set", &name, "address", "fe:ff:ff:ff:ff:ff"]);
+            xs.write_vif(&vif);
+            xs.write(
+                &format!("{}/ip", vif.backend()),
+                &format!("{} {}", v4(d), v6(d)),
+            );
+            vif
+        })
+        .collect();
+    let plug = |command: &str| {
+        at_once(&vifs, |vif| {
+            hotplug(&host, &xs, vif, &[command, "type_if=vif"], &[])
+        })
+    };
+    let dsts = |family: &str, dev: &str| -> Vec<String> {
+        host.ip_json(&[family, "route", "show", "dev", dev])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["dst"].as_str().unwrap().to_owned())
+            .filter(|dst| !dst.starts_with("fe80:"))
+            .collect()
+    };
+
+    let outs = plug("online");
+    let mut expected_proxies = Vec::new();
+    for (vif, out) in vifs.iter().zip(&outs) {
+        let (name, d) = (vif.kernel_name(), vif.domid);
+        assert_ok(out);
+        assert!(!stderr(out).contains("warning"), "{name}: {}", stderr(out));
+        assert_eq!(
+            xs.read(&format!("{}/hotplug-status", vif.backend()))
+                .as_deref(),
+            Some("connected"),
+            "{name}"
+        );
+        assert_eq!(host.addresses(&name)[0], "192.0.2.253/32", "{name}");
+        assert_eq!(dsts("-4", &name), [v4(d)], "{name}");
+        assert_eq!(dsts("-6", &name), [v6(d)], "{name}");
+        assert_eq!(
+            routed::proc_sys(&host, &format!("net/ipv4/conf/{name}/proxy_arp")),
+            "1",
+            "{name}"
+        );
+        expected_proxies.push(format!("{} eth0", v4(d)));
+        expected_proxies.push(format!("{} eth0", v6(d)));
+    }
+    expected_proxies.sort();
+    assert_eq!(routed::proxies(&host), expected_proxies);
+
+    let outs = plug("offline");
+    for (vif, out) in vifs.iter().zip(&outs) {
+        let name = vif.kernel_name();
+        assert_ok(out);
+        assert!(!routed::is_up(&host, &name), "{name} still up");
+        assert_eq!(dsts("-4", &name), Vec::<String>::new(), "{name}");
+        assert_eq!(dsts("-6", &name), Vec::<String>::new(), "{name}");
+    }
+    assert_eq!(routed::proxies(&host), Vec::<String>::new());
+}

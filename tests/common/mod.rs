@@ -157,6 +157,11 @@ impl Drop for Netns {
     }
 }
 
+/// A `&'static str` for [`Vif`]'s fields, from a string made at run time.
+pub fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
 /// A scratch directory of the test's own, removed on drop (also when the test panics).
 pub fn scratch(tag: &str) -> Scratch {
     Scratch::new(tag).unwrap_or_else(|e| panic!("create a scratch directory for {tag}: {e}"))
@@ -229,6 +234,15 @@ pub fn hotplug(
     let mut cmd = vif.command(&ns.name, &binary, args, &xs.socket);
     cmd.envs(extra_env.iter().copied());
     run(&mut cmd)
+}
+
+/// `run` for every item, all at once (a thread each), and the results in the items' order:
+/// what libxl does when many guests start together.
+pub fn at_once<T: Sync, R: Send>(items: &[T], run: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.iter().map(|item| scope.spawn(|| run(item))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
 }
 
 /// The run succeeded; on failure the message carries its exit code and stderr.

@@ -184,10 +184,6 @@ pub fn link_local(mac: &str) -> String {
     ip.to_string()
 }
 
-pub fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
-
 /// A vif as libxl describes it for `script=vif-route-ifup,vifname=<vifname>`.
 pub fn routed_vif(domid: u32, mac: &'static str) -> Vif {
     let mut vif = Vif::new(domid, 0);
