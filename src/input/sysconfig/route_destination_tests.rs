@@ -67,69 +67,25 @@ fn destination_display() {
 
 #[test]
 fn destination_errors() {
+    #[rustfmt::skip]
     let cases = [
         ("foo - - eth0", "invalid destination \"foo\""),
-        (
-            "10.0.0.0/33 - - eth0",
-            "invalid destination \"10.0.0.0/33\": the prefix length must be 0 to 32",
-        ),
-        (
-            "2001:db8::/129 - - eth0",
-            "invalid destination \"2001:db8::/129\": the prefix length must be 0 to 128",
-        ),
-        (
-            "10.0.0.0/x - - eth0",
-            "invalid destination \"10.0.0.0/x\": bad prefix length",
-        ),
-        (
-            "10.0.0.0/ - - eth0",
-            "invalid destination \"10.0.0.0/\": bad prefix length",
-        ),
-        (
-            "10.10 - - eth0",
-            "invalid destination \"10.10\": a shortened IPv4 network needs a prefix length, like 10.10/16",
-        ),
+        ("10.0.0.0/33 - - eth0", "invalid destination \"10.0.0.0/33\": the prefix length must be 0 to 32"),
+        ("2001:db8::/129 - - eth0", "invalid destination \"2001:db8::/129\": the prefix length must be 0 to 128"),
+        ("10.0.0.0/x - - eth0", "invalid destination \"10.0.0.0/x\": bad prefix length"),
+        ("10.0.0.0/ - - eth0", "invalid destination \"10.0.0.0/\": bad prefix length"),
+        ("10.10 - - eth0", "invalid destination \"10.10\": a shortened IPv4 network needs a prefix length, like 10.10/16"),
         ("10.256/16 - - eth0", "invalid destination \"10.256/16\""),
-        (
-            "10.0.0.1/24 - - eth0",
-            "destination 10.0.0.1/24 has host bits set: the network is 10.0.0.0/24",
-        ),
-        (
-            "2001:db8::1/64 - - eth0",
-            "destination 2001:db8::1/64 has host bits set: the network is 2001:db8::/64",
-        ),
-        (
-            "10.0.0.1 - 255.255.255.0 eth0",
-            "destination 10.0.0.1 has host bits set: the network is 10.0.0.0/24",
-        ),
-        (
-            "10.0.0.0 - 255.0.255.0 eth0",
-            "invalid netmask \"255.0.255.0\": expected a mask like 255.255.255.0 or a prefix length",
-        ),
-        (
-            "10.0.0.0 - 129 eth0",
-            "invalid netmask \"129\": expected a mask like 255.255.255.0 or a prefix length",
-        ),
-        (
-            "10.0.0.0 - 33 eth0",
-            "invalid netmask \"33\": the prefix length must be 0 to 32 for IPv4",
-        ),
-        (
-            "2001:db8:: - 255.255.0.0 eth0",
-            "invalid netmask \"255.255.0.0\": an IPv6 destination takes its prefix length as /len",
-        ),
-        (
-            "2001:db8:: - ffff:ffff:: eth0",
-            "invalid netmask \"ffff:ffff::\": an IPv6 destination takes its prefix length as /len",
-        ),
-        (
-            "10.0.0.0/8 - 255.255.0.0 eth0",
-            "netmask \"255.255.0.0\" contradicts the prefix length of destination \"10.0.0.0/8\"",
-        ),
-        (
-            "default 192.0.2.1 255.255.255.0 eth0",
-            "a default route takes no netmask, found \"255.255.255.0\"",
-        ),
+        ("10.0.0.1/24 - - eth0", "destination 10.0.0.1/24 has host bits set: the network is 10.0.0.0/24"),
+        ("2001:db8::1/64 - - eth0", "destination 2001:db8::1/64 has host bits set: the network is 2001:db8::/64"),
+        ("10.0.0.1 - 255.255.255.0 eth0", "destination 10.0.0.1 has host bits set: the network is 10.0.0.0/24"),
+        ("10.0.0.0 - 255.0.255.0 eth0", "invalid netmask \"255.0.255.0\": expected a mask like 255.255.255.0 or a prefix length"),
+        ("10.0.0.0 - 129 eth0", "invalid netmask \"129\": expected a mask like 255.255.255.0 or a prefix length"),
+        ("10.0.0.0 - 33 eth0", "invalid netmask \"33\": the prefix length must be 0 to 32 for IPv4"),
+        ("2001:db8:: - 255.255.0.0 eth0", "invalid netmask \"255.255.0.0\": an IPv6 destination takes its prefix length as /len"),
+        ("2001:db8:: - ffff:ffff:: eth0", "invalid netmask \"ffff:ffff::\": an IPv6 destination takes its prefix length as /len"),
+        ("10.0.0.0/8 - 255.255.0.0 eth0", "netmask \"255.255.0.0\" contradicts the prefix length of destination \"10.0.0.0/8\""),
+        ("default 192.0.2.1 255.255.255.0 eth0", "a default route takes no netmask, found \"255.255.255.0\""),
     ];
     for (text, msg) in cases {
         assert_eq!(err(text), format!("{ROUTES}:1: {msg}"), "{text}");

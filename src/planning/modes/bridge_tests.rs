@@ -51,6 +51,15 @@ fn words(plan: &Plan) -> Vec<String> {
     plan.steps().iter().map(|s| s.to_string()).collect()
 }
 
+/// The error attaching with this bridge word gives.
+fn attach_error(c: &XenCall, bridge: &str, k: &Snapshot) -> String {
+    let b = Backend {
+        bridge: Some(bridge.into()),
+        ..backend()
+    };
+    attach(c, &b, k).unwrap_err().to_string()
+}
+
 fn attach(call: &XenCall, backend: &Backend, kernel: &Snapshot) -> Result<Plan> {
     let request = BridgeRequest::for_xen(&XenPort::for_test(call, backend))?;
     plan_xen_attach(
@@ -281,36 +290,20 @@ fn bridge_errors() {
         attach(&c, &backend(), &k).unwrap_err().to_string(),
         "bridge xenbr0 does not exist"
     );
-    let b = Backend {
-        bridge: Some("eth1".into()),
-        ..backend()
-    };
     assert_eq!(
-        attach(&c, &b, &k).unwrap_err().to_string(),
+        attach_error(&c, "eth1", &k),
         "eth1 exists but is not a bridge (it is a veth link)"
     );
-    let b = Backend {
-        bridge: Some("ovsbr0.10:20".into()),
-        ..backend()
-    };
     assert_eq!(
-        attach(&c, &b, &k).unwrap_err().to_string(),
+        attach_error(&c, "ovsbr0.10:20", &k),
         "bridge \"ovsbr0.10:20\" uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script"
     );
-    let b = Backend {
-        bridge: Some("ovsbr0.10".into()),
-        ..backend()
-    };
     assert_eq!(
-        attach(&c, &b, &k).unwrap_err().to_string(),
+        attach_error(&c, "ovsbr0.10", &k),
         "bridge \"ovsbr0.10\" uses the bridge.tag:trunk syntax but names no Linux bridge here: for Open vSwitch use the vif-openvswitch script"
     );
-    let b = Backend {
-        bridge: Some("a234567890123456".into()),
-        ..backend()
-    };
     assert_eq!(
-        attach(&c, &b, &k).unwrap_err().to_string(),
+        attach_error(&c, "a234567890123456", &k),
         "invalid interface name \"a234567890123456\": it is longer than 15 bytes"
     );
 }
@@ -431,20 +424,12 @@ fn openvswitch_syntax_gives_vlans_on_a_vlan_aware_linux_bridge() {
 fn vlans_need_a_vlan_aware_bridge_and_a_valid_tag() {
     let c = call(Command::Online, TypeIf::Vif, "vif3.0");
     let k = kernel(vec![link(7, "vif3.0", None), bridge(2, "br0", 1500)]);
-    let b = Backend {
-        bridge: Some("br0.10".into()),
-        ..backend()
-    };
     assert_eq!(
-        attach(&c, &b, &k).unwrap_err().to_string(),
+        attach_error(&c, "br0.10", &k),
         "bridge br0 is not VLAN-aware: vlan 10 untagged for vif3.0 needs vlan_filtering (ip link set br0 type bridge vlan_filtering 1)"
     );
-    let b = Backend {
-        bridge: Some("br0:4095".into()),
-        ..backend()
-    };
     assert_eq!(
-        attach(&c, &b, &k).unwrap_err().to_string(),
+        attach_error(&c, "br0:4095", &k),
         "invalid bridge \"br0:4095\": VLAN \"4095\" is not a number from 1 to 4094"
     );
 }

@@ -66,6 +66,11 @@ fn kernel(vif: Option<Link>) -> Snapshot {
     }
 }
 
+/// The port a libxl call with no overrides and this `ip` resolves to.
+fn port(command: Command, ip: &str) -> XenPort {
+    XenPort::for_test(&call(command, None), &backend(ip))
+}
+
 fn words(plan: &Plan) -> Vec<String> {
     plan.steps().iter().map(|s| s.to_string()).collect()
 }
@@ -74,10 +79,7 @@ fn words(plan: &Plan) -> Vec<String> {
 fn seed_2_1_ipv4_and_ipv6() {
     let k = kernel(Some(link(7, "vif1.0", false)));
     let plan = plan_attach(
-        &XenPort::for_test(
-            &call(Command::Online, None),
-            &backend("192.0.2.241 2001:db8:abba::1001"),
-        ),
+        &port(Command::Online, "192.0.2.241 2001:db8:abba::1001"),
         &k,
         None,
     )
@@ -147,26 +149,13 @@ fn second_online_skips_what_is_in_place() {
 fn ipv6_only_needs_no_host_ipv4() {
     let mut k = kernel(Some(link(7, "vif1.0", false)));
     k.addresses.retain(|(_, address)| !address.is_ipv4());
-    let plan = plan_attach(
-        &XenPort::for_test(
-            &call(Command::Online, None),
-            &backend("2001:db8:abba::1001"),
-        ),
-        &k,
-        None,
-    )
-    .unwrap();
+    let plan = plan_attach(&port(Command::Online, "2001:db8:abba::1001"), &k, None).unwrap();
     assert!(
         !words(&plan)
             .iter()
             .any(|w| w.contains("proxy_arp") || w.contains("add address"))
     );
-    let err = plan_attach(
-        &XenPort::for_test(&call(Command::Online, None), &backend("192.0.2.241")),
-        &k,
-        None,
-    )
-    .unwrap_err();
+    let err = plan_attach(&port(Command::Online, "192.0.2.241"), &k, None).unwrap_err();
     assert_eq!(
         err.to_string(),
         "uplink eth0 has no IPv4 address to serve as the guest's router"
@@ -192,13 +181,9 @@ fn errors_name_what_is_missing() {
     let mut no_default = k.clone();
     no_default.default_links.clear();
     assert_eq!(
-        plan_attach(
-            &XenPort::for_test(&call(Command::Online, None), &backend("192.0.2.241")),
-            &no_default,
-            None
-        )
-        .unwrap_err()
-        .to_string(),
+        plan_attach(&port(Command::Online, "192.0.2.241"), &no_default, None)
+            .unwrap_err()
+            .to_string(),
         "no uplink: netdev is not set and there is no default route"
     );
 }
@@ -208,15 +193,7 @@ fn forwarding_off_is_a_warning() {
     let mut k = kernel(Some(link(7, "vif1.0", false)));
     k.sysctls
         .retain(|(key, _)| !key.as_str().ends_with("all/forwarding"));
-    let plan = plan_attach(
-        &XenPort::for_test(
-            &call(Command::Online, None),
-            &backend("192.0.2.241 2001:db8::1"),
-        ),
-        &k,
-        None,
-    )
-    .unwrap();
+    let plan = plan_attach(&port(Command::Online, "192.0.2.241 2001:db8::1"), &k, None).unwrap();
     assert_eq!(
         plan.warnings,
         [
@@ -249,10 +226,7 @@ fn offline_removes_proxies_and_needs_no_host_address() {
     let mut k = kernel(Some(vif));
     k.addresses.clear();
     let plan = plan_detach(
-        &XenPort::for_test(
-            &call(Command::Offline, None),
-            &backend("192.0.2.241 2001:db8:abba::1001"),
-        ),
+        &port(Command::Offline, "192.0.2.241 2001:db8:abba::1001"),
         &k,
         None,
     )
@@ -267,12 +241,7 @@ fn offline_removes_proxies_and_needs_no_host_address() {
             "delete proxy neighbour 2001:db8:abba::1001 on eth0",
         ]
     );
-    let gone = plan_detach(
-        &XenPort::for_test(&call(Command::Offline, None), &backend("192.0.2.241")),
-        &kernel(None),
-        None,
-    )
-    .unwrap();
+    let gone = plan_detach(&port(Command::Offline, "192.0.2.241"), &kernel(None), None).unwrap();
     assert_eq!(words(&gone), ["delete proxy neighbour 192.0.2.241 on eth0"]);
 }
 
