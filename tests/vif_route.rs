@@ -297,3 +297,17 @@ fn twenty_concurrent_plugs_route_through_one_uplink() {
     }
     assert_eq!(routed::proxies(&host), Vec::<String>::new());
 }
+
+/// The planner sees what the first online did, so the second has nothing to do.
+#[test]
+#[ignore = "second plan not empty yet: filter xen1.0 (netdev vifkit-antispoof-N) ...; purge conntrack entries of 192.0.2.241 2001:db8:abba::1001"]
+fn online_twice_plans_nothing_the_second_time() {
+    let r = seed_2_1("rt2p", "192.0.2.241 2001:db8:abba::1001");
+    assert_ok(&r.run(&["online", "type_if=vif"]));
+    let second = &["online", "type_if=vif"];
+    assert_eq!(
+        dry_run_steps(&r.host, &r.xs, &r.vif, second, &[]),
+        Vec::<String>::new()
+    );
+    assert_ok(&r.run(second));
+}

@@ -236,6 +236,30 @@ pub fn hotplug(
     run(&mut cmd)
 }
 
+/// The steps of the plan a dry run of `args` prints (`VIFKIT_DRY_RUN=1`): every line but
+/// the `#` notes, so none when the kernel is already as the plan wants it.
+pub fn dry_run_steps(
+    ns: &Netns,
+    xs: &Xenstore,
+    vif: &Vif,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> Vec<String> {
+    let env = [extra_env, &[("VIFKIT_DRY_RUN", "1")]].concat();
+    let out = hotplug(ns, xs, vif, args, &env);
+    assert_ok(&out);
+    plan_steps(&out)
+}
+
+/// The step lines of a printed plan (a dry run's stdout).
+pub fn plan_steps(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// `run` for every item, all at once (a thread each), and the results in the items' order:
 /// what libxl does when many guests start together.
 pub fn at_once<T: Sync, R: Send>(items: &[T], run: impl Fn(&T) -> R + Sync) -> Vec<R> {

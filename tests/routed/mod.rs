@@ -321,6 +321,13 @@ impl Seed21 {
         )
     }
 
+    /// The steps a dry run of `args` would take (see [`dry_run_steps`]).
+    pub fn dry_run(&self, args: &[&str]) -> Vec<String> {
+        let dir = self.dir.env();
+        let env = [("VIFKIT_SYSCONFIG_DIR", dir.as_str())];
+        dry_run_steps(&self.host, &self.xs, &self.vif, args, &env)
+    }
+
     pub fn key(&self, key: &str) -> Option<String> {
         self.xs.read(&format!("{}/{key}", self.vif.backend()))
     }
