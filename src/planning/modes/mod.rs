@@ -8,6 +8,7 @@ pub mod openvswitch;
 pub mod port_options;
 pub mod qemu;
 pub mod route_ifup;
+pub mod route_lines;
 pub mod routed;
 pub mod xen_device;
 

@@ -2,17 +2,17 @@
 //! natively instead of through `ifup` (CONTRACT 4.6, 5.4). The result is what wicked's
 //! `ifup` would give, on hosts that have no `ifup` at all.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-use crate::input::sysconfig::{Destination, Family, RouteKind, RouteLine, StartMode, Sysconfig};
+use crate::input::sysconfig::{Destination, StartMode, Sysconfig};
 use crate::input::xen_port::XenPort;
 use crate::planning::ensure::{
     check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, link_ref,
     rename_port,
 };
+use crate::planning::modes::route_lines::route_from_line;
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
@@ -23,74 +23,6 @@ use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
-use crate::types::route::{self, Nexthop, Route};
-
-fn route_kind(kind: RouteKind) -> u8 {
-    match kind {
-        RouteKind::Unicast => route::kind::UNICAST,
-        RouteKind::Local => route::kind::LOCAL,
-        RouteKind::Broadcast => route::kind::BROADCAST,
-        RouteKind::Multicast => route::kind::MULTICAST,
-        RouteKind::Anycast => route::kind::ANYCAST,
-        RouteKind::Nat => route::kind::NAT,
-        RouteKind::Throw => route::kind::THROW,
-        RouteKind::Unreachable => route::kind::UNREACHABLE,
-        RouteKind::Prohibit => route::kind::PROHIBIT,
-        RouteKind::Blackhole => route::kind::BLACKHOLE,
-    }
-}
-
-/// A route line as the kernel route it describes, on `vif` unless it is a reject route.
-pub fn route_from_line(line: &RouteLine, vif: &LinkRef, kernel: &Snapshot) -> Result<Route> {
-    let (destination, prefix_len) = match line.destination {
-        Destination::Default(Family::V4) => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        Destination::Default(Family::V6) => (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-        Destination::Net {
-            address,
-            prefix_len,
-        } => (address, prefix_len),
-    };
-    let mut route = Route::to(destination, prefix_len);
-    route.kind = route_kind(line.kind);
-    route.gateway = line.gateway;
-    route.dev = (!line.kind.is_reject()).then(|| vif.clone());
-    route.src = line.src;
-    route.metric = line.metric;
-    route.table = line.table.unwrap_or(route::TABLE_MAIN);
-    route.scope = line.scope;
-    route.protocol = line.protocol.unwrap_or(route::PROTOCOL_BOOT);
-    route.realm = line.realm;
-    route.tos = line.tos.map(|t| t as u8).unwrap_or(0);
-    if let Some((mtu, lock)) = line.mtu {
-        route.metrics.push((2, mtu, lock));
-    }
-    route.metrics.extend(
-        line.metrics
-            .iter()
-            .map(|m| (m.kind.kernel_id(), m.value, m.lock)),
-    );
-    for hop in &line.nexthops {
-        let dev = match &hop.dev {
-            Some(name) => {
-                let link = kernel.link(name.as_str()).with_context(|| {
-                    format!("line {}: nexthop device {name} does not exist", line.line)
-                })?;
-                Some(link_ref(link)?)
-            }
-            None => Some(vif.clone()),
-        };
-        route.nexthops.push(Nexthop {
-            gateway: hop.gateway,
-            dev,
-            weight: u32::from(hop.weight.unwrap_or(1)),
-            onlink: hop.onlink,
-        });
-    }
-    if !route.nexthops.is_empty() {
-        route.dev = None;
-    }
-    Ok(route)
-}
 
 fn ifcfg_path(dir: &Path, dev: &IfName) -> String {
     dir.join(format!("ifcfg-{dev}")).display().to_string()
