@@ -6,7 +6,7 @@
 //! one port and one bridge that already exist in the network namespace it runs in:
 //!
 //! - online: look up the port and the bridge, link down if up, MAC fe:ff:ff:ff:ff:ff,
-//!   flush the port's addresses (dump, then delete each), MTU = the bridge's, master =
+//!   the port's addresses (dump, then delete each but the IPv6 link-local), MTU = the bridge's, master =
 //!   the bridge, link up;
 //! - offline: look up the port, link down, no master.
 //!
@@ -99,7 +99,11 @@ async fn plug(netlink: &Netlink, port: &IfName, bridge: &IfName) -> Result<()> {
         netlink.set_up(link.index, false).await?;
     }
     netlink.set_mac(link.index, MacAddr::BACKEND_PORT).await?;
-    netlink.flush_addresses(link.index).await?;
+    for address in netlink.addresses(link.index).await? {
+        if !address.is_ipv6_link_local() {
+            netlink.del_address(link.index, address).await?;
+        }
+    }
     netlink.set_mtu(link.index, bridge.mtu).await?;
     netlink.set_master(link.index, Some(bridge.index)).await?;
     netlink.set_up(link.index, true).await

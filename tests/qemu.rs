@@ -369,7 +369,6 @@ fn ifup_twice_ifdown_twice_and_ifdown_of_a_vanished_tap() {
 
 /// The planner sees what the first ifup did, so the second has nothing to do.
 #[test]
-#[ignore = "second plan not empty yet: flush addresses of <tap>"]
 fn ifup_twice_plans_nothing_the_second_time() {
     let (ns, tap) = rig("qtwicep");
     let out = script(&ns, "qemu-ifup", &[&tap, "br0"], &[]);

@@ -130,7 +130,6 @@ fn online_twice_is_a_no_op_that_still_says_connected() {
 
 /// The planner sees what the first online did, so the second has nothing to do.
 #[test]
-#[ignore = "second plan not empty yet: flush addresses of vif3.0; write /local/domain/3/device/vif/0/mtu = 9000"]
 fn online_twice_plans_nothing_the_second_time() {
     let rig = Rig::new("on2p");
     assert_ok(&rig.run(&["online", "type_if=vif"]));

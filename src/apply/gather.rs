@@ -27,6 +27,16 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
     if needs.default_links || needs.routed.is_some() {
         add_default_links(netlink, &mut kernel).await?;
     }
+    for name in &needs.addresses_of {
+        let Some(index) = kernel.link(name.as_str()).map(|l| l.index) else {
+            continue;
+        };
+        if kernel.addresses.iter().all(|(i, _)| *i != index) {
+            for address in netlink.addresses(index).await? {
+                kernel.addresses.push((index, address));
+            }
+        }
+    }
     let mut keys = needs.sysctls.clone();
     if let Some(wanted) = &needs.routed {
         kernel.proxies = netlink.proxies().await?;

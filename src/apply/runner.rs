@@ -33,7 +33,6 @@ impl Runner for SystemRunner<'_> {
                 nl.set_alias(link.index, link.name.as_str()).await
             }
             Step::SetMac { link, mac, .. } => nl.set_mac(link.index, *mac).await,
-            Step::FlushAddresses { link } => nl.flush_addresses(link.index).await,
             Step::SetMtu { link, mtu, .. } => nl.set_mtu(link.index, *mtu).await,
             Step::Attach { link, bridge, .. } => {
                 nl.set_master(link.index, Some(bridge.index)).await

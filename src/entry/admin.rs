@@ -6,7 +6,6 @@
 //! `-emu` taps included) and planned by the mode its `script` key names; any other name is
 //! taken for a qemu tap and planned as `qemu-ifup` would.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -138,7 +137,7 @@ pub fn check(dev: &str) -> Result<bool> {
         let (plan, backend) = plan_for(&dev, xs.as_mut(), &netlink).await?;
         let mut drift = vec![];
         for step in plan.iter() {
-            if let Some(what) = differs(step, xs.as_mut(), &netlink).await? {
+            if let Some(what) = differs(step, xs.as_mut())? {
                 drift.push(what);
             }
         }
@@ -161,23 +160,9 @@ pub fn check(dev: &str) -> Result<bool> {
 
 /// Whether a planned step would change something. The planners are ensures, so most steps
 /// appear only when needed; a few are planned every time and are checked here instead.
-async fn differs(
-    step: &Step,
-    xs: Option<&mut Client>,
-    netlink: &Netlink,
-) -> Result<Option<String>> {
+fn differs(step: &Step, xs: Option<&mut Client>) -> Result<Option<String>> {
     Ok(match step {
         Step::RunHooks(_) | Step::PurgeConntrack { .. } => None,
-        Step::FlushAddresses { link } => {
-            // The kernel gives an up link its IPv6 link-local itself, after the flush.
-            let addresses: Vec<_> = netlink
-                .addresses(link.index)
-                .await?
-                .into_iter()
-                .filter(|a| !matches!(a.address, IpAddr::V6(v6) if v6.is_unicast_link_local()))
-                .collect();
-            (!addresses.is_empty()).then(|| format!("{link} carries addresses: {addresses:?}"))
-        }
         Step::WriteXenstore { path, value } => {
             let now = match xs {
                 Some(xs) => xs.read_optional(path)?,
@@ -281,9 +266,6 @@ pub fn reattach(bridge: Option<&str>) -> Result<usize> {
 fn routine(step: &Step) -> bool {
     matches!(
         step,
-        Step::FlushAddresses { .. }
-            | Step::WriteXenstore { .. }
-            | Step::SetPortFilter(_)
-            | Step::SetPortOptions { .. }
+        Step::WriteXenstore { .. } | Step::SetPortFilter(_) | Step::SetPortOptions { .. }
     )
 }

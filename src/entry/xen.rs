@@ -125,12 +125,15 @@ pub async fn plan_call(
 ) -> Result<Plan> {
     let keys = BackendKeys::read(xs, &call.backend)?;
     let backend = Backend::parse(call, keys)?;
-    let port = XenPort::new(call.clone(), backend)?.with_hook_dir(hook_dir_from_env());
+    let mut port = XenPort::new(call.clone(), backend)?.with_hook_dir(hook_dir_from_env());
     // Only an attach reads vifkit.conf: a detach must not fail on a config broken since.
     let config = match port.is_attach() {
         true => Some(Config::load_from_env()?),
         false => None,
     };
+    if port.is_attach() {
+        port.read_frontend_mtu(xs)?;
+    }
     let mode = mode_for(script, &port, config.as_ref(), xs)?;
     let kernel = gather(netlink, &mode.needs(&port)?).await?;
     // Every mode filters its port the same way: set before link-up, removed on detach.

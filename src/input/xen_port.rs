@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use crate::input::backend::Backend;
 use crate::input::invocation::{Command, TypeIf, XenCall};
+use crate::sys::xenstore::Client;
 use crate::types::bridge_word::{BadWord, BridgeWord};
 use crate::types::hook::HookRun;
 use crate::types::mac::MacAddr;
@@ -44,6 +45,8 @@ pub struct XenPort {
     pub mtu: Option<u32>,
     /// `<B/frontend>/mtu`, once the frontend path is proven to be this device's.
     pub frontend_mtu_key: Option<String>,
+    /// What that key holds now (read on attach only).
+    pub frontend_mtu: Option<String>,
     pub mac: Option<MacAddr>,
     /// The guest's addresses from `ip`, each with its prefix length.
     pub addresses: Vec<Prefix>,
@@ -83,6 +86,7 @@ impl XenPort {
             backend: backend.path,
             mtu: backend.mtu,
             frontend_mtu_key: backend.frontend_mtu_key,
+            frontend_mtu: None,
             mac: backend.mac,
             addresses: backend.addresses,
             dhcp: call.overrides.dhcp,
@@ -102,6 +106,14 @@ impl XenPort {
             _ => None,
         };
         self
+    }
+
+    /// Reads what the frontend's `mtu` key holds, so the write is planned only to change it.
+    pub fn read_frontend_mtu(&mut self, xs: &mut Client) -> Result<()> {
+        if let Some(key) = &self.frontend_mtu_key {
+            self.frontend_mtu = xs.read_optional(key)?;
+        }
+        Ok(())
     }
 
     pub fn is_attach(&self) -> bool {

@@ -12,6 +12,8 @@ pub struct Needs {
     pub masters: bool,
     /// The links of the IPv4 and IPv6 default routes.
     pub default_links: bool,
+    /// Links whose addresses the planner looks at (a bridge port must have none).
+    pub addresses_of: Vec<IfName>,
     /// What routed planners look at besides (routed and NAT vifs, routed taps).
     pub routed: Option<RoutedNeeds>,
     /// Sysctls to read before any write.

@@ -38,9 +38,6 @@ pub enum Step {
         mac: MacAddr,
         previous: Option<MacAddr>,
     },
-    FlushAddresses {
-        link: LinkRef,
-    },
     SetMtu {
         link: LinkRef,
         mtu: u32,
@@ -246,7 +243,6 @@ impl fmt::Display for Step {
             Step::SetUp { link, .. } => write!(f, "set {link} up"),
             Step::Rename { link, to } => write!(f, "rename {link} to {to}"),
             Step::SetMac { link, mac, .. } => write!(f, "set {link} address {mac}"),
-            Step::FlushAddresses { link } => write!(f, "flush addresses of {link}"),
             Step::SetMtu { link, mtu, .. } => write!(f, "set {link} mtu {mtu}"),
             Step::WriteXenstore { path, value } => write!(f, "write {path} = {value}"),
             Step::Attach { link, bridge, .. } => write!(f, "attach {link} to bridge {bridge}"),

@@ -127,7 +127,6 @@ fn undo_restores_what_was_found() {
             to: IfName::new("vif3.0").unwrap()
         })
     );
-    assert_eq!(Step::FlushAddresses { link: vif.clone() }.undo(), None);
     // The bucket towards the guest is replaced by a rerun; the policer is removed.
     let rate = Rate(10_000_000);
     let tbf = Step::SetRateLimit {

@@ -56,6 +56,11 @@ impl Prefix {
         self.address.is_ipv4()
     }
 
+    /// `fe80::/10`: the address the kernel gives every up IPv6 link itself.
+    pub fn is_ipv6_link_local(&self) -> bool {
+        matches!(self.address, IpAddr::V6(a) if a.is_unicast_link_local())
+    }
+
     /// The block holding the address, host bits cleared: the one masking function.
     pub fn network(self) -> Prefix {
         let mask = mask128(self.len);

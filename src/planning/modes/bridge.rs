@@ -134,6 +134,7 @@ pub fn prepare_port(
     found: &Link,
     rename_to: Option<&IfName>,
     mtu: u32,
+    kernel: &Snapshot,
     steps: &mut Vec<Step>,
 ) -> Result<LinkRef> {
     let mut link = link_ref(found)?;
@@ -159,7 +160,14 @@ pub fn prepare_port(
             previous: found.mac,
         });
     }
-    steps.push(Step::FlushAddresses { link: link.clone() });
+    // A bridge port carries no address of its own; the IPv6 link-local the kernel gives
+    // every up link is left alone (it comes straight back).
+    for address in kernel.addresses_of(found.index) {
+        if !address.is_ipv6_link_local() {
+            let link = link.clone();
+            steps.push(Step::DelAddress { link, address });
+        }
+    }
     if found.mtu != mtu {
         steps.push(Step::SetMtu {
             link: link.clone(),
@@ -226,9 +234,11 @@ pub fn plan_xen_attach(
         device.found,
         device.rename_to.as_ref(),
         mtu,
+        kernel,
         plan.phase_mut(Phase::Prepare),
     )?;
-    if let (TypeIf::Vif, Some(key)) = (port.type_if, &port.frontend_mtu_key) {
+    let told = port.frontend_mtu.as_deref() == Some(mtu.to_string().as_str());
+    if let (TypeIf::Vif, Some(key), false) = (port.type_if, &port.frontend_mtu_key, told) {
         plan.phase_mut(Phase::Prepare).push(Step::WriteXenstore {
             path: key.clone(),
             value: mtu.to_string(),
@@ -290,8 +300,12 @@ impl Mode for VifBridge {
         if !port.is_attach() {
             return Ok(Needs::links(names));
         }
+        let port_names = names.clone();
         names.extend(BridgeRequest::for_xen(port)?.names());
-        Ok(Needs::links_and_masters(names))
+        Ok(Needs {
+            addresses_of: port_names,
+            ..Needs::links_and_masters(names)
+        })
     }
 
     fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach> {

@@ -2,6 +2,7 @@ use super::*;
 use crate::input::backend::Backend;
 use crate::input::invocation::XenCall;
 use crate::input::xen_port::XenPort;
+use crate::types::prefix::Prefix;
 use crate::types::vlan::Vid;
 
 fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
@@ -86,7 +87,6 @@ fn fresh_vif_in_contract_order() {
         words(&plan),
         [
             "set vif3.0 address fe:ff:ff:ff:ff:ff",
-            "flush addresses of vif3.0",
             "set vif3.0 mtu 9000",
             "write /local/domain/3/device/vif/0/mtu = 9000",
             "attach vif3.0 to bridge xenbr0",
@@ -109,25 +109,28 @@ fn backend_mtu_wins_over_the_bridge() {
 }
 
 #[test]
-fn second_online_changes_nothing_but_rewrites_the_frontend_mtu() {
+fn second_online_changes_nothing_once_the_frontend_knows_the_mtu() {
     let mut vif = link(7, "vif3.0", None);
     vif.master = Some(2);
     vif.up = true;
     vif.mtu = 9000;
     let k = kernel(vec![bridge(2, "xenbr0", 9000), vif]);
-    let plan = attach(
-        &call(Command::Online, TypeIf::Vif, "vif3.0"),
-        &backend(),
-        &k,
-    )
-    .unwrap();
+    let c = call(Command::Online, TypeIf::Vif, "vif3.0");
+    let mut port = XenPort::for_test(&c, &backend());
+    let request = BridgeRequest::for_xen(&port).unwrap();
+    let plan =
+        |port: &XenPort| plan_xen_attach(port, &request, &Requested::default(), &k, None).unwrap();
     assert_eq!(
-        words(&plan),
-        [
-            "flush addresses of vif3.0",
-            "write /local/domain/3/device/vif/0/mtu = 9000"
-        ]
+        words(&plan(&port)),
+        ["write /local/domain/3/device/vif/0/mtu = 9000"]
     );
+    port.frontend_mtu = Some("1500".into());
+    assert_eq!(
+        words(&plan(&port)),
+        ["write /local/domain/3/device/vif/0/mtu = 9000"]
+    );
+    port.frontend_mtu = Some("9000".into());
+    assert!(plan(&port).is_empty());
 }
 
 #[test]
@@ -169,11 +172,7 @@ fn tap_gets_no_frontend_write() {
     .unwrap();
     assert_eq!(
         words(&plan),
-        [
-            "flush addresses of vif3.0-emu",
-            "attach vif3.0-emu to bridge xenbr0",
-            "set vif3.0-emu up"
-        ]
+        ["attach vif3.0-emu to bridge xenbr0", "set vif3.0-emu up"]
     );
 }
 
@@ -188,12 +187,8 @@ fn vifname_renames_first_on_a_down_link() {
     };
     let plan = attach(&call(Command::Online, TypeIf::Vif, "vif3.0"), &b, &k).unwrap();
     assert_eq!(
-        &words(&plan)[..3],
-        [
-            "set vif3.0 down",
-            "rename vif3.0 to xen1.0",
-            "flush addresses of xen1.0"
-        ]
+        &words(&plan)[..2],
+        ["set vif3.0 down", "rename vif3.0 to xen1.0",]
     );
     assert_eq!(words(&plan).last().unwrap(), "set xen1.0 up");
 }
@@ -254,7 +249,7 @@ fn tap_with_vifname_uses_an_existing_emu_name() {
         link(9, "xen1.0-emu", Some("tun")),
     ]);
     let plan = attach(&call(Command::Add, TypeIf::Tap, "vif3.0-emu"), &b, &k).unwrap();
-    assert_eq!(words(&plan)[1], "attach xen1.0-emu to bridge xenbr0");
+    assert_eq!(words(&plan)[0], "attach xen1.0-emu to bridge xenbr0");
 }
 
 #[test]
@@ -408,7 +403,7 @@ fn openvswitch_syntax_gives_vlans_on_a_vlan_aware_linux_bridge() {
         };
         let plan = attach(&c, &b, &k).unwrap();
         assert_eq!(
-            words(&plan)[2..],
+            words(&plan)[1..],
             [
                 "attach vif3.0 to bridge br0".to_owned(),
                 format!("set vif3.0 bridge port: {options}"),
@@ -479,5 +474,31 @@ fn config_options_apply_and_learning_off_pins_the_backend_mac() {
     assert_eq!(
         err.to_string(),
         "learning = no for vif3.0 needs the guest MAC to pin: set mac= in the vif configuration (backend/vif/3/0/mac)"
+    );
+}
+
+#[test]
+fn a_port_loses_its_addresses_but_keeps_its_ipv6_link_local() {
+    let c = call(Command::Online, TypeIf::Vif, "vif3.0");
+    let b = Backend {
+        bridge: Some("xenbr0".into()),
+        ..backend()
+    };
+    let mut k = kernel(vec![link(7, "vif3.0", None), bridge(2, "xenbr0", 1500)]);
+    let address = |text: &str, len| Prefix::new(text.parse().unwrap(), len);
+    k.addresses = vec![
+        (7, address("192.0.2.9", 24)),
+        (7, address("fe80::fcff:ffff:feff:ffff", 64)),
+        (2, address("192.0.2.1", 24)),
+    ];
+    let plan = attach(&c, &b, &k).unwrap();
+    assert_eq!(
+        words(&plan),
+        [
+            "delete address 192.0.2.9/24 from vif3.0",
+            "write /local/domain/3/device/vif/0/mtu = 1500",
+            "attach vif3.0 to bridge xenbr0",
+            "set vif3.0 up",
+        ]
     );
 }

@@ -67,7 +67,13 @@ pub fn plan_attach(port: &XenPort, kernel: &Snapshot, vm: &VmInfo) -> Result<Pla
         external_ids,
         mtu: port.mtu,
     };
-    add_port(&mut plan, device.found, device.rename_to.as_ref(), port)?;
+    add_port(
+        &mut plan,
+        device.found,
+        device.rename_to.as_ref(),
+        port,
+        kernel,
+    )?;
     Ok(plan)
 }
 
@@ -79,9 +85,21 @@ struct Port {
     mtu: Option<u32>,
 }
 
-/// Down, MAC, flush (as for a Linux bridge), the OVS port, then up.
-fn add_port(plan: &mut Plan, found: &Link, rename_to: Option<&IfName>, port: Port) -> Result<()> {
-    let link = prepare_port(found, rename_to, found.mtu, plan.phase_mut(Phase::Prepare))?;
+/// Down, MAC, no addresses (as for a Linux bridge), the OVS port, then up.
+fn add_port(
+    plan: &mut Plan,
+    found: &Link,
+    rename_to: Option<&IfName>,
+    port: Port,
+    kernel: &Snapshot,
+) -> Result<()> {
+    let link = prepare_port(
+        found,
+        rename_to,
+        found.mtu,
+        kernel,
+        plan.phase_mut(Phase::Prepare),
+    )?;
     plan.phase_mut(Phase::Prepare).push(Step::OvsAddPort {
         link: link.clone(),
         bridge: port.bridge.to_string(),
@@ -140,7 +158,7 @@ pub fn plan_tap_attach(
         external_ids,
         mtu,
     };
-    add_port(&mut plan, found, None, port)?;
+    add_port(&mut plan, found, None, port, kernel)?;
     Ok(plan)
 }
 

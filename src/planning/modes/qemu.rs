@@ -116,7 +116,7 @@ pub fn plan_ifup(tap: &IfName, bridge: &Link, mtu: Option<u32>, kernel: &Snapsho
     };
     let mtu = mtu.unwrap_or(bridge.mtu);
     let mut plan = Plan::default();
-    let link = bridge::prepare_port(found, None, mtu, plan.phase_mut(Phase::Prepare))?;
+    let link = bridge::prepare_port(found, None, mtu, kernel, plan.phase_mut(Phase::Prepare))?;
     bridge::join_bridge(found, &link, bridge, kernel, &mut plan)?;
     Ok(plan)
 }

@@ -151,7 +151,6 @@ fn ifup_steps_and_mtu_override() {
         words(plan_ifup(&tap, &br, None, &kernel).unwrap()),
         [
             "set tap0 address fe:ff:ff:ff:ff:ff",
-            "flush addresses of tap0",
             "set tap0 mtu 9000",
             "attach tap0 to bridge br0",
             "set tap0 up"

@@ -229,20 +229,6 @@ impl Netlink {
             .filter(|m| m.header.index == index)
             .collect())
     }
-
-    /// Deletes every address on the link; an address that vanished meanwhile is fine.
-    pub async fn flush_addresses(&self, index: u32) -> Result<()> {
-        let addresses = self.address_messages(index).await?;
-        for address in addresses {
-            if let Err(err) = self.handle.address().del(address).execute().await {
-                let err = os_error(err);
-                if !is_missing(&err) {
-                    return Err(err);
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Netlink {
