@@ -161,6 +161,21 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
             "{name} is dynamically linked: scripts/release-build links it statically"
         );
     }
+    // The lab (the demo and the test xenstored) ships in the admin CLI only: two of its
+    // messages (src/lab/xenstored/server.rs, src/lab/demo/) mark it in a binary.
+    let contains = |name: &str, mark: &str| {
+        let bytes = std::fs::read(libexec.join(name)).unwrap();
+        bytes.windows(mark.len()).any(|w| w == mark.as_bytes())
+    };
+    for mark in ["spawn xenstored thread", "its vif is off the bridge"] {
+        assert!(
+            contains("vifkit", mark),
+            "vifkit lacks {mark:?}: pick another mark"
+        );
+        for name in &LIBEXEC_FILES[..7] {
+            assert!(!contains(name, mark), "{name} contains the lab ({mark:?})");
+        }
+    }
     assert_eq!(
         link_of(&root.join("usr/sbin/vifkit")),
         "../libexec/vifkit/vifkit"
