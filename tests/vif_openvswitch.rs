@@ -7,9 +7,11 @@
 mod common;
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::hub::HubQemu;
 use common::*;
+use vifkit::sys::ovsdb::{OvsPort, Ovsdb};
 
 /// ovsdb-server and ovs-vswitchd for one test, stopped by PID on drop (their directory goes
 /// after them).
@@ -398,4 +400,90 @@ fn online_twice_plans_nothing_the_second_time() {
     assert_eq!(host.dry_run(&vif1, "online"), Vec::<String>::new());
     assert_ok(&host.run(&vif1, "online"));
     assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "vif1.0");
+}
+
+/// What `add_port` writes, `port_state` reads back equal (trunks and external-ids in any
+/// order); a changed field, another tool's port of that name or no port at all is told apart.
+#[test]
+fn port_state_reads_back_what_add_port_wrote() {
+    let ns = Netns::new("ovps");
+    let ovs = Ovs::start(&ns);
+    ovs.vsctl(&[
+        "add-br",
+        "br0",
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "datapath_type=netdev",
+    ]);
+    ns.ip(&["tuntap", "add", "vkp0", "mode", "tap"]);
+    let mut db = Ovsdb::connect_at(&ovs.dir.join("db.sock"), Duration::from_secs(10)).unwrap();
+    let id = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let port = OvsPort {
+        name: "vkp0".into(),
+        tag: Some(10),
+        trunks: vec![30, 20],
+        external_ids: vec![
+            id("xen-vm-uuid", "00000001-aaaa-4bbb-8ccc-dddddddddddd"),
+            id("attached-mac", "00:16:3e:00:00:01"),
+            id("xen-vm-name", "guest1"),
+        ],
+        mtu: Some(1400),
+    };
+    db.add_port("br0", &port).unwrap();
+    let state = |db: &mut Ovsdb, name: &str| db.port_state(name).unwrap();
+    let (bridge, read) = state(&mut db, "vkp0").unwrap();
+    assert_eq!(bridge, "br0");
+    assert_eq!(read, port);
+    assert_eq!(read.trunks, [20, 30], "read back normalised");
+    assert_eq!(read.external_ids, port.normalised().external_ids);
+
+    // Another tool's external-id is not vifkit's to compare; a changed field is.
+    let vsctl = |args: &[&str]| ovs.vsctl(&[&["--no-wait"][..], args].concat());
+    vsctl(&["set", "interface", "vkp0", "external_ids:iface-id=other"]);
+    assert_eq!(state(&mut db, "vkp0").unwrap().1, port);
+    vsctl(&[
+        "set",
+        "interface",
+        "vkp0",
+        "external_ids:xen-vm-name=guest2",
+    ]);
+    assert_ne!(state(&mut db, "vkp0").unwrap().1, port);
+    vsctl(&[
+        "set",
+        "interface",
+        "vkp0",
+        "external_ids:xen-vm-name=guest1",
+    ]);
+    vsctl(&["set", "port", "vkp0", "tag=11"]);
+    assert_ne!(state(&mut db, "vkp0").unwrap().1, port);
+
+    // add_port replaces the port whole: a bare one reads back bare.
+    let bare = OvsPort {
+        name: "vkp0".into(),
+        tag: None,
+        trunks: vec![],
+        external_ids: vec![],
+        mtu: None,
+    };
+    db.add_port("br0", &bare).unwrap();
+    assert_eq!(state(&mut db, "vkp0"), Some(("br0".to_owned(), bare)));
+
+    // A port of the name that vifkit would not have made equals none it plans.
+    vsctl(&["add-bond", "br0", "vkb0", "vkb1", "vkb2"]);
+    assert_eq!(state(&mut db, "vkb0").unwrap().1.name, "vkb1+vkb2");
+    vsctl(&[
+        "add-port",
+        "br0",
+        "vki0",
+        "--",
+        "set",
+        "interface",
+        "vki0",
+        "type=internal",
+    ]);
+    assert_eq!(state(&mut db, "vki0").unwrap().1.name, "vki0:internal");
+
+    assert_eq!(state(&mut db, "vkp9"), None);
 }

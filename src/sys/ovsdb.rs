@@ -2,24 +2,86 @@
 //! does with `ovs-vsctl --if-exists del-port -- add-port`, in two round trips and no fork.
 //! The first reads which bridges hold a port of that name; the second is one transaction
 //! that drops the stale port and adds the new one with its tag, trunks and external-ids.
+//! [`Ovsdb::port_state`] reads a port back in the same shape, so a planner can leave a port
+//! that is already as wanted alone.
 
+use std::io::ErrorKind;
 use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
-/// One port as vif-openvswitch adds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One port as vif-openvswitch adds it: a Port and its one Interface, both called `name`.
+///
+/// Two ports are equal when OVSDB would hold the same for them: trunks compare as a set
+/// (sorted, duplicates dropped) and external-ids as a map (sorted by key), whatever order
+/// they were given in. [`OvsPort::normalised`] is that form; `add_port` writes it and
+/// `port_state` reads it back.
+#[derive(Clone, Debug, Eq)]
 pub struct OvsPort {
     pub name: String,
     pub tag: Option<u16>,
     pub trunks: Vec<u16>,
-    /// Interface external-ids: `attached-mac`, `xen-vm-name`, `xen-vm-uuid`.
+    /// Interface external-ids: `attached-mac`, `xen-vm-name`, `xen-vm-uuid`
+    /// ([`EXTERNAL_ID_KEYS`]).
     pub external_ids: Vec<(String, String)>,
     pub mtu: Option<u32>,
+}
+
+/// The Interface external-ids vifkit writes; `port_state` reads back these and no others
+/// (another tool's keys on the same interface are not vifkit's to compare).
+pub const EXTERNAL_ID_KEYS: [&str; 3] = ["attached-mac", "xen-vm-name", "xen-vm-uuid"];
+
+impl OvsPort {
+    /// The port as OVSDB holds it: trunks sorted without duplicates, external-ids sorted by
+    /// key (for vifkit's keys, the order vif-openvswitch writes them in).
+    pub fn normalised(&self) -> OvsPort {
+        let mut port = self.clone();
+        port.trunks.sort_unstable();
+        port.trunks.dedup();
+        port.external_ids.sort();
+        port
+    }
+}
+
+impl PartialEq for OvsPort {
+    fn eq(&self, other: &OvsPort) -> bool {
+        let (a, b) = (self.normalised(), other.normalised());
+        a.name == b.name
+            && a.tag == b.tag
+            && a.trunks == b.trunks
+            && a.external_ids == b.external_ids
+            && a.mtu == b.mtu
+    }
+}
+
+/// How long [`port_state_of`] waits for ovsdb-server: one read, during planning.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The bridge holding the port named `name` and the port as OVSDB holds it (see
+/// [`Ovsdb::port_state`]), connecting as the runner does (`$OVS_RUNDIR/db.sock`). No
+/// ovsdb-server (no socket, or a stale one nobody listens on) is no port: Ok(None).
+pub fn port_state_of(name: &str) -> Result<Option<(String, OvsPort)>> {
+    port_state_at(&socket_path(), name)
+}
+
+fn port_state_at(path: &Path, name: &str) -> Result<Option<(String, OvsPort)>> {
+    let stream = match UnixStream::connect(path) {
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+            return Ok(None);
+        }
+        stream => stream.with_context(|| connect_error(path))?,
+    };
+    Ovsdb::over(stream, PROBE_TIMEOUT)?
+        .port_state(name)
+        .with_context(|| format!("read Open vSwitch port {name}"))
+}
+
+fn connect_error(path: &Path) -> String {
+    format!("connect to ovsdb-server at {}", path.display())
 }
 
 /// A Bridge row: its UUID, name and the UUIDs of its ports.
@@ -64,11 +126,53 @@ fn set(items: Vec<Value>) -> Value {
     json!(["set", items])
 }
 
+/// The integers of a set column: one element bare, else `["set", [...]]`.
+fn integers(value: &Value) -> Vec<i64> {
+    match value.as_array().map(Vec::as_slice) {
+        Some([kind, items]) if kind == "set" => items
+            .as_array()
+            .map(|items| items.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default(),
+        _ => value.as_i64().into_iter().collect(),
+    }
+}
+
+/// An optional integer column (`min 0, max 1`): `["set", []]` when empty.
+fn optional<T: TryFrom<i64>>(value: &Value, column: &str) -> Result<Option<T>> {
+    integers(value)
+        .first()
+        .map(|&n| T::try_from(n).map_err(|_| anyhow!("{column} {n} is out of range")))
+        .transpose()
+}
+
+/// A string-to-string map column, `["map", [[key, value], ...]]`.
+fn string_map(value: &Value) -> Vec<(String, String)> {
+    let pairs = match value.as_array().map(Vec::as_slice) {
+        Some([kind, pairs]) if kind == "map" => pairs.as_array(),
+        _ => None,
+    };
+    pairs
+        .into_iter()
+        .flatten()
+        .filter_map(|pair| match pair.as_array()?.as_slice() {
+            [k, v] => Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Ovsdb {
     pub fn connect(timeout: Duration) -> Result<Ovsdb> {
-        let path = socket_path();
-        let stream = UnixStream::connect(&path)
-            .with_context(|| format!("connect to ovsdb-server at {}", path.display()))?;
+        Ovsdb::connect_at(&socket_path(), timeout)
+    }
+
+    /// The database at the socket `path` (`connect` takes ovs-vsctl's).
+    pub fn connect_at(path: &Path, timeout: Duration) -> Result<Ovsdb> {
+        let stream = UnixStream::connect(path).with_context(|| connect_error(path))?;
+        Ovsdb::over(stream, timeout)
+    }
+
+    fn over(stream: UnixStream, timeout: Duration) -> Result<Ovsdb> {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         Ok(Ovsdb {
@@ -162,6 +266,7 @@ impl Ovsdb {
     /// `--if-exists del-port NAME -- add-port BRIDGE NAME tag=.. trunks=..`, with the
     /// interface's external-ids and MTU request, as one transaction.
     pub fn add_port(&mut self, bridge: &str, port: &OvsPort) -> Result<()> {
+        let port = &port.normalised();
         let (bridges, stale) = self.lookup(&port.name)?;
         let Some(BridgeRow { id: bridge_id, .. }) = bridges.iter().find(|b| b.name == bridge)
         else {
@@ -225,6 +330,95 @@ impl Ovsdb {
         }
     }
 
+    /// The bridge holding the port named `name`, and that port as OVSDB holds it, in the
+    /// normalised form `add_port` writes (so a port read back after `add_port(bridge, &p)`
+    /// equals `p`): the Port's tag and trunks, its Interface's `mtu_request` and those of its
+    /// external-ids vifkit writes ([`EXTERNAL_ID_KEYS`]). None when no Port has that name.
+    ///
+    /// A port vifkit makes is one Interface of its own name and the default type. Any other
+    /// (a bond, an internal or patch port of that name) comes back named after its
+    /// interfaces, `name[:type]` joined by `+`, without external-ids or MTU, so it equals no
+    /// port vifkit plans: `add_port` then replaces it, as ovs-vsctl's del-port, add-port did.
+    pub fn port_state(&mut self, name: &str) -> Result<Option<(String, OvsPort)>> {
+        let results = self.transact(vec![
+            json!({"op": "select", "table": "Port", "where": [["name", "==", name]],
+                   "columns": ["_uuid", "tag", "trunks", "interfaces"]}),
+            json!({"op": "select", "table": "Interface", "where": [["name", "==", name]],
+                   "columns": ["_uuid", "type", "external_ids", "mtu_request"]}),
+            json!({"op": "select", "table": "Bridge", "where": [],
+                   "columns": ["name", "ports"]}),
+        ])?;
+        let rows = |i: usize| {
+            results
+                .get(i)
+                .and_then(|r| r["rows"].as_array())
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        };
+        let Some(row) = rows(0).first() else {
+            return Ok(None);
+        };
+        let id = uuid(&row["_uuid"]).ok_or_else(|| anyhow!("Port {name} has no _uuid"))?;
+        // OVSDB deletes a Port no Bridge holds when the transaction that orphaned it commits.
+        let Some(bridge) = rows(2)
+            .iter()
+            .find(|b| uuids(&b["ports"]).contains(&id))
+            .and_then(|b| b["name"].as_str())
+        else {
+            return Ok(None);
+        };
+        let mut port = OvsPort {
+            name: name.to_owned(),
+            tag: optional(&row["tag"], "tag")?,
+            trunks: integers(&row["trunks"])
+                .into_iter()
+                .map(|t| u16::try_from(t).map_err(|_| anyhow!("trunk {t} is out of range")))
+                .collect::<Result<_>>()?,
+            external_ids: vec![],
+            mtu: None,
+        };
+        let interfaces = uuids(&row["interfaces"]);
+        let own = rows(1).first().filter(|iface| {
+            interfaces == [uuid(&iface["_uuid"]).unwrap_or_default()]
+                && matches!(iface["type"].as_str(), Some("" | "system"))
+        });
+        if let Some(iface) = own {
+            port.external_ids = string_map(&iface["external_ids"])
+                .into_iter()
+                .filter(|(k, _)| EXTERNAL_ID_KEYS.contains(&k.as_str()))
+                .collect();
+            port.mtu = optional(&iface["mtu_request"], "mtu_request")?;
+        } else {
+            port.name = self.describe(&interfaces)?;
+        }
+        Ok(Some((bridge.to_owned(), port.normalised())))
+    }
+
+    /// The interfaces `ids` as `name[:type]` joined by `+`, sorted.
+    fn describe(&mut self, ids: &[&str]) -> Result<String> {
+        let ops = ids
+            .iter()
+            .map(|id| {
+                json!({"op": "select", "table": "Interface", "where": [["_uuid", "==", ["uuid", id]]],
+                       "columns": ["name", "type"]})
+            })
+            .collect();
+        let results = self.transact(ops)?;
+        let mut names: Vec<String> = results
+            .iter()
+            .filter_map(|r| r["rows"].as_array()?.first().cloned())
+            .map(|iface| {
+                let name = iface["name"].as_str().unwrap_or("?");
+                match iface["type"].as_str() {
+                    Some("" | "system") | None => name.to_owned(),
+                    Some(kind) => format!("{name}:{kind}"),
+                }
+            })
+            .collect();
+        names.sort();
+        Ok(names.join("+"))
+    }
+
     /// `--if-exists del-port NAME`: none is success.
     pub fn del_port(&mut self, name: &str) -> Result<()> {
         let (bridges, stale) = self.lookup(name)?;
@@ -233,5 +427,72 @@ impl Ovsdb {
             return Ok(());
         }
         self.commit_and_wait(ops)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port() -> OvsPort {
+        OvsPort {
+            name: "vif1.0".into(),
+            tag: Some(10),
+            trunks: vec![30, 20],
+            external_ids: vec![
+                ("xen-vm-name".into(), "guest1".into()),
+                ("attached-mac".into(), "00:16:3e:00:00:01".into()),
+            ],
+            mtu: Some(1400),
+        }
+    }
+
+    #[test]
+    fn ports_compare_as_ovsdb_holds_them() {
+        let p = port();
+        let n = p.normalised();
+        assert_eq!(n.trunks, [20, 30]);
+        assert_eq!(n.external_ids[0].0, "attached-mac");
+        let mut doubled = p.clone();
+        doubled.trunks.push(20);
+        assert_eq!(p, n);
+        assert_eq!(p, doubled);
+        let mut other = p.clone();
+        other.external_ids[0].1 = "guest2".into();
+        assert_ne!(p, other);
+        let mut other = p.clone();
+        other.mtu = None;
+        assert_ne!(p, other);
+    }
+
+    #[test]
+    fn columns_parse_in_both_set_forms() {
+        assert_eq!(integers(&json!(7)), [7]);
+        assert_eq!(integers(&json!(["set", [7, 9]])), [7, 9]);
+        assert_eq!(integers(&json!(["set", []])), Vec::<i64>::new());
+        assert_eq!(optional::<u16>(&json!(["set", []]), "tag").unwrap(), None);
+        assert_eq!(optional::<u16>(&json!(10), "tag").unwrap(), Some(10));
+        assert!(optional::<u16>(&json!(70000), "tag").is_err());
+        let map = json!(["map", [["attached-mac", "00:16:3e:00:00:01"], ["k", "v"]]]);
+        assert_eq!(string_map(&map).len(), 2);
+        assert_eq!(string_map(&json!(["map", []])), vec![]);
+    }
+
+    #[test]
+    fn no_ovsdb_server_is_no_port() {
+        let dir = std::env::temp_dir().join(format!("vifkit-ovsdb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sock");
+        assert!(
+            port_state_at(&path, "vif1.0").unwrap().is_none(),
+            "no socket"
+        );
+        // A socket file left behind by an ovsdb-server that is gone.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(
+            port_state_at(&path, "vif1.0").unwrap().is_none(),
+            "stale socket"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
