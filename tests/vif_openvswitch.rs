@@ -391,7 +391,6 @@ fn twenty_concurrent_plugs_onto_one_ovs_bridge() {
 
 /// The planner sees what the first online did, so the second has nothing to do.
 #[test]
-#[ignore = "second plan not empty yet: flush addresses of vif1.0; add vif1.0 to Open vSwitch bridge br0 tag 10"]
 fn online_twice_plans_nothing_the_second_time() {
     let ns = Netns::new("ov2p");
     let host = Host::with_bridge(&ns);

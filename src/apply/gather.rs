@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use crate::planning::ensure;
 use crate::planning::needs::Needs;
 use crate::planning::snapshot::Snapshot;
+use crate::sys::ovsdb;
 use crate::sys::rtnl::Netlink;
 use crate::sys::sysctl::{self, Key};
 use crate::types::names::IfName;
@@ -35,6 +36,11 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
             for address in netlink.addresses(index).await? {
                 kernel.addresses.push((index, address));
             }
+        }
+    }
+    if let Some(name) = &needs.ovs_port {
+        if let Some((bridge, port)) = ovsdb::port_state_of(name.as_str())? {
+            kernel.ovs_ports.push((name.clone(), bridge, port));
         }
     }
     let mut keys = needs.sysctls.clone();

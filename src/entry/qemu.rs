@@ -107,7 +107,12 @@ async fn plan_up_with(
     let route: fn(&PortRule) -> &Vec<Prefix> = |r| &r.route;
     let (mut plan, allowed) = match (qemu::choose_up(tap, &sources)?, rule) {
         (TapUp::OpenVswitch { word, source }, Some(rule)) => {
-            let kernel = gather(netlink, &Needs::links_and_masters(tap_only())).await?;
+            let needs = Needs {
+                addresses_of: tap_only(),
+                ovs_port: Some(tap.clone()),
+                ..Needs::links_and_masters(tap_only())
+            };
+            let kernel = gather(netlink, &needs).await?;
             let mut plan =
                 openvswitch::plan_tap_attach(tap, &word, &rule.port, rule.mac, mtu, &kernel)?;
             plan.notes
@@ -118,7 +123,11 @@ async fn plan_up_with(
             let request = BridgeRequest::new(word)?;
             let mut names = tap_only();
             names.extend(request.names());
-            let kernel = gather(netlink, &Needs::links_and_masters(names)).await?;
+            let needs = Needs {
+                addresses_of: tap_only(),
+                ..Needs::links_and_masters(names)
+            };
+            let kernel = gather(netlink, &needs).await?;
             let (bridge, legacy_note) = request.find(&kernel)?;
             let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
             plan.notes
@@ -150,6 +159,7 @@ async fn plan_up_with(
         _ => {
             let needs = Needs {
                 default_links: true,
+                addresses_of: tap_only(),
                 ..Needs::links_and_masters(tap_only())
             };
             let kernel = gather(netlink, &needs).await?;

@@ -14,6 +14,8 @@ pub struct Needs {
     pub default_links: bool,
     /// Links whose addresses the planner looks at (a bridge port must have none).
     pub addresses_of: Vec<IfName>,
+    /// The Open vSwitch port of this name, as the database holds it.
+    pub ovs_port: Option<IfName>,
     /// What routed planners look at besides (routed and NAT vifs, routed taps).
     pub routed: Option<RoutedNeeds>,
     /// Sysctls to read before any write.

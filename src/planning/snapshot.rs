@@ -2,8 +2,10 @@
 
 use std::net::IpAddr;
 
+use crate::sys::ovsdb::OvsPort;
 use crate::sys::rtnl::Link;
 use crate::sys::sysctl::Key;
+use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,6 +22,8 @@ pub struct Snapshot {
     pub default_links: Vec<u32>,
     /// Proxy ARP/NDP entries present: (ifindex, address).
     pub proxies: Vec<(u32, IpAddr)>,
+    /// Open vSwitch ports asked for: (name, bridge, port as the database holds it).
+    pub ovs_ports: Vec<(IfName, String, OvsPort)>,
     /// Routes present through the links a planner changes: (ifindex, destination, prefix, metric).
     pub routes: Vec<(u32, IpAddr, u8, Option<u32>)>,
 }
@@ -45,6 +49,14 @@ impl Snapshot {
             .iter()
             .filter(move |(i, _)| *i == index)
             .map(|(_, address)| *address)
+    }
+
+    /// The bridge and record of the Open vSwitch port `name`, if the database has one.
+    pub fn ovs_port(&self, name: &IfName) -> Option<(&String, &OvsPort)> {
+        self.ovs_ports
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, bridge, port)| (bridge, port))
     }
 
     pub fn sysctl(&self, key: &Key) -> Option<&str> {

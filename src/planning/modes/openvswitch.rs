@@ -100,17 +100,23 @@ fn add_port(
         kernel,
         plan.phase_mut(Phase::Prepare),
     )?;
-    plan.phase_mut(Phase::Prepare).push(Step::OvsAddPort {
-        link: link.clone(),
-        bridge: port.bridge.to_string(),
-        port: OvsPort {
-            name: link.name.to_string(),
-            tag: port.vlans.access.map(|v| v.get()),
-            trunks: port.vlans.trunks.iter().map(|v| v.get()).collect(),
-            external_ids: port.external_ids,
-            mtu: port.mtu,
-        },
-    });
+    let wanted = OvsPort {
+        name: link.name.to_string(),
+        tag: port.vlans.access.map(|v| v.get()),
+        trunks: port.vlans.trunks.iter().map(|v| v.get()).collect(),
+        external_ids: port.external_ids,
+        mtu: port.mtu,
+    };
+    let bridge = port.bridge.to_string();
+    // An ensure: a port the database already holds as wanted is left alone.
+    if kernel.ovs_port(&link.name) != Some((&bridge, &wanted)) {
+        let step = Step::OvsAddPort {
+            link: link.clone(),
+            bridge,
+            port: wanted,
+        };
+        plan.push(Phase::Prepare, step);
+    }
     let still_up = found.up
         && !plan
             .phase(Phase::Prepare)
@@ -213,10 +219,15 @@ pub struct VifOpenvswitch {
 
 impl Mode for VifOpenvswitch {
     fn needs(&self, port: &XenPort) -> Result<Needs> {
-        Ok(Needs::links(vec![
-            port.kernel_name.clone(),
-            port.name.clone(),
-        ]))
+        let names = vec![port.kernel_name.clone(), port.name.clone()];
+        match port.is_attach() {
+            true => Ok(Needs {
+                addresses_of: names.clone(),
+                ovs_port: Some(port.name.clone()),
+                ..Needs::links(names)
+            }),
+            false => Ok(Needs::links(names)),
+        }
     }
 
     fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach> {

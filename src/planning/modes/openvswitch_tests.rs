@@ -186,3 +186,25 @@ fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
         ["remove Open vSwitch port tap0", "set tap0 down"]
     );
 }
+
+#[test]
+fn a_port_the_database_already_holds_as_wanted_is_left_alone() {
+    let port = XenPort::for_test(&call(Command::Online), &backend("ovsbr0.10"));
+    let vm = VmInfo::default();
+    let mut k = kernel(vec![vif(true)]);
+    let first = plan_attach(&port, &k, &vm).unwrap();
+    let Step::OvsAddPort {
+        bridge,
+        port: added,
+        ..
+    } = &first.steps()[0]
+    else {
+        panic!("{:?}", first.steps())
+    };
+    k.ovs_ports = vec![(port.name.clone(), bridge.clone(), added.clone())];
+    assert!(plan_attach(&port, &k, &vm).unwrap().is_empty());
+    let mut other_tag = added.clone();
+    other_tag.tag = Some(20);
+    k.ovs_ports = vec![(port.name.clone(), bridge.clone(), other_tag)];
+    assert_eq!(plan_attach(&port, &k, &vm).unwrap().steps(), first.steps());
+}
