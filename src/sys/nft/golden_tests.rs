@@ -1,5 +1,6 @@
-//! The requests vifkit sends, byte for byte against what libnftnl encoded for the same
-//! objects (goldens.txt, taken before vifkit stopped linking it). Pure, no root.
+//! The requests vifkit sends, byte for byte against what libnftnl encodes for the same
+//! objects (goldens.txt: taken before vifkit stopped linking it, the comments since added
+//! through libnftnl by goldens.c). Pure, no root.
 
 use super::*;
 use crate::types::link::LinkRef;
@@ -54,13 +55,12 @@ fn a_port_filter_is_encoded_as_libnftnl_did() {
     assert_bytes("filter-remove", &antispoof::remove_batch(&vif3()));
 }
 
-#[test]
-fn a_masquerade_is_encoded_as_libnftnl_did() {
+fn nat_rules() -> [Masquerade; 2] {
     let uplink = LinkRef {
         index: 7,
         name: IfName::new("eth0").unwrap(),
     };
-    let rules = [
+    [
         Masquerade {
             source: "192.0.2.10".parse().unwrap(),
             uplink: uplink.clone(),
@@ -69,8 +69,12 @@ fn a_masquerade_is_encoded_as_libnftnl_did() {
             source: "2001:db8::10".parse().unwrap(),
             uplink,
         },
-    ];
-    assert_bytes("nat", &nat::nat_batch("1-0", &rules));
+    ]
+}
+
+#[test]
+fn a_masquerade_is_encoded_as_libnftnl_did() {
+    assert_bytes("nat", &nat::nat_batch("1-0", &nat_rules()));
     assert_bytes("nat-remove", &nat::nat_remove_batch("1-0"));
 }
 
@@ -78,4 +82,57 @@ fn a_masquerade_is_encoded_as_libnftnl_did() {
 fn a_chain_lookup_is_encoded_as_libnftnl_did() {
     let request = wire::get_chain(NfFamily::NetDev, "vifkit-antispoof-21", "vif3.0", 1);
     assert_bytes("get-chain", &request);
+}
+
+/// The messages of a batch: (type, payload after the nlmsghdr).
+fn messages_of(batch: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    crate::sys::nfnl::messages(batch)
+        .map(|m| m.map(|m| (m.kind, m.payload.to_vec())).unwrap())
+        .collect()
+}
+
+/// A message's payload as its nfgenmsg and its attributes, whole, sorted.
+fn attributes_of(payload: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let (header, mut rest) = payload.split_at(4);
+    let mut attrs = vec![];
+    while !rest.is_empty() {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        attrs.push(rest[..len].to_vec());
+        rest = &rest[len.next_multiple_of(4).min(rest.len())..];
+    }
+    attrs.sort();
+    (header.to_vec(), attrs)
+}
+
+/// The last message of `kind` in a batch.
+fn last(batch: &[u8], kind: u16) -> Vec<u8> {
+    let found = messages_of(batch).into_iter().rfind(|(k, _)| *k == kind);
+    found.unwrap_or_else(|| panic!("no message {kind:#x}")).1
+}
+
+#[test]
+fn comments_are_encoded_as_nft_sends_them() {
+    const NEWTABLE: u16 = 0x0a00;
+    const NEWCHAIN: u16 = 0x0a03;
+    let nft = hex(&golden("nft-comments"));
+    // The NAT table's comment: the same bytes as nft's.
+    let ours = last(&nat::nat_batch("1-0", &nat_rules()), NEWTABLE);
+    assert_eq!(ours, last(&nft, NEWTABLE));
+    // The chain: the same attributes, each byte for byte; nft writes the type, policy and
+    // hook in another order than libnftnl's.
+    let ours = last(&antispoof::filter_batch(&filter(), false), NEWCHAIN);
+    assert_eq!(attributes_of(&ours), attributes_of(&last(&nft, NEWCHAIN)));
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_table_lookup_is_encoded_as_libnftnl_does() {
+    let request = wire::get_table(NfFamily::Inet, "vifkit-nat-1-0", 1);
+    assert_bytes("get-table", &request);
 }

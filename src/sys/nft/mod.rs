@@ -9,8 +9,13 @@ mod wire;
 
 use std::io;
 
-pub use antispoof::{port_filter_present, remove_port_filter, set_port_filter};
-pub use nat::{Masquerade, nat_present, nat_table, remove_port_nat, set_port_nat};
+pub use antispoof::{
+    installed_port_filter, port_filter_present, remove_port_filter, set_port_filter,
+};
+pub use nat::{
+    Masquerade, installed_nat, nat_fingerprint, nat_present, nat_table, remove_port_nat,
+    set_port_nat,
+};
 pub use rules::PortFilter;
 
 use crate::sys::nfnl::{self, messages};
@@ -42,11 +47,27 @@ impl Nfnl {
     /// Whether the chain exists: one `NFT_MSG_GETCHAIN` request, not a dump, so the cost
     /// does not grow with the number of ports.
     fn chain_exists(&self, family: NfFamily, table: &str, chain: &str) -> io::Result<bool> {
-        self.0.send(&wire::get_chain(family, table, chain, 1))?;
-        let mut found = false;
+        Ok(self.chain(family, table, chain)?.is_some())
+    }
+
+    /// The chain as the kernel describes it (the message after its nlmsghdr); None when it,
+    /// or its table, is not there.
+    fn chain(&self, family: NfFamily, table: &str, chain: &str) -> io::Result<Option<Vec<u8>>> {
+        self.get(&wire::get_chain(family, table, chain, 1))
+    }
+
+    /// The table as the kernel describes it; None when it is not there.
+    fn table(&self, family: NfFamily, table: &str) -> io::Result<Option<Vec<u8>>> {
+        self.get(&wire::get_table(family, table, 1))
+    }
+
+    /// The answer to a lookup numbered 1; None for ENOENT.
+    fn get(&self, request: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        self.0.send(request)?;
+        let mut found = None;
         for answer in read_answers(&self.0)?.into_iter().filter(|a| a.seq == 1) {
             match answer.error {
-                None if !answer.ack => found = true,
+                None if !answer.ack => found = Some(answer.payload),
                 Some(errno) if errno != nix::libc::ENOENT => {
                     return Err(io::Error::from_raw_os_error(errno));
                 }
@@ -55,6 +76,26 @@ impl Nfnl {
         }
         Ok(found)
     }
+}
+
+/// What a fingerprint starts with; the number changes if what is hashed ever does.
+const FINGERPRINT_TAG: &str = "vifkit1:";
+
+/// The fingerprint of what `batch` installs: the tag and a 64-bit FNV-1a of its bytes, as
+/// 16 hex digits. Stored as the comment of what it installed, it tells a later run whether
+/// what is there is exactly what it would install, addresses, MAC, uplink and rule layout
+/// included, without reading the rules back.
+fn fingerprint(batch: &[u8]) -> String {
+    format!("{FINGERPRINT_TAG}{:016x}", fnv1a64(batch))
+}
+
+/// 64-bit FNV-1a: stable across releases and platforms, unlike std's hasher.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash: u64, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 /// A batch on a socket of its own.
@@ -67,6 +108,8 @@ struct Answer {
     /// An NLMSG_ERROR carrying 0.
     ack: bool,
     error: Option<i32>,
+    /// The message after its nlmsghdr (empty for acknowledgements and errors).
+    payload: Vec<u8>,
 }
 
 /// Reads until the socket is empty. nfnetlink handles a request inside `sendmsg`, so every
@@ -91,6 +134,10 @@ fn read_answers(socket: &nfnl::Socket) -> io::Result<Vec<Answer>> {
                 seq: message.seq,
                 ack: code == Some(0),
                 error: code.filter(|c| *c != 0),
+                payload: match code {
+                    None => message.payload.to_vec(),
+                    Some(_) => vec![],
+                },
             });
         }
     }
@@ -99,3 +146,7 @@ fn read_answers(socket: &nfnl::Socket) -> io::Result<Vec<Answer>> {
 #[cfg(test)]
 #[path = "golden_tests.rs"]
 mod golden_tests;
+
+#[cfg(test)]
+#[path = "fingerprint_tests.rs"]
+mod fingerprint_tests;

@@ -70,6 +70,7 @@ const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFT_MSG_NEWTABLE: u16 = 0;
+const NFT_MSG_GETTABLE: u16 = 1;
 const NFT_MSG_DELTABLE: u16 = 2;
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_GETCHAIN: u16 = 4;
@@ -80,10 +81,20 @@ const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_APPEND: u16 = 0x800;
 const NLA_F_NESTED: u16 = 0x8000;
+const NLA_F_NET_BYTEORDER: u16 = 0x4000;
 const NFT_REG_VERDICT: u32 = 0;
 const NFT_REG_1: u32 = 1;
 const NFT_CMP_EQ: u32 = 0;
 const NFT_CMP_NEQ: u32 = 1;
+/// NFTA_TABLE_USERDATA (Linux 5.13) and NFTA_CHAIN_USERDATA (5.10): bytes the kernel keeps
+/// for userspace; older kernels ignore them.
+pub const NFTA_TABLE_USERDATA: u16 = 6;
+pub const NFTA_CHAIN_USERDATA: u16 = 12;
+/// NFTNL_UDATA_TABLE_COMMENT and NFTNL_UDATA_CHAIN_COMMENT: the one libnftnl userdata type
+/// `nft` shows, as `comment "..."`.
+const UDATA_COMMENT: u8 = 0;
+/// NFTNL_UDATA_COMMENT_MAXLEN: the longest comment `nft` writes.
+const COMMENT_MAX: usize = 128;
 
 /// Netlink messages and attributes appended to one buffer.
 #[derive(Default)]
@@ -139,6 +150,26 @@ impl Writer {
     fn value(&mut self, kind: u16, data: &[u8]) {
         self.nest(kind, |w| w.attr(1, data));
     }
+
+    /// A userdata attribute holding `comment` as libnftnl's TLV does (a type byte, a length
+    /// byte, the string and its NUL), which is how `nft` stores and shows a comment.
+    fn comment(&mut self, kind: u16, comment: &str) {
+        self.attr(kind, &udata_comment(comment));
+    }
+}
+
+/// `comment` as one libnftnl udata TLV (`nftnl_udata_put_strz`).
+fn udata_comment(comment: &str) -> Vec<u8> {
+    assert!(
+        comment.len() <= COMMENT_MAX,
+        "nft comment too long: {comment:?}"
+    );
+    let len = comment.len() + 1;
+    let mut data = Vec::with_capacity(2 + len);
+    data.extend_from_slice(&[UDATA_COMMENT, len as u8]);
+    data.extend_from_slice(comment.as_bytes());
+    data.push(0);
+    data
 }
 
 /// One nf_tables transaction: the kernel applies all its messages or none.
@@ -191,28 +222,49 @@ impl Batch {
         self.object(NFT_MSG_NEWTABLE, 0, family, |w| table_attrs(w, name));
     }
 
+    /// Creates the table with `comment`, or leaves an existing one as it is (its comment
+    /// included).
+    pub fn add_table_with_comment(&mut self, family: NfFamily, name: &str, comment: &str) {
+        self.object(NFT_MSG_NEWTABLE, 0, family, |w| {
+            table_attrs(w, name);
+            w.comment(NFTA_TABLE_USERDATA, comment);
+        });
+    }
+
     /// Deletes the table with everything in it.
     pub fn delete_table(&mut self, family: NfFamily, name: &str) {
         self.object(NFT_MSG_DELTABLE, 0, family, |w| table_attrs(w, name));
     }
 
-    /// Creates the chain (a base chain with `hook`), or leaves an existing one as it is.
-    pub fn add_chain(&mut self, family: NfFamily, table: &str, name: &str, hook: Option<&Hook>) {
+    /// Creates the chain (a base chain with `hook`, with `comment`), or leaves an existing
+    /// one as it is.
+    pub fn add_chain(
+        &mut self,
+        family: NfFamily,
+        table: &str,
+        name: &str,
+        hook: Option<&Hook>,
+        comment: Option<&str>,
+    ) {
         self.object(NFT_MSG_NEWCHAIN, NLM_F_CREATE, family, |w| {
             w.string(1, table);
             w.string(3, name);
-            let Some(hook) = hook else { return };
-            w.nest(4, |w| {
-                w.be32(1, hook.number);
-                w.be32(2, hook.priority as u32);
-                if let Some(device) = &hook.device {
-                    w.string(3, device);
+            if let Some(hook) = hook {
+                w.nest(4, |w| {
+                    w.be32(1, hook.number);
+                    w.be32(2, hook.priority as u32);
+                    if let Some(device) = &hook.device {
+                        w.string(3, device);
+                    }
+                });
+                if let Some(accept) = hook.accept_by_default {
+                    w.be32(5, u32::from(accept));
                 }
-            });
-            if let Some(accept) = hook.accept_by_default {
-                w.be32(5, u32::from(accept));
+                w.string(7, hook.kind);
             }
-            w.string(7, hook.kind);
+            if let Some(comment) = comment {
+                w.comment(NFTA_CHAIN_USERDATA, comment);
+            }
         });
     }
 
@@ -300,6 +352,54 @@ pub fn get_chain(family: NfFamily, table: &str, chain: &str, seq: u32) -> Vec<u8
     w.string(3, chain);
     w.finish(start);
     w.buf
+}
+
+/// `NFT_MSG_GETTABLE` for one table: answered with the table, or ENOENT.
+pub fn get_table(family: NfFamily, name: &str, seq: u32) -> Vec<u8> {
+    let mut w = Writer::default();
+    let kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE;
+    let start = w.message(kind, NLM_F_ACK, seq, family as u8, 0);
+    w.string(1, name);
+    w.finish(start);
+    w.buf
+}
+
+/// The comment in the userdata attribute `kind` of a table or chain the kernel sent
+/// (`payload`: the message after its struct nlmsghdr); empty when it has none.
+pub fn comment_of(payload: &[u8], kind: u16) -> String {
+    const NFGENMSG_LEN: usize = 4;
+    let userdata = payload
+        .get(NFGENMSG_LEN..)
+        .and_then(|attrs| attribute(attrs, kind))
+        .unwrap_or_default();
+    let mut rest = userdata;
+    // TLVs: a type byte, a length byte, that many bytes.
+    while let [kind, len, tail @ ..] = rest {
+        let Some(value) = tail.get(..usize::from(*len)) else {
+            break;
+        };
+        if *kind == UDATA_COMMENT {
+            let text = value.strip_suffix(&[0]).unwrap_or(value);
+            return String::from_utf8_lossy(text).into_owned();
+        }
+        rest = &tail[value.len()..];
+    }
+    String::new()
+}
+
+/// The value of the first attribute of `kind` among `attrs`; None past a malformed one.
+fn attribute(attrs: &[u8], kind: u16) -> Option<&[u8]> {
+    const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
+    let mut rest = attrs;
+    while rest.len() >= 4 {
+        let len = usize::from(nfnl::ne_u16(rest, 0)?);
+        let value = rest.get(4..len)?;
+        if nfnl::ne_u16(rest, 2)? & NLA_TYPE_MASK == kind {
+            return Some(value);
+        }
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    None
 }
 
 use crate::sys::nfnl;

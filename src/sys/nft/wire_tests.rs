@@ -53,7 +53,7 @@ fn nests_carry_the_nested_flag_and_their_whole_length() {
 #[test]
 fn rules_append_and_refuse_duplicates_chains_create() {
     let mut batch = Batch::new();
-    batch.add_chain(NfFamily::NetDev, "t", "c", None);
+    batch.add_chain(NfFamily::NetDev, "t", "c", None, None);
     batch.add_rule(NfFamily::NetDev, "t", "c", &[Expr::Verdict(Verdict::Drop)]);
     let flags: Vec<u16> = headers(&batch.finish()).iter().map(|h| h.2).collect();
     // NLM_F_CREATE for the chain; CREATE|APPEND|EXCL for the rule.
