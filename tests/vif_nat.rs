@@ -235,7 +235,6 @@ fn guest_reaches_the_peer_only_through_the_masquerade() {
 
 /// The planner sees what the first online did, so the second has nothing to do.
 #[test]
-#[ignore = "second plan not empty yet: filter xen1.0 (netdev vifkit-antispoof-N) ...; purge conntrack entries of 192.168.1.10 2001:db8:abba::1001; masquerade 192.168.1.10 out of eth0, 2001:db8:abba::1001 out of eth0 (nft table inet vifkit-nat-1-0)"]
 fn online_twice_plans_nothing_the_second_time() {
     let n = seed_3("nat2p");
     assert_ok(&n.run(&n.vif, &["online", "type_if=vif"]));

@@ -300,7 +300,6 @@ fn twenty_concurrent_plugs_route_through_one_uplink() {
 
 /// The planner sees what the first online did, so the second has nothing to do.
 #[test]
-#[ignore = "second plan not empty yet: filter xen1.0 (netdev vifkit-antispoof-N) ...; purge conntrack entries of 192.0.2.241 2001:db8:abba::1001"]
 fn online_twice_plans_nothing_the_second_time() {
     let r = seed_2_1("rt2p", "192.0.2.241 2001:db8:abba::1001");
     assert_ok(&r.run(&["online", "type_if=vif"]));

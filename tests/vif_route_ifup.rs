@@ -333,7 +333,6 @@ fn vifkit_ifup_system_delegates_to_the_system_ifup() {
 
 /// The planner sees what the first online did, so the second has nothing to do.
 #[test]
-#[ignore = "second plan not empty yet: filter xen1.0 (netdev vifkit-antispoof-N) ...; purge conntrack entries of 192.0.2.241 2001:db8:abba::1001"]
 fn online_twice_plans_nothing_the_second_time() {
     let s = Seed21::new("ri2p");
     assert_ok(&s.run(&["online", "type_if=vif"]));

@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use crate::planning::ensure;
 use crate::planning::needs::Needs;
 use crate::planning::snapshot::Snapshot;
-use crate::sys::ovsdb;
 use crate::sys::rtnl::Netlink;
 use crate::sys::sysctl::{self, Key};
+use crate::sys::{nft, ovsdb};
 use crate::types::names::IfName;
 use crate::types::prefix::Family;
 
@@ -38,10 +38,20 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
             }
         }
     }
-    if let Some(name) = &needs.ovs_port {
-        if let Some((bridge, port)) = ovsdb::port_state_of(name.as_str())? {
-            kernel.ovs_ports.push((name.clone(), bridge, port));
-        }
+    if let Some(port) = &needs.port_filter
+        && let Some(fingerprint) = nft::installed_port_filter(port)?
+    {
+        kernel.port_filters.push((port.clone(), fingerprint));
+    }
+    if let Some(key) = &needs.nat
+        && let Some(fingerprint) = nft::installed_nat(key)?
+    {
+        kernel.nat_tables.push((key.clone(), fingerprint));
+    }
+    if let Some(name) = &needs.ovs_port
+        && let Some((bridge, port)) = ovsdb::port_state_of(name.as_str())?
+    {
+        kernel.ovs_ports.push((name.clone(), bridge, port));
     }
     let mut keys = needs.sysctls.clone();
     if let Some(wanted) = &needs.routed {

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::{DEADLINE, block_on_with_deadline, execute, failure};
 use crate::apply::gather::gather;
@@ -105,29 +105,41 @@ async fn plan_up_with(
     // Antispoofing allows a routed tap its `route` addresses, any other its `ip` ones.
     let ip: fn(&PortRule) -> &Vec<Prefix> = |r| &r.ip;
     let route: fn(&PortRule) -> &Vec<Prefix> = |r| &r.route;
-    let (mut plan, allowed) = match (qemu::choose_up(tap, &sources)?, rule) {
+    let choice = qemu::choose_up(tap, &sources)?;
+    let request = match &choice {
+        TapUp::Bridge { word, .. } => Some(BridgeRequest::new(word.clone())?),
+        _ => None,
+    };
+    let mut needs = match (&choice, rule) {
+        (TapUp::OpenVswitch { .. }, _) => Needs {
+            ovs_port: Some(tap.clone()),
+            ..Needs::links_and_masters(tap_only())
+        },
+        (TapUp::Routed, Some(rule)) => Needs::routed(tap_only(), rule.uplink.as_deref()),
+        _ => {
+            let mut names = tap_only();
+            names.extend(request.iter().flat_map(BridgeRequest::names));
+            Needs {
+                default_links: request.is_none(),
+                ..Needs::links_and_masters(names)
+            }
+        }
+    };
+    needs.addresses_of = tap_only();
+    if config.antispoof_for(tap).0 {
+        needs.port_filter = Some(tap.clone());
+    }
+    let kernel = gather(netlink, &needs).await?;
+    let (mut plan, allowed) = match (choice, rule) {
         (TapUp::OpenVswitch { word, source }, Some(rule)) => {
-            let needs = Needs {
-                addresses_of: tap_only(),
-                ovs_port: Some(tap.clone()),
-                ..Needs::links_and_masters(tap_only())
-            };
-            let kernel = gather(netlink, &needs).await?;
             let mut plan =
                 openvswitch::plan_tap_attach(tap, &word, &rule.port, rule.mac, mtu, &kernel)?;
             plan.notes
                 .push(format!("Open vSwitch bridge {word} from {source}"));
             (plan, ip)
         }
-        (TapUp::Bridge { word, source }, _) => {
-            let request = BridgeRequest::new(word)?;
-            let mut names = tap_only();
-            names.extend(request.names());
-            let needs = Needs {
-                addresses_of: tap_only(),
-                ..Needs::links_and_masters(names)
-            };
-            let kernel = gather(netlink, &needs).await?;
+        (TapUp::Bridge { source, .. }, _) => {
+            let request = request.context("a bridge was chosen")?;
             let (bridge, legacy_note) = request.find(&kernel)?;
             let mut plan = qemu::plan_ifup(tap, bridge, mtu, &kernel)?;
             plan.notes
@@ -138,8 +150,6 @@ async fn plan_up_with(
             (plan, ip)
         }
         (TapUp::Routed, Some(rule)) => {
-            let uplink = rule.uplink.as_deref();
-            let kernel = gather(netlink, &Needs::routed(tap_only(), uplink)).await?;
             let Some(found) = kernel.link(tap.as_str()) else {
                 bail!("{tap} does not exist");
             };
@@ -149,7 +159,7 @@ async fn plan_up_with(
                 addresses: &rule.route,
                 guest_mac: rule.mac,
                 metric: None,
-                netdev: uplink,
+                netdev: rule.uplink.as_deref(),
             };
             let mut plan = routed::plan_port_attach(&port, &kernel)?;
             plan.notes
@@ -157,12 +167,6 @@ async fn plan_up_with(
             (plan, route)
         }
         _ => {
-            let needs = Needs {
-                default_links: true,
-                addresses_of: tap_only(),
-                ..Needs::links_and_masters(tap_only())
-            };
-            let kernel = gather(netlink, &needs).await?;
             let Some(bridge) = qemu::default_route_bridge(&kernel) else {
                 return Err(qemu::no_bridge_error(tap, &config.path));
             };
@@ -173,7 +177,7 @@ async fn plan_up_with(
             (plan, ip)
         }
     };
-    guard(&mut plan, config, tap, rule, allowed)?;
+    guard(&mut plan, config, tap, rule, allowed, &kernel)?;
     Ok(plan)
 }
 
@@ -211,6 +215,7 @@ fn guard(
     tap: &IfName,
     rule: Option<&PortRule>,
     addresses: fn(&PortRule) -> &Vec<Prefix>,
+    kernel: &Snapshot,
 ) -> Result<()> {
     let addresses = rule.map(addresses).map_or(&[][..], |a| a.as_slice());
     let source = format!(
@@ -224,7 +229,7 @@ fn guard(
         enabled: config.antispoof_for(tap),
         address_source: &source,
     };
-    antispoof::add_to_attach(plan, &guest)
+    antispoof::add_to_attach(plan, &guest, kernel)
 }
 
 /// Out of the bridge and down; a routed tap also loses its proxy entries on the uplink,

@@ -135,7 +135,14 @@ pub async fn plan_call(
         port.read_frontend_mtu(xs)?;
     }
     let mode = mode_for(script, &port, config.as_ref(), xs)?;
-    let kernel = gather(netlink, &mode.needs(&port)?).await?;
+    let mut needs = mode.needs(&port)?;
+    if config
+        .as_ref()
+        .is_some_and(|c| c.antispoof_for(&port.name).0)
+    {
+        needs.port_filter = Some(port.name.clone());
+    }
+    let kernel = gather(netlink, &needs).await?;
     // Every mode filters its port the same way: set before link-up, removed on detach.
     let Some(config) = config else {
         let mut plan = mode.detach(&port, &kernel)?;
@@ -153,7 +160,7 @@ pub async fn plan_call(
         enabled: config.antispoof_for(&port.name),
         address_source: "ip= in the vif configuration",
     };
-    antispoof::add_to_attach(&mut plan, &guest)?;
+    antispoof::add_to_attach(&mut plan, &guest, &kernel)?;
     Ok(plan)
 }
 

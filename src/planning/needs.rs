@@ -14,6 +14,10 @@ pub struct Needs {
     pub default_links: bool,
     /// Links whose addresses the planner looks at (a bridge port must have none).
     pub addresses_of: Vec<IfName>,
+    /// The fingerprint of this port's antispoofing filter, if one is installed.
+    pub port_filter: Option<IfName>,
+    /// The fingerprint of the NAT table of this key, if one is installed.
+    pub nat: Option<String>,
     /// The Open vSwitch port of this name, as the database holds it.
     pub ovs_port: Option<IfName>,
     /// What routed planners look at besides (routed and NAT vifs, routed taps).

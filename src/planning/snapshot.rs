@@ -22,6 +22,10 @@ pub struct Snapshot {
     pub default_links: Vec<u32>,
     /// Proxy ARP/NDP entries present: (ifindex, address).
     pub proxies: Vec<(u32, IpAddr)>,
+    /// Installed antispoofing filters asked for: (port, fingerprint; "" for none).
+    pub port_filters: Vec<(IfName, String)>,
+    /// Installed NAT tables asked for: (key, fingerprint; "" for none).
+    pub nat_tables: Vec<(String, String)>,
     /// Open vSwitch ports asked for: (name, bridge, port as the database holds it).
     pub ovs_ports: Vec<(IfName, String, OvsPort)>,
     /// Routes present through the links a planner changes: (ifindex, destination, prefix, metric).
@@ -49,6 +53,22 @@ impl Snapshot {
             .iter()
             .filter(move |(i, _)| *i == index)
             .map(|(_, address)| *address)
+    }
+
+    /// What the port's installed antispoofing filter was installed as.
+    pub fn port_filter(&self, port: &IfName) -> Option<&str> {
+        self.port_filters
+            .iter()
+            .find(|(p, _)| p == port)
+            .map(|(_, fingerprint)| fingerprint.as_str())
+    }
+
+    /// What the NAT table of `key` was installed as.
+    pub fn nat_table(&self, key: &str) -> Option<&str> {
+        self.nat_tables
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, fingerprint)| fingerprint.as_str())
     }
 
     /// The bridge and record of the Open vSwitch port `name`, if the database has one.

@@ -3,6 +3,7 @@
 //! guest are purged. Every mode uses this, so bridged, routed, NAT and qemu ports match.
 
 use crate::planning::plan::{Phase, Plan, Step};
+use crate::planning::snapshot::Snapshot;
 use crate::sys::nft::PortFilter;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
@@ -21,7 +22,7 @@ pub struct Guest<'a> {
 
 /// Adds the filter and the conntrack purge ahead of the port's link-up: the filter is in
 /// place before the guest can send a frame.
-pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) -> anyhow::Result<()> {
+pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> anyhow::Result<()> {
     let port = guest.port;
     let (enabled, decided_by) = &guest.enabled;
     if !enabled {
@@ -42,6 +43,13 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>) -> anyhow::Result<()> {
         matches!(s, Step::SetPortOptions { link, options }
             if &link.name == port && !options.vlans.trunks.is_empty())
     });
+    // An ensure: the filter installed for these very addresses stays, and so do the
+    // guest's flows (a second online of a running guest must not cut its connections).
+    if kernel.port_filter(port) == Some(filter.fingerprint().as_str()) {
+        plan.notes
+            .push(format!("antispoofing of {port} is in place"));
+        return Ok(());
+    }
     let purge = Step::PurgeConntrack {
         addresses: guest.addresses.to_vec(),
     };

@@ -1,5 +1,6 @@
 use super::*;
 use crate::planning::plan::Phase;
+use crate::planning::snapshot::Snapshot;
 use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::prefix::Prefix;
@@ -52,7 +53,12 @@ fn filter_and_purge_go_right_before_the_link_comes_up() {
     };
     plan.push(Phase::LinkUp, up);
     plan.push(Phase::Hooks, hooks());
-    add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
+    add_to_attach(
+        &mut plan,
+        &guest(&port, &addresses, true),
+        &Snapshot::default(),
+    )
+    .unwrap();
     assert_eq!(
         words(&plan),
         [
@@ -75,7 +81,12 @@ fn a_port_already_up_is_filtered_before_the_hooks() {
     let addresses = [Prefix::new("2001:db8::10".parse().unwrap(), 128)];
     let mut plan = Plan::default();
     plan.push(Phase::Hooks, hooks());
-    add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
+    add_to_attach(
+        &mut plan,
+        &guest(&port, &addresses, true),
+        &Snapshot::default(),
+    )
+    .unwrap();
     assert!(matches!(plan.steps()[0], Step::SetPortFilter(_)));
     assert!(matches!(plan.steps()[2], Step::RunHooks(_)));
 }
@@ -85,8 +96,13 @@ fn off_or_without_addresses_nothing_is_installed_and_the_note_says_why() {
     let port = name("vif1.0");
     let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
     let mut plan = Plan::default();
-    add_to_attach(&mut plan, &guest(&port, &addresses, false)).unwrap();
-    add_to_attach(&mut plan, &guest(&port, &[], true)).unwrap();
+    add_to_attach(
+        &mut plan,
+        &guest(&port, &addresses, false),
+        &Snapshot::default(),
+    )
+    .unwrap();
+    add_to_attach(&mut plan, &guest(&port, &[], true), &Snapshot::default()).unwrap();
     assert!(plan.steps().is_empty());
     assert_eq!(
         plan.notes,
@@ -125,14 +141,19 @@ fn more_blocks_than_one_rule_can_check_is_one_sentence_and_no_step() {
         .map(|i| Prefix::new(format!("10.0.{i}.0").parse().unwrap(), 24))
         .collect();
     let mut plan = Plan::default();
-    let err = add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap_err();
+    let err = add_to_attach(
+        &mut plan,
+        &guest(&port, &addresses, true),
+        &Snapshot::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "vif1.0 has 33 IPv4 address blocks to allow, more than the 32 antispoofing can check per family; list fewer or set antispoof = no for it"
     );
     assert!(plan.steps().is_empty());
     let fits = &addresses[..32];
-    add_to_attach(&mut plan, &guest(&port, fits, true)).unwrap();
+    add_to_attach(&mut plan, &guest(&port, fits, true), &Snapshot::default()).unwrap();
     assert!(matches!(plan.steps()[0], Step::SetPortFilter(_)));
 }
 
@@ -155,7 +176,12 @@ fn a_trunk_port_lets_tagged_frames_through() {
         options,
     };
     plan.push(Phase::BeforeLinkUp, options);
-    add_to_attach(&mut plan, &guest(&port, &addresses, true)).unwrap();
+    add_to_attach(
+        &mut plan,
+        &guest(&port, &addresses, true),
+        &Snapshot::default(),
+    )
+    .unwrap();
     let Step::SetPortFilter(filter) = &plan.steps()[1] else {
         panic!("{:?}", plan.steps());
     };
@@ -165,5 +191,37 @@ fn a_trunk_port_lets_tagged_frames_through() {
     assert!(
         !text.contains("0x8100") && !text.contains("0x88a8"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_filter_installed_for_these_very_addresses_stays_and_so_do_the_flows() {
+    let port = name("vif1.0");
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
+    let mut plan = Plan::default();
+    add_to_attach(
+        &mut plan,
+        &guest(&port, &addresses, true),
+        &Snapshot::default(),
+    )
+    .unwrap();
+    let Step::SetPortFilter(filter) = &plan.steps()[0] else {
+        panic!("{:?}", plan.steps())
+    };
+    let installed = Snapshot {
+        port_filters: vec![(port.clone(), filter.fingerprint())],
+        ..Snapshot::default()
+    };
+    let mut again = Plan::default();
+    add_to_attach(&mut again, &guest(&port, &addresses, true), &installed).unwrap();
+    assert!(again.is_empty());
+    assert_eq!(again.notes, ["antispoofing of vif1.0 is in place"]);
+    let moved = [Prefix::new("192.0.2.11".parse().unwrap(), 32)];
+    let mut changed = Plan::default();
+    add_to_attach(&mut changed, &guest(&port, &moved, true), &installed).unwrap();
+    assert_eq!(
+        changed.steps().len(),
+        2,
+        "a new address replaces the filter and purges"
     );
 }

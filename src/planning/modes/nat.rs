@@ -16,7 +16,7 @@ use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
 use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
-use crate::sys::nft::Masquerade;
+use crate::sys::nft::{Masquerade, nat_fingerprint};
 use crate::sys::sysctl::Key;
 use crate::types::hook::HookRun;
 use crate::types::names::VifId;
@@ -163,11 +163,13 @@ pub fn plan_attach(
             });
         }
     }
-    // Always planned: it replaces whatever an earlier run (or domain) left in the table.
-    plan.phase_mut(Phase::After).push(Step::SetNat {
-        key: nat_key(port.vif),
-        rules,
-    });
+    // Replaces whatever an earlier run (or domain) left in the table, unless the table
+    // holds exactly these rules.
+    let key = nat_key(port.vif);
+    if kernel.nat_table(&key) != Some(nat_fingerprint(&key, &rules).as_str()) {
+        plan.phase_mut(Phase::After)
+            .push(Step::SetNat { key, rules });
+    }
     check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
     plan.notes.push(format!("uplink {}", uplink.name));
     plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
@@ -207,7 +209,10 @@ pub struct VifNat {
 impl Mode for VifNat {
     fn needs(&self, port: &XenPort) -> Result<Needs> {
         let names = vec![port.kernel_name.clone(), port.name.clone()];
-        Ok(Needs::routed(names, port.netdev.as_deref()))
+        Ok(Needs {
+            nat: port.is_attach().then(|| nat_key(port.vif)),
+            ..Needs::routed(names, port.netdev.as_deref())
+        })
     }
 
     fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach> {
