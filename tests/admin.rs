@@ -119,6 +119,31 @@ fn an_unknown_port_is_one_sentence() {
 }
 
 #[test]
+fn a_vif_name_with_xenstore_unreachable_is_that_error_not_a_tap_plan() {
+    let (host, _guest, xs, vif) = rig("adx");
+    let down = [("XENSTORED_PATH", "/nonexistent/socket")];
+    for verb in ["plan", "check"] {
+        let out = vifkit(&host, &xs, &[verb, &vif.kernel_name()], &down);
+        assert_eq!(out.status.code(), Some(1), "{verb}: {}", stdout(&out));
+        let want = "vifkit: error: vif3.0 looks like a Xen vif: cannot connect to xenstore (tried /nonexistent/socket: ";
+        assert!(stderr(&out).starts_with(want), "{verb}: {}", stderr(&out));
+        assert!(
+            stdout(&out).is_empty(),
+            "{verb} planned something: {}",
+            stdout(&out)
+        );
+    }
+    // reattach still tries the taps, and says the vifs were not reattached.
+    let out = vifkit(&host, &xs, &["reattach"], &down);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("Xen vifs: not reattached: cannot connect to xenstore"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn reattach_puts_vifs_and_taps_back_on_a_recreated_bridge() {
     let (host, _guest, xs, vif) = rig("adr");
     let dir = scratch("adr");

@@ -158,8 +158,8 @@ pub fn check(dev: &str) -> Result<bool> {
     })
 }
 
-/// Whether a planned step would change something. The planners are ensures, so most steps
-/// appear only when needed; a few are planned every time and are checked here instead.
+/// What a planned step would change. The planners are ensures, so a step appears only when
+/// needed; the few planned every time are read back here instead.
 fn differs(step: &Step, xs: Option<&mut Client>) -> Result<Option<String>> {
     Ok(match step {
         Step::RunHooks(_) | Step::PurgeConntrack { .. } => None,
@@ -170,16 +170,23 @@ fn differs(step: &Step, xs: Option<&mut Client>) -> Result<Option<String>> {
             };
             (now.as_deref() != Some(value)).then(|| format!("{path} is {now:?}, not {value:?}"))
         }
-        Step::SetPortFilter(filter) => (!nft::port_filter_present(&filter.port)?).then(|| {
-            format!(
+        // Planned only when what is installed is missing or not what online installs.
+        Step::SetPortFilter(filter) => Some(match nft::port_filter_present(&filter.port)? {
+            false => format!(
                 "no antispoofing rules for {} ({})",
                 filter.port,
                 filter.table()
-            )
+            ),
+            true => format!(
+                "the antispoofing rules of {} ({}) are not the ones online installs",
+                filter.port,
+                filter.table()
+            ),
         }),
-        Step::SetNat { key, .. } => {
-            (!nft::nat_present(key)?).then(|| format!("no nft table inet {}", nft::nat_table(key)))
-        }
+        Step::SetNat { key, .. } => Some(match nft::nat_present(key)? {
+            false => format!("no nft table inet {}", nft::nat_table(key)),
+            true => format!("nft table inet {} holds other rules", nft::nat_table(key)),
+        }),
         // Not read back yet: every online applies them whole (the ingress limit as an ensure).
         Step::SetPortOptions { .. } | Step::SetRateLimit { .. } | Step::SetIngressLimit { .. } => {
             None
@@ -264,8 +271,5 @@ pub fn reattach(bridge: Option<&str>) -> Result<usize> {
 
 /// Steps a plan carries every time, which say nothing about drift.
 fn routine(step: &Step) -> bool {
-    matches!(
-        step,
-        Step::WriteXenstore { .. } | Step::SetPortFilter(_) | Step::SetPortOptions { .. }
-    )
+    matches!(step, Step::SetPortOptions { .. })
 }
