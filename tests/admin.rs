@@ -120,6 +120,16 @@ fn an_unknown_port_is_one_sentence() {
 
 #[test]
 fn a_vif_name_with_xenstore_unreachable_is_that_error_not_a_tap_plan() {
+    // Where a real xenstore answers (the real-Xen lab's dom0), it cannot be made unreachable.
+    let real = [
+        "/var/run/xenstored/socket",
+        "/run/xenstored/socket",
+        "/dev/xen/xenbus",
+    ];
+    if real.iter().any(|p| std::path::Path::new(p).exists()) {
+        eprintln!("skipped: this host has a real xenstore");
+        return;
+    }
     let (host, _guest, xs, vif) = rig("adx");
     let down = [("XENSTORED_PATH", "/nonexistent/socket")];
     for verb in ["plan", "check"] {
