@@ -101,28 +101,15 @@ fn bridged_to_lan(host: &Dom0, lan: &Netns, report: &mut Report) -> Result<()> {
     let xen1_ns = host.create_guest(&xen1)?;
     report.hotplug(host, &xen1, "online")?;
     report.attached(host, &xen1)?;
-    report.ping(&xen1_ns, "guest xen1", "host", "192.168.0.1", "across br0")?;
-    report.ping(
-        &xen1_ns,
-        "guest xen1",
-        "host",
-        "2001:db8:abba::1",
-        "across br0",
-    )?;
-    report.ping(
-        &xen1_ns,
-        "guest xen1",
-        "LAN router",
-        "192.168.0.254",
-        "across br0 and eth0",
-    )?;
-    report.ping(
-        &xen1_ns,
-        "guest xen1",
-        "LAN router",
-        "2001:db8:abba::fe",
-        "across br0 and eth0",
-    )?;
+    let from_xen1 = [
+        ("host", "192.168.0.1", "across br0"),
+        ("host", "2001:db8:abba::1", "across br0"),
+        ("LAN router", "192.168.0.254", "across br0 and eth0"),
+        ("LAN router", "2001:db8:abba::fe", "across br0 and eth0"),
+    ];
+    for (to, address, how) in from_xen1 {
+        report.ping(&xen1_ns, "guest xen1", to, address, how)?;
+    }
 
     // The seed's commented variant: vifname gives the port a stable name for firewall rules.
     let xen2 = Guest {
@@ -206,21 +193,14 @@ fn host_only(host: &Dom0, report: &mut Report) -> Result<()> {
     report.hotplug(host, &xen4, "online")?;
     report.attached(host, &xen3)?;
     report.attached(host, &xen4)?;
-    report.ping(&xen3_ns, "guest xen3", "host", "192.168.1.1", "across br1")?;
-    report.ping(
-        &xen3_ns,
-        "guest xen3",
-        "guest xen4",
-        "192.168.1.40",
-        "across br1",
-    )?;
-    report.ping(
-        &xen4_ns,
-        "guest xen4",
-        "guest xen3",
-        "192.168.1.30",
-        "across br1",
-    )?;
+    let across_br1 = [
+        (&xen3_ns, "guest xen3", "host", "192.168.1.1"),
+        (&xen3_ns, "guest xen3", "guest xen4", "192.168.1.40"),
+        (&xen4_ns, "guest xen4", "guest xen3", "192.168.1.30"),
+    ];
+    for (ns, from, to, address) in across_br1 {
+        report.ping(ns, from, to, address, "across br1")?;
+    }
     // The seed: host-only guests need no IPv6 plan, link-local addresses just work.
     let link_local = format!("{}%eth0", MacAddr::parse(xen4.mac)?.eui64_link_local());
     report.ping(
