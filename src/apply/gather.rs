@@ -17,8 +17,10 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
     let mut names = needs.links.clone();
     if let Some(routed) = &needs.routed {
         names.extend(routed.port.iter().cloned());
-        if let Some(netdev) = &routed.netdev {
-            names.push(IfName::new(netdev).context("netdev")?);
+        match &routed.netdev {
+            Some(netdev) => names.push(IfName::new(netdev).context("netdev")?),
+            // Upstream's last resort when no default route names the uplink.
+            None => names.push(IfName::new(ensure::FALLBACK_UPLINK)?),
         }
     }
     let mut kernel = links(netlink, &names).await?;
@@ -58,17 +60,23 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
         kernel.proxies = netlink.proxies().await?;
         keys.push(Key::new("net/ipv4/conf/all/forwarding")?);
         keys.push(Key::new("net/ipv6/conf/all/forwarding")?);
+        keys.push(Key::disable_ipv6_all());
         let mut inspected = Vec::new();
         for name in &wanted.port {
             keys.push(Key::proxy_arp(name));
             keys.push(Key::proxy_ndp(name));
+            keys.push(Key::disable_ipv6(name));
             if let Some(link) = kernel.link(name.as_str()) {
                 inspected.push(link.index);
             }
         }
-        if let Ok(uplink) = ensure::uplink(wanted.netdev.as_deref(), &kernel) {
-            keys.push(Key::proxy_ndp(&uplink.name));
-            inspected.push(uplink.index);
+        for family in [Family::V4, Family::V6] {
+            if let Ok(uplink) = ensure::uplink_for(wanted.netdev.as_deref(), family, &kernel) {
+                keys.push(Key::proxy_ndp(&uplink.name));
+                if !inspected.contains(&uplink.index) {
+                    inspected.push(uplink.index);
+                }
+            }
         }
         inspected.dedup();
         for index in inspected {
@@ -81,7 +89,7 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
         }
     }
     if needs.proxy_arp_of_default_links {
-        for index in kernel.default_links.clone() {
+        for index in kernel.default_links() {
             if let Some(link) = kernel.link_by_index(index) {
                 keys.push(Key::proxy_arp(&link.name));
             }
@@ -139,13 +147,13 @@ fn sysfs_device(name: &IfName) -> Option<String> {
 async fn add_default_links(netlink: &Netlink, kernel: &mut Snapshot) -> Result<()> {
     for family in [Family::V4, Family::V6] {
         for index in netlink.default_route_links(family).await? {
-            if kernel.default_links.contains(&index) {
+            if kernel.default_routes.contains(&(family, index)) {
                 continue;
             }
             if let Some(link) = netlink.link_by_index(index).await? {
                 kernel.add(link);
             }
-            kernel.default_links.push(index);
+            kernel.default_routes.push((family, index));
         }
     }
     Ok(())

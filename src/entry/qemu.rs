@@ -160,6 +160,7 @@ async fn plan_up_with(
                 guest_mac: rule.mac,
                 metric: None,
                 netdev: rule.uplink.as_deref(),
+                mtu,
             };
             let mut plan = routed::plan_port_attach(&port, &kernel)?;
             plan.notes

@@ -12,7 +12,7 @@ use crate::sys::rtnl::Link;
 use crate::sys::sysctl::Key;
 use crate::types::link::LinkRef;
 use crate::types::names::IfName;
-use crate::types::prefix::Prefix;
+use crate::types::prefix::{Family, Prefix};
 use crate::types::route::Route;
 
 pub fn link_ref(link: &Link) -> Result<LinkRef> {
@@ -22,7 +22,8 @@ pub fn link_ref(link: &Link) -> Result<LinkRef> {
     })
 }
 
-/// The uplink: `netdev` when given, else the first default-route link.
+/// The uplink: `netdev` when given, else the first default-route link (IPv4's first), else
+/// `eth0` as upstream falls back to (`uplink_fallback` says so).
 pub fn uplink<'k>(netdev: Option<&str>, kernel: &'k Snapshot) -> Result<&'k Link> {
     match netdev.filter(|n| !n.is_empty()) {
         Some(name) => match kernel.link(name) {
@@ -30,13 +31,45 @@ pub fn uplink<'k>(netdev: Option<&str>, kernel: &'k Snapshot) -> Result<&'k Link
             None => bail!("uplink {name} (netdev) does not exist"),
         },
         None => kernel
-            .default_links
-            .iter()
-            .find_map(|index| kernel.link_by_index(*index))
+            .default_links()
+            .into_iter()
+            .find_map(|index| kernel.link_by_index(index))
+            .or_else(|| kernel.link(FALLBACK_UPLINK))
             .ok_or_else(|| {
-                anyhow::anyhow!("no uplink: netdev is not set and there is no default route")
+                anyhow::anyhow!(
+                    "no uplink: netdev is not set, there is no default route and no {FALLBACK_UPLINK}"
+                )
             }),
     }
+}
+
+/// The uplink of one family's guest addresses: `netdev` for both, else that family's
+/// default-route link, else the general rule. IPv4 and IPv6 may leave by different links.
+pub fn uplink_for<'k>(
+    netdev: Option<&str>,
+    family: Family,
+    kernel: &'k Snapshot,
+) -> Result<&'k Link> {
+    match netdev.filter(|n| !n.is_empty()) {
+        Some(_) => uplink(netdev, kernel),
+        None => match kernel.default_link(family) {
+            Some(link) => Ok(link),
+            None => uplink(netdev, kernel),
+        },
+    }
+}
+
+/// Upstream's last resort, when neither `netdev` nor a default route names the uplink.
+pub const FALLBACK_UPLINK: &str = "eth0";
+
+/// The warning a plan carries when the uplink is the `eth0` fallback.
+pub fn uplink_fallback(netdev: Option<&str>, kernel: &Snapshot) -> Option<String> {
+    let unnamed = netdev.is_none_or(str::is_empty) && kernel.default_routes.is_empty();
+    (unnamed && kernel.link(FALLBACK_UPLINK).is_some()).then(|| {
+        format!(
+            "netdev is not set and there is no default route: the uplink is {FALLBACK_UPLINK}, as upstream falls back to (set netdev= to choose)"
+        )
+    })
 }
 
 /// The host address routed IPv4 guests use as their router: the uplink's first IPv4.
@@ -139,4 +172,18 @@ pub fn check_host_knobs(kernel: &Snapshot, v4: bool, v6: bool, warnings: &mut Ve
             warnings.push(format!("{warning} (set {key} = 1)"));
         }
     }
+}
+
+/// Why IPv6 guest addresses cannot work on `name` now, if they cannot.
+pub fn ipv6_disabled(kernel: &Snapshot, name: &IfName) -> Option<String> {
+    let all = Key::disable_ipv6_all();
+    if kernel.sysctl_absent(&all) {
+        return Some("IPv6 is disabled on this host (no net/ipv6 sysctls: ipv6.disable=1 on the kernel command line?): remove the IPv6 addresses from ip= or boot with IPv6".to_owned());
+    }
+    let key = Key::disable_ipv6(name);
+    (kernel.sysctl(&key) == Some("1")).then(|| {
+        format!(
+            "IPv6 is disabled on {name} ({key} = 1): remove the IPv6 addresses from ip= or enable IPv6 for new links (sysctl -w net.ipv6.conf.default.disable_ipv6=0)"
+        )
+    })
 }

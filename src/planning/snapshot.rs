@@ -6,7 +6,7 @@ use crate::sys::ovsdb::OvsPort;
 use crate::sys::rtnl::Link;
 use crate::sys::sysctl::Key;
 use crate::types::names::IfName;
-use crate::types::prefix::Prefix;
+use crate::types::prefix::{Family, Prefix};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -18,8 +18,8 @@ pub struct Snapshot {
     pub addresses: Vec<(u32, Prefix)>,
     /// Values read before any write; None where the key does not exist.
     pub sysctls: Vec<(Key, Option<String>)>,
-    /// Links carrying a default route of the main table: IPv4 ones, then IPv6 ones, each once.
-    pub default_links: Vec<u32>,
+    /// Links carrying a default route of the main table, by family: IPv4 ones first.
+    pub default_routes: Vec<(Family, u32)>,
     /// Proxy ARP/NDP entries present: (ifindex, address).
     pub proxies: Vec<(u32, IpAddr)>,
     /// Installed antispoofing filters asked for: (port, fingerprint; "" for none).
@@ -35,6 +35,25 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn link(&self, name: &str) -> Option<&Link> {
         self.links.iter().find(|l| l.name == name)
+    }
+
+    /// The links of the default routes, IPv4 ones first, each once.
+    pub fn default_links(&self) -> Vec<u32> {
+        let mut links: Vec<u32> = Vec::new();
+        for (_, index) in &self.default_routes {
+            if !links.contains(index) {
+                links.push(*index);
+            }
+        }
+        links
+    }
+
+    /// The first link with a default route of `family`.
+    pub fn default_link(&self, family: Family) -> Option<&Link> {
+        self.default_routes
+            .iter()
+            .filter(|(f, _)| *f == family)
+            .find_map(|(_, index)| self.link_by_index(*index))
     }
 
     pub fn link_by_index(&self, index: u32) -> Option<&Link> {
@@ -77,6 +96,11 @@ impl Snapshot {
             .iter()
             .find(|(n, _, _)| n == name)
             .map(|(_, bridge, port)| (bridge, port))
+    }
+
+    /// The key was read and does not exist (a module or family the kernel runs without).
+    pub fn sysctl_absent(&self, key: &Key) -> bool {
+        self.sysctls.iter().any(|(k, v)| k == key && v.is_none())
     }
 
     pub fn sysctl(&self, key: &Key) -> Option<&str> {

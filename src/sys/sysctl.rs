@@ -33,6 +33,15 @@ impl Key {
         Key(format!("net/ipv6/conf/{dev}/proxy_ndp"))
     }
 
+    pub fn disable_ipv6(dev: &IfName) -> Key {
+        Key(format!("net/ipv6/conf/{dev}/disable_ipv6"))
+    }
+
+    /// Absent when the kernel runs without IPv6 (`ipv6.disable=1`).
+    pub fn disable_ipv6_all() -> Key {
+        Key("net/ipv6/conf/all/disable_ipv6".to_owned())
+    }
+
     pub fn path(&self) -> PathBuf {
         PathBuf::from(ROOT).join(&self.0)
     }

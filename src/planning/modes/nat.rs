@@ -7,10 +7,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use anyhow::{Result, bail};
 
 use crate::input::config::PortRule;
+use crate::input::invocation::TypeIf;
 use crate::input::xen_port::XenPort;
 use crate::planning::ensure::{
-    check_host_knobs, ensure_address, ensure_route, ensure_sysctl, link_ref, rename_port, uplink,
+    check_host_knobs, ensure_address, ensure_route, ensure_sysctl, ipv6_disabled, link_ref,
+    rename_port, uplink_fallback, uplink_for,
 };
+use crate::planning::modes::routed::metric;
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
@@ -20,7 +23,7 @@ use crate::sys::nft::{Masquerade, nat_fingerprint};
 use crate::sys::sysctl::Key;
 use crate::types::hook::HookRun;
 use crate::types::names::VifId;
-use crate::types::prefix::Prefix;
+use crate::types::prefix::{Family, Prefix};
 use crate::types::route::Route;
 
 /// Upstream's address when `ip` is empty: 10.<d/256>.<d%256>.<n+1>/16.
@@ -76,8 +79,13 @@ pub fn router_for(guest: IpAddr, prefix_len: u8, configured: &[IpAddr]) -> Resul
 }
 
 /// The port's nft table is keyed by its Xen device, not its name or addresses.
-pub fn nat_key(vif: VifId) -> String {
-    format!("{}-{}", vif.domid, vif.devid)
+/// The port's table: an HVM guest's emulated NIC (`type_if=tap`) has its own beside the
+/// vif's, so removing one leaves the other's NAT intact.
+pub fn nat_key(vif: VifId, type_if: TypeIf) -> String {
+    match type_if {
+        TypeIf::Vif => format!("{}-{}", vif.domid, vif.devid),
+        TypeIf::Tap => format!("{}-{}-emu", vif.domid, vif.devid),
+    }
 }
 
 /// The guest's own addresses (B/ip, else upstream's derived one), each as a host address:
@@ -115,14 +123,30 @@ pub fn plan_attach(
         })
         .collect::<Result<Vec<_>>>()?;
     let device = xen_device::resolve_attach(port, kernel)?;
-    let uplink = uplink(port.netdev.as_deref(), kernel)?;
-    let up = link_ref(uplink)?;
+    let netdev = port.netdev.as_deref();
+    let up4 = uplink_for(netdev, Family::V4, kernel)?;
+    let has_v6 = pairs.iter().any(|(g, _)| g.is_ipv6());
+    let up6 = match has_v6 {
+        true => uplink_for(netdev, Family::V6, kernel)?,
+        false => up4,
+    };
+    if has_v6 && let Some(why) = ipv6_disabled(kernel, &device.found.name) {
+        bail!(why);
+    }
     let mut plan = Plan::default();
     let (vif, current_name) = rename_port(
         device.found,
         device.rename_to.as_ref(),
         plan.phase_mut(Phase::Prepare),
     )?;
+    if let Some(mtu) = port.mtu.filter(|mtu| *mtu != device.found.mtu) {
+        let step = Step::SetMtu {
+            link: vif.clone(),
+            mtu,
+            previous: device.found.mtu,
+        };
+        plan.push(Phase::Prepare, step);
+    }
     if !device.found.up || device.rename_to.is_some() {
         plan.phase_mut(Phase::LinkUp).push(Step::SetUp {
             link: vif.clone(),
@@ -140,7 +164,6 @@ pub fn plan_attach(
         );
     }
     let has_v4 = pairs.iter().any(|(g, _)| g.is_ipv4());
-    let has_v6 = pairs.iter().any(|(g, _)| g.is_ipv6());
     if has_v4 {
         ensure_sysctl(
             kernel,
@@ -152,37 +175,53 @@ pub fn plan_attach(
     }
     let mut rules = Vec::new();
     for &(guest, router) in &pairs {
-        let mut route = Route::to(guest, if guest.is_ipv4() { 32 } else { 128 });
+        let guest = Prefix::host(guest);
+        let mut route = Route::to(guest.address, guest.len);
         route.dev = Some(vif.clone());
         route.src = Some(router);
+        // An HVM guest's emulated NIC wins while both exist, as with vif-route.
+        route.metric = Some(metric(port.type_if));
         ensure_route(kernel, route, plan.phase_mut(Phase::After));
+        let uplink = if guest.is_ipv4() { up4 } else { up6 };
         if guest.is_ipv4() || masquerade6 {
             rules.push(Masquerade {
-                source: guest,
-                uplink: up.clone(),
+                source: guest.address,
+                uplink: link_ref(uplink)?,
             });
         }
     }
     // Replaces whatever an earlier run (or domain) left in the table, unless the table
     // holds exactly these rules.
-    let key = nat_key(port.vif);
+    let key = nat_key(port.vif, port.type_if);
     if kernel.nat_table(&key) != Some(nat_fingerprint(&key, &rules).as_str()) {
         plan.phase_mut(Phase::After)
             .push(Step::SetNat { key, rules });
     }
     check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
-    plan.notes.push(format!("uplink {}", uplink.name));
+    plan.warnings.extend(uplink_fallback(netdev, kernel));
+    plan.notes.push(match up4.index == up6.index {
+        true => format!("uplink {}", up4.name),
+        false => format!("uplinks {} (IPv4) and {} (IPv6)", up4.name, up6.name),
+    });
     plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
 /// Offline deletes the port's table by key, so a `B/ip` changed since online leaks nothing;
-/// routes and addresses vanish with the vif.
+/// routes and addresses vanish with the vif. The guest's masqueraded flows go with the vif
+/// (they would hold their ports for days); an emulated NIC going away leaves them to the vif.
 pub fn plan_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) -> Result<Plan> {
     let mut plan = Plan::default();
     plan.phase_mut(Phase::Prepare).push(Step::RemoveNat {
-        key: nat_key(port.vif),
+        key: nat_key(port.vif, port.type_if),
     });
+    if port.type_if == TypeIf::Vif {
+        // A guest whose address cannot be derived had none to masquerade.
+        let addresses = guest_addresses(port).unwrap_or_default();
+        if !addresses.is_empty() {
+            plan.push(Phase::After, Step::PurgeConntrack { addresses });
+        }
+    }
     match xen_device::resolve_detach(port, kernel)? {
         Some(found) => plan.phase_mut(Phase::Prepare).push(Step::SetDown {
             link: link_ref(found)?,
@@ -210,7 +249,7 @@ impl Mode for VifNat {
     fn needs(&self, port: &XenPort) -> Result<Needs> {
         let names = vec![port.kernel_name.clone(), port.name.clone()];
         Ok(Needs {
-            nat: port.is_attach().then(|| nat_key(port.vif)),
+            nat: port.is_attach().then(|| nat_key(port.vif, port.type_if)),
             ..Needs::routed(names, port.netdev.as_deref())
         })
     }

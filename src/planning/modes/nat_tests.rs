@@ -2,10 +2,12 @@ use super::*;
 use crate::input::backend::Backend;
 use crate::input::backend::parse_ip_list;
 use crate::input::invocation::Command;
+use crate::input::invocation::TypeIf;
 use crate::input::invocation::XenCall;
 use crate::input::xen_port::XenPort;
 use crate::sys::rtnl::Link;
 use crate::types::names::IfName;
+use crate::types::prefix::Family;
 use crate::types::prefix::Prefix;
 
 fn link(index: u32, name: &str, up: bool) -> Link {
@@ -29,6 +31,7 @@ fn backend(ip: &str, vifname: Option<&str>) -> Backend {
         ip: Some(ip.into()),
         addresses: parse_ip_list(ip).unwrap(),
         mac: None,
+        vlan: None,
     }
 }
 
@@ -36,7 +39,7 @@ fn kernel(vif: &str) -> Snapshot {
     let on = |k: &str| (Key::new(k).unwrap(), Some("1".to_owned()));
     Snapshot {
         links: vec![link(2, "eth0", true), link(7, vif, false)],
-        default_links: vec![2],
+        default_routes: vec![(Family::V4, 2)],
         sysctls: vec![
             on("net/ipv4/conf/all/forwarding"),
             on("net/ipv6/conf/all/forwarding"),
@@ -151,8 +154,8 @@ fn seed_3_with_a_configured_router() {
             "add address 192.168.1.1/32 to xen1.0",
             "add address 2001:db8:abba::1/128 to xen1.0",
             "set sysctl net/ipv4/conf/xen1.0/proxy_arp = 1",
-            "add route 192.168.1.10/32 dev xen1.0 src 192.168.1.1",
-            "add route 2001:db8:abba::1001/128 dev xen1.0 src 2001:db8:abba::1",
+            "add route 192.168.1.10/32 dev xen1.0 src 192.168.1.1 metric 2",
+            "add route 2001:db8:abba::1001/128 dev xen1.0 src 2001:db8:abba::1 metric 2",
             "masquerade 192.168.1.10 out of eth0 (nft table inet vifkit-nat-1-0)",
         ]
     );
@@ -192,7 +195,10 @@ fn empty_ip_uses_the_derived_address() {
         None,
     )
     .unwrap();
-    assert!(words(&plan).contains(&"add route 10.0.5.1/32 dev vif5.0 src 10.0.5.128".to_string()));
+    assert!(
+        words(&plan)
+            .contains(&"add route 10.0.5.1/32 dev vif5.0 src 10.0.5.128 metric 2".to_string())
+    );
 }
 
 #[test]
@@ -205,6 +211,39 @@ fn offline_removes_by_key_whatever_b_ip_says() {
     .unwrap();
     assert_eq!(
         words(&plan),
-        ["delete nft table inet vifkit-nat-1-0", "set vif1.0 down"]
+        [
+            "delete nft table inet vifkit-nat-1-0",
+            "set vif1.0 down",
+            "purge conntrack entries of 10.0.1.1",
+        ]
+    );
+}
+
+#[test]
+fn an_hvm_guests_emulated_nic_has_its_own_route_and_table_and_keeps_the_flows() {
+    let mut tap_call = call(1, 0);
+    tap_call.type_if = TypeIf::Tap;
+    tap_call.dev = IfName::new("vif1.0-emu").unwrap();
+    let port = XenPort::for_test(&tap_call, &backend("192.168.1.10", None));
+    let plan = plan_attach(&port, None, &kernel("vif1.0-emu"), None).unwrap();
+    let added = words(&plan);
+    assert!(
+        added.contains(
+            &"add route 192.168.1.10/32 dev vif1.0-emu src 192.168.1.137 metric 1".to_owned()
+        ),
+        "{added:?}"
+    );
+    assert!(
+        added
+            .iter()
+            .any(|w| w.ends_with("(nft table inet vifkit-nat-1-0-emu)"))
+    );
+    let gone = plan_detach(&port, &kernel("vif1.0-emu"), None).unwrap();
+    assert_eq!(
+        words(&gone),
+        [
+            "delete nft table inet vifkit-nat-1-0-emu",
+            "set vif1.0-emu down"
+        ]
     );
 }

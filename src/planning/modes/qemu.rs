@@ -97,9 +97,9 @@ pub fn choose_down(sources: &BridgeSources<'_>) -> TapDown {
 /// Debian's rule, extended to IPv6: the first default-route device that is a Linux bridge.
 pub fn default_route_bridge(kernel: &Snapshot) -> Option<&Link> {
     kernel
-        .default_links
-        .iter()
-        .filter_map(|index| kernel.link_by_index(*index))
+        .default_links()
+        .into_iter()
+        .filter_map(|index| kernel.link_by_index(index))
         .find(|link| link.is_bridge())
 }
 

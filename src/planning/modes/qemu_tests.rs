@@ -1,5 +1,6 @@
 use super::*;
 use crate::types::mac::MacAddr;
+use crate::types::prefix::Family;
 
 fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
     Link {
@@ -109,13 +110,13 @@ fn default_route_prefers_ipv4_and_skips_non_bridges() {
             link(3, "br0", Some("bridge")),
             link(4, "br6", Some("bridge")),
         ],
-        default_links: vec![2, 3, 4],
+        default_routes: vec![(Family::V4, 2), (Family::V4, 3), (Family::V6, 4)],
         ..Default::default()
     };
     assert_eq!(default_route_bridge(&kernel).unwrap().name, "br0");
-    kernel.default_links = vec![2, 4];
+    kernel.default_routes = vec![(Family::V4, 2), (Family::V6, 4)];
     assert_eq!(default_route_bridge(&kernel).unwrap().name, "br6");
-    kernel.default_links = vec![2];
+    kernel.default_routes = vec![(Family::V4, 2)];
     assert!(default_route_bridge(&kernel).is_none());
 }
 

@@ -239,9 +239,9 @@ fn check_uplink_knobs(
     }
     if routed_v4 {
         for link in kernel
-            .default_links
-            .iter()
-            .filter_map(|i| kernel.link_by_index(*i))
+            .default_links()
+            .into_iter()
+            .filter_map(|i| kernel.link_by_index(i))
         {
             let key = format!("net/ipv4/conf/{}/proxy_arp", link.name);
             if !on(&key) && !on("net/ipv4/conf/all/proxy_arp") {

@@ -7,6 +7,7 @@ use crate::input::sysconfig::{
 };
 use crate::input::xen_port::XenPort;
 use crate::sys::rtnl::Link;
+use crate::types::prefix::Family;
 
 const DIR: &str = "/etc/sysconfig/network";
 
@@ -31,6 +32,7 @@ fn backend(vifname: Option<&str>) -> Backend {
         ip: None,
         addresses: vec![],
         mac: None,
+        vlan: None,
     }
 }
 
@@ -64,7 +66,7 @@ fn kernel(vif: Link) -> Snapshot {
     let on = |k: &str| (Key::new(k).unwrap(), Some("1".to_owned()));
     Snapshot {
         links: vec![link(2, "eth0", true), vif],
-        default_links: vec![2],
+        default_routes: vec![(Family::V4, 2)],
         sysctls: vec![
             on("net/ipv4/conf/all/forwarding"),
             on("net/ipv6/conf/all/forwarding"),

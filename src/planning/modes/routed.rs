@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use crate::input::invocation::TypeIf;
 use crate::input::xen_port::XenPort;
 use crate::planning::ensure::{
-    check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, link_ref, main_ip,
-    rename_port, uplink,
+    check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, ipv6_disabled,
+    link_ref, main_ip, rename_port, uplink, uplink_fallback, uplink_for,
 };
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
@@ -21,7 +21,7 @@ use crate::sys::sysctl::Key;
 use crate::types::hook::HookRun;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
-use crate::types::prefix::Prefix;
+use crate::types::prefix::{Family, Prefix};
 use crate::types::route::Route;
 
 /// The emulated NIC wins while both exist, as upstream.
@@ -41,9 +41,15 @@ pub struct RoutedPort<'a> {
     /// without it they are on-link and the kernel finds the guest by NDP.
     pub guest_mac: Option<MacAddr>,
     pub metric: Option<u32>,
-    /// The uplink named by the caller; else the default-route link.
+    /// The uplink named by the caller; else each family's default-route link.
     pub netdev: Option<&'a str>,
+    /// `B/mtu` (or the rule's `mtu`): the port's MTU, as the guest is told.
+    pub mtu: Option<u32>,
 }
+
+/// The largest blocks a guest address may be: each of their addresses gets a proxy entry.
+const MAX_PROXIED_V4: u8 = 26;
+const MAX_PROXIED_V6: u8 = 120;
 
 /// `vif-route online` / `add`.
 pub fn plan_attach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) -> Result<Plan> {
@@ -55,24 +61,61 @@ pub fn plan_attach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) ->
         guest_mac: port.mac,
         metric: Some(metric(port.type_if)),
         netdev: port.netdev.as_deref(),
+        mtu: port.mtu,
     };
     let mut plan = plan_port_attach(&port, kernel)?;
     plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }
 
+/// Every address of a guest's block, each to be answered for on the uplink; a block larger
+/// than a /26 (IPv4) or /120 (IPv6) is refused: routed blocks that big belong to a router.
+pub fn proxied_addresses(block: Prefix) -> Result<Vec<IpAddr>> {
+    let (limit, width) = match block.address {
+        IpAddr::V4(_) => (MAX_PROXIED_V4, 32),
+        IpAddr::V6(_) => (MAX_PROXIED_V6, 128),
+    };
+    if block.len < limit {
+        bail!(
+            "ip= {block} is a block of {} addresses: vif-route answers ARP/NDP for each address of a block up to a /{MAX_PROXIED_V4} (IPv4) or /{MAX_PROXIED_V6} (IPv6); route a larger block to this host instead",
+            1u128 << (width - block.len)
+        );
+    }
+    let network = block.network();
+    let count = 1u128 << (width - block.len);
+    Ok((0..count)
+        .map(|i| match network.address {
+            IpAddr::V4(a) => IpAddr::V4((u32::from(a) + i as u32).into()),
+            IpAddr::V6(a) => IpAddr::V6((u128::from(a) + i).into()),
+        })
+        .collect())
+}
+
 pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan> {
     let mut plan = Plan::default();
-    let uplink = uplink(port.netdev, kernel)?;
-    let up = link_ref(uplink)?;
     let has_v4 = port.addresses.iter().any(Prefix::is_ipv4);
     let has_v6 = port.addresses.iter().any(|a| !a.is_ipv4());
-    let main_ip = main_ip(uplink, kernel);
-    if has_v4 && main_ip.is_none() {
+    let up4 = uplink_for(port.netdev, Family::V4, kernel)?;
+    let up6 = match has_v6 {
+        true => uplink_for(port.netdev, Family::V6, kernel)?,
+        false => up4,
+    };
+    // Upstream puts the host address on the vif and answers ARP there even with no ip=.
+    let routes_v4 = has_v4 || port.addresses.is_empty();
+    let main_ip = main_ip(up4, kernel);
+    if routes_v4 && main_ip.is_none() {
         bail!(
             "uplink {} has no IPv4 address to serve as the guest's router",
-            uplink.name
+            up4.name
         );
+    }
+    if has_v6 && let Some(why) = ipv6_disabled(kernel, &port.found.name) {
+        bail!(why);
+    }
+    let mut proxied = Vec::new();
+    for block in port.addresses {
+        let uplink = link_ref(if block.is_ipv4() { up4 } else { up6 })?;
+        proxied.push((uplink, proxied_addresses(*block)?));
     }
     let guest_link_local = port.guest_mac.map(|mac| IpAddr::V6(mac.eui64_link_local()));
     let (vif, current_name) = rename_port(
@@ -80,7 +123,15 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
         port.rename_to.as_ref(),
         plan.phase_mut(Phase::Prepare),
     )?;
-    if let (true, Some(main_ip)) = (has_v4, main_ip) {
+    if let Some(mtu) = port.mtu.filter(|mtu| *mtu != port.found.mtu) {
+        let step = Step::SetMtu {
+            link: vif.clone(),
+            mtu,
+            previous: port.found.mtu,
+        };
+        plan.push(Phase::Prepare, step);
+    }
+    if let (true, Some(main_ip)) = (routes_v4, main_ip) {
         ensure_address(
             kernel,
             &vif,
@@ -94,7 +145,7 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
             was_up: false,
         });
     }
-    if has_v4 {
+    if routes_v4 {
         ensure_sysctl(
             kernel,
             &Key::proxy_arp(&current_name),
@@ -103,33 +154,42 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
             plan.phase_mut(Phase::After),
         );
     }
-    for &Prefix {
-        address,
-        len: prefix_len,
-    } in port.addresses
-    {
-        let mut route = Route::to(address, prefix_len);
+    for (block, (uplink, addresses)) in port.addresses.iter().zip(proxied) {
+        let network = block.network();
+        let mut route = Route::to(network.address, network.len);
         route.dev = Some(vif.clone());
         route.metric = port.metric;
         // IPv4 answers from the host address; an IPv4 src on an IPv6 route is upstream's bug.
-        match address {
+        match block.address {
             IpAddr::V4(_) => route.src = main_ip,
             IpAddr::V6(_) => route.gateway = guest_link_local,
         }
         ensure_route(kernel, route, plan.phase_mut(Phase::After));
-        ensure_proxy(kernel, &up, address, plan.phase_mut(Phase::After));
+        for address in addresses {
+            ensure_proxy(kernel, &uplink, address, plan.phase_mut(Phase::After));
+        }
     }
     if has_v6 {
         ensure_sysctl(
             kernel,
-            &Key::proxy_ndp(&up.name),
-            Key::proxy_ndp(&up.name),
+            &Key::proxy_ndp(&up6.name),
+            Key::proxy_ndp(&up6.name),
             "1",
             plan.phase_mut(Phase::After),
         );
     }
-    check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
-    plan.notes.push(format!("uplink {}", uplink.name));
+    check_host_knobs(kernel, routes_v4, has_v6, &mut plan.warnings);
+    plan.warnings.extend(uplink_fallback(port.netdev, kernel));
+    if port.addresses.is_empty() {
+        plan.notes.push(format!(
+            "no ip= for {}: no guest route is added (the host address and proxy_arp are, as upstream)",
+            vif.name
+        ));
+    }
+    plan.notes.push(match up4.index == up6.index {
+        true => format!("uplink {}", up4.name),
+        false => format!("uplinks {} (IPv4) and {} (IPv6)", up4.name, up6.name),
+    });
     Ok(plan)
 }
 
@@ -163,12 +223,9 @@ pub fn plan_port_detach(
     let mut plan = Plan::default();
     if let Some(found) = found {
         let vif = link_ref(found)?;
-        for &Prefix {
-            address,
-            len: prefix_len,
-        } in addresses
-        {
-            let mut route = Route::to(address, prefix_len);
+        for block in addresses {
+            let network = block.network();
+            let mut route = Route::to(network.address, network.len);
             route.dev = Some(vif.clone());
             route.metric = metric;
             plan.push(Phase::Prepare, Step::DelRoute(route));
@@ -178,21 +235,28 @@ pub fn plan_port_detach(
             was_up: found.up,
         });
     }
-    match uplink(netdev, kernel) {
-        Ok(uplink) => {
-            let up = link_ref(uplink)?;
-            for &Prefix { address, .. } in addresses {
-                plan.phase_mut(Phase::After).push(Step::DelProxy {
-                    link: up.clone(),
-                    address,
-                });
+    for block in addresses {
+        let family = if block.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        match uplink_for(netdev, family, kernel) {
+            Ok(uplink) => {
+                let up = link_ref(uplink)?;
+                // A block too large to proxy was never proxied.
+                for address in proxied_addresses(*block).unwrap_or_default() {
+                    let step = Step::DelProxy {
+                        link: up.clone(),
+                        address,
+                    };
+                    plan.push(Phase::After, step);
+                }
             }
+            Err(err) => plan.warnings.push(format!("proxy entries kept: {err:#}")),
         }
-        Err(err) if !addresses.is_empty() => {
-            plan.warnings.push(format!("proxy entries kept: {err:#}"))
-        }
-        Err(_) => {}
     }
+    plan.warnings.dedup();
     Ok(plan)
 }
 

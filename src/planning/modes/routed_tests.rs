@@ -5,6 +5,7 @@ use crate::input::invocation::Command;
 use crate::input::invocation::XenCall;
 use crate::input::xen_port::XenPort;
 use crate::types::mac::MacAddr;
+use crate::types::prefix::Family;
 use crate::types::prefix::Prefix;
 
 fn link(index: u32, name: &str, up: bool) -> Link {
@@ -30,6 +31,7 @@ fn backend(ip: &str) -> Backend {
         ip: Some(ip.into()),
         addresses: parse_ip_list(ip).unwrap(),
         mac: Some(MacAddr::parse("00:16:3e:10:10:10").unwrap()),
+        vlan: None,
     }
 }
 
@@ -61,7 +63,7 @@ fn kernel(vif: Option<Link>) -> Snapshot {
                 Some("0".into()),
             ),
         ],
-        default_links: vec![2],
+        default_routes: vec![(Family::V4, 2)],
         ..Default::default()
     }
 }
@@ -178,13 +180,24 @@ fn errors_name_what_is_missing() {
         .to_string(),
         "uplink eth9 (netdev) does not exist"
     );
+    // With no default route the uplink is eth0, as upstream falls back to, and a warning
+    // says so; without an eth0 either, one sentence.
     let mut no_default = k.clone();
-    no_default.default_links.clear();
+    no_default.default_routes.clear();
+    let plan = plan_attach(&port(Command::Online, "192.0.2.241"), &no_default, None).unwrap();
+    assert!(words(&plan).contains(&"add proxy neighbour 192.0.2.241 on eth0".to_owned()));
+    assert_eq!(
+        plan.warnings,
+        [
+            "netdev is not set and there is no default route: the uplink is eth0, as upstream falls back to (set netdev= to choose)"
+        ]
+    );
+    no_default.links.retain(|l| l.name != "eth0");
     assert_eq!(
         plan_attach(&port(Command::Online, "192.0.2.241"), &no_default, None)
             .unwrap_err()
             .to_string(),
-        "no uplink: netdev is not set and there is no default route"
+        "no uplink: netdev is not set, there is no default route and no eth0"
     );
 }
 
@@ -260,5 +273,156 @@ fn ipv6_without_a_guest_mac_is_routed_on_link() {
         words(&plan).contains(&"add route 2001:db8:abba::1001/128 dev xen1.0 metric 2".to_string()),
         "{:?}",
         words(&plan)
+    );
+}
+
+#[test]
+fn a_block_in_ip_is_one_route_and_a_proxy_entry_per_address() {
+    let k = kernel(Some(link(7, "vif1.0", false)));
+    let plan = plan_attach(&port(Command::Online, "198.51.100.0/30"), &k, None).unwrap();
+    let said = words(&plan);
+    let routes: Vec<&String> = said
+        .iter()
+        .filter(|w| w.starts_with("add route"))
+        .collect();
+    assert_eq!(
+        routes,
+        ["add route 198.51.100.0/30 dev xen1.0 src 192.0.2.253 metric 2"]
+    );
+    let proxies: Vec<&String> = said
+        .iter()
+        .filter(|w| w.contains("proxy neighbour"))
+        .collect();
+    assert_eq!(
+        proxies,
+        [
+            "add proxy neighbour 198.51.100.0 on eth0",
+            "add proxy neighbour 198.51.100.1 on eth0",
+            "add proxy neighbour 198.51.100.2 on eth0",
+            "add proxy neighbour 198.51.100.3 on eth0",
+        ]
+    );
+    assert_eq!(
+        plan_attach(&port(Command::Online, "198.51.100.0/25"), &k, None)
+            .unwrap_err()
+            .to_string(),
+        "ip= 198.51.100.0/25 is a block of 128 addresses: vif-route answers ARP/NDP for each address of a block up to a /26 (IPv4) or /120 (IPv6); route a larger block to this host instead"
+    );
+    assert_eq!(
+        proxied_addresses(Prefix::host("2001:db8::5".parse().unwrap()))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        proxied_addresses(Prefix::new("2001:db8::".parse().unwrap(), 120))
+            .unwrap()
+            .len(),
+        256
+    );
+    let gone = plan_detach(&port(Command::Offline, "198.51.100.4/30"), &k, None).unwrap();
+    let gone = words(&gone);
+    assert_eq!(gone[0], "delete route 198.51.100.4/30 dev vif1.0 metric 2");
+    assert_eq!(gone.iter().filter(|w| w.contains("proxy")).count(), 4);
+}
+
+#[test]
+fn no_ip_still_gets_the_host_address_and_proxy_arp_as_upstream() {
+    let k = kernel(Some(link(7, "vif1.0", false)));
+    let plan = plan_attach(&port(Command::Online, ""), &k, None).unwrap();
+    assert_eq!(
+        words(&plan),
+        [
+            "rename vif1.0 to xen1.0",
+            "add address 192.0.2.253/32 to xen1.0",
+            "set xen1.0 up",
+            "set sysctl net/ipv4/conf/xen1.0/proxy_arp = 1",
+        ]
+    );
+    assert!(
+        plan.notes
+            .contains(&"no ip= for xen1.0: no guest route is added (the host address and proxy_arp are, as upstream)".to_owned())
+    );
+}
+
+#[test]
+fn the_vif_takes_b_mtu() {
+    let k = kernel(Some(link(7, "vif1.0", false)));
+    let mut b = backend("192.0.2.241");
+    b.mtu = Some(9000);
+    let plan = plan_attach(
+        &XenPort::for_test(&call(Command::Online, None), &b),
+        &k,
+        None,
+    )
+    .unwrap();
+    assert_eq!(words(&plan)[1], "set xen1.0 mtu 9000");
+    let mut at_9000 = link(7, "xen1.0", true);
+    at_9000.mtu = 9000;
+    at_9000.alias = Some("vif1.0".into());
+    let plan = plan_attach(
+        &XenPort::for_test(&call(Command::Online, None), &b),
+        &kernel(Some(at_9000)),
+        None,
+    )
+    .unwrap();
+    assert!(!words(&plan).iter().any(|w| w.contains("mtu")));
+}
+
+#[test]
+fn ipv4_and_ipv6_leave_by_their_own_default_routes() {
+    let mut k = kernel(Some(link(7, "vif1.0", false)));
+    k.links.push(link(3, "eth1", true));
+    k.default_routes = vec![(Family::V4, 2), (Family::V6, 3)];
+    let plan = plan_attach(
+        &port(Command::Online, "192.0.2.241 2001:db8:abba::1001"),
+        &k,
+        None,
+    )
+    .unwrap();
+    let said = words(&plan);
+    assert!(said.contains(&"add proxy neighbour 192.0.2.241 on eth0".to_owned()));
+    assert!(said.contains(&"add proxy neighbour 2001:db8:abba::1001 on eth1".to_owned()));
+    assert!(said.contains(&"set sysctl net/ipv6/conf/eth1/proxy_ndp = 1".to_owned()));
+    assert!(
+        plan.notes
+            .contains(&"uplinks eth0 (IPv4) and eth1 (IPv6)".to_owned())
+    );
+    // netdev= names the uplink of both.
+    let both = plan_attach(
+        &XenPort::for_test(
+            &call(Command::Online, Some("eth0")),
+            &backend("192.0.2.241 2001:db8:abba::1001"),
+        ),
+        &k,
+        None,
+    )
+    .unwrap();
+    assert!(words(&both).contains(&"add proxy neighbour 2001:db8:abba::1001 on eth0".to_owned()));
+}
+
+#[test]
+fn ipv6_disabled_is_said_with_the_link_and_the_remedy() {
+    let mut k = kernel(Some(link(7, "vif1.0", false)));
+    k.sysctls.push((Key::disable_ipv6_all(), Some("0".into())));
+    k.sysctls.push((
+        Key::disable_ipv6(&IfName::new("vif1.0").unwrap()),
+        Some("1".into()),
+    ));
+    assert_eq!(
+        plan_attach(&port(Command::Online, "2001:db8:abba::1001"), &k, None)
+            .unwrap_err()
+            .to_string(),
+        "IPv6 is disabled on vif1.0 (net/ipv6/conf/vif1.0/disable_ipv6 = 1): remove the IPv6 addresses from ip= or enable IPv6 for new links (sysctl -w net.ipv6.conf.default.disable_ipv6=0)"
+    );
+    // IPv4 guests do not care.
+    plan_attach(&port(Command::Online, "192.0.2.241"), &k, None).unwrap();
+    let mut off = kernel(Some(link(7, "vif1.0", false)));
+    off.sysctls.push((Key::disable_ipv6_all(), None));
+    assert!(
+        plan_attach(&port(Command::Online, "2001:db8:abba::1001"), &off, None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("IPv6 is disabled on this host")
     );
 }
