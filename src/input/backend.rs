@@ -11,6 +11,7 @@ use crate::types::bridge_word::{BadWord, BridgeWord};
 use crate::types::mac::MacAddr;
 use crate::types::names::{IfName, parse_decimal};
 use crate::types::prefix::Prefix;
+use crate::types::xen_vlan::XenVlan;
 
 /// The raw values as xenstore holds them; `None` where the key is absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,11 +25,13 @@ pub struct BackendKeys {
     pub nic_type: Option<String>,
     pub ip: Option<String>,
     pub mac: Option<String>,
+    /// xl's `vlan=` (Xen 4.19 and later).
+    pub vlan: Option<String>,
 }
 
 impl BackendKeys {
     pub fn read(client: &mut Client, backend: &str) -> Result<BackendKeys> {
-        const NAMES: [&str; 9] = [
+        const NAMES: [&str; 10] = [
             "bridge",
             "mtu",
             "frontend",
@@ -38,6 +41,7 @@ impl BackendKeys {
             "type",
             "ip",
             "mac",
+            "vlan",
         ];
         let paths: Vec<String> = NAMES
             .iter()
@@ -53,7 +57,8 @@ impl BackendKeys {
             nic_type,
             ip,
             mac,
-        ]: [Option<String>; 9] = client
+            vlan,
+        ]: [Option<String>; 10] = client
             .read_many(&paths)?
             .try_into()
             .expect("one value per key");
@@ -67,6 +72,7 @@ impl BackendKeys {
             nic_type,
             ip,
             mac,
+            vlan,
         })
     }
 }
@@ -84,6 +90,8 @@ pub struct Backend {
     /// `ip`, parsed: each address with its prefix length, /32 or /128 when none is given.
     pub addresses: Vec<Prefix>,
     pub mac: Option<MacAddr>,
+    /// `B/vlan`: the port's VLANs on a VLAN-aware bridge or Open vSwitch.
+    pub vlan: Option<XenVlan>,
 }
 
 /// B/ip is free text: addresses separated by blanks (or commas, as some toolstacks write),
@@ -166,6 +174,15 @@ impl Backend {
             .map(MacAddr::parse)
             .transpose()
             .with_context(|| format!("{path}/mac"))?;
+        // Empty is unset, as for Xen's script.
+        let vlan = keys
+            .vlan
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(XenVlan::parse)
+            .transpose()
+            .with_context(|| format!("{path}/vlan"))?;
         Ok(Backend {
             frontend_mtu_key: frontend_mtu_key(call, &keys)?,
             path: path.clone(),
@@ -175,6 +192,7 @@ impl Backend {
             ip,
             addresses,
             mac,
+            vlan,
         })
     }
 }
@@ -303,6 +321,32 @@ mod tests {
         assert_eq!(
             format!("{:#}", Backend::parse(&call(), k).unwrap_err()),
             "backend/vif/3/0/mac: invalid MAC address \"00:16:3e:1:2:3\": expected six hex pairs like 00:16:3e:01:02:03"
+        );
+    }
+
+    #[test]
+    fn vlan_is_read_and_a_bad_one_names_the_key() {
+        let backend = Backend::parse(&call(), keys()).unwrap();
+        assert_eq!(backend.vlan, None);
+        let mut k = keys();
+        k.vlan = Some("10p/20/30u".into());
+        let vlan = Backend::parse(&call(), k).unwrap().vlan.unwrap();
+        assert_eq!(
+            vlan.vlans().to_string(),
+            "vlan 10 untagged, trunks 20, untagged 30"
+        );
+        let mut k = keys();
+        k.vlan = Some(String::new());
+        assert_eq!(
+            Backend::parse(&call(), k).unwrap().vlan,
+            None,
+            "empty is unset"
+        );
+        let mut k = keys();
+        k.vlan = Some("10/20".into());
+        assert_eq!(
+            format!("{:#}", Backend::parse(&call(), k).unwrap_err()),
+            "backend/vif/3/0/vlan: no PVID in \"10/20\": mark one VLAN with p, as in 10p/20"
         );
     }
 

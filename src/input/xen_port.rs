@@ -13,6 +13,7 @@ use crate::types::hook::HookRun;
 use crate::types::mac::MacAddr;
 use crate::types::names::{IfName, VifId};
 use crate::types::prefix::Prefix;
+use crate::types::xen_vlan::XenVlan;
 
 /// Where upstream's hooks live; `VIFKIT_HOOK_DIR` moves it (tests, the demo).
 pub const DEFAULT_HOOK_DIR: &str = "/etc/xen/scripts/vif-post.d";
@@ -40,6 +41,8 @@ pub struct XenPort {
     pub backend: String,
     /// The bridge word as given: `B/bridge`, else the `bridge=` argument or variable.
     pub bridge: Option<String>,
+    /// `B/vlan`: the port's VLANs (bridged modes).
+    pub vlan: Option<XenVlan>,
     /// The uplink named by `netdev=` (routed and NAT modes).
     pub netdev: Option<String>,
     pub mtu: Option<u32>,
@@ -82,6 +85,7 @@ impl XenPort {
             name,
             has_vifname: backend.vifname.is_some(),
             bridge: backend.bridge.or(call.overrides.bridge),
+            vlan: backend.vlan,
             netdev: call.overrides.netdev.filter(|n| !n.is_empty()),
             backend: backend.path,
             mtu: backend.mtu,
@@ -174,6 +178,7 @@ mod tests {
             ip: None,
             addresses: vec![],
             mac: None,
+            vlan: None,
         }
     }
 

@@ -134,6 +134,7 @@ fn read_tagged(text: &str) -> Result<Tagged, String> {
     let vlans = Vlans {
         access: tag.map(vid).transpose()?,
         trunks: parse_vids(parts).map_err(|err| err.to_string())?,
+        untagged: vec![],
     };
     let bridge = IfName::new(bridge).map_err(|err| err.to_string())?;
     Ok(Tagged { bridge, vlans })

@@ -9,3 +9,4 @@ pub mod port;
 pub mod prefix;
 pub mod route;
 pub mod vlan;
+pub mod xen_vlan;

@@ -1,6 +1,6 @@
 //! 802.1Q VLANs as a port carries them: a VLAN id, and a port's access VLAN with its
-//! trunks. Written in the config (`vlan = 10`, `trunks = 20,30`) and in the bridge word
-//! (`br0.10:20:30`).
+//! trunks. Written in the config (`vlan = 10`, `trunks = 20,30`), in the bridge word
+//! (`br0.10:20:30`) and in Xen's `vlan=` (`10p/20/30u`, see `xen_vlan`).
 
 use std::fmt;
 
@@ -16,6 +16,11 @@ impl Vid {
             Some(vid @ 1..=4094) => Ok(Vid(vid as u16)),
             _ => bail!("VLAN {text:?} is not a number from 1 to 4094"),
         }
+    }
+
+    /// The id `vid`, when it is one (1 to 4094).
+    pub fn new(vid: u16) -> Option<Vid> {
+        (1..=4094).contains(&vid).then_some(Vid(vid))
     }
 
     pub fn get(self) -> u16 {
@@ -41,16 +46,20 @@ pub fn parse_vids<'a>(pieces: impl IntoIterator<Item = &'a str>) -> Result<Vec<V
     Ok(vids)
 }
 
-/// A port's VLANs: the one its untagged frames belong to, and those it carries tagged.
+/// A port's VLANs: the one its untagged frames belong to, those it carries tagged, and
+/// (Xen's `vlan=` only: `20u`) others it sends untagged too.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Vlans {
     pub access: Option<Vid>,
     pub trunks: Vec<Vid>,
+    /// Members besides `access` whose frames leave the port untagged; a Linux bridge can
+    /// do that, an Open vSwitch access or trunk port cannot.
+    pub untagged: Vec<Vid>,
 }
 
 impl Vlans {
     pub fn is_empty(&self) -> bool {
-        self.access.is_none() && self.trunks.is_empty()
+        self.access.is_none() && self.trunks.is_empty() && self.untagged.is_empty()
     }
 }
 
@@ -63,6 +72,10 @@ impl fmt::Display for Vlans {
         if !self.trunks.is_empty() {
             let list: Vec<String> = self.trunks.iter().map(Vid::to_string).collect();
             parts.push(format!("trunks {}", list.join(",")));
+        }
+        if !self.untagged.is_empty() {
+            let list: Vec<String> = self.untagged.iter().map(Vid::to_string).collect();
+            parts.push(format!("untagged {}", list.join(",")));
         }
         write!(f, "{}", parts.join(", "))
     }

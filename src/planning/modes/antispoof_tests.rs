@@ -167,6 +167,7 @@ fn a_trunk_port_lets_tagged_frames_through() {
         vlans: Vlans {
             access: None,
             trunks: vec![Vid::parse("20").unwrap()],
+            untagged: vec![],
         },
         ..PortOptions::default()
     };

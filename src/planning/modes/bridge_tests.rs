@@ -37,6 +37,7 @@ fn backend() -> Backend {
         ip: None,
         addresses: vec![],
         mac: None,
+        vlan: None,
     }
 }
 
@@ -437,6 +438,7 @@ fn config_options_apply_and_learning_off_pins_the_backend_mac() {
         vlans: Vlans {
             access: Some(Vid::parse("10").unwrap()),
             trunks: vec![],
+            untagged: vec![],
         },
         isolated: Some(true),
         learning: Some(false),

@@ -27,6 +27,7 @@ fn backend(bridge: &str) -> Backend {
         ip: None,
         addresses: vec![],
         mac: Some(MacAddr([0, 0x16, 0x3e, 0, 0, 3])),
+        vlan: None,
     }
 }
 
@@ -154,6 +155,7 @@ fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
         vlans: Vlans {
             access: Some(Vid::parse("30").unwrap()),
             trunks: vec![],
+            untagged: vec![],
         },
         ..Requested::default()
     };

@@ -37,6 +37,9 @@ impl Netlink {
                     add = add.vlan(vid.get(), BridgeVlanInfoFlags::empty());
                 }
             }
+            for vid in &vlans.untagged {
+                add = add.vlan(vid.get(), BridgeVlanInfoFlags::Untagged);
+            }
             self.set(add.build()).await?;
         }
         let flags = LinkBridgePort::new(index)
