@@ -96,6 +96,12 @@ impl Routed {
     }
 }
 
+fn sysctl_value(ns: &Netns, key: &str) -> String {
+    must(ns.exec().args(["sysctl", "-n", key]))
+        .trim()
+        .to_owned()
+}
+
 /// A fresh path may need a moment for neighbour discovery: a few tries, bounded.
 fn pings(from: &Netns, to: &str) -> bool {
     (0..3).any(|_| from.ping(to))
@@ -309,4 +315,139 @@ fn online_twice_plans_nothing_the_second_time() {
         Vec::<String>::new()
     );
     assert_ok(&r.run(second));
+}
+
+/// No netdev and no default route: upstream's eth0, with a warning, and the router reaches
+/// the guest through eth0's proxy ARP.
+#[test]
+fn no_default_route_falls_back_to_eth0() {
+    let r = seed_2_1("rteth", "192.0.2.241");
+    r.host.ip(&["route", "del", "default"]);
+    r.host.ip(&["-6", "route", "del", "default"]);
+    let out = r.run(&["online", "type_if=vif"]);
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("netdev is not set and there is no default route: the uplink is eth0, as upstream falls back to (set netdev= to choose)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        r.proxies().contains("192.0.2.241 dev eth0"),
+        "{}",
+        r.proxies()
+    );
+    assert!(
+        pings(&r.router, "192.0.2.241"),
+        "router -> guest through eth0"
+    );
+}
+
+/// IPv4's default route leaves by eth0, IPv6's by eth1: each family's proxy entry (and
+/// proxy_ndp) goes on its own uplink, and a router behind eth1 reaches the guest over IPv6.
+#[test]
+fn ipv6_leaves_by_its_own_default_route() {
+    let r = seed_2_1("rt6up", "192.0.2.241 2001:db8:abba::1001");
+    let router6 = Netns::new("rt6upr6");
+    no_dad(&router6);
+    r.host.veth("eth1", "up1", &router6);
+    router6.ip(&["link", "set", "up1", "down"]);
+    router6.ip(&["link", "set", "up1", "address", "00:01:01:01:06:01", "up"]);
+    router6.ip(&["addr", "add", "2001:db8:cafe::1/128", "dev", "lo"]);
+    router6.ip(&["-6", "route", "add", "2001:db8:abba::/64", "dev", "up1"]);
+    r.host.ip(&["link", "set", "eth1", "up"]);
+    r.host.ip(&["-6", "route", "del", "default"]);
+    r.host.ip(&[
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "fe80::201:1ff:fe01:601",
+        "dev",
+        "eth1",
+    ]);
+    assert_ok(&r.run(&["online", "type_if=vif"]));
+    let proxies = r.proxies();
+    assert!(proxies.contains("192.0.2.241 dev eth0"), "{proxies}");
+    assert!(
+        proxies.contains("2001:db8:abba::1001 dev eth1"),
+        "{proxies}"
+    );
+    assert!(
+        !proxies.contains("2001:db8:abba::1001 dev eth0"),
+        "{proxies}"
+    );
+    assert_eq!(sysctl_value(&r.host, "net/ipv6/conf/eth1/proxy_ndp"), "1");
+    assert!(
+        pings(&router6, "2001:db8:abba::1001"),
+        "router behind eth1 -> guest over IPv6"
+    );
+    assert!(
+        pings(&r.router, "192.0.2.241"),
+        "router behind eth0 -> guest over IPv4"
+    );
+}
+
+/// A block in ip= is one route, and every address of it is answered for on the uplink.
+#[test]
+fn a_block_in_ip_is_routed_whole_and_each_address_answered() {
+    let r = seed_2_1("rtblk", "192.0.2.244/30");
+    r.guest
+        .ip(&["addr", "add", "192.0.2.245/28", "dev", "eth0"]);
+    r.guest
+        .ip(&["addr", "add", "192.0.2.246/28", "dev", "eth0"]);
+    assert_ok(&r.run(&["online", "type_if=vif"]));
+    assert_eq!(r.routes("-4"), ["192.0.2.244/30"]);
+    for address in ["192.0.2.244", "192.0.2.245", "192.0.2.246", "192.0.2.247"] {
+        assert!(
+            r.proxies().contains(&format!("{address} dev eth0")),
+            "{address}: {}",
+            r.proxies()
+        );
+    }
+    assert!(pings(&r.router, "192.0.2.245"));
+    assert!(pings(&r.router, "192.0.2.246"));
+    assert_ok(&r.run(&["offline", "type_if=vif"]));
+    assert!(!r.proxies().contains("192.0.2.24"), "{}", r.proxies());
+}
+
+/// With no ip= upstream still puts the host address on the vif and answers ARP there.
+#[test]
+fn no_ip_still_gets_the_host_address_and_proxy_arp() {
+    let r = seed_2_1("rtnoip", "");
+    let out = r.run(&["online", "type_if=vif"]);
+    assert_ok(&out);
+    let addresses = r.host.ip(&["-4", "addr", "show", "dev", "xen1.0"]);
+    assert!(addresses.contains("192.0.2.253/32"), "{addresses}");
+    assert_eq!(sysctl_value(&r.host, "net/ipv4/conf/xen1.0/proxy_arp"), "1");
+    assert!(r.routes("-4").is_empty());
+}
+
+/// `B/mtu` is the vif's MTU in routed mode too.
+#[test]
+fn the_vif_takes_b_mtu() {
+    let r = seed_2_1("rtmtu", "192.0.2.241");
+    r.xs.write(&format!("{}/mtu", r.vif.backend()), "1400");
+    assert_ok(&r.run(&["online", "type_if=vif"]));
+    assert_eq!(r.host.ip_json(&["link", "show", "xen1.0"])[0]["mtu"], 1400);
+    assert!(pings(&r.router, "192.0.2.241"));
+}
+
+/// An IPv6 guest address on a link with IPv6 disabled: one sentence naming the link and
+/// the remedy, in xenstore too, and nothing half-configured.
+#[test]
+fn ipv6_disabled_on_the_vif_is_one_sentence() {
+    let r = seed_2_1("rtno6", "192.0.2.241 2001:db8:abba::1001");
+    sysctl(&r.host, "net/ipv6/conf/vif1.0/disable_ipv6", "1");
+    let out = r.run(&["online", "type_if=vif"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        r.xs.read(&format!("{}/hotplug-error", r.vif.backend()))
+            .as_deref(),
+        Some(
+            "IPv6 is disabled on vif1.0 (net/ipv6/conf/vif1.0/disable_ipv6 = 1): remove the IPv6 addresses from ip= or enable IPv6 for new links (sysctl -w net.ipv6.conf.default.disable_ipv6=0)"
+        )
+    );
+    assert!(r.host.link("vif1.0").is_some(), "nothing renamed");
+    assert!(r.proxies().trim().is_empty(), "{}", r.proxies());
 }
