@@ -23,12 +23,13 @@ NFT
   ip -6 route add default via 2001:db8:ffff::1
   mkdir -p /etc/vifkit
   printf '[port xen1.0]\nrouter = 192.168.1.1 2001:db8:abba::1\nmasquerade6 = yes\n' >/etc/vifkit/vifkit.conf
-  if ! out=$(guest_up xen1 "mac=00:16:3e:10:10:10,script=$VK/vif-nat,vifname=xen1.0,ip=192.168.1.10 2001:db8:abba::1001/64"); then
+  if ! out=$(guest_up xen1 "mac=00:16:3e:10:10:10,mtu=1400,script=$VK/vif-nat,vifname=xen1.0,ip=192.168.1.10 2001:db8:abba::1001/64"); then
     fail nat.create "xl create failed: $out"
     return
   fi
   pass nat.create
   check nat.route-src sh -c "ip route show dev xen1.0 | grep '^192.168.1.10 ' | grep -q 'src 192.168.1.1'"
+  expect_eq nat.vif-takes-b-mtu 1400 "$(cat /sys/class/net/xen1.0/mtu)"
   check nat.masquerade-table sh -c "nft list tables | grep -q 'vifkit-nat'"
   gset xen1 "ip link set eth0 up && ip addr add 192.168.1.10/24 dev eth0 && ip -6 addr add 2001:db8:abba::1001/64 dev eth0 && ip route add default via 192.168.1.1 && ip -6 route add default via 2001:db8:abba::1"
   check nat.guest-pings-peer gping xen1 203.0.113.1
