@@ -128,6 +128,32 @@ fn online_twice_is_a_no_op_that_still_says_connected() {
     assert!(rig.guest.ping("192.0.2.1"));
 }
 
+/// A second online keeps the port's IPv6 link-local (the kernel's, not an address the
+/// port should lose) and drops an address it should not have.
+#[test]
+fn online_again_keeps_the_link_local_and_drops_stray_addresses() {
+    let rig = Rig::new("onll");
+    assert_ok(&rig.run(&["online", "type_if=vif"]));
+    let addresses = |rig: &Rig| rig.host.ip(&["addr", "show", "dev", "vif3.0"]);
+    for _ in 0..50 {
+        if addresses(&rig).contains("inet6 fe80::") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        addresses(&rig).contains("inet6 fe80::"),
+        "{}",
+        addresses(&rig)
+    );
+    rig.host
+        .ip(&["addr", "add", "198.51.100.7/24", "dev", "vif3.0"]);
+    assert_ok(&rig.run(&["online", "type_if=vif"]));
+    let after = addresses(&rig);
+    assert!(after.contains("inet6 fe80::"), "{after}");
+    assert!(!after.contains("198.51.100.7"), "{after}");
+}
+
 /// The planner sees what the first online did, so the second has nothing to do.
 #[test]
 fn online_twice_plans_nothing_the_second_time() {
