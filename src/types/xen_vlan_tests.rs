@@ -1,7 +1,9 @@
 use super::*;
 
-/// The spec read back as (PVID, tagged, untagged).
-fn read(text: &str) -> (u16, Vec<u16>, Vec<u16>) {
+/// A spec as (PVID, tagged, untagged).
+type Read = (u16, Vec<u16>, Vec<u16>);
+
+fn read(text: &str) -> Read {
     let spec = XenVlan::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
     let ids = |vids: &[Vid]| vids.iter().map(|v| v.get()).collect();
     (spec.pvid.get(), ids(&spec.tagged), ids(&spec.untagged))
@@ -20,7 +22,7 @@ fn a_single_vlan_is_the_pvid_with_or_without_its_mark() {
 
 #[test]
 fn every_form_of_term() {
-    let cases: [(&str, (u16, Vec<u16>, Vec<u16>)); 7] = [
+    let cases: [(&str, Read); 7] = [
         ("10p/20", (10, vec![20], vec![])),
         ("10p/20u", (10, vec![], vec![20])),
         ("1p/10-12/20-21u", (1, vec![10, 11, 12], vec![20, 21])),

@@ -20,6 +20,7 @@ use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::port::Requested;
 use crate::types::vlan::Vlans;
+use crate::types::xen_vlan::XenVlan;
 
 /// The bridge a run was asked for, and the legacy name to try if it is missing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +120,17 @@ impl BridgeRequest {
             _ => Vlans::default(),
         }
     }
+}
+
+/// `B/vlan` and a bridge word with VLANs: two answers to one question.
+pub fn vlan_clash(port: &XenPort, word: &BridgeWord, vlan: &XenVlan) -> String {
+    format!(
+        "bridge {:?} and {}/vlan {:?} both give {} its VLANs: give them once, with vlan= and a bridge without VLANs or with the bridge word alone",
+        word.as_str(),
+        port.backend,
+        vlan.as_str(),
+        port.name
+    )
 }
 
 fn ovs_syntax(word: &BridgeWord) -> String {
@@ -245,11 +257,18 @@ pub fn plan_xen_attach(
         });
     }
     join_bridge(device.found, &link, bridge_link, kernel, &mut plan)?;
-    // VLANs in the bridge word are this vif's own; they win over a [port] section's.
+    // VLANs in the bridge word or B/vlan are this vif's own; they win over a [port] section's.
     let mut wanted = requested.clone();
     let from_word = bridge.vlans_for(bridge_link);
-    if !from_word.is_empty() {
-        wanted.vlans = from_word;
+    match &port.vlan {
+        Some(vlan) if !from_word.is_empty() => bail!(vlan_clash(port, &bridge.word, vlan)),
+        Some(vlan) => {
+            plan.notes
+                .push(format!("VLANs from {}/vlan: {vlan}", port.backend));
+            wanted.vlans = vlan.vlans();
+        }
+        None if !from_word.is_empty() => wanted.vlans = from_word,
+        None => {}
     }
     let source = format!("mac= in the vif configuration ({}/mac)", port.backend);
     let options = wanted.resolve(link.name.as_str(), port.mac, &source)?;

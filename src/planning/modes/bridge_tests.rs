@@ -504,3 +504,85 @@ fn a_port_loses_its_addresses_but_keeps_its_ipv6_link_local() {
         ]
     );
 }
+
+/// The backend with this bridge word and `B/vlan`.
+fn with_vlan(bridge: &str, vlan: &str) -> Backend {
+    Backend {
+        bridge: Some(bridge.into()),
+        vlan: Some(crate::types::xen_vlan::XenVlan::parse(vlan).unwrap()),
+        ..backend()
+    }
+}
+
+#[test]
+fn xen_vlan_gives_the_port_its_pvid_tagged_and_untagged_vlans() {
+    let c = call(Command::Online, TypeIf::Vif, "vif3.0");
+    let k = kernel(vec![link(7, "vif3.0", None), vlan_bridge(2, "br0")]);
+    for (vlan, options) in [
+        ("10", "vlan 10 untagged"),
+        ("10p/20/30u", "vlan 10 untagged, trunks 20, untagged 30"),
+        (
+            "30/10p/100+10x4",
+            "vlan 10 untagged, trunks 30,100,110,120,130",
+        ),
+    ] {
+        let plan = attach(&c, &with_vlan("br0", vlan), &k).unwrap();
+        assert_eq!(
+            words(&plan)[1..],
+            [
+                "attach vif3.0 to bridge br0".to_owned(),
+                format!("set vif3.0 bridge port: {options}"),
+                "set vif3.0 up".to_owned(),
+            ],
+            "{vlan}"
+        );
+        let note = format!("VLANs from backend/vif/3/0/vlan: {vlan}");
+        assert!(plan.notes.contains(&note), "{:?}", plan.notes);
+    }
+    // B/vlan is the vif's own, as a bridge word's VLANs are: it wins over a [port] section's.
+    let requested = Requested {
+        vlans: Vlans {
+            access: Some(Vid::parse("99").unwrap()),
+            trunks: vec![],
+            untagged: vec![],
+        },
+        hairpin: Some(true),
+        ..Requested::default()
+    };
+    let b = with_vlan("br0", "10p/20");
+    let request = BridgeRequest::for_xen(&XenPort::for_test(&c, &b)).unwrap();
+    let plan = plan_xen_attach(&XenPort::for_test(&c, &b), &request, &requested, &k, None).unwrap();
+    assert!(
+        words(&plan)
+            .contains(&"set vif3.0 bridge port: vlan 10 untagged, trunks 20, hairpin".into()),
+        "{:?}",
+        words(&plan)
+    );
+    // A Linux bridge that happens to be called br0.10 takes B/vlan like any other.
+    let k = kernel(vec![link(7, "vif3.0", None), vlan_bridge(2, "br0.10")]);
+    let plan = attach(&c, &with_vlan("br0.10", "20"), &k).unwrap();
+    assert!(words(&plan).contains(&"set vif3.0 bridge port: vlan 20 untagged".into()));
+}
+
+#[test]
+fn xen_vlan_with_a_vlan_bridge_word_or_on_a_plain_bridge_fails() {
+    let c = call(Command::Online, TypeIf::Vif, "vif3.0");
+    let k = kernel(vec![link(7, "vif3.0", None), vlan_bridge(2, "br0")]);
+    for word in ["br0.10", "br0:20", "br0.10:20"] {
+        assert_eq!(
+            attach(&c, &with_vlan(word, "10p/20"), &k)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "bridge {word:?} and backend/vif/3/0/vlan \"10p/20\" both give vif3.0 its VLANs: give them once, with vlan= and a bridge without VLANs or with the bridge word alone"
+            )
+        );
+    }
+    let k = kernel(vec![link(7, "vif3.0", None), bridge(2, "br0", 1500)]);
+    assert_eq!(
+        attach(&c, &with_vlan("br0", "10p/20u"), &k)
+            .unwrap_err()
+            .to_string(),
+        "bridge br0 is not VLAN-aware: vlan 10 untagged, untagged 20 for vif3.0 needs vlan_filtering (ip link set br0 type bridge vlan_filtering 1)"
+    );
+}

@@ -1,12 +1,13 @@
 //! vif-openvswitch (CONTRACT 4.5): the port prepared as for a Linux bridge (down, MAC,
-//! addresses flushed), added to an Open vSwitch bridge with its tag, trunks and
-//! external-ids in one OVSDB transaction, then brought up. No MTU copy and no hooks, as
-//! upstream; the frontend's MTU goes to OVS as `mtu_request` when `B/mtu` names one.
+//! addresses flushed), added to an Open vSwitch bridge with its tag, trunks (from the bridge
+//! word, or from `B/vlan`) and external-ids in one OVSDB transaction, then brought up. No
+//! MTU copy and no hooks, as upstream; the frontend's MTU goes to OVS as `mtu_request` when
+//! `B/mtu` names one.
 
 use anyhow::{Result, bail};
 
 use crate::input::xen_port::XenPort;
-use crate::planning::modes::bridge::prepare_port;
+use crate::planning::modes::bridge::{prepare_port, vlan_clash};
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
@@ -20,6 +21,7 @@ use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::port::Requested;
 use crate::types::vlan::Vlans;
+use crate::types::xen_vlan::XenVlan;
 
 /// Open vSwitch reads the word only as `bridge[.tag][:trunk...]` (here `br0.10` is br0's
 /// VLAN 10); anything else is upstream's "No valid bridge was specified".
@@ -32,6 +34,24 @@ pub fn switch_port(word: Result<&BridgeWord, &BadWord>) -> Result<Tagged> {
             bad.why()
         ),
     }
+}
+
+/// `B/vlan` on Open vSwitch: the PVID is the port's tag, the tagged VLANs its trunks. OVS
+/// sends untagged only on the tag of an access or trunk port: another untagged VLAN is refused.
+fn switch_vlans(port: &XenPort, vlan: &XenVlan) -> Result<Vlans> {
+    if let Some(first) = vlan.untagged.first() {
+        bail!(
+            "{}/vlan {:?} sends VLAN {first} untagged besides the PVID {}, which an Open vSwitch port cannot: mark only the PVID untagged, or use a VLAN-aware Linux bridge",
+            port.backend,
+            vlan.as_str(),
+            vlan.pvid
+        );
+    }
+    Ok(Vlans {
+        access: Some(vlan.pvid),
+        trunks: vlan.tagged.clone(),
+        untagged: vec![],
+    })
 }
 
 /// The guest's VM record, for the interface's external-ids.
@@ -50,6 +70,15 @@ pub fn plan_attach(port: &XenPort, kernel: &Snapshot, vm: &VmInfo) -> Result<Pla
     };
     let Tagged { bridge, vlans } = switch_port(word.as_ref())?;
     let mut plan = Plan::default();
+    let vlans = match (&port.vlan, &word) {
+        (Some(vlan), Ok(word)) if !vlans.is_empty() => bail!(vlan_clash(port, word, vlan)),
+        (Some(vlan), _) => {
+            plan.notes
+                .push(format!("VLANs from {}/vlan: {vlan}", port.backend));
+            switch_vlans(port, vlan)?
+        }
+        (None, _) => vlans,
+    };
     let device = xen_device::resolve_attach(port, kernel)?;
     let mut external_ids = vec![];
     if let Some(mac) = port.mac {

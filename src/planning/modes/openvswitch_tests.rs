@@ -210,3 +210,51 @@ fn a_port_the_database_already_holds_as_wanted_is_left_alone() {
     k.ovs_ports = vec![(port.name.clone(), bridge.clone(), other_tag)];
     assert_eq!(plan_attach(&port, &k, &vm).unwrap().steps(), first.steps());
 }
+
+/// What the Xen vif's OVS port step says with this bridge word and `B/vlan`.
+fn xen_vlan_attach(bridge: &str, vlan: &str) -> Result<String> {
+    let b = Backend {
+        vlan: Some(crate::types::xen_vlan::XenVlan::parse(vlan).unwrap()),
+        ..backend(bridge)
+    };
+    let port = XenPort::for_test(&call(Command::Online), &b);
+    let plan = plan_attach(&port, &kernel(vec![vif(false)]), &VmInfo::default())?;
+    Ok(plan.steps()[0].to_string())
+}
+
+#[test]
+fn xen_vlan_gives_the_tag_and_trunks() {
+    let add = |rest: &str| format!("add vif3.0 to Open vSwitch bridge ovsbr0{rest}");
+    for (vlan, want) in [
+        ("10", add(" tag 10")),
+        ("10p/20/30", add(" tag 10 trunks 20,30")),
+        ("100+10x2/5p/7-8", add(" tag 5 trunks 7,8,100,110")),
+    ] {
+        assert_eq!(xen_vlan_attach("ovsbr0", vlan).unwrap(), want, "{vlan}");
+    }
+    let b = Backend {
+        vlan: Some(crate::types::xen_vlan::XenVlan::parse("10p/20").unwrap()),
+        ..backend("ovsbr0")
+    };
+    let port = XenPort::for_test(&call(Command::Online), &b);
+    let plan = plan_attach(&port, &kernel(vec![vif(false)]), &VmInfo::default()).unwrap();
+    assert_eq!(plan.notes, ["VLANs from backend/vif/3/0/vlan: 10p/20"]);
+}
+
+#[test]
+fn xen_vlan_with_a_vlan_word_or_another_untagged_vlan_fails() {
+    for word in ["ovsbr0.10", "ovsbr0:20", "ovsbr0.10:20"] {
+        assert_eq!(
+            xen_vlan_attach(word, "10p/20").unwrap_err().to_string(),
+            format!(
+                "bridge {word:?} and backend/vif/3/0/vlan \"10p/20\" both give vif3.0 its VLANs: give them once, with vlan= and a bridge without VLANs or with the bridge word alone"
+            )
+        );
+    }
+    assert_eq!(
+        xen_vlan_attach("ovsbr0", "10p/20/30-31u")
+            .unwrap_err()
+            .to_string(),
+        "backend/vif/3/0/vlan \"10p/20/30-31u\" sends VLAN 30 untagged besides the PVID 10, which an Open vSwitch port cannot: mark only the PVID untagged, or use a VLAN-aware Linux bridge"
+    );
+}
