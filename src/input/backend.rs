@@ -11,7 +11,6 @@ use crate::types::bridge_word::{BadWord, BridgeWord};
 use crate::types::mac::MacAddr;
 use crate::types::names::{IfName, parse_decimal};
 use crate::types::prefix::Prefix;
-use crate::types::xen_vlan::XenVlan;
 
 /// The raw values as xenstore holds them; `None` where the key is absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,8 +89,9 @@ pub struct Backend {
     /// `ip`, parsed: each address with its prefix length, /32 or /128 when none is given.
     pub addresses: Vec<Prefix>,
     pub mac: Option<MacAddr>,
-    /// `B/vlan`: the port's VLANs on a VLAN-aware bridge or Open vSwitch.
-    pub vlan: Option<XenVlan>,
+    /// `B/vlan` as written (never empty): the port's VLANs on a VLAN-aware bridge or Open
+    /// vSwitch, parsed by `XenPort::xen_vlan` when a bridged mode attaches.
+    pub vlan: Option<String>,
 }
 
 /// B/ip is free text: addresses separated by blanks (or commas, as some toolstacks write),
@@ -174,15 +174,6 @@ impl Backend {
             .map(MacAddr::parse)
             .transpose()
             .with_context(|| format!("{path}/mac"))?;
-        // Empty is unset, as for Xen's script.
-        let vlan = keys
-            .vlan
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(XenVlan::parse)
-            .transpose()
-            .with_context(|| format!("{path}/vlan"))?;
         Ok(Backend {
             frontend_mtu_key: frontend_mtu_key(call, &keys)?,
             path: path.clone(),
@@ -192,7 +183,8 @@ impl Backend {
             ip,
             addresses,
             mac,
-            vlan,
+            // Empty is unset, as for Xen's script.
+            vlan: keys.vlan.filter(|v| !v.trim().is_empty()),
         })
     }
 }
@@ -325,29 +317,16 @@ mod tests {
     }
 
     #[test]
-    fn vlan_is_read_and_a_bad_one_names_the_key() {
-        let backend = Backend::parse(&call(), keys()).unwrap();
-        assert_eq!(backend.vlan, None);
-        let mut k = keys();
-        k.vlan = Some("10p/20/30u".into());
-        let vlan = Backend::parse(&call(), k).unwrap().vlan.unwrap();
-        assert_eq!(
-            vlan.vlans().to_string(),
-            "vlan 10 untagged, trunks 20, untagged 30"
-        );
-        let mut k = keys();
-        k.vlan = Some(String::new());
-        assert_eq!(
-            Backend::parse(&call(), k).unwrap().vlan,
-            None,
-            "empty is unset"
-        );
+    fn vlan_is_kept_as_written_and_empty_is_unset() {
+        assert_eq!(Backend::parse(&call(), keys()).unwrap().vlan, None);
         let mut k = keys();
         k.vlan = Some("10/20".into());
-        assert_eq!(
-            format!("{:#}", Backend::parse(&call(), k).unwrap_err()),
-            "backend/vif/3/0/vlan: no PVID in \"10/20\": mark one VLAN with p, as in 10p/20"
-        );
+        let backend =
+            Backend::parse(&call(), k).expect("a bad vlan fails only the modes that read it");
+        assert_eq!(backend.vlan.as_deref(), Some("10/20"));
+        let mut k = keys();
+        k.vlan = Some(" ".into());
+        assert_eq!(Backend::parse(&call(), k).unwrap().vlan, None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::input::backend::Backend;
 use crate::input::invocation::{Command, TypeIf, XenCall};
@@ -41,8 +41,8 @@ pub struct XenPort {
     pub backend: String,
     /// The bridge word as given: `B/bridge`, else the `bridge=` argument or variable.
     pub bridge: Option<String>,
-    /// `B/vlan`: the port's VLANs (bridged modes).
-    pub vlan: Option<XenVlan>,
+    /// `B/vlan` as written: the port's VLANs (bridged modes; see `xen_vlan`).
+    pub vlan: Option<String>,
     /// The uplink named by `netdev=` (routed and NAT modes).
     pub netdev: Option<String>,
     pub mtu: Option<u32>,
@@ -129,6 +129,18 @@ impl XenPort {
         self.bridge.as_deref().map(BridgeWord::parse)
     }
 
+    /// `B/vlan`, parsed when a bridged mode attaches: a bad one fails only that, not a
+    /// detach nor a mode that has no use for it.
+    pub fn xen_vlan(&self) -> Result<Option<XenVlan>> {
+        let parse = |text: &str| XenVlan::parse(text.trim());
+        let context = || format!("{}/vlan", self.backend);
+        self.vlan
+            .as_deref()
+            .map(parse)
+            .transpose()
+            .with_context(context)
+    }
+
     /// The hook run for this port, with the mode's `bridge` and `main_ip`.
     pub fn hook_run(&self, bridge: &str, main_ip: &str) -> Option<HookRun> {
         let env = self.hooks.as_ref()?;
@@ -201,6 +213,31 @@ mod tests {
             ..call
         };
         assert_eq!(XenPort::for_test(&tap, &named).name.as_str(), "web-emu");
+    }
+
+    #[test]
+    fn b_vlan_is_parsed_when_asked_and_a_bad_one_names_the_key() {
+        let call = XenCall::for_test(Command::Online, 3, 0);
+        let port = |vlan: &str| {
+            let b = Backend {
+                vlan: Some(vlan.into()),
+                ..backend()
+            };
+            XenPort::for_test(&call, &b)
+        };
+        assert_eq!(
+            XenPort::for_test(&call, &backend()).xen_vlan().unwrap(),
+            None
+        );
+        let vlan = port("10p/20/30u").xen_vlan().unwrap().unwrap();
+        assert_eq!(
+            vlan.vlans().to_string(),
+            "vlan 10 untagged, trunks 20, untagged 30"
+        );
+        assert_eq!(
+            format!("{:#}", port("10/20").xen_vlan().unwrap_err()),
+            "backend/vif/3/0/vlan: no PVID in \"10/20\": mark one VLAN with p, as in 10p/20"
+        );
     }
 
     #[test]

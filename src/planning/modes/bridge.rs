@@ -260,7 +260,7 @@ pub fn plan_xen_attach(
     // VLANs in the bridge word or B/vlan are this vif's own; they win over a [port] section's.
     let mut wanted = requested.clone();
     let from_word = bridge.vlans_for(bridge_link);
-    match &port.vlan {
+    match &port.xen_vlan()? {
         Some(vlan) if !from_word.is_empty() => bail!(vlan_clash(port, &bridge.word, vlan)),
         Some(vlan) => {
             plan.notes

@@ -509,7 +509,7 @@ fn a_port_loses_its_addresses_but_keeps_its_ipv6_link_local() {
 fn with_vlan(bridge: &str, vlan: &str) -> Backend {
     Backend {
         bridge: Some(bridge.into()),
-        vlan: Some(crate::types::xen_vlan::XenVlan::parse(vlan).unwrap()),
+        vlan: Some(vlan.into()),
         ..backend()
     }
 }

@@ -70,7 +70,7 @@ pub fn plan_attach(port: &XenPort, kernel: &Snapshot, vm: &VmInfo) -> Result<Pla
     };
     let Tagged { bridge, vlans } = switch_port(word.as_ref())?;
     let mut plan = Plan::default();
-    let vlans = match (&port.vlan, &word) {
+    let vlans = match (&port.xen_vlan()?, &word) {
         (Some(vlan), Ok(word)) if !vlans.is_empty() => bail!(vlan_clash(port, word, vlan)),
         (Some(vlan), _) => {
             plan.notes
