@@ -319,6 +319,67 @@ fn a_qemu_tap_takes_tag_and_trunks_from_the_readme_word_in_its_section() {
     assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "");
 }
 
+/// Xen 4.19's `vlan=`, as libxl writes it to `B/vlan` before `online`: the PVID is the
+/// port's tag and the tagged VLANs its trunks. A guest so plugged reaches one on the same tag;
+/// `B/vlan` with a bridge word that has VLANs, another untagged VLAN or bad syntax fail with
+/// one sentence and leave no port.
+#[test]
+fn xen_vlan_gives_the_port_its_tag_and_trunks_and_refuses_what_ovs_cannot_do() {
+    let ns = Netns::new("ovxv");
+    let host = Host::with_bridge(&ns);
+    let (vif1, g1) = host.guest(1, "00:16:3e:00:00:01", "br0.10", "10.9.0.1/24");
+    let (vif2, _g2) = host.guest(2, "00:16:3e:00:00:02", "br0", "10.9.0.2/24");
+    let vlan = |vif: &Vif, spec: &str| host.xs.write(&format!("{}/vlan", vif.backend()), spec);
+    vlan(&vif2, "10p/20/30");
+    for vif in [&vif1, &vif2] {
+        assert_ok(&host.run(vif, "online"));
+        assert_eq!(host.status(vif).as_deref(), Some("connected"));
+    }
+    assert_eq!(host.ovs.vsctl(&["get", "port", "vif2.0", "tag"]), "10");
+    assert_eq!(
+        host.ovs.vsctl(&["get", "port", "vif2.0", "trunks"]),
+        "[20, 30]"
+    );
+    assert!(
+        g1.ping("10.9.0.2"),
+        "B/vlan's PVID 10 meets the word's tag 10"
+    );
+    assert_eq!(host.dry_run(&vif2, "online"), Vec::<String>::new());
+
+    let (vif3, _g3) = host.guest(3, "00:16:3e:00:00:03", "br0.20", "10.9.0.3/24");
+    let cases = [
+        (
+            "br0.20",
+            "10p",
+            "bridge \"br0.20\" and backend/vif/3/0/vlan \"10p\" both give vif3.0 its VLANs: give them once, with vlan= and a bridge without VLANs or with the bridge word alone",
+        ),
+        (
+            "br0",
+            "10p/20u",
+            "backend/vif/3/0/vlan \"10p/20u\" sends VLAN 20 untagged besides the PVID 10, which an Open vSwitch port cannot: mark only the PVID untagged, or use a VLAN-aware Linux bridge",
+        ),
+        (
+            "br0",
+            "10/20",
+            "backend/vif/3/0/vlan: no PVID in \"10/20\": mark one VLAN with p, as in 10p/20",
+        ),
+    ];
+    for (bridge, spec, error) in cases {
+        host.xs.write(&format!("{}/bridge", vif3.backend()), bridge);
+        vlan(&vif3, spec);
+        let out = host.run(&vif3, "online");
+        assert_eq!(out.status.code(), Some(1), "{spec}");
+        let written = host.xs.read(&format!("{}/hotplug-error", vif3.backend()));
+        assert_eq!(written.as_deref(), Some(error), "{spec}");
+        assert_eq!(host.status(&vif3).as_deref(), Some("error"));
+    }
+    assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "vif1.0\nvif2.0");
+    for vif in [&vif1, &vif2, &vif3] {
+        assert_ok(&host.run(vif, "offline"));
+    }
+    assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "");
+}
+
 /// Twenty vifs on two VLANs of one Open vSwitch bridge, plugged and unplugged at once: every
 /// port lands with its own tag, trunks and MAC, and offline leaves no port.
 #[test]
