@@ -380,6 +380,67 @@ fn xen_vlan_gives_the_port_its_tag_and_trunks_and_refuses_what_ovs_cannot_do() {
     assert_eq!(host.ovs.vsctl(&["list-ports", "br0"]), "");
 }
 
+/// A qemu tap's `[port]` section: its bridge word's VLANs and its `vlan`/`trunks` keys
+/// together (the word's tag with the section's trunks, or the other way round), the README's
+/// `bridge = ovsbr0.10:20:30` whole, and a part both give differently is an error naming both.
+#[test]
+fn a_qemu_tap_merges_its_bridge_word_vlans_with_its_section_or_fails_naming_both() {
+    let ns = Netns::new("ovtm");
+    let host = Host::with_bridge(&ns);
+    let netdev = ["set", "bridge", "ovsbr0", "datapath_type=netdev"];
+    host.ovs
+        .vsctl(&[&["add-br", "ovsbr0", "--"][..], &netdev].concat());
+    ns.ip(&["tuntap", "add", "vkm0", "mode", "tap"]);
+    let config = host.ovs.path("vifkit.conf");
+    let env = [
+        ("VIFKIT_CONFIG", config.as_str()),
+        ("OVS_RUNDIR", host.ovs.rundir()),
+    ];
+    let script = |name: &str, keys: &str| {
+        let section = format!("[port vkm0]\nopenvswitch = yes\n{keys}");
+        std::fs::write(&config, section).unwrap();
+        let mut cmd = ns.exec();
+        cmd.arg("env").args(env.map(|(k, v)| format!("{k}={v}")));
+        run(cmd.arg(binary(name)).arg("vkm0"))
+    };
+    for (keys, tag, trunks) in [
+        ("bridge = ovsbr0.10:20:30\n", "10", "[20, 30]"),
+        ("bridge = ovsbr0.10\ntrunks = 20\n", "10", "[20]"),
+        ("bridge = ovsbr0:20:30\nvlan = 10\n", "10", "[20, 30]"),
+        (
+            "bridge = ovsbr0.10:20\nvlan = 10\ntrunks = 20\n",
+            "10",
+            "[20]",
+        ),
+    ] {
+        assert_ok(&script("qemu-ifup", keys));
+        assert_eq!(
+            host.ovs.vsctl(&["get", "port", "vkm0", "tag"]),
+            tag,
+            "{keys}"
+        );
+        let got = host.ovs.vsctl(&["get", "port", "vkm0", "trunks"]);
+        assert_eq!(got, trunks, "{keys}");
+        assert_ok(&script("qemu-ifdown", keys));
+        assert_eq!(host.ovs.vsctl(&["list-ports", "ovsbr0"]), "");
+    }
+    for (keys, error) in [
+        (
+            "bridge = ovsbr0.10\nvlan = 20\n",
+            "the bridge word \"ovsbr0.10\" gives vkm0 VLAN 10 and its [port] section's vlan = 20: set the VLAN in one place",
+        ),
+        (
+            "bridge = ovsbr0.10:20:30\ntrunks = 40\n",
+            "the bridge word \"ovsbr0.10:20:30\" gives vkm0 trunks 20,30 and its [port] section's trunks = 40: set the trunks in one place",
+        ),
+    ] {
+        let out = script("qemu-ifup", keys);
+        assert_eq!(out.status.code(), Some(1), "{keys}");
+        assert!(stderr(&out).contains(error), "{}", stderr(&out));
+        assert_eq!(host.ovs.vsctl(&["list-ports", "ovsbr0"]), "");
+    }
+}
+
 /// Twenty vifs on two VLANs of one Open vSwitch bridge, plugged and unplugged at once: every
 /// port lands with its own tag, trunks and MAC, and offline leaves no port.
 #[test]

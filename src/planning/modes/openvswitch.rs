@@ -20,7 +20,7 @@ use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::port::Requested;
-use crate::types::vlan::Vlans;
+use crate::types::vlan::{Vid, Vlans};
 use crate::types::xen_vlan::XenVlan;
 
 /// Open vSwitch reads the word only as `bridge[.tag][:trunk...]` (here `br0.10` is br0's
@@ -161,7 +161,7 @@ fn add_port(
 }
 
 /// A qemu tap on an Open vSwitch bridge (`openvswitch = yes` in its `[port]` section): the
-/// bridge word's VLANs, else the section's `vlan`/`trunks`; `mac` names the guest.
+/// bridge word's VLANs together with the section's `vlan`/`trunks`; `mac` names the guest.
 pub fn plan_tap_attach(
     tap: &IfName,
     word: &BridgeWord,
@@ -170,10 +170,8 @@ pub fn plan_tap_attach(
     mtu: Option<u32>,
     kernel: &Snapshot,
 ) -> Result<Plan> {
-    let Tagged { bridge, mut vlans } = switch_port(Ok(word))?;
-    if vlans.is_empty() {
-        vlans = requested.vlans.clone();
-    }
+    let Tagged { bridge, vlans } = switch_port(Ok(word))?;
+    let vlans = tap_vlans(tap, word, vlans, &requested.vlans)?;
     if requested.isolated.is_some() || requested.learning.is_some() || requested.hairpin.is_some() {
         bail!(
             "isolated, learning and hairpin are Linux bridge options: {tap} is on Open vSwitch bridge {bridge}, which takes vlan and trunks"
@@ -195,6 +193,40 @@ pub fn plan_tap_attach(
     };
     add_port(&mut plan, found, None, port, kernel)?;
     Ok(plan)
+}
+
+/// The word's tag with the section's trunks, or the section's `vlan` with the word's trunks
+/// (`bridge = ovsbr0.10` and `trunks = 20`): each part from whichever gives it, and where
+/// both give one it must be the same.
+fn tap_vlans(tap: &IfName, word: &BridgeWord, from_word: Vlans, section: &Vlans) -> Result<Vlans> {
+    let access = match (from_word.access, section.access) {
+        (Some(ours), Some(theirs)) if ours != theirs => bail!(
+            "the bridge word {:?} gives {tap} VLAN {ours} and its [port] section's vlan = {theirs}: set the VLAN in one place",
+            word.as_str()
+        ),
+        (ours, theirs) => ours.or(theirs),
+    };
+    let list = |vids: &[Vid]| {
+        vids.iter()
+            .map(Vid::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let trunks = match (from_word.trunks, &section.trunks) {
+        (ours, theirs) if ours.is_empty() => theirs.clone(),
+        (ours, theirs) if theirs.is_empty() || ours == *theirs => ours,
+        (ours, theirs) => bail!(
+            "the bridge word {:?} gives {tap} trunks {} and its [port] section's trunks = {}: set the trunks in one place",
+            word.as_str(),
+            list(&ours),
+            list(theirs)
+        ),
+    };
+    Ok(Vlans {
+        access,
+        trunks,
+        untagged: vec![],
+    })
 }
 
 /// The tap's OVS port, then the tap down; a tap already gone only loses its port.

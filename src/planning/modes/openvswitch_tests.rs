@@ -5,6 +5,8 @@ use crate::input::invocation::XenCall;
 use crate::input::xen_port::XenPort;
 use crate::sys::rtnl::Link;
 use crate::types::mac::MacAddr;
+use crate::types::port::Requested;
+use crate::types::vlan::{Vid, Vlans};
 
 fn vif(up: bool) -> Link {
     Link {
@@ -142,51 +144,86 @@ fn detach_removes_the_port_even_when_the_device_is_gone() {
     );
 }
 
-#[test]
-fn a_tap_takes_the_word_tag_else_the_section_vlans_and_no_linux_bridge_flags() {
-    use crate::types::port::Requested;
-    use crate::types::vlan::{Vid, Vlans};
+/// A `[port]` section's `vlan`/`trunks` as vifkit.conf gives them.
+fn section(vlan: Option<&str>, trunks: &str) -> Requested {
+    let trunks = trunks.split(',').filter(|t| !t.is_empty());
+    Requested {
+        vlans: Vlans {
+            access: vlan.map(|v| Vid::parse(v).unwrap()),
+            trunks: crate::types::vlan::parse_vids(trunks).unwrap(),
+            untagged: vec![],
+        },
+        ..Requested::default()
+    }
+}
+
+fn tap_attach(bridge: &str, requested: &Requested) -> Result<String> {
     let tap = IfName::new("tap0").unwrap();
     let k = kernel(vec![Link {
         name: tap.clone(),
         ..vif(false)
     }]);
-    let requested = Requested {
-        vlans: Vlans {
-            access: Some(Vid::parse("30").unwrap()),
-            trunks: vec![],
-            untagged: vec![],
-        },
-        ..Requested::default()
-    };
     let mac = Some(MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]));
-    let words =
-        |plan: &Plan| -> Vec<String> { plan.steps().iter().map(|s| s.to_string()).collect() };
-    let plan = plan_tap_attach(&tap, &word("ovsbr0"), &requested, mac, None, &k).unwrap();
+    let plan = plan_tap_attach(&tap, &word(bridge), requested, mac, None, &k)?;
+    Ok(plan.steps()[0].to_string())
+}
+
+#[test]
+fn a_tap_merges_the_word_vlans_with_its_sections_and_takes_no_linux_bridge_flags() {
+    let add = |rest: &str| format!("add tap0 to Open vSwitch bridge ovsbr0{rest}");
+    let cases = [
+        ("ovsbr0", section(Some("30"), ""), add(" tag 30")),
+        ("ovsbr0.10", section(None, ""), add(" tag 10")),
+        // The word's tag with the section's trunks, and the other way round.
+        ("ovsbr0.10", section(None, "20"), add(" tag 10 trunks 20")),
+        (
+            "ovsbr0:20:30",
+            section(Some("10"), ""),
+            add(" tag 10 trunks 20,30"),
+        ),
+        // Both saying the same thing is no conflict.
+        (
+            "ovsbr0.10:20:30",
+            section(Some("10"), "30,20"),
+            add(" tag 10 trunks 20,30"),
+        ),
+        (
+            "ovsbr0.10:20:30",
+            section(None, ""),
+            add(" tag 10 trunks 20,30"),
+        ),
+    ];
+    for (bridge, requested, want) in cases {
+        assert_eq!(tap_attach(bridge, &requested).unwrap(), want, "{bridge}");
+    }
+    let clash = |bridge, requested| tap_attach(bridge, &requested).unwrap_err().to_string();
     assert_eq!(
-        words(&plan)[0],
-        "add tap0 to Open vSwitch bridge ovsbr0 tag 30"
+        clash("ovsbr0.10", section(Some("30"), "")),
+        "the bridge word \"ovsbr0.10\" gives tap0 VLAN 10 and its [port] section's vlan = 30: set the VLAN in one place"
     );
-    let plan = plan_tap_attach(&tap, &word("ovsbr0.10"), &requested, mac, None, &k).unwrap();
     assert_eq!(
-        words(&plan)[0],
-        "add tap0 to Open vSwitch bridge ovsbr0 tag 10"
+        clash("ovsbr0.10:20", section(None, "30,40")),
+        "the bridge word \"ovsbr0.10:20\" gives tap0 trunks 20 and its [port] section's trunks = 30,40: set the trunks in one place"
     );
     let isolated = Requested {
         isolated: Some(true),
         ..Requested::default()
     };
     assert_eq!(
-        plan_tap_attach(&tap, &word("ovsbr0"), &isolated, mac, None, &k)
-            .unwrap_err()
-            .to_string(),
+        tap_attach("ovsbr0", &isolated).unwrap_err().to_string(),
         "isolated, learning and hairpin are Linux bridge options: tap0 is on Open vSwitch bridge ovsbr0, which takes vlan and trunks"
     );
-    let detach = plan_tap_detach(&tap, &k);
-    assert_eq!(
-        words(&detach),
-        ["remove Open vSwitch port tap0", "set tap0 down"]
-    );
+    let tap = IfName::new("tap0").unwrap();
+    let k = kernel(vec![Link {
+        name: tap.clone(),
+        ..vif(false)
+    }]);
+    let words: Vec<String> = plan_tap_detach(&tap, &k)
+        .steps()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(words, ["remove Open vSwitch port tap0", "set tap0 down"]);
 }
 
 #[test]
