@@ -41,7 +41,9 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> a
     filter.check_size().map_err(anyhow::Error::msg)?;
     filter.trunk = plan.phase(Phase::BeforeLinkUp).iter().any(|s| {
         matches!(s, Step::SetPortOptions { link, options }
-            if &link.name == port && !options.vlans.trunks.is_empty())
+            // A guest reaches an untagged member besides its PVID only by tagging, too.
+            if &link.name == port
+                && !(options.vlans.trunks.is_empty() && options.vlans.untagged.is_empty()))
     });
     // An ensure: the filter installed for these very addresses stays, and so do the
     // guest's flows (a second online of a running guest must not cut its connections).

@@ -157,19 +157,13 @@ fn more_blocks_than_one_rule_can_check_is_one_sentence_and_no_step() {
     assert!(matches!(plan.steps()[0], Step::SetPortFilter(_)));
 }
 
-#[test]
-fn a_trunk_port_lets_tagged_frames_through() {
-    use crate::types::port::PortOptions;
-    use crate::types::vlan::{Vid, Vlans};
+/// The guest sends tagged frames to reach a trunk, or an untagged member besides its PVID.
+fn filter_with_vlans(vlans: crate::types::vlan::Vlans) -> PortFilter {
     let port = name("vif1.0");
     let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
-    let options = PortOptions {
-        vlans: Vlans {
-            access: None,
-            trunks: vec![Vid::parse("20").unwrap()],
-            untagged: vec![],
-        },
-        ..PortOptions::default()
+    let options = crate::types::port::PortOptions {
+        vlans,
+        ..Default::default()
     };
     let mut plan = Plan::default();
     let options = Step::SetPortOptions {
@@ -186,6 +180,17 @@ fn a_trunk_port_lets_tagged_frames_through() {
     let Step::SetPortFilter(filter) = &plan.steps()[1] else {
         panic!("{:?}", plan.steps());
     };
+    filter.clone()
+}
+
+#[test]
+fn a_trunk_port_lets_tagged_frames_through() {
+    use crate::types::vlan::{Vid, Vlans};
+    let filter = filter_with_vlans(Vlans {
+        access: None,
+        trunks: vec![Vid::parse("20").unwrap()],
+        untagged: vec![],
+    });
     assert!(filter.trunk);
     assert!(filter.to_string().ends_with(", tagged frames pass (trunk)"));
     let text = filter.chain().to_string();
@@ -193,6 +198,18 @@ fn a_trunk_port_lets_tagged_frames_through() {
         !text.contains("0x8100") && !text.contains("0x88a8"),
         "{text}"
     );
+    let untagged = filter_with_vlans(Vlans {
+        access: Some(Vid::parse("10").unwrap()),
+        trunks: vec![],
+        untagged: vec![Vid::parse("20").unwrap()],
+    });
+    assert!(untagged.trunk, "VLAN 20 is reached by tagging");
+    let access_only = filter_with_vlans(Vlans {
+        access: Some(Vid::parse("10").unwrap()),
+        trunks: vec![],
+        untagged: vec![],
+    });
+    assert!(!access_only.trunk);
 }
 
 #[test]
