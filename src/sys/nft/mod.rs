@@ -1,7 +1,9 @@
-//! vifkit's own nftables tables: the only module that speaks nf_tables. Every change is one
-//! atomic batch sent over netlink, encoded by `wire` (no `nft` fork, no libnftnl).
+//! vifkit's own nftables tables, and a read of other programs' forward chains: the only
+//! module that speaks nf_tables. Every change is one atomic batch sent over netlink,
+//! encoded by `wire` (no `nft` fork, no libnftnl).
 
 mod antispoof;
+mod chains;
 mod fields;
 mod nat;
 pub mod rules;
@@ -12,6 +14,7 @@ use std::io;
 pub use antispoof::{
     installed_port_filter, port_filter_present, remove_port_filter, set_port_filter,
 };
+pub use chains::{ForwardChain, IpFamily, forward_chains};
 pub use nat::{
     Masquerade, installed_nat, nat_fingerprint, nat_present, nat_table, remove_port_nat,
     set_port_nat,

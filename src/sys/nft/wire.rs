@@ -388,7 +388,7 @@ pub fn comment_of(payload: &[u8], kind: u16) -> String {
 }
 
 /// The value of the first attribute of `kind` among `attrs`; None past a malformed one.
-fn attribute(attrs: &[u8], kind: u16) -> Option<&[u8]> {
+pub(super) fn attribute(attrs: &[u8], kind: u16) -> Option<&[u8]> {
     const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
     let mut rest = attrs;
     while rest.len() >= 4 {
