@@ -2,6 +2,7 @@
 //! sysctl, xenstore, the Open vSwitch database.
 
 pub mod conntrack;
+pub mod forward;
 pub mod nfnl;
 pub mod nft;
 pub mod ovsdb;
