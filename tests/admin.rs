@@ -2,10 +2,12 @@
 //! the xenstore test server standing in for xenstored. Needs root.
 
 mod common;
+mod routed;
 
 use std::process::Output;
 
 use common::*;
+use routed::{no_dad, seed_2_1_uplink, sysctl};
 
 fn vifkit(ns: &Netns, xs: &Xenstore, args: &[&str], extra: &[(&str, &str)]) -> Output {
     let mut cmd = ns.exec();
@@ -187,7 +189,241 @@ fn reattach_puts_vifs_and_taps_back_on_a_recreated_bridge() {
         stdout(&again),
         "vif3.0: already in place\ntap0: already in place\n"
     );
-    let other = vifkit(&host, &xs, &["reattach", "br9"], &env);
+    let other = vifkit(&host, &xs, &["reattach", "lo"], &env);
     assert_ok(&other);
-    assert_eq!(stdout(&other), "no port names br9\n");
+    assert_eq!(stdout(&other), "no port uses lo as its bridge or uplink\n");
+}
+
+/// Seed 2.1's host (uplink eth0, the default-route link, behind a router) with a routed vif
+/// (vif-route, vif1.0 -> xen1.0, 192.0.2.241 and 2001:db8:abba::1001) and a NAT vif
+/// (vif-nat, vif2.0 -> xen2.0, 192.168.1.10), both plugged.
+struct Uplinked {
+    _router: Netns,
+    host: Netns,
+    _guests: [Netns; 2],
+    xs: Xenstore,
+    _dir: Scratch,
+    env: [(&'static str, String); 1],
+}
+
+fn uplinked(tag: &str) -> Uplinked {
+    let router = Netns::new(&format!("{tag}r"));
+    let host = Netns::new(&format!("{tag}h"));
+    let guests = [
+        Netns::new(&format!("{tag}g")),
+        Netns::new(&format!("{tag}n")),
+    ];
+    for ns in [&router, &host] {
+        no_dad(ns);
+    }
+    sysctl(&host, "net.ipv4.conf.all.forwarding", "1");
+    sysctl(&host, "net.ipv6.conf.all.forwarding", "1");
+    seed_2_1_uplink(&host, &router);
+    let dir = scratch(tag);
+    let config = dir.join("vifkit.conf");
+    std::fs::write(&config, "").unwrap();
+    let env = [("VIFKIT_CONFIG", config.display().to_string())];
+    let xs = Xenstore::start();
+    let ports = [
+        (1, "vif-route", "xen1.0", "192.0.2.241 2001:db8:abba::1001"),
+        (2, "vif-nat", "xen2.0", "192.168.1.10"),
+    ];
+    for ((domid, script, vifname, ip), guest) in ports.into_iter().zip(&guests) {
+        let mut vif = Vif::new(domid, 0);
+        vif.script = leak(format!("/etc/xen/scripts/{script}"));
+        vif.bridge = None;
+        vif.vifname = Some(vifname);
+        host.netback_vif(&vif, guest);
+        xs.write_vif(&vif);
+        xs.write(&format!("{}/ip", vif.backend()), ip);
+        let env = [("VIFKIT_CONFIG", env[0].1.as_str())];
+        assert_ok(&hotplug(&host, &xs, &vif, &["online", "type_if=vif"], &env));
+    }
+    Uplinked {
+        _router: router,
+        host,
+        _guests: guests,
+        xs,
+        _dir: dir,
+        env,
+    }
+}
+
+impl Uplinked {
+    fn vifkit(&self, args: &[&str]) -> Output {
+        let env = [(self.env[0].0, self.env[0].1.as_str())];
+        vifkit(&self.host, &self.xs, args, &env)
+    }
+
+    /// `ip -j neigh show proxy` as `address dev`, sorted.
+    fn proxies(&self) -> Vec<String> {
+        let v = self.host.ip_json(&["neigh", "show", "proxy"]);
+        let mut out: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} {}",
+                    n["dst"].as_str().unwrap(),
+                    n["dev"].as_str().unwrap()
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// `nft -j list tables` as `family name`, vifkit's only.
+    fn tables(&self) -> Vec<String> {
+        let out = must(self.host.exec().args(["nft", "-j", "list", "tables"]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut tables: Vec<String> = v["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o.get("table"))
+            .map(|t| {
+                format!(
+                    "{} {}",
+                    t["family"].as_str().unwrap(),
+                    t["name"].as_str().unwrap()
+                )
+            })
+            .filter(|t| t.contains("vifkit"))
+            .collect();
+        tables.sort();
+        tables
+    }
+
+    /// What `ifdown eth0; ifup eth0` and `nft -f /etc/nftables.conf` leave.
+    fn break_host(&self) {
+        self.host.ip(&["neigh", "flush", "proxy"]);
+        must(self.host.exec().args(["nft", "flush", "ruleset"]));
+        assert_eq!(self.proxies(), Vec::<String>::new());
+        assert_eq!(self.tables(), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn reattach_by_uplink_and_all_restore_routed_proxies_and_nat_tables() {
+    let u = uplinked("adu");
+    let proxies = u.proxies();
+    assert_eq!(
+        proxies,
+        ["192.0.2.241 eth0", "2001:db8:abba::1001 eth0"],
+        "after online"
+    );
+    let tables = u.tables();
+    assert!(
+        tables.contains(&"inet vifkit-nat-2-0".to_owned()),
+        "{tables:?}"
+    );
+    assert!(
+        tables
+            .iter()
+            .any(|t| t.starts_with("netdev vifkit-antispoof")),
+        "{tables:?}"
+    );
+
+    u.break_host();
+    let out = u.vifkit(&["reattach", "eth0"]);
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "xen1.0: reattached\nxen2.0: reattached\n");
+    assert_eq!(u.proxies(), proxies);
+    assert_eq!(u.tables(), tables);
+    let again = u.vifkit(&["reattach", "eth0"]);
+    assert_ok(&again);
+    assert_eq!(
+        stdout(&again),
+        "xen1.0: already in place\nxen2.0: already in place\n"
+    );
+    for dev in ["xen1.0", "xen2.0"] {
+        assert_ok(&u.vifkit(&["check", dev]));
+    }
+
+    u.break_host();
+    let all = u.vifkit(&["reattach", "--all"]);
+    assert_ok(&all);
+    assert_eq!(stdout(&all), "xen1.0: reattached\nxen2.0: reattached\n");
+    assert_eq!(u.proxies(), proxies);
+    assert_eq!(u.tables(), tables);
+
+    // Only the NAT table gone: only its port is re-plugged, its guest's flows kept.
+    must(
+        u.host
+            .exec()
+            .args(["nft", "delete", "table", "inet", "vifkit-nat-2-0"]),
+    );
+    let nat = u.vifkit(&["reattach", "--all"]);
+    assert_ok(&nat);
+    assert_eq!(
+        stdout(&nat),
+        "xen1.0: already in place\nxen2.0: reattached\n"
+    );
+    assert_eq!(u.tables(), tables);
+
+    // A link no port leaves by, and no bridge: nothing to do.
+    let lo = u.vifkit(&["reattach", "lo"]);
+    assert_ok(&lo);
+    assert_eq!(stdout(&lo), "no port uses lo as its bridge or uplink\n");
+}
+
+#[test]
+fn reattach_of_an_unknown_name_is_one_sentence() {
+    let (host, _guest, xs, _vif) = rig("adn");
+    let out = vifkit(&host, &xs, &["reattach", "nosuch0"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "vifkit: error: nosuch0 is no link here, and no port names it as its bridge or uplink\n"
+    );
+    let both = vifkit(&host, &xs, &["reattach", "xenbr0", "--all"], &[]);
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+}
+
+#[test]
+fn check_says_when_a_taps_rate_limit_was_replaced_as_libvirt_does() {
+    let (host, _guest, xs, _vif) = rig("adq");
+    let dir = scratch("adq");
+    let config = dir.join("vifkit.conf");
+    std::fs::write(&config, "[port tap*]\nbridge = xenbr0\nrate = 10mbit\n").unwrap();
+    let env = [("VIFKIT_CONFIG", config.to_str().unwrap())];
+    host.ip(&["tuntap", "add", "tap0", "mode", "tap"]);
+    must(
+        host.exec()
+            .args(["env", &format!("VIFKIT_CONFIG={}", config.display())])
+            .arg(binary("qemu-ifup"))
+            .arg("tap0"),
+    );
+    let plugged = vifkit(&host, &xs, &["check", "tap0"], &env);
+    assert_ok(&plugged);
+    assert_eq!(stdout(&plugged), "tap0: in place, as online leaves it\n");
+
+    // What libvirt does once the script returned.
+    must(
+        host.exec()
+            .args(["tc", "qdisc", "replace", "dev", "tap0", "root", "noqueue"]),
+    );
+    let replaced = vifkit(&host, &xs, &["check", "tap0"], &env);
+    assert_eq!(replaced.status.code(), Some(1));
+    assert_eq!(
+        stdout(&replaced),
+        "drift: rate 10mbit of tap0 is gone: its root qdisc is noqueue, not vifkit's tbf (libvirt replaces a tap's root qdisc after qemu-ifup: give the guest's <interface> a <bandwidth> element instead)\n"
+    );
+
+    must(host.exec().args([
+        "tc", "qdisc", "replace", "dev", "tap0", "root", "tbf", "rate", "5mbit", "burst", "32k",
+        "latency", "50ms",
+    ]));
+    let other = vifkit(&host, &xs, &["check", "tap0"], &env);
+    assert_eq!(
+        stdout(&other),
+        "drift: the root tbf of tap0 limits to 5mbit, not to rate 10mbit\n"
+    );
+
+    let reattach = vifkit(&host, &xs, &["reattach", "xenbr0"], &env);
+    assert_ok(&reattach);
+    assert_ok(&vifkit(&host, &xs, &["check", "tap0"], &env));
 }

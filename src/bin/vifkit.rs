@@ -41,17 +41,24 @@ enum Verb {
         /// A Xen vif (its vifname or vif<domid>.<devid>, -emu taps too) or a qemu tap.
         dev: String,
     },
-    /// Compare a port's live kernel and xenstore state with what online leaves; print
-    /// every difference and exit 1 if there is any.
+    /// Compare a port's live kernel and xenstore state with what online leaves, and say
+    /// what on the host stops its traffic besides (a forward chain dropping bridged
+    /// frames, a tap's rate limit replaced); print every difference and exit 1 if any.
     Check {
         /// A Xen vif (its vifname or vif<domid>.<devid>, -emu taps too) or a qemu tap.
         dev: String,
     },
-    /// Put every port back on its bridge (after the bridge was recreated): Xen vifs whose
-    /// backend names it, qemu taps whose vifkit.conf rule names it. Exit 1 if one fails.
+    /// Re-plug ports after the host changed under them, redoing only what is missing (no
+    /// hooks, no conntrack purge): bridged ports back on a recreated bridge, routed and NAT
+    /// ports' proxy entries and nft tables. Exit 1 if one fails.
     Reattach {
-        /// Only the ports of this bridge (the udev rule passes the bridge that appeared).
-        bridge: Option<String>,
+        /// A bridge (its Xen vifs and qemu taps; the udev rule passes the bridge that
+        /// appeared) or an uplink (the routed and NAT ports leaving by it, after `ifdown
+        /// eth0; ifup eth0`). Without it: every bridged port.
+        name: Option<String>,
+        /// Every port of every mode, NAT included (after `nft -f /etc/nftables.conf`).
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
     },
     /// Write the manual pages (vifkit.1, vifkit-<verb>.1) into a directory.
     Man { dir: PathBuf },
@@ -75,8 +82,14 @@ fn main() -> ExitCode {
             true => Ok(()),
             false => anyhow::bail!("{dev} has drifted from what online leaves"),
         }),
-        Verb::Reattach { bridge } => {
-            vifkit::entry::admin::reattach(bridge.as_deref()).and_then(|failed| match failed {
+        Verb::Reattach { name, all } => {
+            use vifkit::entry::admin::Scope;
+            let scope = match (&name, all) {
+                (_, true) => Scope::All,
+                (Some(name), false) => Scope::Named(name),
+                (None, false) => Scope::Bridges,
+            };
+            vifkit::entry::admin::reattach(scope).and_then(|failed| match failed {
                 0 => Ok(()),
                 n => anyhow::bail!("{n} port(s) could not be reattached"),
             })

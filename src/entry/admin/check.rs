@@ -1,0 +1,106 @@
+//! `vifkit check DEV`: the live kernel and xenstore against what online leaves, and what
+//! the host does to the port's traffic besides (a forward chain dropping bridged frames, a
+//! tap's rate limit replaced by libvirt).
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::{plan_for, xenstore_for};
+use crate::entry::{DEADLINE, block_on_with_deadline};
+use crate::planning::plan::{Plan, Step};
+use crate::sys::rtnl::Netlink;
+use crate::sys::xenstore::Client;
+use crate::sys::{forward, nft};
+use crate::types::names::IfName;
+
+/// Every difference between the live state and a finished online, one line each;
+/// Ok(false) when there is any.
+pub fn check(dev: &str) -> Result<bool> {
+    let dev = IfName::new(dev)?;
+    let mut xs = xenstore_for(&dev)?;
+    block_on_with_deadline(Instant::now() + DEADLINE, async {
+        let netlink = Netlink::connect()?;
+        let planned = plan_for(&dev, xs.as_mut(), &netlink).await?;
+        let mut drift = vec![];
+        for step in planned.plan.iter() {
+            if let Some(what) = differs(step, xs.as_mut()).await? {
+                drift.push(what);
+            }
+        }
+        if let (Some(backend), Some(xs)) = (&planned.backend, xs.as_mut()) {
+            let path = format!("{backend}/hotplug-status");
+            let status = xs.read_optional(&path)?;
+            if status.as_deref() != Some("connected") {
+                drift.push(format!("{path} is {status:?}, not \"connected\""));
+            }
+        }
+        if bridged(&planned.plan, &planned.name, &netlink).await? {
+            let dropped = forward::bridged_traffic_dropped()
+                .context("look for a forward chain that drops bridged traffic")?;
+            drift.extend(dropped);
+        }
+        for line in &drift {
+            println!("drift: {line}");
+        }
+        if drift.is_empty() {
+            println!("{dev}: in place, as online leaves it");
+        }
+        Ok(drift.is_empty())
+    })
+}
+
+/// Whether the port's traffic crosses a Linux bridge: online attaches it to one, or it is
+/// a port of one now.
+async fn bridged(plan: &Plan, name: &IfName, netlink: &Netlink) -> Result<bool> {
+    if plan.iter().any(|s| matches!(s, Step::Attach { .. })) {
+        return Ok(true);
+    }
+    let Some(master) = netlink.link(name).await?.and_then(|l| l.master) else {
+        return Ok(false);
+    };
+    Ok(netlink
+        .link_by_index(master)
+        .await?
+        .is_some_and(|m| m.is_bridge()))
+}
+
+/// What a planned step would change. The planners are ensures, so a step appears only when
+/// needed; the few planned every time are read back here instead.
+async fn differs(step: &Step, xs: Option<&mut Client>) -> Result<Option<String>> {
+    Ok(match step {
+        Step::RunHooks(_) | Step::PurgeConntrack { .. } => None,
+        Step::WriteXenstore { path, value } => {
+            let now = match xs {
+                Some(xs) => xs.read_optional(path)?,
+                None => None,
+            };
+            (now.as_deref() != Some(value)).then(|| format!("{path} is {now:?}, not {value:?}"))
+        }
+        // Planned only when what is installed is missing or not what online installs.
+        Step::SetPortFilter(filter) => Some(match nft::port_filter_present(&filter.port)? {
+            false => format!(
+                "no antispoofing rules for {} ({})",
+                filter.port,
+                filter.table()
+            ),
+            true => format!(
+                "the antispoofing rules of {} ({}) are not the ones online installs",
+                filter.port,
+                filter.table()
+            ),
+        }),
+        Step::SetNat { key, .. } => Some(match nft::nat_present(key)? {
+            false => format!("no nft table inet {}", nft::nat_table(key)),
+            true => format!("nft table inet {} holds other rules", nft::nat_table(key)),
+        }),
+        // Every online sets the tap's tbf whole: read back here, since libvirt replaces it.
+        Step::SetRateLimit { link, rate } => {
+            let root = forward::root_qdisc(link.index).await?;
+            forward::rate_gone(&link.name, *rate, root.as_ref())
+        }
+        // Not read back yet: every online applies them whole (the ingress limit as an ensure).
+        Step::SetPortOptions { .. } | Step::SetIngressLimit { .. } => None,
+        other => Some(format!("would {other}")),
+    })
+}

@@ -1,0 +1,84 @@
+//! The admin verbs over live ports: `plan DEV` (what online would do, from the inputs a
+//! hotplug run reads), `check DEV` (the live kernel and xenstore against that plan, CNI's
+//! CHECK, plus what the host does to the port's traffic) and `reattach` (ports re-plugged
+//! after the host changed under them: a bridge recreated, an uplink's proxy entries or
+//! vifkit's nft tables gone).
+//!
+//! A Xen port is found through dom0's backend directory (by `vifname` or kernel name,
+//! `-emu` taps included) and planned by the mode its `script` key names; any other name is
+//! taken for a qemu tap and planned as `qemu-ifup` would.
+
+mod check;
+mod ports;
+mod reattach;
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+pub use check::check;
+pub use reattach::{Scope, reattach};
+
+use crate::entry::{DEADLINE, block_on_with_deadline, plan_tap_up, plan_xen_call};
+use crate::planning::plan::Plan;
+use crate::sys::rtnl::Netlink;
+use crate::sys::xenstore::Client;
+use crate::types::names::{IfName, VifId};
+use ports::{BACKENDS, xen_ports};
+
+/// The plan online would carry out for a port now.
+struct Planned {
+    plan: Plan,
+    /// The port's name once online ran.
+    name: IfName,
+    /// Its backend directory, for a Xen port.
+    backend: Option<String>,
+}
+
+async fn plan_for(dev: &IfName, xs: Option<&mut Client>, netlink: &Netlink) -> Result<Planned> {
+    if let Some(xs) = xs {
+        let port = xen_ports(xs)?
+            .into_iter()
+            .find(|p| &p.name == dev || p.call.dev == *dev);
+        if let Some(port) = port {
+            let plan = plan_xen_call(port.mode, &port.call, xs, netlink).await?;
+            return Ok(Planned {
+                plan,
+                name: port.name,
+                backend: Some(port.call.backend),
+            });
+        }
+    }
+    if netlink.link(dev).await?.is_none() {
+        bail!("{dev} is neither a Xen vif in {BACKENDS} nor an existing tap");
+    }
+    Ok(Planned {
+        plan: plan_tap_up(netlink, dev, None).await?,
+        name: dev.clone(),
+        backend: None,
+    })
+}
+
+/// The xenstore connection for `dev`, None on a host without one. A name that looks like
+/// a Xen vif is not planned as a qemu tap because xenstore is down: that is the error.
+fn xenstore_for(dev: &IfName) -> Result<Option<Client>> {
+    match Client::connect() {
+        Ok(xs) => Ok(Some(xs)),
+        Err(err) if VifId::from_kernel_name(dev).is_some() => {
+            Err(err.context(format!("{dev} looks like a Xen vif")))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// `vifkit plan DEV`: prints the plan, changes nothing.
+pub fn plan(dev: &str) -> Result<()> {
+    let dev = IfName::new(dev)?;
+    let mut xs = xenstore_for(&dev)?;
+    block_on_with_deadline(Instant::now() + DEADLINE, async {
+        let netlink = Netlink::connect()?;
+        let planned = plan_for(&dev, xs.as_mut(), &netlink).await?;
+        print!("{}", planned.plan);
+        Ok(())
+    })
+}
