@@ -222,6 +222,16 @@ fn check_reports_a_forward_chain_that_drops_the_bridged_guests_traffic() {
     let drifted = b.check();
     assert_eq!(drifted.status.code(), Some(1));
     assert_eq!(stdout(&drifted), format!("drift: {DOCKER_DROPS}\n"));
+    // The plug says it too, as a warning: the guest is plugged all the same.
+    let again = hotplug(
+        &b.host,
+        &b.xs,
+        &Vif::new(3, 0),
+        &["online", "type_if=vif"],
+        &[],
+    );
+    assert_ok(&again);
+    assert!(stderr(&again).contains(DOCKER_DROPS), "{}", stderr(&again));
 
     // What the sentence suggests, done: the guest talks again and check is satisfied.
     bridge_nf(&b.host, "0", "0");

@@ -9,7 +9,7 @@ use crate::planning::needs::Needs;
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Netlink;
 use crate::sys::sysctl::{self, Key};
-use crate::sys::{nft, ovsdb};
+use crate::sys::{forward, nft, ovsdb};
 use crate::types::names::IfName;
 use crate::types::prefix::Family;
 
@@ -38,6 +38,13 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
             for address in netlink.addresses(index).await? {
                 kernel.addresses.push((index, address));
             }
+        }
+    }
+    if needs.bridged_traffic {
+        // Only a warning depends on it: a host this probe cannot read still plugs.
+        match forward::bridged_traffic_dropped() {
+            Ok(why) => kernel.bridged_traffic_dropped = why,
+            Err(err) => log::debug!("cannot tell whether bridged traffic is dropped: {err:#}"),
         }
     }
     if let Some(port) = &needs.port_filter

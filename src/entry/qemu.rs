@@ -121,6 +121,7 @@ async fn plan_up_with(
             names.extend(request.iter().flat_map(BridgeRequest::names));
             Needs {
                 default_links: request.is_none(),
+                bridged_traffic: true,
                 ..Needs::links_and_masters(names)
             }
         }

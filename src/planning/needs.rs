@@ -14,6 +14,8 @@ pub struct Needs {
     pub default_links: bool,
     /// Links whose addresses the planner looks at (a bridge port must have none).
     pub addresses_of: Vec<IfName>,
+    /// Whether the host's netfilter drops bridged traffic (a bridged port's warning).
+    pub bridged_traffic: bool,
     /// The fingerprint of this port's antispoofing filter, if one is installed.
     pub port_filter: Option<IfName>,
     /// The fingerprint of the NAT table of this key, if one is installed.

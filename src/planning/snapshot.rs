@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub default_routes: Vec<(Family, u32)>,
     /// Proxy ARP/NDP entries present: (ifindex, address).
     pub proxies: Vec<(u32, IpAddr)>,
+    /// Why bridged guests' traffic is dropped by the host's forward chains, if it is.
+    pub bridged_traffic_dropped: Option<String>,
     /// Installed antispoofing filters asked for: (port, fingerprint; "" for none).
     pub port_filters: Vec<(IfName, String)>,
     /// Installed NAT tables asked for: (key, fingerprint; "" for none).

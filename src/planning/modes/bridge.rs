@@ -198,6 +198,8 @@ pub fn join_bridge(
     kernel: &Snapshot,
     plan: &mut Plan,
 ) -> Result<()> {
+    // The host's own firewall may drop what the bridge forwards; say so, change nothing.
+    plan.warnings.extend(kernel.bridged_traffic_dropped.clone());
     if found.master != Some(bridge.index) {
         let previous = found
             .master
@@ -323,6 +325,7 @@ impl Mode for VifBridge {
         names.extend(BridgeRequest::for_xen(port)?.names());
         Ok(Needs {
             addresses_of: port_names,
+            bridged_traffic: true,
             ..Needs::links_and_masters(names)
         })
     }

@@ -586,3 +586,17 @@ fn xen_vlan_with_a_vlan_bridge_word_or_on_a_plain_bridge_fails() {
         "bridge br0 is not VLAN-aware: vlan 10 untagged, untagged 20 for vif3.0 needs vlan_filtering (ip link set br0 type bridge vlan_filtering 1)"
     );
 }
+
+#[test]
+fn a_host_that_drops_bridged_traffic_is_a_warning_not_an_error() {
+    let c = call(Command::Online, TypeIf::Vif, "vif3.0");
+    let b = Backend {
+        bridge: Some("xenbr0".into()),
+        ..backend()
+    };
+    let mut k = kernel(vec![link(7, "vif3.0", None), bridge(2, "xenbr0", 1500)]);
+    k.bridged_traffic_dropped = Some("the forward chain drops".into());
+    let plan = attach(&c, &b, &k).unwrap();
+    assert_eq!(plan.warnings, ["the forward chain drops"]);
+    assert!(words(&plan).contains(&"attach vif3.0 to bridge xenbr0".to_owned()));
+}

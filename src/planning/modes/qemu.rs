@@ -18,7 +18,8 @@ use crate::types::names::IfName;
 pub struct BridgeSources<'a> {
     /// argv[2], as qemu-dm passed it.
     pub argument: Option<&'a str>,
-    /// `VIFKIT_BRIDGE` from qemu's (or libvirt's) environment.
+    /// `VIFKIT_BRIDGE` from qemu's environment (libvirt passes the script only LC_ALL, PATH
+    /// and HOME).
     pub env: Option<&'a str>,
     pub rule: Option<&'a PortRule>,
     pub config_path: &'a Path,

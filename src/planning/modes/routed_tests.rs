@@ -281,10 +281,7 @@ fn a_block_in_ip_is_one_route_and_a_proxy_entry_per_address() {
     let k = kernel(Some(link(7, "vif1.0", false)));
     let plan = plan_attach(&port(Command::Online, "198.51.100.0/30"), &k, None).unwrap();
     let said = words(&plan);
-    let routes: Vec<&String> = said
-        .iter()
-        .filter(|w| w.starts_with("add route"))
-        .collect();
+    let routes: Vec<&String> = said.iter().filter(|w| w.starts_with("add route")).collect();
     assert_eq!(
         routes,
         ["add route 198.51.100.0/30 dev xen1.0 src 192.0.2.253 metric 2"]
