@@ -45,16 +45,19 @@ pub struct XenPort {
     pub vlan: Option<String>,
     /// The uplink named by `netdev=` (routed and NAT modes).
     pub netdev: Option<String>,
+    /// `B/mtu`: the port's MTU, as the guest is told it.
     pub mtu: Option<u32>,
     /// `<B/frontend>/mtu`, once the frontend path is proven to be this device's.
     pub frontend_mtu_key: Option<String>,
     /// What that key holds now (read on attach only).
     pub frontend_mtu: Option<String>,
+    /// `B/mac`: the guest's MAC.
     pub mac: Option<MacAddr>,
     /// The guest's addresses from `ip`, each with its prefix length.
     pub addresses: Vec<Prefix>,
     /// vif-nat's `dhcp=` word (it edits no dhcpd.conf; logged).
     pub dhcp: Option<String>,
+    /// Run by the legacy udev rules, which honour `libxl/disable_udev`.
     pub udev: bool,
     /// What hooks are told, and where they are (None: no hook directory).
     pub hooks: Option<HookEnv>,
