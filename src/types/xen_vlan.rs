@@ -7,9 +7,10 @@
 //! - `START+STEPxCOUNT` or `…u`, COUNT VLANs from START, STEP apart (`100+10x4` is 100, 110,
 //!   120 and 130).
 //!
-//! Exactly one VLAN is the PVID; a spec of a single VLAN (`vlan=10`) needs no `p`. Xen's own
-//! `xen-network-common.sh` reads it the same way, this parser also refuses what that one
-//! lets through (step 0, a range given a `p`).
+//! Exactly one VLAN is the PVID; a spec of a single VLAN (`vlan=10`) needs no `p`. This
+//! follows the reading in Xen's proposed `xen-network-common.sh` patches (whether they were
+//! merged is unconfirmed), and also refuses what that one lets through (step 0, a range
+//! given a `p`).
 
 use std::collections::BTreeMap;
 use std::fmt;
