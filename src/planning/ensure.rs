@@ -59,6 +59,39 @@ pub fn uplink_for<'k>(
     }
 }
 
+/// The uplinks of a routed port's guest addresses: IPv4's, and IPv6's when it has any
+/// (else the same link).
+pub struct Uplinks<'k> {
+    pub v4: &'k Link,
+    pub v6: &'k Link,
+}
+
+impl<'k> Uplinks<'k> {
+    pub fn of(netdev: Option<&str>, has_v6: bool, kernel: &'k Snapshot) -> Result<Uplinks<'k>> {
+        let v4 = uplink_for(netdev, Family::V4, kernel)?;
+        let v6 = match has_v6 {
+            true => uplink_for(netdev, Family::V6, kernel)?,
+            false => v4,
+        };
+        Ok(Uplinks { v4, v6 })
+    }
+
+    pub fn of_family(&self, ipv4: bool) -> &'k Link {
+        if ipv4 { self.v4 } else { self.v6 }
+    }
+
+    /// The plan note naming them.
+    pub fn note(&self) -> String {
+        match self.v4.index == self.v6.index {
+            true => format!("uplink {}", self.v4.name),
+            false => format!(
+                "uplinks {} (IPv4) and {} (IPv6)",
+                self.v4.name, self.v6.name
+            ),
+        }
+    }
+}
+
 /// Upstream's last resort, when neither `netdev` nor a default route names the uplink.
 pub const FALLBACK_UPLINK: &str = "eth0";
 
@@ -96,6 +129,29 @@ pub fn ensure_sysctl(
             previous: current.to_owned(),
         });
     }
+}
+
+/// The port's MTU, planned only when `found` has another.
+pub fn ensure_mtu(found: &Link, link: &LinkRef, mtu: u32, steps: &mut Vec<Step>) {
+    if found.mtu != mtu {
+        steps.push(Step::SetMtu {
+            link: link.clone(),
+            mtu,
+            previous: found.mtu,
+        });
+    }
+}
+
+/// `proxy_arp` on a routed port, read under the name the snapshot saw (`current_name`)
+/// and written under its final one.
+pub fn ensure_proxy_arp(
+    kernel: &Snapshot,
+    current_name: &IfName,
+    port: &LinkRef,
+    steps: &mut Vec<Step>,
+) {
+    let key = Key::proxy_arp(&port.name);
+    ensure_sysctl(kernel, &Key::proxy_arp(current_name), key, "1", steps);
 }
 
 /// The rename a routed port starts with (the kernel renames only a down link). Returns the

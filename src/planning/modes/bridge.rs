@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 
 use crate::input::invocation::{Command, TypeIf};
 use crate::input::xen_port::XenPort;
-use crate::planning::ensure::link_ref;
+use crate::planning::ensure::{ensure_mtu, link_ref};
 use crate::planning::modes::port_options;
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
@@ -180,13 +180,7 @@ pub fn prepare_port(
             steps.push(Step::DelAddress { link, address });
         }
     }
-    if found.mtu != mtu {
-        steps.push(Step::SetMtu {
-            link: link.clone(),
-            mtu,
-            previous: found.mtu,
-        });
-    }
+    ensure_mtu(found, &link, mtu, steps);
     Ok(link)
 }
 

@@ -10,8 +10,8 @@ use crate::input::config::PortRule;
 use crate::input::invocation::TypeIf;
 use crate::input::xen_port::XenPort;
 use crate::planning::ensure::{
-    check_host_knobs, ensure_address, ensure_route, ensure_sysctl, ipv6_disabled, link_ref,
-    rename_port, uplink_fallback, uplink_for,
+    Uplinks, check_host_knobs, ensure_address, ensure_mtu, ensure_proxy_arp, ensure_route,
+    ipv6_disabled, link_ref, rename_port, uplink_fallback,
 };
 use crate::planning::modes::routed::metric;
 use crate::planning::modes::xen_device;
@@ -20,10 +20,9 @@ use crate::planning::needs::Needs;
 use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::nft::{Masquerade, nat_fingerprint};
-use crate::sys::sysctl::Key;
 use crate::types::hook::HookRun;
 use crate::types::names::VifId;
-use crate::types::prefix::{Family, Prefix};
+use crate::types::prefix::Prefix;
 use crate::types::route::Route;
 
 /// Upstream's address when `ip` is empty: 10.<d/256>.<d%256>.<n+1>/16.
@@ -124,12 +123,8 @@ pub fn plan_attach(
         .collect::<Result<Vec<_>>>()?;
     let device = xen_device::resolve_attach(port, kernel)?;
     let netdev = port.netdev.as_deref();
-    let up4 = uplink_for(netdev, Family::V4, kernel)?;
     let has_v6 = pairs.iter().any(|(g, _)| g.is_ipv6());
-    let up6 = match has_v6 {
-        true => uplink_for(netdev, Family::V6, kernel)?,
-        false => up4,
-    };
+    let uplinks = Uplinks::of(netdev, has_v6, kernel)?;
     if has_v6 && let Some(why) = ipv6_disabled(kernel, &device.found.name) {
         bail!(why);
     }
@@ -139,13 +134,8 @@ pub fn plan_attach(
         device.rename_to.as_ref(),
         plan.phase_mut(Phase::Prepare),
     )?;
-    if let Some(mtu) = port.mtu.filter(|mtu| *mtu != device.found.mtu) {
-        let step = Step::SetMtu {
-            link: vif.clone(),
-            mtu,
-            previous: device.found.mtu,
-        };
-        plan.push(Phase::Prepare, step);
+    if let Some(mtu) = port.mtu {
+        ensure_mtu(device.found, &vif, mtu, plan.phase_mut(Phase::Prepare));
     }
     if !device.found.up || device.rename_to.is_some() {
         plan.phase_mut(Phase::LinkUp).push(Step::SetUp {
@@ -165,13 +155,7 @@ pub fn plan_attach(
     }
     let has_v4 = pairs.iter().any(|(g, _)| g.is_ipv4());
     if has_v4 {
-        ensure_sysctl(
-            kernel,
-            &Key::proxy_arp(&current_name),
-            Key::proxy_arp(&vif.name),
-            "1",
-            plan.phase_mut(Phase::After),
-        );
+        ensure_proxy_arp(kernel, &current_name, &vif, plan.phase_mut(Phase::After));
     }
     let mut rules = Vec::new();
     for &(guest, router) in &pairs {
@@ -182,7 +166,7 @@ pub fn plan_attach(
         // An HVM guest's emulated NIC wins while both exist, as with vif-route.
         route.metric = Some(metric(port.type_if));
         ensure_route(kernel, route, plan.phase_mut(Phase::After));
-        let uplink = if guest.is_ipv4() { up4 } else { up6 };
+        let uplink = uplinks.of_family(guest.is_ipv4());
         if guest.is_ipv4() || masquerade6 {
             rules.push(Masquerade {
                 source: guest.address,
@@ -199,10 +183,7 @@ pub fn plan_attach(
     }
     check_host_knobs(kernel, has_v4, has_v6, &mut plan.warnings);
     plan.warnings.extend(uplink_fallback(netdev, kernel));
-    plan.notes.push(match up4.index == up6.index {
-        true => format!("uplink {}", up4.name),
-        false => format!("uplinks {} (IPv4) and {} (IPv6)", up4.name, up6.name),
-    });
+    plan.notes.push(uplinks.note());
     plan.extend(Phase::Hooks, hooks.map(Step::RunHooks));
     Ok(plan)
 }

@@ -6,6 +6,7 @@ use crate::input::invocation::TypeIf;
 use crate::input::invocation::XenCall;
 use crate::input::xen_port::XenPort;
 use crate::sys::rtnl::Link;
+use crate::sys::sysctl::Key;
 use crate::types::names::IfName;
 use crate::types::prefix::Family;
 use crate::types::prefix::Prefix;

@@ -9,8 +9,8 @@ use anyhow::{Result, bail};
 use crate::input::sysconfig::{Destination, StartMode, Sysconfig};
 use crate::input::xen_port::XenPort;
 use crate::planning::ensure::{
-    check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, link_ref,
-    rename_port,
+    check_host_knobs, ensure_address, ensure_mtu, ensure_proxy, ensure_proxy_arp, ensure_route,
+    ensure_sysctl, link_ref, rename_port,
 };
 use crate::planning::modes::route_lines::route_from_line;
 use crate::planning::modes::xen_device;
@@ -112,12 +112,8 @@ pub fn plan_attach(
             previous: found.mac,
         });
     }
-    if let Some(mtu) = ifcfg.mtu.filter(|&mtu| mtu != found.mtu) {
-        plan.phase_mut(Phase::Prepare).push(Step::SetMtu {
-            link: vif.clone(),
-            mtu,
-            previous: found.mtu,
-        });
+    if let Some(mtu) = ifcfg.mtu {
+        ensure_mtu(found, &vif, mtu, plan.phase_mut(Phase::Prepare));
     }
     for address in &ifcfg.addresses {
         ensure_address(
@@ -144,13 +140,7 @@ pub fn plan_attach(
         ensure_route(kernel, route, plan.phase_mut(Phase::After));
     }
     if routed_v4 {
-        ensure_sysctl(
-            kernel,
-            &Key::proxy_arp(&current_name),
-            Key::proxy_arp(&vif.name),
-            "1",
-            plan.phase_mut(Phase::After),
-        );
+        ensure_proxy_arp(kernel, &current_name, &vif, plan.phase_mut(Phase::After));
     }
     plan_proxies(sc, &wanted, &vif, &current_name, kernel, &mut plan)?;
     check_host_knobs(kernel, v4, v6, &mut plan.warnings);

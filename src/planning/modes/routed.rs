@@ -8,8 +8,9 @@ use anyhow::{Result, bail};
 use crate::input::invocation::TypeIf;
 use crate::input::xen_port::XenPort;
 use crate::planning::ensure::{
-    check_host_knobs, ensure_address, ensure_proxy, ensure_route, ensure_sysctl, ipv6_disabled,
-    link_ref, main_ip, rename_port, uplink, uplink_fallback, uplink_for,
+    Uplinks, check_host_knobs, ensure_address, ensure_mtu, ensure_proxy, ensure_proxy_arp,
+    ensure_route, ensure_sysctl, ipv6_disabled, link_ref, main_ip, rename_port, uplink,
+    uplink_fallback, uplink_for,
 };
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
@@ -95,18 +96,14 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
     let mut plan = Plan::default();
     let has_v4 = port.addresses.iter().any(Prefix::is_ipv4);
     let has_v6 = port.addresses.iter().any(|a| !a.is_ipv4());
-    let up4 = uplink_for(port.netdev, Family::V4, kernel)?;
-    let up6 = match has_v6 {
-        true => uplink_for(port.netdev, Family::V6, kernel)?,
-        false => up4,
-    };
+    let uplinks = Uplinks::of(port.netdev, has_v6, kernel)?;
     // Upstream puts the host address on the vif and answers ARP there even with no ip=.
     let routes_v4 = has_v4 || port.addresses.is_empty();
-    let main_ip = main_ip(up4, kernel);
+    let main_ip = main_ip(uplinks.v4, kernel);
     if routes_v4 && main_ip.is_none() {
         bail!(
             "uplink {} has no IPv4 address to serve as the guest's router",
-            up4.name
+            uplinks.v4.name
         );
     }
     if has_v6 && let Some(why) = ipv6_disabled(kernel, &port.found.name) {
@@ -114,7 +111,7 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
     }
     let mut proxied = Vec::new();
     for block in port.addresses {
-        let uplink = link_ref(if block.is_ipv4() { up4 } else { up6 })?;
+        let uplink = link_ref(uplinks.of_family(block.is_ipv4()))?;
         proxied.push((uplink, proxied_addresses(*block)?));
     }
     let guest_link_local = port.guest_mac.map(|mac| IpAddr::V6(mac.eui64_link_local()));
@@ -123,13 +120,8 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
         port.rename_to.as_ref(),
         plan.phase_mut(Phase::Prepare),
     )?;
-    if let Some(mtu) = port.mtu.filter(|mtu| *mtu != port.found.mtu) {
-        let step = Step::SetMtu {
-            link: vif.clone(),
-            mtu,
-            previous: port.found.mtu,
-        };
-        plan.push(Phase::Prepare, step);
+    if let Some(mtu) = port.mtu {
+        ensure_mtu(port.found, &vif, mtu, plan.phase_mut(Phase::Prepare));
     }
     if let (true, Some(main_ip)) = (routes_v4, main_ip) {
         ensure_address(
@@ -146,13 +138,7 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
         });
     }
     if routes_v4 {
-        ensure_sysctl(
-            kernel,
-            &Key::proxy_arp(&current_name),
-            Key::proxy_arp(&vif.name),
-            "1",
-            plan.phase_mut(Phase::After),
-        );
+        ensure_proxy_arp(kernel, &current_name, &vif, plan.phase_mut(Phase::After));
     }
     for (block, (uplink, addresses)) in port.addresses.iter().zip(proxied) {
         let network = block.network();
@@ -172,8 +158,8 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
     if has_v6 {
         ensure_sysctl(
             kernel,
-            &Key::proxy_ndp(&up6.name),
-            Key::proxy_ndp(&up6.name),
+            &Key::proxy_ndp(&uplinks.v6.name),
+            Key::proxy_ndp(&uplinks.v6.name),
             "1",
             plan.phase_mut(Phase::After),
         );
@@ -186,10 +172,7 @@ pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan
             vif.name
         ));
     }
-    plan.notes.push(match up4.index == up6.index {
-        true => format!("uplink {}", up4.name),
-        false => format!("uplinks {} (IPv4) and {} (IPv6)", up4.name, up6.name),
-    });
+    plan.notes.push(uplinks.note());
     Ok(plan)
 }
 
