@@ -12,6 +12,7 @@ use crate::apply::gather::gather;
 use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
 use crate::input::config::{Config, PortRule};
+use crate::planning::ensure::link_ref;
 use crate::planning::modes::antispoof::{self, Guest};
 use crate::planning::modes::bridge::BridgeRequest;
 use crate::planning::modes::qemu::{self, BridgeSources, TapDown, TapUp};
@@ -21,7 +22,6 @@ use crate::planning::needs::Needs;
 use crate::planning::plan::Plan;
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::{Link, Netlink};
-use crate::types::link::LinkRef;
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
 use crate::types::vlan::Vlans;
@@ -70,28 +70,7 @@ fn parse_args(tag: &str, args: &[String]) -> Result<(IfName, Option<String>)> {
 }
 
 pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
-    let config = Config::load_from_env()?;
-    let mut plan = plan_up_with(netlink, tap, argument, &config).await?;
-    // A rate limit applies however the tap is connected.
-    if let Some(rate) = config.rule_for(tap).and_then(|r| r.rate) {
-        let Some(found) = netlink.link(tap).await? else {
-            bail!("{tap} does not exist");
-        };
-        let link = LinkRef {
-            index: found.index,
-            name: tap.clone(),
-        };
-        port_options::add_rate_limit(&mut plan, &link, rate);
-    }
-    Ok(plan)
-}
-
-async fn plan_up_with(
-    netlink: &Netlink,
-    tap: &IfName,
-    argument: Option<&str>,
-    config: &Config,
-) -> Result<Plan> {
+    let config = &Config::load_from_env()?;
     let rule = config.rule_for(tap);
     let env = std::env::var("VIFKIT_BRIDGE").ok();
     let sources = BridgeSources {
@@ -180,6 +159,13 @@ async fn plan_up_with(
         }
     };
     guard(&mut plan, config, tap, rule, allowed, &kernel)?;
+    // A rate limit applies however the tap is connected.
+    if let Some(rate) = rule.and_then(|r| r.rate) {
+        let Some(found) = kernel.link(tap.as_str()) else {
+            bail!("{tap} does not exist");
+        };
+        port_options::add_rate_limit(&mut plan, &link_ref(found)?, rate);
+    }
     Ok(plan)
 }
 
@@ -202,10 +188,7 @@ fn bridge_port_options(
     let Some(found) = kernel.link(tap.as_str()) else {
         bail!("{tap} does not exist");
     };
-    let link = LinkRef {
-        index: found.index,
-        name: tap.clone(),
-    };
+    let link = link_ref(found)?;
     port_options::add_to_attach(plan, &link, bridge, options)
 }
 
@@ -251,29 +234,23 @@ async fn plan_down(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> R
         rule,
         config_path: &config.path,
     };
-    let tap_only = || vec![tap.clone()];
-    let mut plan = match (qemu::choose_down(&sources), rule) {
-        (TapDown::OpenVswitch, _) => {
-            let kernel = gather(netlink, &Needs::links_and_masters(tap_only())).await?;
-            openvswitch::plan_tap_detach(tap, &kernel)
-        }
+    let choice = qemu::choose_down(&sources);
+    let needs = match (choice, rule) {
+        (TapDown::Routed, Some(rule)) => Needs::routed(vec![tap.clone()], rule.uplink.as_deref()),
+        _ => Needs::links_and_masters(vec![tap.clone()]),
+    };
+    let kernel = gather(netlink, &needs).await?;
+    let found = kernel.link(tap.as_str());
+    let mut plan = match (choice, rule) {
+        (TapDown::OpenVswitch, _) => openvswitch::plan_tap_detach(tap, &kernel),
         (TapDown::Routed, Some(rule)) => {
             let uplink = rule.uplink.as_deref();
-            let kernel = gather(netlink, &Needs::routed(tap_only(), uplink)).await?;
-            let found = kernel.link(tap.as_str());
             routed::plan_port_detach(found, &rule.route, None, uplink, &kernel)?
         }
-        _ => {
-            let kernel = gather(netlink, &Needs::links_and_masters(tap_only())).await?;
-            qemu::plan_ifdown(tap, &kernel)
-        }
+        _ => qemu::plan_ifdown(tap, &kernel),
     };
-    if let Some(found) = netlink.link(tap).await? {
-        let link = LinkRef {
-            index: found.index,
-            name: tap.clone(),
-        };
-        port_options::add_rate_limit_removal(&mut plan, &link);
+    if let Some(found) = found {
+        port_options::add_rate_limit_removal(&mut plan, &link_ref(found)?);
     }
     antispoof::add_to_detach(&mut plan, tap);
     Ok(plan)
