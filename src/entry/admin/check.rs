@@ -24,7 +24,7 @@ pub fn check(dev: &str) -> Result<bool> {
         let planned = plan_for(&dev, xs.as_mut(), &netlink).await?;
         let mut drift = vec![];
         for step in planned.plan.iter() {
-            if let Some(what) = differs(step, xs.as_mut()).await? {
+            if let Some(what) = differs(step, xs.as_mut(), &netlink).await? {
                 drift.push(what);
             }
         }
@@ -67,7 +67,11 @@ async fn bridged(plan: &Plan, name: &IfName, netlink: &Netlink) -> Result<bool> 
 
 /// What a planned step would change. The planners are ensures, so a step appears only when
 /// needed; the few planned every time are read back here instead.
-async fn differs(step: &Step, xs: Option<&mut Client>) -> Result<Option<String>> {
+async fn differs(
+    step: &Step,
+    xs: Option<&mut Client>,
+    netlink: &Netlink,
+) -> Result<Option<String>> {
     Ok(match step {
         Step::RunHooks(_) | Step::PurgeConntrack { .. } => None,
         Step::WriteXenstore { path, value } => {
@@ -96,7 +100,7 @@ async fn differs(step: &Step, xs: Option<&mut Client>) -> Result<Option<String>>
         }),
         // Every online sets the tap's tbf whole: read back here, since libvirt replaces it.
         Step::SetRateLimit { link, rate } => {
-            let root = forward::root_qdisc(link.index).await?;
+            let root = netlink.root_qdisc(link.index).await?;
             forward::rate_gone(&link.name, *rate, root.as_ref())
         }
         // Not read back yet: every online applies them whole (the ingress limit as an ensure).

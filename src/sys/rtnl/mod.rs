@@ -97,6 +97,7 @@ mod police;
 mod rate;
 
 pub use police::IngressLimit;
+pub use rate::RootQdisc;
 
 pub struct Netlink {
     handle: Handle,

@@ -4,11 +4,11 @@
 //! option struct is written here. The other direction, what the guest sends, is policed
 //! on the tap's ingress (`police.rs`).
 
-use anyhow::Result;
-use futures::StreamExt;
+use anyhow::{Context, Result};
+use futures::{StreamExt, TryStreamExt};
 use rtnetlink::packet_core::{
     DefaultNla, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
-    NetlinkPayload,
+    NetlinkPayload, Nla,
 };
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage, TcOption};
@@ -94,6 +94,81 @@ impl Netlink {
     }
 }
 
+/// A link's root qdisc: its kind and, for a tbf, its rate in bytes per second.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootQdisc {
+    pub kind: String,
+    pub tbf_rate: Option<u64>,
+}
+
+impl Netlink {
+    /// The root qdisc of link `index`; None when it has none (a tap that was never up).
+    pub async fn root_qdisc(&self, index: u32) -> Result<Option<RootQdisc>> {
+        let dump = self.handle.qdisc().get().index(index as i32).execute();
+        let qdiscs: Vec<_> = dump
+            .try_collect()
+            .await
+            .map_err(os_error)
+            .with_context(|| format!("list the qdiscs of link #{index}"))?;
+        let root = qdiscs
+            .into_iter()
+            .find(|q| q.header.index == index as i32 && q.header.parent == TcHandle::ROOT);
+        Ok(root.map(|qdisc| {
+            let mut found = RootQdisc {
+                kind: String::new(),
+                tbf_rate: None,
+            };
+            for attribute in &qdisc.attributes {
+                match attribute {
+                    TcAttribute::Kind(kind) => found.kind = kind.clone(),
+                    TcAttribute::Options(options) => found.tbf_rate = tbf_rate(options),
+                    _ => {}
+                }
+            }
+            if found.kind != "tbf" {
+                found.tbf_rate = None;
+            }
+            found
+        }))
+    }
+}
+
+/// A tbf's rate from its options (netlink-packet-route keeps them as one raw attribute):
+/// `TCA_TBF_PARMS`' `rate.rate`, or `TCA_TBF_RATE64` when present.
+fn tbf_rate(options: &[TcOption]) -> Option<u64> {
+    const TCA_TBF_PARMS: u16 = 1;
+    const TCA_TBF_RATE64: u16 = 4;
+    let TcOption::Other(raw) = options.first()? else {
+        return None;
+    };
+    let mut nested = vec![0; raw.value_len()];
+    raw.emit_value(&mut nested);
+    let (mut rate, mut rate64) = (None, None);
+    let mut rest = nested.as_slice();
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+        let Some(value) = rest.get(4..len) else {
+            break;
+        };
+        match kind {
+            TCA_TBF_PARMS => {
+                rate = value
+                    .get(8..12)
+                    .map(|b| u64::from(u32::from_ne_bytes(b.try_into().unwrap_or_default())))
+            }
+            TCA_TBF_RATE64 => {
+                rate64 = value
+                    .get(..8)
+                    .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or_default()))
+            }
+            _ => {}
+        }
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    rate64.or(rate)
+}
+
 #[cfg(test)]
 mod tests {
     use rtnetlink::packet_core::Nla;
@@ -124,5 +199,29 @@ mod tests {
         assert_eq!(value(&options[1]), 32_768u32.to_ne_bytes());
         assert_eq!(options.len(), 2, "no 64-bit rate below 4 GB/s");
         assert_eq!(tbf_options(40_000_000_000).len(), 3);
+    }
+
+    #[test]
+    fn a_tbf_rate_is_read_from_its_parms_or_its_64_bit_rate() {
+        use rtnetlink::packet_core::DefaultNla;
+        let nest = |attrs: &[(u16, Vec<u8>)]| {
+            let mut buf = vec![];
+            for (kind, value) in attrs {
+                buf.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
+                buf.extend_from_slice(&kind.to_ne_bytes());
+                buf.extend_from_slice(value);
+                buf.resize(buf.len().next_multiple_of(4), 0);
+            }
+            vec![TcOption::Other(DefaultNla::new(2, buf))]
+        };
+        let mut parms = vec![0u8; 36];
+        parms[8..12].copy_from_slice(&1_250_000u32.to_ne_bytes());
+        assert_eq!(tbf_rate(&nest(&[(1, parms.clone())])), Some(1_250_000));
+        let rate64 = 5_000_000_000u64.to_ne_bytes().to_vec();
+        assert_eq!(
+            tbf_rate(&nest(&[(1, parms), (4, rate64)])),
+            Some(5_000_000_000)
+        );
+        assert_eq!(tbf_rate(&[]), None);
     }
 }
