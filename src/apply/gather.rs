@@ -17,10 +17,8 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
     let mut names = needs.links.clone();
     if let Some(routed) = &needs.routed {
         names.extend(routed.port.iter().cloned());
-        match &routed.netdev {
-            Some(netdev) => names.push(IfName::new(netdev).context("netdev")?),
-            // Upstream's last resort when no default route names the uplink.
-            None => names.push(IfName::new(ensure::FALLBACK_UPLINK)?),
+        if let Some(netdev) = &routed.netdev {
+            names.push(IfName::new(netdev).context("netdev")?);
         }
     }
     let mut kernel = links(netlink, &names).await?;
@@ -29,6 +27,15 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
     }
     if needs.default_links || needs.routed.is_some() {
         add_default_links(netlink, &mut kernel).await?;
+    }
+    // Upstream's last resort when neither netdev nor a default route names the uplink:
+    // looked up only then, so a routed plug on a host with a default route pays nothing.
+    let unnamed = needs.routed.as_ref().is_some_and(|r| r.netdev.is_none());
+    if unnamed && kernel.default_routes.is_empty() {
+        let fallback = IfName::new(ensure::FALLBACK_UPLINK)?;
+        if let Some(link) = netlink.link(&fallback).await? {
+            kernel.add(link);
+        }
     }
     for name in &needs.addresses_of {
         let Some(index) = kernel.link(name.as_str()).map(|l| l.index) else {
