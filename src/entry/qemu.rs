@@ -212,6 +212,7 @@ fn guard(
         mac: rule.and_then(|r| r.mac),
         addresses,
         enabled: config.antispoof_for(tap),
+        traffic: config.traffic_for(tap),
         address_source: &source,
     };
     antispoof::add_to_attach(plan, &guest, kernel)

@@ -158,6 +158,7 @@ pub async fn plan_call(
         mac: port.mac,
         addresses: &guest_addresses,
         enabled: config.antispoof_for(&port.name),
+        traffic: config.traffic_for(&port.name),
         address_source: "ip= in the vif configuration",
     };
     antispoof::add_to_attach(&mut plan, &guest, &kernel)?;

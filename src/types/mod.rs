@@ -1,6 +1,7 @@
 //! Plain values every layer shares: parsed once at the boundary, never re-parsed.
 
 pub mod bridge_word;
+pub mod guest_traffic;
 pub mod hook;
 pub mod link;
 pub mod mac;

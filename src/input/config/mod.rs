@@ -35,6 +35,7 @@ use std::net::IpAddr;
 
 use crate::input::backend::{parse_ip_list, parse_mtu};
 use crate::types::bridge_word::BridgeWord;
+use crate::types::guest_traffic::GuestTraffic;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::port::{Rate, Requested};
@@ -72,6 +73,8 @@ pub struct PortRule {
     pub ip: Vec<Prefix>,
     /// Overrides `[host] antispoof` for the ports of this section.
     pub antispoof: Option<bool>,
+    /// `allow` and `ethertypes`: what the guest may send beyond the antispoofing allow-list.
+    pub traffic: GuestTraffic,
     /// Bridge port options: VLANs, isolated, learning, hairpin.
     pub port: Requested,
     /// `bridge` names an Open vSwitch bridge (qemu taps).
@@ -167,6 +170,13 @@ impl Config {
         }
     }
 
+    /// What the guest behind `port` may send beyond the antispoofing allow-list.
+    pub fn traffic_for(&self, port: &IfName) -> GuestTraffic {
+        self.rule_for(port)
+            .map(|rule| rule.traffic.clone())
+            .unwrap_or_default()
+    }
+
     pub fn rule_for(&self, name: &IfName) -> Option<&PortRule> {
         self.ports.iter().find(|rule| {
             rule.patterns
@@ -206,6 +216,7 @@ fn parse_section(header: &str) -> Result<PortRule> {
         masquerade6: None,
         ip: vec![],
         antispoof: None,
+        traffic: GuestTraffic::default(),
         port: Requested::default(),
         openvswitch: None,
         rate: None,
@@ -280,6 +291,16 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             had
         }
         "antispoof" => rule.antispoof.replace(parse_switch(key, value)?).is_some(),
+        "allow" => {
+            let had = rule.traffic.dhcp_server || rule.traffic.router_advertisements;
+            rule.traffic.parse_allow(value)?;
+            had
+        }
+        "ethertypes" => {
+            let had = !rule.traffic.ethertypes.is_empty();
+            rule.traffic.parse_ethertypes(value)?;
+            had
+        }
         "vlan" => {
             let vid = Vid::parse(value)?;
             rule.port.vlans.access.replace(vid).is_some()
@@ -310,7 +331,7 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             .is_some(),
         "rate" => rule.rate.replace(Rate::parse(value)?).is_some(),
         other => bail!(
-            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)"
+            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, allow, ethertypes, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)"
         ),
     };
     if duplicate {

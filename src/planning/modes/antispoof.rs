@@ -5,6 +5,7 @@
 use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::nft::PortFilter;
+use crate::types::guest_traffic::GuestTraffic;
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
@@ -16,6 +17,8 @@ pub struct Guest<'a> {
     pub addresses: &'a [Prefix],
     /// From `Config::antispoof_for`: on or off, and the setting that said so.
     pub enabled: (bool, String),
+    /// What it may send beyond the allow-list (`allow`, `ethertypes` in vifkit.conf).
+    pub traffic: GuestTraffic,
     /// Where the addresses would come from, for the note when there are none.
     pub address_source: &'a str,
 }
@@ -39,12 +42,8 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> a
     }
     let mut filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
     filter.check_size().map_err(anyhow::Error::msg)?;
-    filter.trunk = plan.phase(Phase::BeforeLinkUp).iter().any(|s| {
-        matches!(s, Step::SetPortOptions { link, options }
-            // A guest reaches an untagged member besides its PVID only by tagging, too.
-            if &link.name == port
-                && !(options.vlans.trunks.is_empty() && options.vlans.untagged.is_empty()))
-    });
+    filter.tagged_vlans = tagged_vlans(plan, port);
+    filter.traffic = guest.traffic.clone();
     // An ensure: the filter installed for these very addresses stays, and so do the
     // guest's flows (a second online of a running guest must not cut its connections).
     if kernel.port_filter(port) == Some(filter.fingerprint().as_str()) {
@@ -57,6 +56,24 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> a
     };
     plan.extend(Phase::BeforeLinkUp, [Step::SetPortFilter(filter), purge]);
     Ok(())
+}
+
+/// The VLANs the port carries tagged: its trunks, and the untagged members besides its
+/// PVID, which a guest also reaches only by tagging.
+fn tagged_vlans(plan: &Plan, port: &IfName) -> Vec<u16> {
+    let mut vids: Vec<u16> = plan
+        .phase(Phase::BeforeLinkUp)
+        .iter()
+        .filter_map(|step| match step {
+            Step::SetPortOptions { link, options } if &link.name == port => Some(options),
+            _ => None,
+        })
+        .flat_map(|options| options.vlans.trunks.iter().chain(&options.vlans.untagged))
+        .map(|vid| vid.get())
+        .collect();
+    vids.sort_unstable();
+    vids.dedup();
+    vids
 }
 
 /// Removal is planned whatever the setting or the addresses are now: they may have changed

@@ -1,6 +1,7 @@
 use super::*;
 use crate::planning::plan::Phase;
 use crate::planning::snapshot::Snapshot;
+use crate::types::guest_traffic::GuestTraffic;
 use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::prefix::Prefix;
@@ -29,6 +30,7 @@ fn guest<'a>(port: &'a IfName, addresses: &'a [Prefix], on: bool) -> Guest<'a> {
         mac: Some(MacAddr::parse("00:16:3e:10:10:10").unwrap()),
         addresses,
         enabled: (on, "/etc/vifkit/vifkit.conf:3".to_owned()),
+        traffic: GuestTraffic::default(),
         address_source: "ip= in the vif configuration",
     }
 }

@@ -152,6 +152,7 @@ fn exprs(rule: &rules::Rule) -> Vec<Expr> {
             Load::LinkLayer { offset, len } => payload(Base::LinkLayer, offset, len),
             Load::Network { offset, len } => payload(Base::Network, offset, len),
             Load::Transport { offset, len } => payload(Base::Transport, offset, len),
+            Load::Ipv6ExtHeader { kind } => Expr::ExtHeaderPresent { kind },
         });
         let (data, mask) = m.data();
         if let Some(mask) = mask {

@@ -6,11 +6,20 @@ use std::fmt;
 use crate::types::mac::MacAddr;
 use crate::types::prefix::Prefix;
 
+const IPPROTO_FRAGMENT: u8 = 44;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A packet field, named as nft prints it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
     EtherSource,
+    EtherDestination,
     EtherType,
+    /// The VLAN id of an 802.1Q-tagged frame (its tag's low 12 bits).
+    VlanId,
     /// ARP hardware type, protocol type and their lengths: only Ethernet/IPv4 ARP is parsed.
     ArpShape,
     ArpSenderMac,
@@ -21,17 +30,37 @@ pub enum Field {
     UdpSource,
     UdpDestination,
     Icmpv6Type,
-    /// The target address of a neighbour advertisement.
+    /// The target address of a neighbour solicitation or advertisement.
     NdTarget,
+    /// Whether an IPv6 packet has a fragment header (1 or 0).
+    Ipv6Fragment,
+    /// Bytes of the transport header that nft has no name for (NDP options).
+    TransportBytes {
+        offset: u32,
+        len: u32,
+    },
 }
 
 /// Where a field sits: a header base, offset and length in bytes, or the parsed L4 protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Load {
-    LinkLayer { offset: u32, len: u32 },
-    Network { offset: u32, len: u32 },
-    Transport { offset: u32, len: u32 },
+    LinkLayer {
+        offset: u32,
+        len: u32,
+    },
+    Network {
+        offset: u32,
+        len: u32,
+    },
+    Transport {
+        offset: u32,
+        len: u32,
+    },
     L4Proto,
+    /// 1 when the IPv6 packet carries the extension header `kind`, else 0.
+    Ipv6ExtHeader {
+        kind: u8,
+    },
 }
 
 impl Field {
@@ -39,7 +68,9 @@ impl Field {
         use Load::*;
         match self {
             Field::EtherSource => LinkLayer { offset: 6, len: 6 },
+            Field::EtherDestination => LinkLayer { offset: 0, len: 6 },
             Field::EtherType => LinkLayer { offset: 12, len: 2 },
+            Field::VlanId => LinkLayer { offset: 14, len: 2 },
             Field::ArpShape => Network { offset: 0, len: 6 },
             Field::ArpSenderMac => Network { offset: 8, len: 6 },
             Field::ArpSenderIp => Network { offset: 14, len: 4 },
@@ -50,13 +81,28 @@ impl Field {
             Field::UdpDestination => Transport { offset: 2, len: 2 },
             Field::Icmpv6Type => Transport { offset: 0, len: 1 },
             Field::NdTarget => Transport { offset: 8, len: 16 },
+            Field::Ipv6Fragment => Ipv6ExtHeader {
+                kind: IPPROTO_FRAGMENT,
+            },
+            Field::TransportBytes { offset, len } => Transport { offset, len },
         }
     }
 
-    fn name(self) -> &'static str {
-        match self {
+    /// Applied before the compare whatever the value: a VLAN tag's priority bits are no
+    /// part of its id.
+    fn implicit_mask(self) -> Option<Vec<u8>> {
+        (self == Field::VlanId).then(|| vec![0x0f, 0xff])
+    }
+
+    fn name(self) -> String {
+        let name = match self {
+            Field::TransportBytes { offset, len } => {
+                return format!("@th,{},{}", offset * 8, len * 8);
+            }
             Field::EtherSource => "ether saddr",
+            Field::EtherDestination => "ether daddr",
             Field::EtherType => "ether type",
+            Field::VlanId => "vlan id",
             Field::ArpShape => "arp htype . ptype . hlen . plen",
             Field::ArpSenderMac => "arp saddr ether",
             Field::ArpSenderIp => "arp saddr ip",
@@ -67,7 +113,9 @@ impl Field {
             Field::UdpDestination => "udp dport",
             Field::Icmpv6Type => "icmpv6 type",
             Field::NdTarget => "icmpv6 taddr",
-        }
+            Field::Ipv6Fragment => "exthdr frag",
+        };
+        name.to_owned()
     }
 
     fn len(self) -> usize {
@@ -75,7 +123,7 @@ impl Field {
             Load::LinkLayer { len, .. }
             | Load::Network { len, .. }
             | Load::Transport { len, .. } => len as usize,
-            Load::L4Proto => 1,
+            Load::L4Proto | Load::Ipv6ExtHeader { .. } => 1,
         }
     }
 }
@@ -86,6 +134,11 @@ pub enum Value {
     Net(Prefix),
     Number(u16),
     Bytes(Vec<u8>),
+    /// The field, masked, equals `data`.
+    Masked {
+        data: Vec<u8>,
+        mask: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,15 +175,27 @@ impl Match {
             ),
             Value::Number(n) => {
                 let bytes = n.to_be_bytes();
-                (bytes[2 - self.field.len()..].to_vec(), None)
+                (
+                    bytes[2 - self.field.len()..].to_vec(),
+                    self.field.implicit_mask(),
+                )
             }
             Value::Bytes(bytes) => (bytes.clone(), None),
+            Value::Masked { data, mask } => (data.clone(), Some(mask.clone())),
         }
     }
 }
 
 impl fmt::Display for Match {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field == Field::Ipv6Fragment {
+            let present = (self.value == Value::Number(1)) != self.negate;
+            return write!(
+                f,
+                "exthdr frag {}",
+                if present { "exists" } else { "missing" }
+            );
+        }
         let op = if self.negate { "!= " } else { "" };
         write!(f, "{} {op}", self.field.name())?;
         match &self.value {
@@ -138,10 +203,15 @@ impl fmt::Display for Match {
             Value::Net(net) => write!(f, "{}", net.compact()),
             Value::Number(n) if self.field == Field::EtherType => write!(f, "{n:#06x}"),
             Value::Number(n) => write!(f, "{n}"),
-            Value::Bytes(bytes) => {
-                let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                write!(f, "0x{}", hex.join(""))
+            Value::Bytes(bytes) => write!(f, "0x{}", hex(bytes)),
+            Value::Masked { data, mask } if self.field == Field::EtherDestination => {
+                let as_mac = |b: &[u8]| <[u8; 6]>::try_from(b).map(MacAddr);
+                match (as_mac(mask), as_mac(data)) {
+                    (Ok(mask), Ok(data)) => write!(f, "& {mask} == {data}"),
+                    _ => write!(f, "& 0x{} == 0x{}", hex(mask), hex(data)),
+                }
             }
+            Value::Masked { data, mask } => write!(f, "& 0x{} == 0x{}", hex(mask), hex(data)),
         }
     }
 }

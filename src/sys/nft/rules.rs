@@ -10,6 +10,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::types::guest_traffic::{DEFAULT_ETHERTYPES, GuestTraffic};
 use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
@@ -20,17 +21,38 @@ pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_ARP: u16 = 0x0806;
 pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const ETH_P_8021Q: u16 = 0x8100;
-pub const ETH_P_8021AD: u16 = 0x88a8;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMPV6: u8 = 58;
+const MLD_LISTENER_REPORT: u8 = 131;
+const ND_ROUTER_SOLICIT: u8 = 133;
 const ND_ROUTER_ADVERT: u8 = 134;
+const ND_NEIGHBOR_SOLICIT: u8 = 135;
 const ND_NEIGHBOR_ADVERT: u8 = 136;
 const ND_REDIRECT: u8 = 137;
+const MLD2_LISTENER_REPORT: u8 = 143;
 const DHCP_SERVER_PORT: u16 = 67;
+const DHCP_CLIENT_PORT: u16 = 68;
+const DHCPV6_CLIENT_PORT: u16 = 546;
 const DHCPV6_SERVER_PORT: u16 = 547;
+/// An NDP option's type and length (in 8-byte units) as one big-endian number: source and
+/// target link-layer address options and the DAD nonce, each one unit long on Ethernet.
+const SOURCE_LINK_LAYER_OPTION: u16 = 0x0101;
+const TARGET_LINK_LAYER_OPTION: u16 = 0x0201;
+const NONCE_OPTION: u16 = 0x0e01;
+/// Where a router solicitation's options start, and a neighbour solicitation's or
+/// advertisement's (after the type, code, checksum, reserved word and target).
+const RS_OPTIONS: u32 = 8;
+const NS_NA_OPTIONS: u32 = 24;
+/// 01:80:c2:00:00:00 to 0f: IEEE 802.1D link-local groups (STP, LACP, 802.1X, LLDP) a
+/// bridge must not forward and a guest has no business sending to its host's uplink.
+const RESERVED_GROUPS: [u8; 6] = [0x01, 0x80, 0xc2, 0, 0, 0];
+const RESERVED_GROUPS_MASK: [u8; 6] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xf0];
 
 /// The most address blocks per family a port's rules allow (link-local included).
 pub const MAX_BLOCKS: usize = 32;
+/// The most trunk VLANs whose ids the rules check one by one; a longer list lets tagged
+/// frames of any VLAN through (the bridge's VLAN filter, where it has one, still applies).
+pub const MAX_CHECKED_VLANS: usize = 32;
 
 /// What the guest behind `port` may send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,9 +63,12 @@ pub struct PortFilter {
     pub ipv4: Vec<Prefix>,
     /// Includes the link-local addresses the guest may use.
     pub ipv6: Vec<Prefix>,
-    /// A VLAN trunk: its tagged frames are the point of it and pass (only their source MAC
-    /// is checked; their IP headers sit behind the tag, out of these rules' reach).
-    pub trunk: bool,
+    /// The VLANs the guest may send tagged frames on (a trunk's); empty: none. Only a tagged
+    /// frame's source MAC and VLAN id are checked: its IP header sits behind the tag, out
+    /// of these rules' reach.
+    pub tagged_vlans: Vec<u16>,
+    /// The admin's exceptions (`allow`, `ethertypes` in vifkit.conf).
+    pub traffic: GuestTraffic,
 }
 
 impl PortFilter {
@@ -76,7 +101,8 @@ impl PortFilter {
             mac,
             ipv4,
             ipv6,
-            trunk: false,
+            tagged_vlans: vec![],
+            traffic: GuestTraffic::default(),
         }
     }
 
@@ -101,17 +127,22 @@ impl PortFilter {
         format!("netdev {}", netdev_table(&self.port))
     }
 
-    /// The port's chain: hooked on its ingress, named after it.
+    /// The port's chain, hooked on its ingress and named after it: an allow-list. Frames
+    /// from another MAC, to an IEEE 802.1D reserved group, or of another ether type are
+    /// dropped first; then ARP, IPv4 and IPv6 must come from the guest's addresses, and
+    /// what only a DHCP server or router sends is dropped.
     pub fn chain(&self) -> ChainSpec {
-        let ether_type = |t: u16| Match::eq(Field::EtherType, Value::Number(t));
-        let arp = || ether_type(ETH_P_ARP);
-        let ipv4 = || ether_type(ETH_P_IP);
-        let ipv6 = || ether_type(ETH_P_IPV6);
-        // Drops what matches `first` and none of `nets`.
-        let none_of = |first: Match, field: Field, nets: &[Prefix]| {
-            let others = nets.iter().map(|net| Match::ne(field, Value::Net(*net)));
-            Rule::drop(std::iter::once(first).chain(others).collect())
-        };
+        let mut rules = self.link_layer_rules();
+        rules.extend(self.arp_rules());
+        rules.extend(self.ipv4_rules());
+        rules.extend(self.ipv6_rules());
+        ChainSpec {
+            name: self.port.to_string(),
+            rules,
+        }
+    }
+
+    fn link_layer_rules(&self) -> Vec<Rule> {
         let mut rules = vec![];
         if let Some(mac) = self.mac {
             rules.push(Rule::drop(vec![Match::ne(
@@ -119,16 +150,43 @@ impl PortFilter {
                 Value::Mac(mac),
             )]));
         }
-        // A tagged frame carries its IP header further in, past every saddr check below.
-        if !self.trunk {
-            rules.push(Rule::drop(vec![ether_type(ETH_P_8021Q)]));
-            rules.push(Rule::drop(vec![ether_type(ETH_P_8021AD)]));
+        rules.push(Rule::drop(vec![Match::eq(
+            Field::EtherDestination,
+            Value::Masked {
+                data: RESERVED_GROUPS.to_vec(),
+                mask: RESERVED_GROUPS_MASK.to_vec(),
+            },
+        )]));
+        // 802.3 frames (LLC, SNAP, STP) carry a length where the type would be: dropped too.
+        let mut allowed = DEFAULT_ETHERTYPES.to_vec();
+        if !self.tagged_vlans.is_empty() {
+            allowed.push(ETH_P_8021Q);
         }
+        allowed.extend(&self.traffic.ethertypes);
+        rules.push(Rule::drop(
+            allowed
+                .into_iter()
+                .map(|t| Match::ne(Field::EtherType, Value::Number(t)))
+                .collect(),
+        ));
+        if !self.tagged_vlans.is_empty() && self.tagged_vlans.len() <= MAX_CHECKED_VLANS {
+            let mut other_vlan = vec![ether_type(ETH_P_8021Q)];
+            other_vlan.extend(
+                self.tagged_vlans
+                    .iter()
+                    .map(|&vid| Match::ne(Field::VlanId, Value::Number(vid))),
+            );
+            rules.push(Rule::drop(other_vlan));
+        }
+        rules
+    }
 
-        rules.push(Rule::drop(vec![
+    fn arp_rules(&self) -> Vec<Rule> {
+        let arp = || ether_type(ETH_P_ARP);
+        let mut rules = vec![Rule::drop(vec![
             arp(),
             Match::ne(Field::ArpShape, Value::Bytes(vec![0, 1, 8, 0, 6, 4])),
-        ]));
+        ])];
         if let Some(mac) = self.mac {
             rules.push(Rule::drop(vec![
                 arp(),
@@ -136,62 +194,192 @@ impl PortFilter {
             ]));
         }
         // RFC 5227 probes come from 0.0.0.0 and teach no neighbour anything.
-        let unspecified4 = Prefix::host(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let arp_sources = [&[unspecified4][..], &self.ipv4].concat();
+        let arp_sources = [&[unspecified4()][..], &self.ipv4].concat();
         rules.push(none_of(arp(), Field::ArpSenderIp, &arp_sources));
+        rules
+    }
 
-        let udp = Match::eq(Field::L4Proto, Value::Number(u16::from(IPPROTO_UDP)));
-        let icmpv6 = Match::eq(Field::L4Proto, Value::Number(u16::from(IPPROTO_ICMPV6)));
-        let icmpv6_type = |t: u8| {
-            vec![
-                ipv6(),
-                icmpv6.clone(),
-                Match::eq(Field::Icmpv6Type, Value::Number(t.into())),
-            ]
-        };
-        rules.push(Rule::drop(vec![
-            ipv4(),
-            udp.clone(),
-            Match::eq(Field::UdpSource, Value::Number(DHCP_SERVER_PORT)),
-        ]));
+    fn ipv4_rules(&self) -> Vec<Rule> {
+        let ipv4 = || ether_type(ETH_P_IP);
+        let udp = || l4proto(IPPROTO_UDP);
+        let mut rules = vec![];
+        if !self.traffic.dhcp_server {
+            // A client never sends to udp/68, whatever port it sends from.
+            for (field, port) in [
+                (Field::UdpSource, DHCP_SERVER_PORT),
+                (Field::UdpDestination, DHCP_CLIENT_PORT),
+            ] {
+                rules.push(Rule::drop(vec![
+                    ipv4(),
+                    udp(),
+                    Match::eq(field, Value::Number(port)),
+                ]));
+            }
+        }
         // DHCP discovery: the one thing a guest sends before it has an address.
         rules.push(Rule::accept(vec![
             ipv4(),
-            Match::eq(Field::Ipv4Source, Value::Net(unspecified4)),
-            udp.clone(),
+            Match::eq(Field::Ipv4Source, Value::Net(unspecified4())),
+            udp(),
             Match::eq(Field::UdpDestination, Value::Number(DHCP_SERVER_PORT)),
         ]));
         rules.push(none_of(ipv4(), Field::Ipv4Source, &self.ipv4));
+        rules
+    }
 
-        rules.push(Rule::drop(icmpv6_type(ND_ROUTER_ADVERT)));
-        rules.push(Rule::drop(icmpv6_type(ND_REDIRECT)));
-        rules.push(Rule::drop(vec![
-            ipv6(),
-            udp,
-            Match::eq(Field::UdpSource, Value::Number(DHCPV6_SERVER_PORT)),
-        ]));
-        let mut foreign_target = Rule::drop(icmpv6_type(ND_NEIGHBOR_ADVERT));
-        for net in &self.ipv6 {
-            foreign_target
-                .matches
-                .push(Match::ne(Field::NdTarget, Value::Net(*net)));
-        }
-        rules.push(foreign_target);
-        // Duplicate address detection and MLD reports come from `::`.
-        rules.push(Rule::accept(vec![
-            ipv6(),
+    fn ipv6_rules(&self) -> Vec<Rule> {
+        let ipv6 = || ether_type(ETH_P_IPV6);
+        let icmpv6 = || l4proto(IPPROTO_ICMPV6);
+        let icmpv6_type = |t: u8| {
+            vec![
+                ipv6(),
+                icmpv6(),
+                Match::eq(Field::Icmpv6Type, Value::Number(t.into())),
+            ]
+        };
+        let unspecified = || {
             Match::eq(
                 Field::Ipv6Source,
                 Value::Net(Prefix::host(IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
-            ),
-            icmpv6,
-        ]));
-        rules.push(none_of(ipv6(), Field::Ipv6Source, &self.ipv6));
-        ChainSpec {
-            name: self.port.to_string(),
-            rules,
+            )
+        };
+        let with = |mut matches: Vec<Match>, more: Vec<Match>| {
+            matches.extend(more);
+            matches
+        };
+        // A later fragment has no ICMPv6 header to check; receivers drop fragmented
+        // neighbour discovery anyway (RFC 6980), so no fragment of ICMPv6 passes.
+        let mut rules = vec![Rule::drop(vec![
+            ipv6(),
+            Match::eq(Field::Ipv6Fragment, Value::Number(1)),
+            icmpv6(),
+        ])];
+        if !self.traffic.router_advertisements {
+            rules.push(Rule::drop(icmpv6_type(ND_ROUTER_ADVERT)));
         }
+        rules.push(Rule::drop(icmpv6_type(ND_REDIRECT)));
+        if !self.traffic.dhcp_server {
+            for (field, port) in [
+                (Field::UdpSource, DHCPV6_SERVER_PORT),
+                (Field::UdpDestination, DHCPV6_CLIENT_PORT),
+            ] {
+                rules.push(Rule::drop(vec![
+                    ipv6(),
+                    l4proto(IPPROTO_UDP),
+                    Match::eq(field, Value::Number(port)),
+                ]));
+            }
+        }
+        rules.push(none_of_targets(icmpv6_type(ND_NEIGHBOR_ADVERT), &self.ipv6));
+        if let Some(mac) = self.mac {
+            rules.extend(link_layer_option_rules(&icmpv6_type, mac));
+        }
+        // From `::` only duplicate address detection for the guest's own addresses and
+        // MLD reports; the source check below drops the rest.
+        let solicit = icmpv6_type(ND_NEIGHBOR_SOLICIT);
+        rules.push(none_of_targets(
+            with(solicit.clone(), vec![unspecified()]),
+            &self.ipv6,
+        ));
+        for t in [
+            ND_NEIGHBOR_SOLICIT,
+            MLD_LISTENER_REPORT,
+            MLD2_LISTENER_REPORT,
+        ] {
+            rules.push(Rule::accept(with(icmpv6_type(t), vec![unspecified()])));
+        }
+        rules.push(none_of(ipv6(), Field::Ipv6Source, &self.ipv6));
+        rules
     }
+}
+
+/// An NDP link-layer address option teaches neighbours a MAC for an address, so the one a
+/// solicitation or advertisement carries first (the one receivers use) must be the guest's;
+/// a first option of another kind, which could hide a second one, is refused. A message
+/// without options passes: the loads past its end match nothing.
+fn link_layer_option_rules(icmpv6_type: &dyn Fn(u8) -> Vec<Match>, mac: MacAddr) -> Vec<Rule> {
+    let option = |at: u32, len: u32| Field::TransportBytes { offset: at, len };
+    let kind_at = |at: u32| option(at, 2);
+    let mac_at = |at: u32| Match::ne(option(at + 2, 6), Value::Mac(mac));
+    let with = |t: u8, more: Vec<Match>| {
+        let mut matches = icmpv6_type(t);
+        matches.extend(more);
+        Rule::drop(matches)
+    };
+    let is = |at: u32, kind: u16| Match::eq(kind_at(at), Value::Number(kind));
+    let is_not = |at: u32, kind: u16| Match::ne(kind_at(at), Value::Number(kind));
+    vec![
+        with(
+            ND_ROUTER_SOLICIT,
+            vec![is_not(RS_OPTIONS, SOURCE_LINK_LAYER_OPTION)],
+        ),
+        with(
+            ND_ROUTER_SOLICIT,
+            vec![is(RS_OPTIONS, SOURCE_LINK_LAYER_OPTION), mac_at(RS_OPTIONS)],
+        ),
+        with(
+            ND_NEIGHBOR_SOLICIT,
+            vec![
+                is_not(NS_NA_OPTIONS, SOURCE_LINK_LAYER_OPTION),
+                is_not(NS_NA_OPTIONS, NONCE_OPTION),
+            ],
+        ),
+        with(
+            ND_NEIGHBOR_SOLICIT,
+            vec![
+                is(NS_NA_OPTIONS, SOURCE_LINK_LAYER_OPTION),
+                mac_at(NS_NA_OPTIONS),
+            ],
+        ),
+        // Behind a DAD nonce (Linux sends one by default): a source option there is used too.
+        with(
+            ND_NEIGHBOR_SOLICIT,
+            vec![
+                is(NS_NA_OPTIONS, NONCE_OPTION),
+                Match::eq(option(NS_NA_OPTIONS + 8, 1), Value::Number(1)),
+                mac_at(NS_NA_OPTIONS + 8),
+            ],
+        ),
+        with(
+            ND_NEIGHBOR_ADVERT,
+            vec![is_not(NS_NA_OPTIONS, TARGET_LINK_LAYER_OPTION)],
+        ),
+        with(
+            ND_NEIGHBOR_ADVERT,
+            vec![
+                is(NS_NA_OPTIONS, TARGET_LINK_LAYER_OPTION),
+                mac_at(NS_NA_OPTIONS),
+            ],
+        ),
+    ]
+}
+
+fn ether_type(t: u16) -> Match {
+    Match::eq(Field::EtherType, Value::Number(t))
+}
+
+fn l4proto(protocol: u8) -> Match {
+    Match::eq(Field::L4Proto, Value::Number(u16::from(protocol)))
+}
+
+fn unspecified4() -> Prefix {
+    Prefix::host(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Drops what matches `first` and none of `nets`.
+fn none_of(first: Match, field: Field, nets: &[Prefix]) -> Rule {
+    let others = nets.iter().map(|net| Match::ne(field, Value::Net(*net)));
+    Rule::drop(std::iter::once(first).chain(others).collect())
+}
+
+/// Drops the neighbour solicitations or advertisements matching `matches` whose target is
+/// none of `nets`.
+fn none_of_targets(mut matches: Vec<Match>, nets: &[Prefix]) -> Rule {
+    matches.extend(
+        nets.iter()
+            .map(|net| Match::ne(Field::NdTarget, Value::Net(*net))),
+    );
+    Rule::drop(matches)
 }
 
 /// How many tables the ports are spread over. The kernel finds a table by walking a list
@@ -234,8 +422,12 @@ impl fmt::Display for PortFilter {
             false => list(&self.ipv4),
         };
         write!(f, ", ipv4 {ipv4}, ipv6 {}", list(&self.ipv6))?;
-        if self.trunk {
-            write!(f, ", tagged frames pass (trunk)")?;
+        if !self.tagged_vlans.is_empty() {
+            let vlans: Vec<String> = self.tagged_vlans.iter().map(u16::to_string).collect();
+            write!(f, ", tagged frames on VLANs {}", vlans.join(","))?;
+        }
+        if !self.traffic.is_default() {
+            write!(f, ", also {}", self.traffic)?;
         }
         Ok(())
     }

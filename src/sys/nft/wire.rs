@@ -43,6 +43,10 @@ pub enum Expr {
         len: u32,
     },
     Meta(MetaKey),
+    /// register 1 = 1 if the IPv6 packet has the extension header `kind`, else 0.
+    ExtHeaderPresent {
+        kind: u8,
+    },
     /// register 1 &= mask.
     Mask(Vec<u8>),
     /// register 1 == data, or != when `negate`.
@@ -86,6 +90,8 @@ const NFT_REG_VERDICT: u32 = 0;
 const NFT_REG_1: u32 = 1;
 const NFT_CMP_EQ: u32 = 0;
 const NFT_CMP_NEQ: u32 = 1;
+const NFT_EXTHDR_F_PRESENT: u32 = 1;
+const NFT_EXTHDR_OP_IPV6: u32 = 0;
 /// NFTA_TABLE_USERDATA (Linux 5.13) and NFTA_CHAIN_USERDATA (5.10): bytes the kernel keeps
 /// for userspace; older kernels ignore them.
 pub const NFTA_TABLE_USERDATA: u16 = 6;
@@ -306,6 +312,7 @@ fn write_expr(w: &mut Writer, expr: &Expr) {
     let name = match expr {
         Expr::Payload { .. } => "payload",
         Expr::Meta(_) => "meta",
+        Expr::ExtHeaderPresent { .. } => "exthdr",
         Expr::Mask(_) => "bitwise",
         Expr::Cmp { .. } => "cmp",
         Expr::Verdict(_) => "immediate",
@@ -322,6 +329,14 @@ fn write_expr(w: &mut Writer, expr: &Expr) {
         Expr::Meta(key) => {
             w.be32(2, *key as u32);
             w.be32(1, NFT_REG_1);
+        }
+        Expr::ExtHeaderPresent { kind } => {
+            w.be32(1, NFT_REG_1);
+            w.attr(2, &[*kind]);
+            w.be32(3, 0);
+            w.be32(4, 1);
+            w.be32(5, NFT_EXTHDR_F_PRESENT);
+            w.be32(6, NFT_EXTHDR_OP_IPV6);
         }
         Expr::Mask(mask) => {
             w.be32(1, NFT_REG_1);
