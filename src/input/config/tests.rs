@@ -90,7 +90,7 @@ fn every_bad_line_names_file_and_line() {
         ),
         (
             "[port *]\nvlans = 10\n",
-            "/etc/vifkit/vifkit.conf:2: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)",
+            "/etc/vifkit/vifkit.conf:2: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, allow, ethertypes, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)",
         ),
         (
             "[port *]\nvlan = 4095\n",
@@ -253,4 +253,33 @@ fn bridge_takes_the_bridge_word_with_its_vlans() {
     assert_eq!(word(1).with_vlans().unwrap().bridge.as_str(), "br0");
     assert_eq!(word(2).as_str(), "br0:20");
     assert_eq!(word(2).name(), None);
+}
+
+#[test]
+fn a_port_opts_in_to_more_traffic() {
+    let router = IfName::new("router0").unwrap();
+    let config = parse(
+        "[port router*]\nallow = dhcp-server router-advertisements\nethertypes = pppoe 0x88b5\n",
+    )
+    .unwrap();
+    let traffic = config.traffic_for(&router);
+    assert!(traffic.dhcp_server && traffic.router_advertisements);
+    assert_eq!(traffic.ethertypes, [0x8863, 0x8864, 0x88b5]);
+    assert!(
+        config
+            .traffic_for(&IfName::new("tap0").unwrap())
+            .is_default()
+    );
+    assert_eq!(
+        error("[port *]\nallow = dhcp\n"),
+        "/etc/vifkit/vifkit.conf:2: allow = \"dhcp\" is not something a guest can be allowed to send (expected dhcp-server or router-advertisements)"
+    );
+    assert_eq!(
+        error("[port *]\nethertypes = 0x8100\n"),
+        "/etc/vifkit/vifkit.conf:2: ether type 0x8100 is a VLAN tag: a port passes tagged frames on its trunk VLANs (trunks =), not through ethertypes"
+    );
+    assert_eq!(
+        error("[port *]\nallow = dhcp-server\nallow = dhcp-server\n"),
+        "/etc/vifkit/vifkit.conf:3: allow is set twice in this section"
+    );
 }

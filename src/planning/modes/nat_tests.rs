@@ -133,6 +133,7 @@ fn seed_3_with_a_configured_router() {
         masquerade6: None,
         ip: vec![],
         antispoof: None,
+        traffic: Default::default(),
         port: Default::default(),
         openvswitch: None,
         rate: None,

@@ -24,6 +24,7 @@ fn rule(bridge: Option<&str>) -> PortRule {
         masquerade6: None,
         ip: vec![],
         antispoof: None,
+        traffic: Default::default(),
         port: Default::default(),
         openvswitch: None,
         rate: None,

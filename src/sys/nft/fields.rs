@@ -202,6 +202,9 @@ impl fmt::Display for Match {
             Value::Mac(mac) => write!(f, "{mac}"),
             Value::Net(net) => write!(f, "{}", net.compact()),
             Value::Number(n) if self.field == Field::EtherType => write!(f, "{n:#06x}"),
+            Value::Number(n) if matches!(self.field, Field::TransportBytes { .. }) => {
+                write!(f, "{n:#0width$x}", width = 2 + 2 * self.field.len())
+            }
             Value::Number(n) => write!(f, "{n}"),
             Value::Bytes(bytes) => write!(f, "0x{}", hex(bytes)),
             Value::Masked { data, mask } if self.field == Field::EtherDestination => {

@@ -99,22 +99,119 @@ fn the_rules_in_nft_words() {
         filter.chain().to_string(),
         "chain vif3.0 {
 \tether saddr != 00:16:3e:10:10:10 drop
-\tether type 0x8100 drop
-\tether type 0x88a8 drop
+\tether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 drop
+\tether type != 0x0800 ether type != 0x0806 ether type != 0x86dd drop
 \tether type 0x0806 arp htype . ptype . hlen . plen != 0x000108000604 drop
 \tether type 0x0806 arp saddr ether != 00:16:3e:10:10:10 drop
 \tether type 0x0806 arp saddr ip != 0.0.0.0 arp saddr ip != 192.0.2.10 drop
 \tether type 0x0800 meta l4proto 17 udp sport 67 drop
+\tether type 0x0800 meta l4proto 17 udp dport 68 drop
 \tether type 0x0800 ip saddr 0.0.0.0 meta l4proto 17 udp dport 67 accept
 \tether type 0x0800 ip saddr != 192.0.2.10 drop
+\tether type 0x86dd exthdr frag exists meta l4proto 58 drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 134 drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 137 drop
 \tether type 0x86dd meta l4proto 17 udp sport 547 drop
+\tether type 0x86dd meta l4proto 17 udp dport 546 drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 136 icmpv6 taddr != fe80::216:3eff:fe10:1010 icmpv6 taddr != 2001:db8::/64 drop
-\tether type 0x86dd ip6 saddr :: meta l4proto 58 accept
+\tether type 0x86dd meta l4proto 58 icmpv6 type 133 @th,64,16 != 0x0101 drop
+\tether type 0x86dd meta l4proto 58 icmpv6 type 133 @th,64,16 0x0101 @th,80,48 != 00:16:3e:10:10:10 drop
+\tether type 0x86dd meta l4proto 58 icmpv6 type 135 @th,192,16 != 0x0101 @th,192,16 != 0x0e01 drop
+\tether type 0x86dd meta l4proto 58 icmpv6 type 135 @th,192,16 0x0101 @th,208,48 != 00:16:3e:10:10:10 drop
+\tether type 0x86dd meta l4proto 58 icmpv6 type 135 @th,192,16 0x0e01 @th,256,8 0x01 @th,272,48 != 00:16:3e:10:10:10 drop
+\tether type 0x86dd meta l4proto 58 icmpv6 type 136 @th,192,16 != 0x0201 drop
+\tether type 0x86dd meta l4proto 58 icmpv6 type 136 @th,192,16 0x0201 @th,208,48 != 00:16:3e:10:10:10 drop
+\tether type 0x86dd meta l4proto 58 icmpv6 type 135 ip6 saddr :: icmpv6 taddr != fe80::216:3eff:fe10:1010 icmpv6 taddr != 2001:db8::/64 drop
+\tether type 0x86dd meta l4proto 58 icmpv6 type 135 ip6 saddr :: accept
+\tether type 0x86dd meta l4proto 58 icmpv6 type 131 ip6 saddr :: accept
+\tether type 0x86dd meta l4proto 58 icmpv6 type 143 ip6 saddr :: accept
 \tether type 0x86dd ip6 saddr != fe80::216:3eff:fe10:1010 ip6 saddr != 2001:db8::/64 drop
 }"
     );
+}
+
+fn vif3_filter() -> PortFilter {
+    PortFilter::new(
+        name("vif3.0"),
+        Some(guest_mac()),
+        &[Prefix::new(ip("192.0.2.10"), 32)],
+    )
+}
+
+#[test]
+fn a_trunk_passes_tagged_frames_of_its_vlans_only() {
+    let mut filter = vif3_filter();
+    filter.tagged_vlans = vec![20, 30];
+    let text = filter.chain().to_string();
+    for rule in [
+        "\tether type != 0x0800 ether type != 0x0806 ether type != 0x86dd ether type != 0x8100 drop\n",
+        "\tether type 0x8100 vlan id != 20 vlan id != 30 drop\n",
+    ] {
+        assert!(text.contains(rule), "{rule:?} not in {text}");
+    }
+    assert!(
+        filter
+            .to_string()
+            .ends_with(", tagged frames on VLANs 20,30")
+    );
+    // The priority bits are masked off: a tag of priority 5 on VLAN 20 is VLAN 20.
+    let vid = Match {
+        field: Field::VlanId,
+        negate: true,
+        value: Value::Number(20),
+    };
+    assert_eq!(vid.data(), (vec![0, 20], Some(vec![0x0f, 0xff])));
+    // Past MAX_CHECKED_VLANS ids, any VLAN passes rather than a rule too long to load.
+    filter.tagged_vlans = (1..=MAX_CHECKED_VLANS as u16 + 1).collect();
+    let text = filter.chain().to_string();
+    assert!(text.contains("ether type != 0x8100 drop") && !text.contains("vlan id"));
+}
+
+#[test]
+fn a_port_without_a_trunk_drops_every_tag() {
+    let text = vif3_filter().chain().to_string();
+    assert!(
+        !text.contains("0x8100") && !text.contains("vlan id"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_admin_opts_in_to_server_traffic_and_more_ether_types() {
+    let mut filter = vif3_filter();
+    filter.traffic.dhcp_server = true;
+    filter.traffic.router_advertisements = true;
+    filter.traffic.ethertypes = vec![0x8863, 0x8864];
+    let text = filter.chain().to_string();
+    for gone in [
+        "udp sport 67",
+        "udp dport 68",
+        "udp sport 547",
+        "udp dport 546",
+        "icmpv6 type 134",
+    ] {
+        assert!(!text.contains(gone), "{gone:?} in {text}");
+    }
+    for kept in [
+        "ether type != 0x86dd ether type != 0x8863 ether type != 0x8864 drop",
+        "icmpv6 type 137 drop",
+        "ip saddr != 192.0.2.10 drop",
+    ] {
+        assert!(text.contains(kept), "{kept:?} not in {text}");
+    }
+    assert!(
+        filter
+            .to_string()
+            .ends_with(", also dhcp-server, router-advertisements, ether types 0x8863 0x8864")
+    );
+}
+
+#[test]
+fn without_a_mac_the_ndp_options_are_not_checked() {
+    let filter = PortFilter::new(name("tap0"), None, &[Prefix::new(ip("2001:db8::7"), 128)]);
+    let text = filter.chain().to_string();
+    assert!(!text.contains("@th"), "{text}");
+    assert!(text.contains("exthdr frag exists meta l4proto 58 drop"));
 }
 
 #[test]

@@ -335,8 +335,9 @@ fn write_expr(w: &mut Writer, expr: &Expr) {
             w.attr(2, &[*kind]);
             w.be32(3, 0);
             w.be32(4, 1);
-            w.be32(5, NFT_EXTHDR_F_PRESENT);
+            // libnftnl's order: the operation before the flags.
             w.be32(6, NFT_EXTHDR_OP_IPV6);
+            w.be32(5, NFT_EXTHDR_F_PRESENT);
         }
         Expr::Mask(mask) => {
             w.be32(1, NFT_REG_1);
