@@ -283,3 +283,22 @@ fn a_port_opts_in_to_more_traffic() {
         "/etc/vifkit/vifkit.conf:3: allow is set twice in this section"
     );
 }
+
+/// The shipped example, every commented-out setting taken in, is a valid config.
+#[test]
+fn the_example_parses_uncommented() {
+    let example = include_str!("../../../hotplug/vifkit.conf.example");
+    let text: String = example
+        .lines()
+        .map(|line| match line.strip_prefix('#') {
+            Some(rest) if rest.starts_with(|c: char| c == '[' || c.is_ascii_lowercase()) => rest,
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let config = parse(&text).unwrap();
+    let router = config.traffic_for(&IfName::new("router1.0").unwrap());
+    assert!(router.dhcp_server && router.router_advertisements);
+    assert_eq!(router.ethertypes, [0x8863, 0x8864]);
+    assert_eq!(config.antispoof, Some(false));
+}

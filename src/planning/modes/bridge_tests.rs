@@ -600,3 +600,24 @@ fn a_host_that_drops_bridged_traffic_is_a_warning_not_an_error() {
     assert_eq!(plan.warnings, ["the forward chain drops"]);
     assert!(words(&plan).contains(&"attach vif3.0 to bridge xenbr0".to_owned()));
 }
+
+#[test]
+fn without_xenstore_the_port_leaves_its_bridge_and_its_chain() {
+    let dev = IfName::new("vif3.0").unwrap();
+    let mut web1 = link(7, "web1", None);
+    web1.up = true;
+    web1.master = Some(2);
+    let plan = plan_detach_without_xenstore(Some(&web1), &dev).unwrap();
+    assert_eq!(
+        words(&plan),
+        [
+            "set web1 down",
+            "detach web1 from its bridge",
+            "delete the antispoofing rules of web1"
+        ]
+    );
+    // Gone already: a chain of its name may still be there.
+    let gone = plan_detach_without_xenstore(None, &dev).unwrap();
+    assert_eq!(words(&gone), ["delete the antispoofing rules of vif3.0"]);
+    assert_eq!(gone.notes, ["vif3.0 is already gone"]);
+}
