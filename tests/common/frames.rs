@@ -471,3 +471,381 @@ pub fn arrives(from: (&Netns, &str), to: (&Netns, &str), frame: &[u8], wait: Dur
     let sig = signature(frame);
     arrival(from, to, frame, wait, |f| contains(f, sig)).is_some()
 }
+
+// ---------------------------------------------------------------------------------------
+// More kinds of frames, for the antispoofing allow-list tests (tests/antispoof_frames*.rs):
+// link-layer protocols a guest must not speak to its host's network, ARP of other shapes,
+// DHCP messages, NDP messages with chosen options, MLD reports, fragments.
+
+/// 20 bits of a fresh [`marker`] for an IPv6 flow label: what makes a frame unique that
+/// has no payload of its own to carry a marker (an NDP message without options).
+pub fn flow_label() -> u32 {
+    let m = marker();
+    u32::from_be_bytes([0, m[0] & 0x0f, m[1], m[2]])
+}
+
+/// An 802.3 frame: a length where the ether type would be, then an 802.2 LLC header
+/// (`sap`: DSAP, SSAP, control) and `payload`.
+pub fn llc_frame(src: Mac, dst: Mac, sap: [u8; 3], payload: &[u8]) -> Vec<u8> {
+    let body = [&sap[..], payload].concat();
+    [&dst[..], &src, &be16(body.len()), &body].concat()
+}
+
+/// An 802.3 frame with an LLC/SNAP header: organisation `oui`, protocol `pid`.
+pub fn snap_frame(src: Mac, dst: Mac, oui: [u8; 3], pid: u16, payload: &[u8]) -> Vec<u8> {
+    let snap = [&oui[..], &pid.to_be_bytes(), payload].concat();
+    llc_frame(src, dst, [0xaa, 0xaa, 0x03], &snap)
+}
+
+/// An 802.1D configuration BPDU claiming the root bridge with priority 0 and the sender's
+/// MAC, with `trailer` after its 35 bytes (receivers read no further).
+pub fn stp_bpdu(src: Mac, trailer: &[u8]) -> Vec<u8> {
+    let id = [&[0, 0][..], &src].concat(); // priority 0: the best root there is
+    let head = [0, 0, 0, 0, 0]; // protocol 0, version 0, configuration BPDU, flags
+    let times = [0x80, 0x01, 0, 0, 0x14, 0, 0x02, 0, 0x0f, 0]; // port, ages, hello, delay
+    [&head[..], &id, &[0; 4], &id, &times, trailer].concat()
+}
+
+/// A Cisco PVST+ BPDU (SNAP 00:00:0c/0x010b to 01:00:0c:cc:cc:cd) for VLAN 1.
+pub fn pvst_bpdu(src: Mac, trailer: &[u8]) -> Vec<u8> {
+    let bpdu = stp_bpdu(src, &[]);
+    let vlan = [0, 0, 0, 2, 0, 1];
+    let dst = [0x01, 0x00, 0x0c, 0xcc, 0xcc, 0xcd];
+    snap_frame(
+        src,
+        dst,
+        [0, 0, 0x0c],
+        0x010b,
+        &[&bpdu, &vlan[..], trailer].concat(),
+    )
+}
+
+/// An LLDP frame (0x88cc to 01:80:c2:00:00:0e): chassis (the MAC), port "eth0", TTL 120,
+/// system name `name`, end.
+pub fn lldp(src: Mac, name: &[u8]) -> Vec<u8> {
+    let tlv = |kind: u16, value: &[u8]| {
+        let head = (kind << 9) | u16::try_from(value.len()).unwrap();
+        [&head.to_be_bytes()[..], value].concat()
+    };
+    let body = [
+        tlv(1, &[&[4][..], &src].concat()),
+        tlv(2, b"\x05eth0"),
+        tlv(3, &[0, 120]),
+        tlv(5, name),
+        tlv(0, &[]),
+    ]
+    .concat();
+    ethernet(src, [0x01, 0x80, 0xc2, 0, 0, 0x0e], 0x88cc, &body)
+}
+
+/// An 802.1X EAPOL frame (0x888e to the PAE group 01:80:c2:00:00:03) carrying an EAP
+/// Response/Identity of `identity`.
+pub fn eapol_identity(src: Mac, identity: &[u8]) -> Vec<u8> {
+    let eap = [&[2, 1][..], &be16(5 + identity.len()), &[1], identity].concat();
+    let body = [&[2, 0][..], &be16(eap.len()), &eap].concat();
+    ethernet(src, [0x01, 0x80, 0xc2, 0, 0, 0x03], 0x888e, &body)
+}
+
+/// An 802.3ad LACPDU (slow protocols 0x8809 to 01:80:c2:00:00:02): actor (the MAC, key
+/// 1, active, aggregatable), an empty partner, collector, terminator whose reserved bytes
+/// start with `reserved`.
+pub fn lacpdu(src: Mac, reserved: &[u8; 16]) -> Vec<u8> {
+    let actor = [
+        &[1, 20, 0x80, 0][..],
+        &src,
+        &[0, 1, 0x80, 0, 0, 1, 0x3d, 0, 0, 0],
+    ]
+    .concat();
+    let partner = [&[2, 20][..], &[0; 18]].concat();
+    let collector = [&[3, 16][..], &[0; 14]].concat();
+    let terminator = [&[0, 0][..], reserved, &[0; 34]].concat();
+    let body = [&[1, 1][..], &actor, &partner, &collector, &terminator].concat();
+    ethernet(src, [0x01, 0x80, 0xc2, 0, 0, 0x02], 0x8809, &body)
+}
+
+pub const PADI: u8 = 0x09;
+pub const PADO: u8 = 0x07;
+
+/// A PPPoE discovery packet (0x8863) of `code` with tags Service-Name (any), AC-Name
+/// "vifkit" for a PADO, and Host-Uniq `host_uniq`.
+pub fn pppoe_discovery(src: Mac, dst: Mac, code: u8, host_uniq: &[u8]) -> Vec<u8> {
+    let tag =
+        |kind: u16, value: &[u8]| [&kind.to_be_bytes()[..], &be16(value.len()), value].concat();
+    let mut tags = tag(0x0101, b"");
+    if code == PADO {
+        tags.extend(tag(0x0102, b"vifkit"));
+    }
+    tags.extend(tag(0x0103, host_uniq));
+    let body = [&[0x11, code, 0, 0][..], &be16(tags.len()), &tags].concat();
+    ethernet(src, dst, 0x8863, &body)
+}
+
+/// A PPPoE session packet (0x8864, session 1) carrying PPP protocol `protocol`.
+pub fn pppoe_session(src: Mac, dst: Mac, protocol: u16, payload: &[u8]) -> Vec<u8> {
+    let ppp = [&protocol.to_be_bytes()[..], payload].concat();
+    let body = [&[0x11, 0, 0, 1][..], &be16(ppp.len()), &ppp].concat();
+    ethernet(src, dst, 0x8864, &body)
+}
+
+/// An MPLS unicast frame (0x8847) with one label (bottom of stack, TTL 64).
+pub fn mpls(src: Mac, dst: Mac, label: u32, payload: &[u8]) -> Vec<u8> {
+    let entry = (label << 12) | 0x100 | 64;
+    ethernet(
+        src,
+        dst,
+        0x8847,
+        &[&entry.to_be_bytes()[..], payload].concat(),
+    )
+}
+
+/// An IPX packet (no checksum) from node `src` to node `dst` on network 0, sockets 0x4000,
+/// carrying `payload`.
+pub fn ipx_packet(src: Mac, dst: Mac, payload: &[u8]) -> Vec<u8> {
+    let len = be16(30 + payload.len());
+    let end = |node: &Mac| [&[0, 0, 0, 0][..], node, &[0x40, 0]].concat();
+    [
+        &[0xff, 0xff][..],
+        &len,
+        &[0, 4],
+        &end(&dst),
+        &end(&src),
+        payload,
+    ]
+    .concat()
+}
+
+/// The tags of 802.1ad: an S-tag (0x88a8) `svid` outside an 802.1Q C-tag `cvid`.
+pub fn qinq_tagged(frame: &[u8], svid: u16, cvid: u16) -> Vec<u8> {
+    let inner = vlan_tagged(frame, cvid);
+    let tag = [ETH_QINQ.to_be_bytes(), svid.to_be_bytes()].concat();
+    [&inner[..12], &tag, &inner[12..]].concat()
+}
+
+/// An ARP-format body of any shape: hardware type, protocol type, their lengths, operation,
+/// then the addresses as given; `trailer` is Ethernet padding after it.
+#[allow(clippy::too_many_arguments)]
+pub fn arp_shaped(
+    src_mac: Mac,
+    dst_mac: Mac,
+    ethertype: u16,
+    shape: [u8; 6],
+    op: u16,
+    addresses: &[&[u8]],
+    trailer: &[u8],
+) -> Vec<u8> {
+    let body = [&shape[..], &op.to_be_bytes(), &addresses.concat(), trailer].concat();
+    ethernet(src_mac, dst_mac, ethertype, &body)
+}
+
+pub const DHCPDISCOVER: u8 = 1;
+pub const DHCPOFFER: u8 = 2;
+pub const DHCPREQUEST: u8 = 3;
+pub const DHCPACK: u8 = 5;
+
+/// A DHCP message of `kind` (BOOTREQUEST for discover and request, with `ciaddr` the
+/// sender's address; else BOOTREPLY) for client `chaddr` offering `yiaddr`, with
+/// `client_id` as option 61, padded to BOOTP's 300 bytes; `from` and `to` are (MAC,
+/// address, port).
+pub fn dhcp(
+    from: (Mac, Ipv4Addr, u16),
+    to: (Mac, Ipv4Addr, u16),
+    kind: u8,
+    chaddr: Mac,
+    yiaddr: Ipv4Addr,
+    client_id: &[u8],
+) -> Vec<u8> {
+    let request = matches!(kind, DHCPDISCOVER | DHCPREQUEST);
+    let ciaddr = if request {
+        from.1
+    } else {
+        Ipv4Addr::UNSPECIFIED
+    };
+    let head = [
+        if request { 1 } else { 2 },
+        1,
+        6,
+        0,
+        0x56,
+        0x4b,
+        0x49,
+        0x54,
+        0,
+        0,
+        0x80,
+        0,
+    ];
+    let mut b = [
+        &head[..],
+        &ciaddr.octets(),
+        &yiaddr.octets(),
+        &[0; 8],
+        &chaddr,
+    ]
+    .concat();
+    b.resize(b.len() + 10 + 64 + 128, 0); // chaddr's padding, sname, file
+    let id = [
+        &[61][..],
+        &[u8::try_from(client_id.len() + 1).unwrap(), 0],
+        client_id,
+    ]
+    .concat();
+    b.extend_from_slice(&[&[99, 130, 83, 99, 53, 1, kind][..], &id, &[255]].concat());
+    b.resize(300, 0);
+    ipv4_udp(from.0, to.0, from.1, to.1, from.2, to.2, &b)
+}
+
+/// An ICMP echo request carrying `payload`.
+pub fn icmp_echo(
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    payload: &[u8],
+) -> Vec<u8> {
+    let msg = [&[8, 0, 0, 0, 0x12, 0x34, 0, 1][..], payload].concat();
+    let msg = with_checksum(&[], msg, 2);
+    ethernet(src_mac, dst_mac, ETH_IPV4, &ipv4_packet(src, dst, 1, &msg))
+}
+
+/// An IPv4 frame (20-byte header) cut into two fragments, the first with the first
+/// `first_len` bytes (a multiple of 8) of its payload; both with a fresh identification.
+pub fn ipv4_fragments(frame: &[u8], first_len: usize) -> [Vec<u8>; 2] {
+    assert!(
+        first_len.is_multiple_of(8) && frame[14] == 0x45,
+        "fragment at {first_len}"
+    );
+    let id = &marker()[..2];
+    let (eth, header, payload) = (&frame[..14], &frame[14..34], &frame[34..]);
+    let piece = |offset: usize, more: bool, data: &[u8]| {
+        let mut h = header.to_vec();
+        h[2..4].copy_from_slice(&be16(20 + data.len()));
+        h[4..6].copy_from_slice(id);
+        let field = u16::try_from(offset / 8).unwrap() | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&field.to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let sum = checksum(&[&h]);
+        h[10..12].copy_from_slice(&sum.to_be_bytes());
+        [eth, &h, data].concat()
+    };
+    [
+        piece(0, true, &payload[..first_len]),
+        piece(first_len, false, &payload[first_len..]),
+    ]
+}
+
+/// Who an IPv6 frame is from and to, on Ethernet and in IPv6.
+#[derive(Clone, Copy, Debug)]
+pub struct Path6 {
+    pub src_mac: Mac,
+    pub dst_mac: Mac,
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+}
+
+/// An IPv6 frame with a fresh flow label, `next` the first header after the fixed one,
+/// `payload` as given (extension headers and upper layer).
+pub fn ipv6_frame(p: Path6, hop: u8, next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut ip = ipv6_packet(p.src, p.dst, next, hop, payload);
+    ip[1..4].copy_from_slice(&flow_label().to_be_bytes()[1..]);
+    ethernet(p.src_mac, p.dst_mac, ETH_IPV6, &ip)
+}
+
+/// An ICMPv6 message (type, code, checksum over `p`'s pseudo-header, then `body`).
+pub fn icmpv6_message(p: Path6, kind: u8, code: u8, body: &[u8]) -> Vec<u8> {
+    let msg = [&[kind, code, 0, 0][..], body].concat();
+    with_checksum(&pseudo6(p.src, p.dst, ICMPV6, msg.len()), msg, 2)
+}
+
+/// An ICMPv6 message in an IPv6 frame with hop limit 255 and a fresh flow label.
+pub fn icmpv6_frame(p: Path6, kind: u8, body: &[u8]) -> Vec<u8> {
+    ipv6_frame(p, 255, ICMPV6, &icmpv6_message(p, kind, 0, body))
+}
+
+/// A source (1) or target (2) link-layer address option.
+pub fn ll_option(kind: u8, mac: Mac) -> Vec<u8> {
+    [&[kind, 1][..], &mac].concat()
+}
+
+/// A DAD nonce option (RFC 7527).
+pub fn nonce_option(nonce: &[u8; 6]) -> Vec<u8> {
+    [&[14, 1][..], nonce].concat()
+}
+
+pub fn neighbour_solicitation(p: Path6, target: Ipv6Addr, options: &[u8]) -> Vec<u8> {
+    let body = [&[0; 4][..], &target.octets(), options].concat();
+    icmpv6_frame(p, 135, &body)
+}
+
+/// A neighbour advertisement with `flags` (0x80 router, 0x40 solicited, 0x20 override).
+pub fn neighbour_advert(p: Path6, flags: u8, target: Ipv6Addr, options: &[u8]) -> Vec<u8> {
+    let body = [&[flags, 0, 0, 0][..], &target.octets(), options].concat();
+    icmpv6_frame(p, 136, &body)
+}
+
+pub fn router_solicitation(p: Path6, options: &[u8]) -> Vec<u8> {
+    icmpv6_frame(p, 133, &[&[0; 4][..], options].concat())
+}
+
+/// A redirect: the better first hop for `destination` is `target` (at `target_mac`).
+pub fn redirect(p: Path6, target: Ipv6Addr, destination: Ipv6Addr, target_mac: Mac) -> Vec<u8> {
+    let body = [
+        &[0; 4][..],
+        &target.octets(),
+        &destination.octets(),
+        &ll_option(2, target_mac),
+    ]
+    .concat();
+    icmpv6_frame(p, 137, &body)
+}
+
+/// An ICMPv6 echo request (identifier 0x1234, sequence 1) carrying `payload`.
+pub fn echo_request6(p: Path6, payload: &[u8]) -> Vec<u8> {
+    icmpv6_frame(p, 128, &[&[0x12, 0x34, 0, 1][..], payload].concat())
+}
+
+/// An MLD report with a hop-by-hop header holding the router alert option, hop limit 1,
+/// as Linux sends it: version 1 (type 131) for `group`, or version 2 (type 143) with one
+/// record changing `group` to exclude mode (a join).
+pub fn mld_report(p: Path6, version: u8, group: Ipv6Addr) -> Vec<u8> {
+    let (kind, body) = match version {
+        1 => (131, [&[0; 4][..], &group.octets()].concat()),
+        _ => (
+            143,
+            [&[0, 0, 0, 1, 4, 0, 0, 0][..], &group.octets()].concat(),
+        ),
+    };
+    let hop_by_hop = [ICMPV6, 0, 5, 2, 0, 0, 1, 0]; // router alert (MLD), PadN
+    let msg = icmpv6_message(p, kind, 0, &body);
+    ipv6_frame(p, 1, 0, &[&hop_by_hop[..], &msg].concat())
+}
+
+/// A DHCPv6 message of `kind` (1 solicit, 2 advertise, 7 reply) with `duid` as a
+/// DUID-UUID client identifier, in UDP from `sport` to `dport`.
+pub fn dhcpv6(p: Path6, (sport, dport): (u16, u16), kind: u8, duid: &[u8; 16]) -> Vec<u8> {
+    let body = [&[kind, 0x56, 0x4b, 0x54][..], &[0, 1, 0, 18, 0, 4], duid].concat();
+    ipv6_udp(p.src_mac, p.dst_mac, p.src, p.dst, sport, dport, &body)
+}
+
+/// The upper-layer part of a frame [`ipv6_frame`] or [`ipv6_udp`] built without
+/// extension headers: what [`ipv6_fragments`] cuts.
+pub fn ipv6_upper(frame: &[u8]) -> (u8, u8, &[u8]) {
+    (frame[14 + 6], frame[14 + 7], &frame[14 + 40..])
+}
+
+/// `frame` (an IPv6 frame without extension headers) cut into two fragments behind
+/// fragment headers with a fresh identification, the first holding `first_len` bytes (a
+/// multiple of 8) of the upper layer.
+pub fn ipv6_fragments(p: Path6, frame: &[u8], first_len: usize) -> [Vec<u8>; 2] {
+    assert!(first_len.is_multiple_of(8), "fragment at {first_len}");
+    let (next, hop, upper) = ipv6_upper(frame);
+    let id = &marker()[..4];
+    let piece = |offset: usize, more: bool, data: &[u8]| {
+        let field = u16::try_from(offset).unwrap() | u16::from(more);
+        let header = [&[next, 0][..], &field.to_be_bytes(), id].concat();
+        ipv6_frame(p, hop, 44, &[&header, data].concat())
+    };
+    [
+        piece(0, true, &upper[..first_len]),
+        piece(first_len, false, &upper[first_len..]),
+    ]
+}
