@@ -254,18 +254,16 @@ fn ndp_cases() -> Vec<Case> {
             "MLDv2 report from a forged link-local",
             mld_report(mld("fe80::99"), 2, own_sn_group),
         ),
-        // FILTER BUG (these two fail on purpose until src/ is fixed): behind a nonce the
-        // filter checks only the second option for an SLLAO, but Linux's
-        // ndisc_parse_options skips a repeated nonce (warning of a duplicate) and an
-        // unknown option alike and uses an SLLAO further on, so a guest still teaches
-        // its neighbours a made-up MAC for its address (`ndp_effects` shows the peer's
-        // cache taking it with antispoofing on).
+        // Linux's ndisc_parse_options skips a repeated nonce and an unknown option alike
+        // and uses an SLLAO further on: a nonce from anywhere but `::` is refused, so no
+        // option can hide behind it (`ndp_effects` shows the peer's cache taking it
+        // unfiltered).
         forbidden(
-            "FILTER BUG: NS with a nonce, a second nonce, then a made-up SLLAO",
+            "NS with a nonce, a second nonce, then a made-up SLLAO",
             ns(to_peer_group, peer, &[&nonce(), &nonce(), &sllao(made_up)]),
         ),
         forbidden(
-            "FILTER BUG: NS with a nonce, an unknown option, then a made-up SLLAO",
+            "NS with a nonce, an unknown option, then a made-up SLLAO",
             ns(to_peer_group, peer, &[&nonce(), &unknown, &sllao(made_up)]),
         ),
     ]
@@ -310,7 +308,7 @@ fn ndp_effects(rig: &FrameRig, filtered: bool) -> Vec<String> {
             "02:00:00:00:00:a2",
         ),
         poison(
-            "FILTER BUG: NS with a nonce, a second nonce, then a made-up SLLAO",
+            "NS with a nonce, a second nonce, then a made-up SLLAO",
             neighbour_solicitation(
                 to_peer_group,
                 peer,

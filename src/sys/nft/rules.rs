@@ -331,13 +331,16 @@ fn link_layer_option_rules(icmpv6_type: &dyn Fn(u8) -> Vec<Match>, mac: MacAddr)
                 mac_at(NS_NA_OPTIONS),
             ],
         ),
-        // Behind a DAD nonce (Linux sends one by default): a source option there is used too.
+        // A nonce belongs to duplicate address detection, from `::`, whose receivers ignore
+        // link-layer options; anywhere else a nonce could hide one behind it.
         with(
             ND_NEIGHBOR_SOLICIT,
             vec![
                 is(NS_NA_OPTIONS, NONCE_OPTION),
-                Match::eq(option(NS_NA_OPTIONS + 8, 1), Value::Number(1)),
-                mac_at(NS_NA_OPTIONS + 8),
+                Match::ne(
+                    Field::Ipv6Source,
+                    Value::Net(Prefix::host(IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
+                ),
             ],
         ),
         with(

@@ -118,7 +118,7 @@ fn the_rules_in_nft_words() {
 \tether type 0x86dd meta l4proto 58 icmpv6 type 133 @th,64,16 0x0101 @th,80,48 != 00:16:3e:10:10:10 drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 135 @th,192,16 != 0x0101 @th,192,16 != 0x0e01 drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 135 @th,192,16 0x0101 @th,208,48 != 00:16:3e:10:10:10 drop
-\tether type 0x86dd meta l4proto 58 icmpv6 type 135 @th,192,16 0x0e01 @th,256,8 0x01 @th,272,48 != 00:16:3e:10:10:10 drop
+\tether type 0x86dd meta l4proto 58 icmpv6 type 135 @th,192,16 0x0e01 ip6 saddr != :: drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 136 @th,192,16 != 0x0201 drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 136 @th,192,16 0x0201 @th,208,48 != 00:16:3e:10:10:10 drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 135 ip6 saddr :: icmpv6 taddr != fe80::216:3eff:fe10:1010 icmpv6 taddr != 2001:db8::/64 drop
