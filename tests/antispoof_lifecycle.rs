@@ -1,11 +1,22 @@
 //! What antispoofing leaves in nf_tables across a port's life: no chain and no rule after
 //! offline (the shared tables may stay, empty), also for 200 ports, a `B/ip` changed meanwhile or a vif name reused without an offline; flows
-//! of a reused address purged on plug; qemu taps alike. Needs root.
+//! of a reused address purged on plug; qemu taps alike. A stale chain of the vif name goes
+//! when the next guest of that name is unfiltered; a chain flushed or changed by hand is
+//! drift for `vifkit check` and repaired by the next online, the rules read back from the
+//! kernel as vifkit wrote them. Needs root.
 
 mod common;
 
+use std::process::Output;
+use std::time::Duration;
+
+use common::frames::{arrives, in_netns, ipv4_udp, mac, marker};
 use common::*;
 use serde_json::Value;
+use vifkit::sys::nft::{self, PortFilter};
+use vifkit::types::mac::MacAddr;
+use vifkit::types::names::IfName;
+use vifkit::types::prefix::Prefix;
 
 /// `nft -j list ruleset` in `ns`: every table and every chain, as "family table [chain]",
 /// and the number of rules.
@@ -240,4 +251,290 @@ fn qemu_taps_are_filtered_from_the_config_file() {
     assert_eq!(ruleset(&host.ns).0, ["netdev vifkit-antispoof-22"]);
     assert_ok(&qemu(binary("qemu-ifdown").to_str().unwrap()));
     assert_nothing_left(&host.ns);
+}
+
+/// `nft list chains netdev` in `ns`: the names of every netdev chain.
+fn netdev_chains(ns: &Netns) -> Vec<String> {
+    ruleset(ns)
+        .1
+        .iter()
+        .filter_map(|chain| chain.strip_prefix("netdev "))
+        .filter_map(|chain| chain.split(' ').nth(1))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn table_of(port: &str) -> String {
+    nft::rules::netdev_table(&IfName::new(port).unwrap())
+}
+
+/// `vifkit ARGS` in `ns`, on the test xenstore.
+fn vifkit(ns: &Netns, xs: &Xenstore, args: &[&str]) -> Output {
+    let mut cmd = ns.exec();
+    cmd.arg("env")
+        .arg(format!("XENSTORED_PATH={}", xs.socket.display()));
+    run(cmd.arg(binary("vifkit")).args(args))
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Bridge xenbr0 in `host` with a peer (192.0.2.242 behind vif9.0), for guests to reach.
+fn bridge_with_peer(tag: &str) -> (Netns, Netns, Xenstore) {
+    let host = Netns::new(&format!("{tag}h"));
+    let peer = Netns::new(&format!("{tag}p"));
+    host.bridge("xenbr0", 1500);
+    host.veth("vif9.0", "eth0", &peer);
+    peer.ip(&["link", "set", "eth0", "address", "00:16:3e:20:20:20"]);
+    peer.ip(&["addr", "add", "192.0.2.242/24", "dev", "eth0"]);
+    host.ip(&["link", "set", "vif9.0", "master", "xenbr0", "up"]);
+    (host, peer, Xenstore::start())
+}
+
+fn online(host: &Netns, xs: &Xenstore, vif: &Vif) -> Output {
+    let out = hotplug(host, xs, vif, &["online", "type_if=vif"], &[]);
+    assert_ok(&out);
+    out
+}
+
+#[test]
+fn an_unfiltered_guest_does_not_inherit_a_stale_chain_of_its_vif_name() {
+    let (host, peer, xs) = bridge_with_peer("alst");
+    let _ = &peer;
+    // A guest plugged as web1 with B/ip, filtered; its domain destroyed without an offline.
+    let first_guest = Netns::new("alst1");
+    let mut first = Vif::new(3, 0);
+    first.vifname = Some("web1");
+    host.netback_vif(&first, &first_guest);
+    xs.write_vif(&first);
+    xs.write(&format!("{}/ip", first.backend()), "192.0.2.10");
+    online(&host, &xs, &first);
+    assert_eq!(netdev_chains(&host), ["web1"]);
+    host.ip(&["link", "del", "web1"]);
+    drop(first_guest);
+    // The control: the kernel kept the chain, and hooks it on the next device named web1,
+    // which passes no traffic of a guest with another address.
+    assert_eq!(
+        netdev_chains(&host),
+        ["web1"],
+        "the chain went with its device"
+    );
+
+    let guest = Netns::new("alst2");
+    let mut second = Vif::new(4, 0);
+    second.vifname = Some("web1");
+    host.netback_vif(&second, &guest);
+    xs.write_vif(&second);
+    guest.ip(&["addr", "add", "192.0.2.20/24", "dev", "eth0"]);
+    host.ip(&["link", "set", "vif4.0", "name", "web1"]);
+    host.ip(&["link", "set", "web1", "master", "xenbr0", "up"]);
+    assert!(
+        !guest.ping("192.0.2.242"),
+        "the stale chain let web1's guest through"
+    );
+    host.ip(&["link", "set", "web1", "down", "nomaster"]);
+    host.ip(&["link", "set", "web1", "name", "vif4.0"]);
+    assert_eq!(netdev_chains(&host), ["web1"]);
+
+    // The next guest named web1, without B/ip: unfiltered, and the old chain is gone.
+    let out = online(&host, &xs, &second);
+    assert!(
+        stderr(&out).contains("delete the antispoofing rules of web1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(netdev_chains(&host), Vec::<String>::new());
+    assert!(guest.ping("192.0.2.242"), "web1's guest reaches its peer");
+    // Nothing more to remove on a second online.
+    assert!(dry_run_steps(&host, &xs, &second, &["online", "type_if=vif"], &[]).is_empty());
+}
+
+/// A UDP frame from the guest (its MAC) with source `src`, to the peer.
+fn udp_from(src: &str) -> Vec<u8> {
+    ipv4_udp(
+        mac("00:16:3e:10:10:10"),
+        mac("00:16:3e:20:20:20"),
+        src.parse().unwrap(),
+        "192.0.2.242".parse().unwrap(),
+        4000,
+        5000,
+        &marker(),
+    )
+}
+
+#[test]
+fn check_sees_a_flushed_or_altered_chain_and_online_repairs_it() {
+    let (host, peer, xs) = bridge_with_peer("alck");
+    let guest = Netns::new("alckg");
+    let vif = Vif::new(3, 0);
+    host.netback_vif(&vif, &guest);
+    xs.write_vif(&vif);
+    xs.write(&format!("{}/ip", vif.backend()), "192.0.2.241");
+    let table = table_of("vif3.0");
+    let wait = Duration::from_millis(400);
+    let passes = |src: &str| arrives((&guest, "eth0"), (&peer, "eth0"), &udp_from(src), wait);
+    let in_place = || {
+        let out = vifkit(&host, &xs, &["check", "vif3.0"]);
+        assert_eq!(
+            (out.status.code(), stdout(&out).as_str()),
+            (Some(0), "vif3.0: in place, as online leaves it\n"),
+            "{}",
+            stderr(&out)
+        );
+    };
+    let drift = || {
+        let out = vifkit(&host, &xs, &["check", "vif3.0"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        stdout(&out)
+    };
+    let nft = |command: &str| must(host.exec().args(["sh", "-c", &format!("nft {command}")]));
+    let not_installed = format!(
+        "drift: the antispoofing rules of vif3.0 (netdev {table}) are not the ones online installs: "
+    );
+
+    online(&host, &xs, &vif);
+    in_place();
+    assert!(passes("192.0.2.241"), "the guest's own frame");
+    assert!(!passes("192.0.2.99"), "a forged source");
+    let rules = ruleset(&host).2;
+
+    // Flushed: the comment stays, the rules are gone, and so is the filtering.
+    nft(&format!("flush chain netdev {table} vif3.0"));
+    let text = drift();
+    assert!(
+        text.contains(&format!("{not_installed}the chain is empty (flushed)")),
+        "{text}"
+    );
+    assert!(passes("192.0.2.99"), "the flush is real");
+    assert_eq!(
+        dry_run_steps(&host, &xs, &vif, &["online", "type_if=vif"], &[]),
+        [
+            format!(
+                "filter vif3.0 (netdev {table}): mac 00:16:3e:10:10:10, ipv4 192.0.2.241, ipv6 fe80::216:3eff:fe10:1010"
+            ),
+            "purge conntrack entries of 192.0.2.241".to_owned(),
+        ]
+    );
+    online(&host, &xs, &vif);
+    in_place();
+    assert!(!passes("192.0.2.99"), "repaired");
+    assert_eq!(ruleset(&host).2, rules);
+
+    // An accept inserted ahead of the rules.
+    nft(&format!("insert rule netdev {table} vif3.0 accept"));
+    let text = drift();
+    assert!(
+        text.contains(&format!(
+            "{not_installed}the chain has {} rules where online installs {rules} (changed by hand)",
+            rules + 1
+        )),
+        "{text}"
+    );
+    assert!(passes("192.0.2.99"));
+    online(&host, &xs, &vif);
+    in_place();
+    assert!(!passes("192.0.2.99"));
+
+    // The rule that drops other IPv4 sources (192.0.2.241 is 0xc00002f1): its handle, and
+    // its place in the chain.
+    let ipv4_source_rule = || {
+        let listed = nft(&format!("-a list chain netdev {table} vif3.0"));
+        let rules: Vec<&str> = listed.lines().filter(|l| l.contains("# handle")).collect();
+        let (at, line) = rules
+            .iter()
+            .enumerate()
+            .find(|(_, line)| line.contains("@nh,96,32 != 0xc00002f1 drop"))
+            .unwrap_or_else(|| panic!("no IPv4 source rule in {listed}"));
+        let handle = line.rsplit("# handle ").next().unwrap().trim().to_owned();
+        // The chain's own line carries a handle too.
+        (at, handle)
+    };
+
+    // That rule replaced by an accept: as many rules, one of them not vifkit's.
+    let (at, handle) = ipv4_source_rule();
+    nft(&format!(
+        "replace rule netdev {table} vif3.0 handle {handle} accept"
+    ));
+    let text = drift();
+    assert!(
+        text.contains(&format!(
+            "{not_installed}rule {at} differs (changed by hand)"
+        )),
+        "{text}"
+    );
+    assert!(passes("192.0.2.99"));
+    online(&host, &xs, &vif);
+    in_place();
+    assert!(!passes("192.0.2.99"));
+
+    // That rule deleted by its handle.
+    let (_, handle) = ipv4_source_rule();
+    nft(&format!(
+        "delete rule netdev {table} vif3.0 handle {handle}"
+    ));
+    let text = drift();
+    assert!(
+        text.contains(&format!(
+            "{not_installed}the chain has {} rules where online installs {rules} (changed by hand)",
+            rules - 1
+        )),
+        "{text}"
+    );
+    assert!(passes("192.0.2.99"), "that rule is gone");
+    online(&host, &xs, &vif);
+    in_place();
+    assert!(!passes("192.0.2.99"));
+}
+
+#[test]
+fn a_kernels_rules_read_back_as_vifkit_wrote_them() {
+    let ns = Netns::new("alrb");
+    ns.ip(&[
+        "link", "add", "vif3.0", "type", "veth", "peer", "name", "vif3.0p",
+    ]);
+    let port = IfName::new("vif3.0").unwrap();
+    let mut filter = PortFilter::new(
+        port.clone(),
+        Some(MacAddr::parse("00:16:3e:10:10:10").unwrap()),
+        &[
+            Prefix::new("192.0.2.10".parse().unwrap(), 32),
+            Prefix::new("2001:db8::".parse().unwrap(), 64),
+        ],
+    );
+    filter.tagged_vlans = vec![20];
+    let table = table_of("vif3.0");
+    in_netns(&ns, || {
+        assert_eq!(nft::read_port_filter(&port).unwrap(), None);
+        nft::set_port_filter(&filter).unwrap();
+        let read = nft::read_port_filter(&port).unwrap().unwrap();
+        // Rule by rule, so a failure names the first one the decoder reads otherwise.
+        let wanted = filter.as_installed();
+        assert_eq!(read.fingerprint, wanted.fingerprint);
+        for (i, (read, wanted)) in read.rules.iter().zip(&wanted.rules).enumerate() {
+            assert_eq!(read, wanted, "rule {}", i + 1);
+        }
+        assert_eq!(read.rules.len(), wanted.rules.len());
+        assert!(filter.is_installed_as(&read));
+    });
+    must(ns.exec().args([
+        "nft",
+        &format!("insert rule netdev {table} vif3.0 counter accept"),
+    ]));
+    in_netns(&ns, || {
+        let read = nft::read_port_filter(&port).unwrap().unwrap();
+        assert_eq!(read.rules[0], None, "a counter is not vifkit's");
+        assert!(!filter.is_installed_as(&read));
+    });
+    must(
+        ns.exec()
+            .args(["nft", &format!("flush chain netdev {table} vif3.0")]),
+    );
+    in_netns(&ns, || {
+        let read = nft::read_port_filter(&port).unwrap().unwrap();
+        assert_eq!(read.fingerprint, filter.fingerprint(), "the comment stays");
+        assert!(read.rules.is_empty());
+        nft::remove_port_filter(&port).unwrap();
+        assert_eq!(nft::read_port_filter(&port).unwrap(), None);
+    });
 }

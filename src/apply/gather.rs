@@ -54,10 +54,11 @@ pub async fn gather(netlink: &Netlink, needs: &Needs) -> Result<Snapshot> {
             Err(err) => log::debug!("cannot tell whether bridged traffic is dropped: {err:#}"),
         }
     }
+    // One lookup; the chain's rules are read (one dump) only when it exists.
     if let Some(port) = &needs.port_filter
-        && let Some(fingerprint) = nft::installed_port_filter(port)?
+        && let Some(installed) = nft::read_port_filter(port)?
     {
-        kernel.port_filters.push((port.clone(), fingerprint));
+        kernel.port_filters.push((port.clone(), installed));
     }
     if let Some(key) = &needs.nat
         && let Some(fingerprint) = nft::installed_nat(key)?

@@ -106,9 +106,8 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
         }
     };
     needs.addresses_of = tap_only();
-    if config.antispoof_for(tap).0 {
-        needs.port_filter = Some(tap.clone());
-    }
+    // Filtered or not: a chain left by an earlier tap of this name hooks on this one.
+    needs.port_filter = Some(tap.clone());
     let kernel = gather(netlink, &needs).await?;
     let (mut plan, allowed) = match (choice, rule) {
         (TapUp::OpenVswitch { word, source }, Some(rule)) => {

@@ -16,7 +16,9 @@ pub struct Needs {
     pub addresses_of: Vec<IfName>,
     /// Whether the host's netfilter drops bridged traffic (a bridged port's warning).
     pub bridged_traffic: bool,
-    /// The fingerprint of this port's antispoofing filter, if one is installed.
+    /// This port's antispoofing chain, if it has one (its fingerprint and rules). Every
+    /// attach asks, filtered or not: a chain outlives its device and hooks on the next one
+    /// of the same name, so an earlier guest's must go even when this one is unfiltered.
     pub port_filter: Option<IfName>,
     /// The fingerprint of the NAT table of this key, if one is installed.
     pub nat: Option<String>,

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::sys::nft::InstalledFilter;
 use crate::sys::ovsdb::OvsPort;
 use crate::sys::rtnl::Link;
 use crate::sys::sysctl::Key;
@@ -24,8 +25,9 @@ pub struct Snapshot {
     pub proxies: Vec<(u32, IpAddr)>,
     /// Why bridged guests' traffic is dropped by the host's forward chains, if it is.
     pub bridged_traffic_dropped: Option<String>,
-    /// Installed antispoofing filters asked for: (port, fingerprint; "" for none).
-    pub port_filters: Vec<(IfName, String)>,
+    /// Antispoofing chains asked for, as the kernel holds them: (port, its comment and
+    /// rules). A port without a chain is absent.
+    pub port_filters: Vec<(IfName, InstalledFilter)>,
     /// Installed NAT tables asked for: (key, fingerprint; "" for none).
     pub nat_tables: Vec<(String, String)>,
     /// Open vSwitch ports asked for: (name, bridge, port as the database holds it).
@@ -76,12 +78,12 @@ impl Snapshot {
             .map(|(_, address)| *address)
     }
 
-    /// What the port's installed antispoofing filter was installed as.
-    pub fn port_filter(&self, port: &IfName) -> Option<&str> {
+    /// The port's antispoofing chain, if it has one: its fingerprint and rules.
+    pub fn port_filter(&self, port: &IfName) -> Option<&InstalledFilter> {
         self.port_filters
             .iter()
             .find(|(p, _)| p == port)
-            .map(|(_, fingerprint)| fingerprint.as_str())
+            .map(|(_, installed)| installed)
     }
 
     /// What the NAT table of `key` was installed as.

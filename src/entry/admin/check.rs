@@ -81,19 +81,25 @@ async fn differs(
             };
             (now.as_deref() != Some(value)).then(|| format!("{path} is {now:?}, not {value:?}"))
         }
-        // Planned only when what is installed is missing or not what online installs.
-        Step::SetPortFilter(filter) => Some(match nft::port_filter_present(&filter.port)? {
-            false => format!(
-                "no antispoofing rules for {} ({})",
-                filter.port,
-                filter.table()
-            ),
-            true => format!(
-                "the antispoofing rules of {} ({}) are not the ones online installs",
-                filter.port,
-                filter.table()
-            ),
-        }),
+        // Planned only when the chain is missing, or its fingerprint or rules are not what
+        // online installs; read again here to say which.
+        Step::SetPortFilter(filter) => {
+            let (port, table) = (&filter.port, filter.table());
+            Some(match nft::read_port_filter(port)? {
+                None => format!("no antispoofing rules for {port} ({table})"),
+                Some(installed) => {
+                    let why = filter
+                        .mismatch(&installed)
+                        .unwrap_or_else(|| "they changed while check read them".to_owned());
+                    format!(
+                        "the antispoofing rules of {port} ({table}) are not the ones online installs: {why}"
+                    )
+                }
+            })
+        }
+        Step::RemovePortFilter { port } => Some(format!(
+            "{port} has an antispoofing chain online removes (an earlier guest's of that name, or from before antispoofing was off for it)"
+        )),
         Step::SetNat { key, .. } => Some(match nft::nat_present(key)? {
             false => format!("no nft table inet {}", nft::nat_table(key)),
             true => format!("nft table inet {} holds other rules", nft::nat_table(key)),

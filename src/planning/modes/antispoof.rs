@@ -1,6 +1,10 @@
 //! Antispoofing in a plan (CONTRACT 4.8, 7.18): a port whose guest addresses are known is
 //! filtered before its link comes up, and the flows its addresses had under an earlier
 //! guest are purged. Every mode uses this, so bridged, routed, NAT and qemu ports match.
+//!
+//! A port left unfiltered loses any chain of its name: the kernel keeps a netdev chain when
+//! its device goes (a guest destroyed without an offline) and hooks it on the next device
+//! of that name, which would hold a new guest to the old one's addresses.
 
 use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
@@ -31,6 +35,7 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> a
     if !enabled {
         plan.notes
             .push(format!("antispoofing is off for {port} ({decided_by})"));
+        remove_stale_chain(plan, port, kernel);
         return Ok(());
     }
     if guest.addresses.is_empty() {
@@ -38,15 +43,21 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> a
             "no antispoofing for {port}: its addresses are unknown (set {})",
             guest.address_source
         ));
+        remove_stale_chain(plan, port, kernel);
         return Ok(());
     }
     let mut filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
     filter.check_size().map_err(anyhow::Error::msg)?;
     filter.tagged_vlans = tagged_vlans(plan, port);
     filter.traffic = guest.traffic.clone();
-    // An ensure: the filter installed for these very addresses stays, and so do the
-    // guest's flows (a second online of a running guest must not cut its connections).
-    if kernel.port_filter(port) == Some(filter.fingerprint().as_str()) {
+    // An ensure: the filter installed for these very addresses, with every rule as vifkit
+    // wrote it, stays, and so do the guest's flows (a second online of a running guest must
+    // not cut its connections). A chain flushed or changed by hand is installed again; so is
+    // an earlier guest's (the install deletes it in the same transaction).
+    if kernel
+        .port_filter(port)
+        .is_some_and(|installed| filter.is_installed_as(installed))
+    {
         plan.notes
             .push(format!("antispoofing of {port} is in place"));
         return Ok(());
@@ -56,6 +67,21 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> a
     };
     plan.extend(Phase::BeforeLinkUp, [Step::SetPortFilter(filter), purge]);
     Ok(())
+}
+
+/// Plans the removal of the chain the port has though it is to stay unfiltered: an earlier
+/// guest's of the same name, or one from before antispoofing was off for it.
+fn remove_stale_chain(plan: &mut Plan, port: &IfName, kernel: &Snapshot) {
+    if kernel.port_filter(port).is_none() {
+        return;
+    }
+    plan.notes.push(format!(
+        "{port} has a stale antispoofing chain (an earlier guest's of that name, or from before antispoofing was off for it): removed before {port} comes up"
+    ));
+    plan.push(
+        Phase::BeforeLinkUp,
+        Step::RemovePortFilter { port: port.clone() },
+    );
 }
 
 /// The VLANs the port carries tagged: its trunks, and the untagged members besides its

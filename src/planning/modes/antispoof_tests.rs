@@ -186,18 +186,18 @@ fn filter_with_vlans(vlans: crate::types::vlan::Vlans) -> PortFilter {
 }
 
 #[test]
-fn a_trunk_port_lets_tagged_frames_through() {
+fn a_trunk_port_lets_tagged_frames_of_its_vlans_through() {
     use crate::types::vlan::{Vid, Vlans};
     let filter = filter_with_vlans(Vlans {
         access: None,
         trunks: vec![Vid::parse("20").unwrap()],
         untagged: vec![],
     });
-    assert!(filter.trunk);
-    assert!(filter.to_string().ends_with(", tagged frames pass (trunk)"));
+    assert_eq!(filter.tagged_vlans, [20]);
+    assert!(filter.to_string().ends_with(", tagged frames on VLANs 20"));
     let text = filter.chain().to_string();
     assert!(
-        !text.contains("0x8100") && !text.contains("0x88a8"),
+        text.contains("ether type 0x8100 vlan id != 20 drop") && !text.contains("0x88a8"),
         "{text}"
     );
     let untagged = filter_with_vlans(Vlans {
@@ -205,13 +205,13 @@ fn a_trunk_port_lets_tagged_frames_through() {
         trunks: vec![],
         untagged: vec![Vid::parse("20").unwrap()],
     });
-    assert!(untagged.trunk, "VLAN 20 is reached by tagging");
+    assert_eq!(untagged.tagged_vlans, [20], "VLAN 20 is reached by tagging");
     let access_only = filter_with_vlans(Vlans {
         access: Some(Vid::parse("10").unwrap()),
         trunks: vec![],
         untagged: vec![],
     });
-    assert!(!access_only.trunk);
+    assert!(access_only.tagged_vlans.is_empty());
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn a_filter_installed_for_these_very_addresses_stays_and_so_do_the_flows() {
         panic!("{:?}", plan.steps())
     };
     let installed = Snapshot {
-        port_filters: vec![(port.clone(), filter.fingerprint())],
+        port_filters: vec![(port.clone(), filter.as_installed())],
         ..Snapshot::default()
     };
     let mut again = Plan::default();
@@ -244,4 +244,121 @@ fn a_filter_installed_for_these_very_addresses_stays_and_so_do_the_flows() {
         2,
         "a new address replaces the filter and purges"
     );
+}
+
+/// A chain of `port` as an earlier guest's filter left it (192.0.2.99).
+fn stale_chain(port: &IfName) -> Snapshot {
+    let old = [Prefix::new("192.0.2.99".parse().unwrap(), 32)];
+    let filter = PortFilter::new(port.clone(), None, &old);
+    Snapshot {
+        port_filters: vec![(port.clone(), filter.as_installed())],
+        ..Snapshot::default()
+    }
+}
+
+#[test]
+fn an_unfiltered_port_loses_a_stale_chain_of_its_name_before_it_comes_up() {
+    let port = name("web1");
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
+    let stale = stale_chain(&port);
+    for guest in [guest(&port, &addresses, false), guest(&port, &[], true)] {
+        let mut plan = Plan::default();
+        let up = Step::SetUp {
+            link: link("web1"),
+            was_up: false,
+        };
+        plan.push(Phase::LinkUp, up);
+        add_to_attach(&mut plan, &guest, &stale).unwrap();
+        assert_eq!(
+            words(&plan),
+            ["delete the antispoofing rules of web1", "set web1 up"]
+        );
+        assert_eq!(
+            plan.phase(Phase::BeforeLinkUp),
+            [Step::RemovePortFilter { port: port.clone() }]
+        );
+        assert_eq!(
+            plan.notes[1],
+            "web1 has a stale antispoofing chain (an earlier guest's of that name, or from before antispoofing was off for it): removed before web1 comes up"
+        );
+    }
+}
+
+#[test]
+fn an_unfiltered_port_without_a_chain_plans_nothing() {
+    let port = name("web1");
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
+    let other = stale_chain(&name("web2"));
+    for kernel in [Snapshot::default(), other] {
+        let mut plan = Plan::default();
+        add_to_attach(&mut plan, &guest(&port, &addresses, false), &kernel).unwrap();
+        add_to_attach(&mut plan, &guest(&port, &[], true), &kernel).unwrap();
+        assert!(plan.is_empty(), "{:?}", plan.steps());
+        assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
+    }
+}
+
+#[test]
+fn a_filtered_port_replaces_a_stale_chain_in_one_install() {
+    let port = name("web1");
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
+    let mut plan = Plan::default();
+    add_to_attach(
+        &mut plan,
+        &guest(&port, &addresses, true),
+        &stale_chain(&port),
+    )
+    .unwrap();
+    assert!(matches!(plan.steps()[0], Step::SetPortFilter(_)));
+    assert!(
+        !plan
+            .steps()
+            .iter()
+            .any(|s| matches!(s, Step::RemovePortFilter { .. })),
+        "{:?}",
+        plan.steps()
+    );
+}
+
+#[test]
+fn a_chain_with_the_right_fingerprint_but_other_rules_is_installed_again() {
+    let port = name("vif1.0");
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
+    let mut first = Plan::default();
+    add_to_attach(
+        &mut first,
+        &guest(&port, &addresses, true),
+        &Snapshot::default(),
+    )
+    .unwrap();
+    let Step::SetPortFilter(filter) = &first.steps()[0] else {
+        panic!("{:?}", first.steps())
+    };
+    let installed = filter.as_installed();
+    let mut flushed = installed.clone();
+    flushed.rules.clear();
+    let mut one_more = installed.clone();
+    one_more
+        .rules
+        .insert(0, one_more.rules.last().cloned().unwrap());
+    let mut one_gone = installed.clone();
+    one_gone.rules.remove(1);
+    for (what, chain) in [
+        ("flushed", flushed),
+        ("a rule added", one_more),
+        ("a rule deleted", one_gone),
+    ] {
+        assert_eq!(chain.fingerprint, filter.fingerprint(), "{what}");
+        let kernel = Snapshot {
+            port_filters: vec![(port.clone(), chain)],
+            ..Snapshot::default()
+        };
+        let mut again = Plan::default();
+        add_to_attach(&mut again, &guest(&port, &addresses, true), &kernel).unwrap();
+        assert!(
+            matches!(again.steps()[0], Step::SetPortFilter(_)),
+            "{what}: {:?}",
+            again.steps()
+        );
+    }
 }

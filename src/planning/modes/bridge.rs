@@ -310,7 +310,7 @@ pub struct VifBridge {
 }
 
 impl Mode for VifBridge {
-    fn needs(&self, port: &XenPort) -> Result<Needs> {
+    fn own_needs(&self, port: &XenPort) -> Result<Needs> {
         let mut names = vec![port.kernel_name.clone(), port.name.clone()];
         if !port.is_attach() {
             return Ok(Needs::links(names));

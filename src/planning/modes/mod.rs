@@ -21,8 +21,18 @@ use crate::planning::snapshot::Snapshot;
 use crate::types::prefix::Prefix;
 
 pub trait Mode {
-    /// What the planner reads from the kernel for this port (attach or detach).
-    fn needs(&self, port: &XenPort) -> Result<Needs>;
+    /// What the mode's planner reads from the kernel for this port (attach or detach).
+    fn own_needs(&self, port: &XenPort) -> Result<Needs>;
+    /// What a run reads: the mode's needs and, on every attach, the port's antispoofing
+    /// chain, which `antispoof::add_to_attach` replaces, keeps, or removes when the port
+    /// stays unfiltered (an earlier guest's chain of the same name hooks on this port).
+    fn needs(&self, port: &XenPort) -> Result<Needs> {
+        let mut needs = self.own_needs(port)?;
+        if port.is_attach() {
+            needs.port_filter = Some(port.name.clone());
+        }
+        Ok(needs)
+    }
     /// `online` / `add`: the plan, and the guest's own addresses (what antispoofing allows).
     fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach>;
     /// `offline` / `remove`.

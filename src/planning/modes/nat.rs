@@ -227,7 +227,7 @@ pub struct VifNat {
 }
 
 impl Mode for VifNat {
-    fn needs(&self, port: &XenPort) -> Result<Needs> {
+    fn own_needs(&self, port: &XenPort) -> Result<Needs> {
         let names = vec![port.kernel_name.clone(), port.name.clone()];
         Ok(Needs {
             nat: port.is_attach().then(|| nat_key(port.vif, port.type_if)),

@@ -279,7 +279,7 @@ pub struct VifOpenvswitch {
 }
 
 impl Mode for VifOpenvswitch {
-    fn needs(&self, port: &XenPort) -> Result<Needs> {
+    fn own_needs(&self, port: &XenPort) -> Result<Needs> {
         let names = vec![port.kernel_name.clone(), port.name.clone()];
         match port.is_attach() {
             true => Ok(Needs {

@@ -331,7 +331,7 @@ pub enum VifRouteIfup {
 }
 
 impl Mode for VifRouteIfup {
-    fn needs(&self, port: &XenPort) -> Result<Needs> {
+    fn own_needs(&self, port: &XenPort) -> Result<Needs> {
         let names = vec![port.kernel_name.clone(), port.name.clone()];
         let VifRouteIfup::Native { sysconfig, .. } = self else {
             return Ok(Needs::links_and_masters(names));

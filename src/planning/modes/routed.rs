@@ -251,7 +251,7 @@ mod tests;
 pub struct VifRoute;
 
 impl Mode for VifRoute {
-    fn needs(&self, port: &XenPort) -> Result<Needs> {
+    fn own_needs(&self, port: &XenPort) -> Result<Needs> {
         let names = vec![port.kernel_name.clone(), port.name.clone()];
         Ok(Needs::routed(names, port.netdev.as_deref()))
     }

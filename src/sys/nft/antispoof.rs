@@ -11,9 +11,11 @@
 //! the map, every port's chains included. Measured here it took a plug from 4 to 9 ms with
 //! 1,000 ports present.
 //!
-//! The chain's comment is the filter's fingerprint (`PortFilter::fingerprint`), which
-//! `installed_port_filter` reads back: a planner that finds it equal to the fingerprint of
-//! the filter it wants has nothing to install.
+//! The chain's comment is the filter's fingerprint (`PortFilter::fingerprint`), and
+//! `read_port_filter` reads it back with the chain's rules (`readback`): a planner that
+//! finds the fingerprint of the filter it wants and exactly the rules it installs has
+//! nothing to install. The comment alone would not do: `nft flush chain` or a rule added by
+//! hand leaves it as it was.
 //!
 //! Each batch is an ensure. A chain left by an earlier guest with the same vif name is
 //! deleted and rebuilt in the same transaction; deleting only what a lookup found keeps the
@@ -25,6 +27,7 @@ use std::io;
 
 use anyhow::{Context, Result};
 
+use super::readback::{self, InstalledFilter};
 use super::rules::{self, Load, PortFilter, netdev_table};
 use super::wire::{self, Base, Batch, Expr, Hook, MetaKey, NfFamily, Verdict};
 use super::{Nfnl, fingerprint};
@@ -57,12 +60,80 @@ pub fn installed_port_filter(port: &IfName) -> Result<Option<String>> {
     Ok(chain.map(|chain| wire::comment_of(&chain, wire::NFTA_CHAIN_USERDATA)))
 }
 
+/// The port's chain as the kernel holds it, its comment and its rules; None when there is
+/// no chain. One round trip, and a second (a dump of that chain's rules) when it exists.
+pub fn read_port_filter(port: &IfName) -> Result<Option<InstalledFilter>> {
+    let read = || -> io::Result<Option<InstalledFilter>> {
+        let nf = Nfnl::open()?;
+        let table = netdev_table(port);
+        let Some(chain) = nf.chain(NfFamily::NetDev, &table, port.as_str())? else {
+            return Ok(None);
+        };
+        match readback::chain_rules(&nf, NfFamily::NetDev, &table, port.as_str()) {
+            Ok(rules) => Ok(Some(InstalledFilter {
+                fingerprint: wire::comment_of(&chain, wire::NFTA_CHAIN_USERDATA),
+                rules,
+            })),
+            // Deleted since the lookup (an offline of the same port).
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    read().with_context(|| {
+        format!(
+            "read the antispoofing chain of {port} in nft table netdev {}",
+            netdev_table(port)
+        )
+    })
+}
+
 impl PortFilter {
     /// Names exactly what `set_port_filter` installs: the fingerprint of the batch that
     /// installs it where nothing is (the comment left out). Any change to the port, MAC,
     /// addresses, trunk flag or the rules vifkit writes for them changes it.
     pub fn fingerprint(&self) -> String {
         fingerprint(&install_batch(self, false, None))
+    }
+
+    /// What `set_port_filter` leaves, as `read_port_filter` reads it back.
+    pub fn as_installed(&self) -> InstalledFilter {
+        InstalledFilter {
+            fingerprint: self.fingerprint(),
+            rules: self.chain().rules.iter().map(|r| Some(exprs(r))).collect(),
+        }
+    }
+
+    /// Whether `installed` is exactly what `set_port_filter` installs for this filter: its
+    /// fingerprint (so the same port, MAC, addresses and settings) and every rule.
+    pub fn is_installed_as(&self, installed: &InstalledFilter) -> bool {
+        self.mismatch(installed).is_none()
+    }
+
+    /// How `installed` differs from what `set_port_filter` installs for this filter, in a
+    /// few words for `vifkit check`; None when it does not.
+    pub fn mismatch(&self, installed: &InstalledFilter) -> Option<String> {
+        let wanted = self.as_installed();
+        if installed.fingerprint.is_empty() {
+            return Some("vifkit did not install them (the chain has no fingerprint)".into());
+        }
+        if installed.fingerprint != wanted.fingerprint {
+            return Some("installed for other addresses or settings".into());
+        }
+        let (have, want) = (installed.rules.len(), wanted.rules.len());
+        if have == 0 {
+            return Some("the chain is empty (flushed)".into());
+        }
+        if have != want {
+            return Some(format!(
+                "the chain has {have} rules where online installs {want} (changed by hand)"
+            ));
+        }
+        let differs = installed
+            .rules
+            .iter()
+            .zip(&wanted.rules)
+            .position(|(a, b)| a != b)?;
+        Some(format!("rule {} differs (changed by hand)", differs + 1))
     }
 }
 

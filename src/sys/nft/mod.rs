@@ -6,23 +6,29 @@ mod antispoof;
 mod chains;
 mod fields;
 mod nat;
+mod readback;
 pub mod rules;
 mod wire;
 
 use std::io;
 
 pub use antispoof::{
-    installed_port_filter, port_filter_present, remove_port_filter, set_port_filter,
+    installed_port_filter, port_filter_present, read_port_filter, remove_port_filter,
+    set_port_filter,
 };
 pub use chains::{ForwardChain, IpFamily, forward_chains};
 pub use nat::{
     Masquerade, installed_nat, nat_fingerprint, nat_present, nat_table, remove_port_nat,
     set_port_nat,
 };
+pub use readback::InstalledFilter;
 pub use rules::PortFilter;
 
 use crate::sys::nfnl::{self, messages};
 use wire::NfFamily;
+
+/// The messages of a dump: (type, payload after the nlmsghdr).
+type Dumped = Vec<(u16, Vec<u8>)>;
 
 /// One nfnetlink socket, for a lookup and the batch that follows it: a plug pays for one
 /// socket (and one close, which may wait for the kernel's cleanup), not two.
@@ -62,6 +68,58 @@ impl Nfnl {
     /// The table as the kernel describes it; None when it is not there.
     fn table(&self, family: NfFamily, table: &str) -> io::Result<Option<Vec<u8>>> {
         self.get(&wire::get_table(family, table, 1))
+    }
+
+    /// The messages of the dump `request` numbered `seq`, up to its NLMSG_DONE: (type,
+    /// payload after the nlmsghdr). Asked again when the kernel says what it listed changed
+    /// meanwhile (NLM_F_DUMP_INTR), as `nft` does.
+    fn dump(&self, request: &[u8], seq: u32) -> io::Result<Dumped> {
+        for _ in 0..3 {
+            if let Some(messages) = self.dump_once(request, seq)? {
+                return Ok(messages);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "nf_tables kept changing while it was listed",
+        ))
+    }
+
+    /// None when the dump was interrupted.
+    fn dump_once(&self, request: &[u8], seq: u32) -> io::Result<Option<Dumped>> {
+        const NLMSG_DONE: u16 = nix::libc::NLMSG_DONE as u16;
+        const NLMSG_ERROR: u16 = nix::libc::NLMSG_ERROR as u16;
+        const NLM_F_DUMP_INTR: u16 = 0x10;
+        self.0.send(request)?;
+        let mut found = vec![];
+        let mut interrupted = false;
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            if !self.0.readable(1000)? {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "nf_tables did not finish the listing",
+                ));
+            }
+            let n = self.0.recv(&mut buffer)?;
+            for message in messages(&buffer[..n]) {
+                let message = message?;
+                if message.seq != seq {
+                    continue;
+                }
+                interrupted |= message.flags & NLM_F_DUMP_INTR != 0;
+                match message.kind {
+                    NLMSG_DONE | NLMSG_ERROR => match message.errno() {
+                        0 if message.kind == NLMSG_DONE => {
+                            return Ok((!interrupted).then_some(found));
+                        }
+                        0 => {}
+                        errno => return Err(io::Error::from_raw_os_error(errno)),
+                    },
+                    kind => found.push((kind, message.payload.to_vec())),
+                }
+            }
+        }
     }
 
     /// The answer to a lookup numbered 1; None for ENOENT.
