@@ -237,7 +237,7 @@ fn config_rule_gives_bridge_and_mtu() {
     assert_eq!(
         stderr(&out),
         format!(
-            "qemu-ifup: error: {}:3: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)\n",
+            "qemu-ifup: error: {}:3: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, allow, ethertypes, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)\n",
             conf.display()
         )
     );

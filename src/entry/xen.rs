@@ -17,7 +17,7 @@ use crate::input::invocation::{Parsed, XenCall, parse_xen_call};
 use crate::input::sysconfig;
 use crate::input::xen_port::{XenPort, hook_dir_from_env};
 use crate::planning::modes::antispoof::{self, Guest};
-use crate::planning::modes::bridge::VifBridge;
+use crate::planning::modes::bridge::{VifBridge, plan_detach_without_xenstore};
 use crate::planning::modes::nat::VifNat;
 use crate::planning::modes::openvswitch::{VifOpenvswitch, VmInfo};
 use crate::planning::modes::route_ifup::VifRouteIfup;
@@ -54,11 +54,28 @@ pub fn xen_main(mode: XenScript, tag: &str) -> ExitCode {
         Err(err) => return failure(&err, None),
     };
     let deadline = Instant::now() + DEADLINE;
+    let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
     let mut xs = match Client::connect() {
         Ok(xs) => xs,
+        Err(err) if !call.command.is_attach() => {
+            let done =
+                block_on_with_deadline(deadline, detach_without_xenstore(&call, deadline, dry_run));
+            let err = match done {
+                Ok(()) => err.context(format!(
+                    "took {} down and out of its bridge and removed its antispoofing chain, \
+                     but could not read the backend's keys",
+                    call.dev
+                )),
+                Err(detach) => err.context(format!(
+                    "could not take {} out of its bridge without the backend's keys ({detach:#}), \
+                     nor read them",
+                    call.dev
+                )),
+            };
+            return failure(&err, None);
+        }
         Err(err) => return failure(&err, None),
     };
-    let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
     let result = run_xen(mode, &call, &mut xs, deadline, dry_run);
     let result = result.and_then(|outcome| match outcome {
         Outcome::Done if call.command == crate::input::invocation::Command::Online && !dry_run => {
@@ -116,6 +133,24 @@ async fn run_mode(
     execute(&plan, runner, dry_run).await
 }
 
+/// Offline with xenstore out of reach: what the kernel name alone allows, the link found by
+/// that name or by the alias our rename left on it.
+async fn detach_without_xenstore(call: &XenCall, deadline: Instant, dry_run: bool) -> Result<()> {
+    let netlink = Netlink::connect()?;
+    let found = match netlink.link(&call.dev).await? {
+        Some(link) => Some(link),
+        None => netlink.link_by_alias(call.dev.as_str()).await?,
+    };
+    let plan = plan_detach_without_xenstore(found.as_ref(), &call.dev)?;
+    let runner = SystemRunner {
+        netlink: &netlink,
+        xenstore: None,
+        deadline,
+        attach: false,
+    };
+    execute(&plan, runner, dry_run).await
+}
+
 /// What the run would do, from the same inputs: backend keys, config files, the kernel.
 pub async fn plan_call(
     script: XenScript,
@@ -135,13 +170,7 @@ pub async fn plan_call(
         port.read_frontend_mtu(xs)?;
     }
     let mode = mode_for(script, &port, config.as_ref(), xs)?;
-    let mut needs = mode.needs(&port)?;
-    if config
-        .as_ref()
-        .is_some_and(|c| c.antispoof_for(&port.name).0)
-    {
-        needs.port_filter = Some(port.name.clone());
-    }
+    let needs = mode.needs(&port)?;
     let kernel = gather(netlink, &needs).await?;
     // Every mode filters its port the same way: set before link-up, removed on detach.
     let Some(config) = config else {

@@ -287,6 +287,25 @@ pub fn plan_xen_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>
     Ok(plan)
 }
 
+/// An offline that cannot read xenstore knows only the kernel name: whatever mode plugged
+/// the port, it goes down, out of its bridge, and loses its antispoofing chain, which is
+/// all that needs no backend key. `found` is the link by that name, or renamed from it.
+pub fn plan_detach_without_xenstore(found: Option<&Link>, kernel_name: &IfName) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let port = match found {
+        Some(found) => {
+            detach_port(found, plan.phase_mut(Phase::Prepare))?;
+            found.name.clone()
+        }
+        None => {
+            plan.notes.push(format!("{kernel_name} is already gone"));
+            kernel_name.clone()
+        }
+    };
+    plan.push(Phase::After, Step::RemovePortFilter { port });
+    Ok(plan)
+}
+
 pub fn detach_port(found: &Link, steps: &mut Vec<Step>) -> Result<()> {
     let link = link_ref(found)?;
     steps.push(Step::SetDown {

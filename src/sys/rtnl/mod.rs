@@ -137,6 +137,20 @@ impl Netlink {
             .with_context(|| format!("look up link #{index}"))
     }
 
+    /// The link whose alias is `alias` (a dump: for an offline that cannot read xenstore,
+    /// where the alias our rename left is all that names a renamed vif).
+    pub async fn link_by_alias(&self, alias: &str) -> Result<Option<Link>> {
+        let stream = self.handle.link().get().execute();
+        futures::pin_mut!(stream);
+        while let Some(msg) = stream.try_next().await.map_err(os_error)? {
+            let link = link_from_message(&msg)?;
+            if link.alias.as_deref() == Some(alias) {
+                return Ok(Some(link));
+            }
+        }
+        Ok(None)
+    }
+
     /// The names of every tun/tap link (a dump: for `vifkit reattach`, not the plug path).
     pub async fn tap_names(&self) -> Result<Vec<IfName>> {
         let stream = self.handle.link().get().execute();
