@@ -48,7 +48,7 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> a
     }
     let mut filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
     filter.check_size().map_err(anyhow::Error::msg)?;
-    filter.tagged_vlans = tagged_vlans(plan, port);
+    filter.tagged_vlans = tagged_vlans(plan, port, kernel);
     filter.traffic = guest.traffic.clone();
     // An ensure: the filter installed for these very addresses, with every rule as vifkit
     // wrote it, stays, and so do the guest's flows (a second online of a running guest must
@@ -84,19 +84,34 @@ fn remove_stale_chain(plan: &mut Plan, port: &IfName, kernel: &Snapshot) {
     );
 }
 
-/// The VLANs the port carries tagged: its trunks, and the untagged members besides its
-/// PVID, which a guest also reaches only by tagging.
-fn tagged_vlans(plan: &Plan, port: &IfName) -> Vec<u16> {
-    let mut vids: Vec<u16> = plan
-        .phase(Phase::BeforeLinkUp)
-        .iter()
-        .filter_map(|step| match step {
-            Step::SetPortOptions { link, options } if &link.name == port => Some(options),
-            _ => None,
-        })
-        .flat_map(|options| options.vlans.trunks.iter().chain(&options.vlans.untagged))
-        .map(|vid| vid.get())
-        .collect();
+/// The VLANs the port carries tagged: on a Linux bridge its trunks and the untagged
+/// members besides its PVID, which a guest also reaches only by tagging; on Open vSwitch
+/// the port's trunks, as planned or, when the database already holds them, as read.
+fn tagged_vlans(plan: &Plan, port: &IfName, kernel: &Snapshot) -> Vec<u16> {
+    let mut vids: Vec<u16> = vec![];
+    let mut ovs_planned = false;
+    for step in plan.steps() {
+        match step {
+            Step::SetPortOptions { link, options } if &link.name == port => vids.extend(
+                options
+                    .vlans
+                    .trunks
+                    .iter()
+                    .chain(&options.vlans.untagged)
+                    .map(|vid| vid.get()),
+            ),
+            Step::OvsAddPort {
+                link, port: ovs, ..
+            } if &link.name == port => {
+                ovs_planned = true;
+                vids.extend(&ovs.trunks);
+            }
+            _ => {}
+        }
+    }
+    if !ovs_planned && let Some((_, ovs)) = kernel.ovs_port(port) {
+        vids.extend(&ovs.trunks);
+    }
     vids.sort_unstable();
     vids.dedup();
     vids

@@ -362,3 +362,48 @@ fn a_chain_with_the_right_fingerprint_but_other_rules_is_installed_again() {
         );
     }
 }
+
+/// The filter of vif1.0 after `plan` and `kernel`, as `add_to_attach` plans it.
+fn planned_filter(mut plan: Plan, kernel: &Snapshot) -> PortFilter {
+    let port = name("vif1.0");
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
+    add_to_attach(&mut plan, &guest(&port, &addresses, true), kernel).unwrap();
+    let found = plan.steps().into_iter().find_map(|s| match s {
+        Step::SetPortFilter(filter) => Some(filter.clone()),
+        _ => None,
+    });
+    found.unwrap_or_else(|| panic!("no filter in {:?}", plan.steps()))
+}
+
+#[test]
+fn an_open_vswitch_trunk_lets_tagged_frames_of_its_vlans_through() {
+    use crate::sys::ovsdb::OvsPort;
+    let ovs = OvsPort {
+        name: "vif1.0".to_owned(),
+        tag: None,
+        trunks: vec![20, 30],
+        external_ids: vec![],
+        mtu: None,
+    };
+    // Added by this plug.
+    let mut plan = Plan::default();
+    let add = Step::OvsAddPort {
+        link: link("vif1.0"),
+        bridge: "ovsbr0".to_owned(),
+        port: ovs.clone(),
+    };
+    plan.push(Phase::Prepare, add);
+    assert_eq!(
+        planned_filter(plan, &Snapshot::default()).tagged_vlans,
+        [20, 30]
+    );
+    // Already in the database as wanted: no step, the same filter.
+    let kernel = Snapshot {
+        ovs_ports: vec![(name("vif1.0"), "ovsbr0".to_owned(), ovs)],
+        ..Snapshot::default()
+    };
+    assert_eq!(
+        planned_filter(Plan::default(), &kernel).tagged_vlans,
+        [20, 30]
+    );
+}
