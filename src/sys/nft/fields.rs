@@ -1,5 +1,6 @@
-//! The packet fields a port's rules look at, where each sits in the packet, and the values
-//! they are compared with, all named as nft prints them.
+//! The vocabulary of a port's rules: the packet fields they look at, where each sits in the
+//! packet, the values they are compared with, and rules and chains made of them, all
+//! named as nft prints them.
 
 use std::fmt;
 
@@ -215,6 +216,64 @@ impl fmt::Display for Match {
                 }
             }
             Value::Masked { data, mask } => write!(f, "& 0x{} == 0x{}", hex(mask), hex(data)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainSpec {
+    pub name: String,
+    pub rules: Vec<Rule>,
+}
+
+impl fmt::Display for ChainSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "chain {} {{", self.name)?;
+        for rule in &self.rules {
+            writeln!(f, "\t{rule}")?;
+        }
+        write!(f, "}}")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub matches: Vec<Match>,
+    pub verdict: Verdict,
+}
+
+impl Rule {
+    fn new(matches: Vec<Match>, verdict: Verdict) -> Rule {
+        Rule { matches, verdict }
+    }
+    pub(super) fn drop(matches: Vec<Match>) -> Rule {
+        Rule::new(matches, Verdict::Drop)
+    }
+    pub(super) fn accept(matches: Vec<Match>) -> Rule {
+        Rule::new(matches, Verdict::Accept)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for m in &self.matches {
+            write!(f, "{m} ")?;
+        }
+        self.verdict.fmt(f)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Accept => write!(f, "accept"),
+            Verdict::Drop => write!(f, "drop"),
         }
     }
 }

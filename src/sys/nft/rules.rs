@@ -15,7 +15,7 @@ use crate::types::mac::MacAddr;
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
 
-pub use super::fields::{Field, Load, Match, Value};
+pub use super::fields::{ChainSpec, Field, Load, Match, Rule, Value, Verdict};
 
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_ARP: u16 = 0x0806;
@@ -433,64 +433,6 @@ impl fmt::Display for PortFilter {
             write!(f, ", also {}", self.traffic)?;
         }
         Ok(())
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChainSpec {
-    pub name: String,
-    pub rules: Vec<Rule>,
-}
-
-impl fmt::Display for ChainSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "chain {} {{", self.name)?;
-        for rule in &self.rules {
-            writeln!(f, "\t{rule}")?;
-        }
-        write!(f, "}}")
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rule {
-    pub matches: Vec<Match>,
-    pub verdict: Verdict,
-}
-
-impl Rule {
-    fn new(matches: Vec<Match>, verdict: Verdict) -> Rule {
-        Rule { matches, verdict }
-    }
-    fn drop(matches: Vec<Match>) -> Rule {
-        Rule::new(matches, Verdict::Drop)
-    }
-    fn accept(matches: Vec<Match>) -> Rule {
-        Rule::new(matches, Verdict::Accept)
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for m in &self.matches {
-            write!(f, "{m} ")?;
-        }
-        self.verdict.fmt(f)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Accept,
-    Drop,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Verdict::Accept => write!(f, "accept"),
-            Verdict::Drop => write!(f, "drop"),
-        }
     }
 }
 
