@@ -5,74 +5,16 @@
 
 mod antispoof;
 mod common;
-mod routed;
 
 use std::net::Ipv4Addr;
 
 use antispoof::*;
 use common::frames::*;
 use common::*;
-use routed::no_dad;
-
-/// Bridge `xenbr0` with the guest behind vif3.0 (192.0.2.241, 2001:db8:abba::1001) and a
-/// peer behind vif4.0 (192.0.2.242 is the address the guest forges).
-struct Bridged {
-    host: Netns,
-    guest: Netns,
-    peer: Netns,
-    xs: Xenstore,
-    vif: Vif,
-}
-
-fn bridged(tag: &str) -> Bridged {
-    let host = Netns::new(&format!("{tag}h"));
-    let guest = Netns::new(&format!("{tag}g"));
-    let peer = Netns::new(&format!("{tag}p"));
-    for ns in [&host, &guest, &peer] {
-        no_dad(ns);
-    }
-    host.bridge("xenbr0", 1500);
-    let vif = Vif::new(3, 0);
-    host.netback_vif(&vif, &guest);
-    guest.ip(&["addr", "add", "192.0.2.241/24", "dev", "eth0"]);
-    guest.ip(&[
-        "addr",
-        "add",
-        "2001:db8:abba::1001/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    host.veth("vif4.0", "eth0", &peer);
-    peer.ip(&["link", "set", "eth0", "address", "00:16:3e:20:20:20"]);
-    peer.ip(&["addr", "add", "192.0.2.242/24", "dev", "eth0"]);
-    peer.ip(&[
-        "addr",
-        "add",
-        "2001:db8:abba::1002/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    host.ip(&["link", "set", "vif4.0", "master", "xenbr0", "up"]);
-    let xs = Xenstore::start();
-    xs.write_vif(&vif);
-    xs.write(
-        &format!("{}/ip", vif.backend()),
-        "192.0.2.241 2001:db8:abba::1001",
-    );
-    Bridged {
-        host,
-        guest,
-        peer,
-        xs,
-        vif,
-    }
-}
 
 #[test]
 fn bridged_guest_reaches_its_peer_and_forges_nothing() {
-    let rig = bridged("asb");
+    let rig = FrameRig::new("asb");
     let peer_mac = mac("00:16:3e:20:20:20");
     let me = mac(GUEST_MAC);
     let mut cases = udp_cases(

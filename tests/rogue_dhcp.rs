@@ -12,7 +12,6 @@
 
 mod antispoof;
 mod common;
-mod routed;
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -26,9 +25,7 @@ use common::frames::*;
 use common::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use routed::no_dad;
 
-const NEIGHBOUR_MAC: &str = "00:16:3e:20:20:20";
 const GUEST_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 241);
 const ROGUE_LEASE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 77);
 const NETMASK: Ipv4Addr = Ipv4Addr::new(255, 255, 255, 0);
@@ -46,52 +43,11 @@ const DHCPREQUEST: u8 = 3;
 const DHCPACK: u8 = 5;
 const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
 
-/// Bridge `xenbr0` with the guest behind vif3.0 (192.0.2.241, 2001:db8:abba::1001) and the
-/// neighbour behind vif4.0 (no address: it is the DHCP client).
-struct Rig {
-    host: Netns,
-    guest: Netns,
-    neighbour: Netns,
-    xs: Xenstore,
-    vif: Vif,
-}
-
-fn rig(tag: &str) -> Rig {
-    let host = Netns::new(&format!("{tag}h"));
-    let guest = Netns::new(&format!("{tag}g"));
-    let neighbour = Netns::new(&format!("{tag}n"));
-    for ns in [&host, &guest, &neighbour] {
-        no_dad(ns);
-    }
-    host.bridge("xenbr0", 1500);
-    let vif = Vif::new(3, 0);
-    assert_eq!(vif.mac, GUEST_MAC);
-    host.netback_vif(&vif, &guest);
-    guest.ip(&["addr", "add", "192.0.2.241/24", "dev", "eth0"]);
-    guest.ip(&[
-        "addr",
-        "add",
-        "2001:db8:abba::1001/64",
-        "dev",
-        "eth0",
-        "nodad",
-    ]);
-    host.veth("vif4.0", "eth0", &neighbour);
-    neighbour.ip(&["link", "set", "eth0", "address", NEIGHBOUR_MAC]);
-    host.ip(&["link", "set", "vif4.0", "master", "xenbr0", "up"]);
-    let xs = Xenstore::start();
-    xs.write_vif(&vif);
-    xs.write(
-        &format!("{}/ip", vif.backend()),
-        "192.0.2.241 2001:db8:abba::1001",
-    );
-    Rig {
-        host,
-        guest,
-        neighbour,
-        xs,
-        vif,
-    }
+/// The bridged frame rig, its peer behind vif4.0 without addresses: the DHCP client.
+fn rig(tag: &str) -> FrameRig {
+    let rig = FrameRig::new(tag);
+    rig.peer.ip(&["addr", "flush", "dev", "eth0"]);
+    rig
 }
 
 /// A DHCP client request seen on the guest's eth0.
@@ -346,17 +302,17 @@ fn write_script(dir: &Path) -> PathBuf {
 
 /// One DHCP exchange: the rogue server answers from `sport` while udhcpc asks for a lease
 /// in the neighbour namespace.
-fn exchange(rig: &Rig, sport: u16) -> Outcome {
+fn exchange(rig: &FrameRig, sport: u16) -> Outcome {
     let dir = scratch("udhcpc");
     let script = write_script(&dir);
     let log = File::create(dir.join("output")).unwrap();
     let stop = AtomicBool::new(false);
     let server_capture = Capture::start(&rig.guest, "eth0");
-    let neighbour_capture = Capture::start(&rig.neighbour, "eth0");
+    let neighbour_capture = Capture::start(&rig.peer, "eth0");
     let (status, rogue) = std::thread::scope(|s| {
         let server = s.spawn(|| rogue_server(&rig.guest, server_capture, sport, &stop));
         let status = {
-            let mut cmd = rig.neighbour.exec();
+            let mut cmd = rig.peer.exec();
             cmd.args(["timeout", "-k", "2", &CLIENT_DEADLINE.as_secs().to_string()])
                 .args(UDHCPC_ARGS)
                 .arg(&script)
@@ -458,12 +414,7 @@ fn rogue_server_is_stopped(tag: &str, sport: u16) {
         &marker(),
     );
     assert!(
-        arrives(
-            (&rig.guest, "eth0"),
-            (&rig.neighbour, "eth0"),
-            &legit,
-            WAIT * 5
-        ),
+        arrives((&rig.guest, "eth0"), (&rig.peer, "eth0"), &legit, WAIT * 5),
         "with antispoofing the guest's ordinary broadcast no longer arrives"
     );
 }

@@ -80,16 +80,36 @@ pub fn udp_cases(
 }
 
 /// Runs every case; returns the ones whose outcome is wrong (empty when all are right).
+/// A frame counts as arrived when its signature does (`arrives`).
 pub fn wrong(
     cases: &[Case],
     from: (&Netns, &str),
     to: (&Netns, &str),
     filtered: bool,
 ) -> Vec<String> {
+    fates(cases, filtered, |c, wait| arrives(from, to, &c.frame, wait))
+}
+
+/// `wrong`, but a frame counts as arrived only when it arrives byte for byte (a bridge
+/// rewrites nothing): no frame the peer's or the guest's kernel sends can pass for it.
+pub fn wrong_exact(
+    cases: &[Case],
+    from: (&Netns, &str),
+    to: (&Netns, &str),
+    filtered: bool,
+) -> Vec<String> {
+    fates(cases, filtered, |c, wait| {
+        arrival(from, to, &c.frame, wait, |f| f == c.frame).is_some()
+    })
+}
+
+/// The cases whose arrival (as `arrived` tells, given how long to wait) is not what the
+/// filter should make of them.
+fn fates(cases: &[Case], filtered: bool, arrived: impl Fn(&Case, Duration) -> bool) -> Vec<String> {
     cases
         .iter()
         .filter_map(|c| {
-            let arrived = arrives(from, to, &c.frame, if c.legit { WAIT * 5 } else { WAIT });
+            let arrived = arrived(c, if c.legit { WAIT * 5 } else { WAIT });
             let expected = c.legit || !filtered;
             (arrived != expected).then(|| format!("{}: arrived = {arrived}", c.what))
         })
@@ -122,25 +142,6 @@ pub fn online_with(host: &Netns, xs: &Xenstore, vif: &Vif, config: &str) -> Outp
         &["online", "type_if=vif"],
         &[("VIFKIT_CONFIG", path.to_str().unwrap())],
     )
-}
-
-/// `wrong`, but a frame counts as arrived only when it arrives byte for byte (a bridge
-/// rewrites nothing): no frame the peer's or the guest's kernel sends can pass for it.
-pub fn wrong_exact(
-    cases: &[Case],
-    from: (&Netns, &str),
-    to: (&Netns, &str),
-    filtered: bool,
-) -> Vec<String> {
-    cases
-        .iter()
-        .filter_map(|c| {
-            let wait = if c.legit { WAIT * 5 } else { WAIT };
-            let arrived = arrival(from, to, &c.frame, wait, |f| f == c.frame).is_some();
-            let expected = c.legit || !filtered;
-            (arrived != expected).then(|| format!("{}: arrived = {arrived}", c.what))
-        })
-        .collect()
 }
 
 pub const PEER_MAC: &str = "00:16:3e:20:20:20";
