@@ -1,0 +1,66 @@
+//! The run's one deadline, which every blocking call draws from: a xenstore request, an
+//! nfnetlink or OVSDB answer, a hook. The entry sets it once (`DEADLINE` from the start,
+//! less the reserve its error report keeps); a call waits for at most what is left of it,
+//! so no sum of per-call timeouts can carry a run past libxl's 40 s kill or keep qemu
+//! waiting. Unset (unit tests, the lab's tools), calls keep their own bounds.
+
+use std::io;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static RUN_DEADLINE: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Sets the deadline of this run (the process).
+pub fn set(deadline: Instant) {
+    *RUN_DEADLINE.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+}
+
+/// The deadline of this run, if the entry set one.
+pub fn get() -> Option<Instant> {
+    *RUN_DEADLINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The earlier of `own` (a call's own bound from now) and the run's deadline.
+pub fn bound(own: Duration) -> Instant {
+    earlier(get(), Instant::now() + own)
+}
+
+fn earlier(run: Option<Instant>, own: Instant) -> Instant {
+    run.map_or(own, |run| run.min(own))
+}
+
+/// What is left until `deadline`, or a TimedOut error naming `what` once it has passed.
+pub fn left(deadline: Instant, what: &str) -> io::Result<Duration> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(left) if !left.is_zero() => Ok(left),
+        _ => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what}: out of time (the run's deadline passed)"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // No test sets the process-wide deadline: it would bound every other test's calls.
+    #[test]
+    fn a_call_waits_no_longer_than_the_run() {
+        let now = Instant::now();
+        let (soon, late) = (
+            now + Duration::from_secs(2),
+            now + Duration::from_secs(3600),
+        );
+        assert_eq!(earlier(None, late), late);
+        assert_eq!(earlier(Some(soon), late), soon);
+        assert_eq!(earlier(Some(late), soon), soon);
+        let err = left(now - Duration::from_secs(1), "read xenstore").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            err.to_string(),
+            "read xenstore: out of time (the run's deadline passed)"
+        );
+        assert!(left(soon, "x").unwrap() <= Duration::from_secs(2));
+    }
+}
