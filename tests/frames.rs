@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::frames::*;
 use common::*;
@@ -41,16 +41,7 @@ fn pair(tag: &str) -> (Netns, Netns) {
 
 /// Polls `check` for up to 3 s.
 fn eventually(check: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_for(Duration::from_secs(3), check)
 }
 
 fn neighbour(ns: &Netns, ip: &str) -> Option<String> {

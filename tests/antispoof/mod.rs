@@ -5,7 +5,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::frames::*;
 use crate::common::*;
@@ -302,16 +302,7 @@ impl FrameRig {
 /// Whether `happened` becomes true: polled for 2 s when it is `expected` to (an unfiltered
 /// run, where the peer's kernel should act on the frame), for [`WAIT`] when it is not.
 pub fn effect(expected: bool, happened: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + if expected { WAIT * 5 } else { WAIT };
-    loop {
-        if happened() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_for(if expected { WAIT * 5 } else { WAIT }, happened)
 }
 
 /// A case that must arrive with antispoofing on, as without.

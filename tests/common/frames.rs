@@ -849,3 +849,17 @@ pub fn ipv6_fragments(p: Path6, frame: &[u8], first_len: usize) -> [Vec<u8>; 2] 
         piece(first_len, false, &upper[first_len..]),
     ]
 }
+
+/// Whether `check` becomes true within `within`, polled every 50 ms.
+pub fn poll_for(within: Duration, check: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
