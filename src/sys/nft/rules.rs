@@ -237,12 +237,7 @@ impl PortFilter {
                 Match::eq(Field::Icmpv6Type, Value::Number(t.into())),
             ]
         };
-        let unspecified = || {
-            Match::eq(
-                Field::Ipv6Source,
-                Value::Net(Prefix::host(IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
-            )
-        };
+        let unspecified = || Match::eq(Field::Ipv6Source, Value::Net(unspecified6()));
         let with = |mut matches: Vec<Match>, more: Vec<Match>| {
             matches.extend(more);
             matches
@@ -337,10 +332,7 @@ fn link_layer_option_rules(icmpv6_type: &dyn Fn(u8) -> Vec<Match>, mac: MacAddr)
             ND_NEIGHBOR_SOLICIT,
             vec![
                 is(NS_NA_OPTIONS, NONCE_OPTION),
-                Match::ne(
-                    Field::Ipv6Source,
-                    Value::Net(Prefix::host(IpAddr::V6(Ipv6Addr::UNSPECIFIED))),
-                ),
+                Match::ne(Field::Ipv6Source, Value::Net(unspecified6())),
             ],
         ),
         with(
@@ -367,6 +359,10 @@ fn l4proto(protocol: u8) -> Match {
 
 fn unspecified4() -> Prefix {
     Prefix::host(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+fn unspecified6() -> Prefix {
+    Prefix::host(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
 }
 
 /// Drops what matches `first` and none of `nets`.
