@@ -302,3 +302,33 @@ fn the_example_parses_uncommented() {
     assert_eq!(router.ethertypes, [0x8863, 0x8864]);
     assert_eq!(config.antispoof, Some(false));
 }
+
+#[test]
+fn a_pattern_over_255_bytes_names_file_and_line() {
+    let long = "*".repeat(256);
+    assert_eq!(
+        error(&format!("[port tap*]\nbridge = br0\n[port vnet* {long}]\n")),
+        "/etc/vifkit/vifkit.conf:3: a pattern of 256 bytes is longer than the limit of 255 bytes"
+    );
+    let config = parse(&format!("[port {}]\nbridge = br0\n", "*".repeat(255))).unwrap();
+    assert_eq!(config.ports[0].patterns[0].len(), 255);
+}
+
+#[test]
+fn sections_of_a_hundred_stars_are_matched_at_once() {
+    let stars = "*".repeat(100);
+    let started = std::time::Instant::now();
+    let config = parse(&format!(
+        "[port {stars}x {stars}y]\nbridge = br1\n[port {stars}]\nbridge = br0\n"
+    ))
+    .unwrap();
+    let rule = config.rule_for(&IfName::new("vif123456.78901").unwrap());
+    assert_eq!(rule.map(|r| r.line), Some(3));
+    assert_eq!(
+        config
+            .rule_for(&IfName::new("tapx").unwrap())
+            .map(|r| r.line),
+        Some(1)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(100));
+}
