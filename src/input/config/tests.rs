@@ -165,8 +165,19 @@ fn routed_ports() {
     );
     assert_eq!(
         error("[port *]\nmac = 52:54:00\n"),
-        "/etc/vifkit/vifkit.conf:2: invalid MAC address \"52:54:00\": expected six hex pairs like 00:16:3e:01:02:03"
+        "/etc/vifkit/vifkit.conf:2: mac: invalid MAC address \"52:54:00\": expected six hex pairs like 00:16:3e:01:02:03"
     );
+    for (mac, why) in [
+        ("ff:ff:ff:ff:ff:ff", "is the broadcast address"),
+        ("01:00:5e:00:00:01", "is a multicast address"),
+        ("00:00:00:00:00:00", "is the all-zero address"),
+        ("fe:ff:ff:ff:ff:ff", "is the backend port's own address"),
+    ] {
+        assert_eq!(
+            error(&format!("[port *]\nbridge = br0\nmac = {mac}\n")),
+            format!("/etc/vifkit/vifkit.conf:3: mac: {mac} {why}, not a guest's MAC")
+        );
+    }
 }
 
 #[test]
