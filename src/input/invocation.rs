@@ -230,6 +230,19 @@ pub fn parse_xen_call(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> 
     Ok(Parsed::Run(call))
 }
 
+/// Where a failure to parse an attach's call is to be reported: `XENBUS_PATH`, when the
+/// command word is `online` or `add` and the path is a vif backend's. None otherwise: an
+/// invalid command writes nothing to xenstore (as upstream), a detach reports nothing, and
+/// without a valid path there is no backend to report to.
+pub fn report_path(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let command = args.iter().find(|word| !word.contains('='))?;
+    if !matches!(command.as_str(), "online" | "add") {
+        return None;
+    }
+    let path = env("XENBUS_PATH").filter(|path| !path.is_empty())?;
+    vif_from_backend_path(&path).ok().map(|_| path)
+}
+
 /// `backend/vif/<d>/<n>`, relative or under an absolute `/local/domain/<backend>/`.
 pub fn vif_from_backend_path(path: &str) -> Result<VifId> {
     use crate::types::names::parse_decimal;

@@ -287,3 +287,37 @@ fn netbacks_uevent_names_the_renamed_device() {
         "vif=eth0 is not the device of /local/domain/0/backend/vif/3/0: expected vif3.0"
     );
 }
+
+#[test]
+fn a_failed_attach_call_is_reported_to_xenbus_path() {
+    let report = |args: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        report_path(&args, &|k| env.get(k).cloned())
+    };
+    let mut bad_vif = LIBXL.to_vec();
+    bad_vif[5] = ("vif", "vif3.0/../x");
+    assert!(parse(&["online", "type_if=vif"], &bad_vif).is_err());
+    assert_eq!(
+        report(&["online", "type_if=vif"], &bad_vif).as_deref(),
+        Some("backend/vif/3/0")
+    );
+    assert_eq!(
+        report(&["bridge=x", "add", "type_if=tap"], LIBXL).as_deref(),
+        Some("backend/vif/3/0")
+    );
+    assert_eq!(
+        report(&["offline"], &bad_vif),
+        None,
+        "a detach reports nothing"
+    );
+    assert_eq!(report(&["start"], LIBXL), None, "nor an invalid command");
+    assert_eq!(report(&[], LIBXL), None);
+    let mut bad_path = LIBXL.to_vec();
+    bad_path[3] = ("XENBUS_PATH", "backend/vbd/3/0");
+    assert_eq!(report(&["online"], &bad_path), None);
+    assert_eq!(report(&["add", "type_if=tap"], &[("INTERFACE", "x")]), None);
+}
