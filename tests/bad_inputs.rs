@@ -270,3 +270,23 @@ fn a_hundred_star_pattern_costs_nothing_for_vif_bridge() {
         "the matching section's isolated = yes: {vif}"
     );
 }
+
+#[test]
+fn a_bridged_guest_given_the_bridges_address_or_every_address_is_warned_and_plugged() {
+    let rig = Rig::new("brw", true);
+    rig.set("ip", "192.0.2.10 192.0.2.1 0.0.0.0/0");
+    let out = rig.run(&["online", "type_if=vif"], &[("VIFKIT_DRY_RUN", "1")]);
+    assert_ok(&out);
+    let plan = String::from_utf8_lossy(&out.stdout);
+    for warning in [
+        "# warning: guest address 192.0.2.1 is the host's own address on xenbr0: the antispoofing of vif3.0 lets the guest send from it",
+        "# warning: guest address 0.0.0.0/0 is every IPv4 address: the antispoofing of vif3.0 lets the guest send from it",
+    ] {
+        assert!(plan.lines().any(|line| line == warning), "{plan}");
+    }
+    assert!(!plan.contains("192.0.2.10 is"), "{plan}");
+    let out = rig.run(&["online", "type_if=vif"], &[]);
+    assert_ok(&out);
+    assert_eq!(rig.host.master_of("vif3.0").as_deref(), Some("xenbr0"));
+    assert_eq!(rig.key("hotplug-status").as_deref(), Some("connected"));
+}
