@@ -290,3 +290,17 @@ fn a_bridged_guest_given_the_bridges_address_or_every_address_is_warned_and_plug
     assert_eq!(rig.host.master_of("vif3.0").as_deref(), Some("xenbr0"));
     assert_eq!(rig.key("hotplug-status").as_deref(), Some("connected"));
 }
+
+/// A call libxl could not have made (here a `vif` no interface can be named) fails before
+/// xenstore is read, and the backend still hears why: `XENBUS_PATH` names it.
+#[test]
+fn an_attach_whose_call_is_malformed_is_reported_to_its_backend() {
+    let rig = Rig::new("mal", false);
+    let out = rig.run(&["online", "type_if=vif"], &[("vif", "a234567890123456")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let error = rig.key("hotplug-error").unwrap_or_default();
+    assert!(error.contains("longer than 15 bytes"), "{error:?}");
+    assert_eq!(stderr(&out), format!("vif-bridge: error: {error}\n"));
+    assert_eq!(rig.key("hotplug-status").as_deref(), Some("error"));
+    rig.assert_uplink_untouched();
+}

@@ -51,8 +51,13 @@ pub fn xen_main(mode: XenScript, tag: &str) -> ExitCode {
             log::debug!("{why}");
             return ExitCode::SUCCESS;
         }
-        // Without a valid call there is no backend to report to (as upstream).
-        Err(err) => return failure(&err, None),
+        // An attach whose backend path is valid hears why through xenstore (upstream
+        // exits silently); without a valid path there is no backend to report to.
+        Err(err) => {
+            let env = |key: &str| std::env::var(key).ok();
+            let backend = crate::input::invocation::report_path(&args, &env);
+            return failure(&err, backend.as_deref());
+        }
     };
     let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
     let mut xs = match Client::connect() {
