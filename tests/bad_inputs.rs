@@ -304,3 +304,38 @@ fn an_attach_whose_call_is_malformed_is_reported_to_its_backend() {
     assert_eq!(rig.key("hotplug-status").as_deref(), Some("error"));
     rig.assert_uplink_untouched();
 }
+
+/// A bridged tap given the bridge's own address is plugged, with a warning (as a vif is).
+#[test]
+fn a_bridged_tap_given_the_bridges_address_is_warned_and_plugged() {
+    let ns = Netns::new("brq");
+    ns.bridge("br0", 1500);
+    ns.ip(&["addr", "add", "192.0.2.1/24", "dev", "br0"]);
+    let tap = format!("vkw{}", unique("").split('-').nth(1).unwrap());
+    ns.ip(&["tuntap", "add", &tap, "mode", "tap"]);
+    let dir = scratch("brq");
+    let config = dir.join("vifkit.conf");
+    std::fs::write(
+        &config,
+        format!("[port {tap}]\nbridge = br0\nip = 192.0.2.1 192.0.2.10\nmac = 52:54:00:12:34:56\n"),
+    )
+    .unwrap();
+    let mut cmd = ns.exec();
+    cmd.arg("env")
+        .arg("-i")
+        .arg("PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+        .arg(format!("VIFKIT_CONFIG={}", config.display()))
+        .arg(binary("qemu-ifup"))
+        .arg(&tap);
+    let out = run(&mut cmd);
+    assert_ok(&out);
+    let warning = format!(
+        "qemu-ifup: warning: guest address 192.0.2.1 is the host's own address on br0: the antispoofing of {tap} lets the guest send from it"
+    );
+    assert!(
+        stderr(&out).lines().any(|l| l == warning),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ns.master_of(&tap).as_deref(), Some("br0"));
+}

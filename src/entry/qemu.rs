@@ -105,7 +105,11 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
             }
         }
     };
+    // The tap's own, and a bridge's: a guest given the host's address there is warned of.
     needs.addresses_of = tap_only();
+    needs
+        .addresses_of
+        .extend(request.iter().flat_map(BridgeRequest::names));
     // Filtered or not: a chain left by an earlier tap of this name hooks on this one.
     needs.port_filter = Some(tap.clone());
     let kernel = gather(netlink, &needs).await?;
