@@ -28,10 +28,8 @@ impl Runner for SystemRunner<'_> {
         match step {
             Step::SetDown { link, .. } => nl.set_up(link.index, false).await,
             Step::SetUp { link, .. } => nl.set_up(link.index, true).await,
-            Step::Rename { link, to } => {
-                nl.rename(link.index, to).await?;
-                nl.set_alias(link.index, link.name.as_str()).await
-            }
+            Step::Rename { link, to } => nl.rename(link.index, to, link.name.as_str()).await,
+            Step::RenameBack { link, to } => nl.rename(link.index, to, "").await,
             Step::SetMac { link, mac, .. } => nl.set_mac(link.index, *mac).await,
             Step::SetMtu { link, mtu, .. } => nl.set_mtu(link.index, *mtu).await,
             Step::Attach { link, bridge, .. } => {
