@@ -2,82 +2,30 @@
 //! detach keeps going, counts missing objects as removed (not missing programs) and reports
 //! every other failure.
 //!
-//! An attach's steps end [`UNDO_RESERVE`] before the run's deadline, so that an attach the
-//! deadline stops (a hook that hangs, a daemon that does not answer) still has time to undo
-//! itself before the run reports.
+//! An attach the run's deadline stops (a hook that hangs, a daemon that does not answer)
+//! still undoes itself: the entry gives the undo a budget of its own past the deadline.
 
 pub mod gather;
 pub mod hooks;
 pub mod runner;
 
-use std::time::{Duration, Instant};
-
 use anyhow::{Result, anyhow};
 
 use crate::planning::plan::{Plan, Step};
-use crate::sys::deadline;
 use crate::sys::rtnl::is_missing;
-
-/// What an attach keeps of the run's time for its undo: a few netlink requests and an nft
-/// batch, which take milliseconds.
-pub const UNDO_RESERVE: Duration = Duration::from_secs(2);
 
 /// Carries out one step against the kernel, xenstore or hook scripts.
 #[allow(async_fn_in_trait)] // only used with concrete types inside the crate
 pub trait Runner {
     async fn run(&mut self, step: &Step) -> Result<()>;
-
-    /// The run's deadline as the runner was given it, if it was given one.
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-}
-
-/// While an attach's steps run, the run's deadline is [`UNDO_RESERVE`] earlier; the undo,
-/// and whatever follows the attach, get it back.
-struct StepsShare {
-    run: Option<Instant>,
-}
-
-impl StepsShare {
-    fn start(runner: Option<Instant>) -> StepsShare {
-        let run = match (deadline::get(), runner) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if let Some(run) = run {
-            deadline::set(steps_end(run));
-        }
-        StepsShare { run }
-    }
-
-    /// The undo starts: the whole of the run's deadline again.
-    fn end(&self) {
-        if let Some(run) = self.run {
-            deadline::set(run);
-        }
-    }
-}
-
-impl Drop for StepsShare {
-    fn drop(&mut self) {
-        self.end();
-    }
-}
-
-/// When an attach's steps must end for the undo to fit before `run`.
-fn steps_end(run: Instant) -> Instant {
-    run.checked_sub(UNDO_RESERVE).unwrap_or(run)
 }
 
 pub async fn apply_attach(plan: &Plan, runner: &mut impl Runner) -> Result<()> {
-    let share = StepsShare::start(runner.deadline());
     let mut done: Vec<&Step> = Vec::new();
     for step in plan.iter() {
         log::info!("{step}");
         if let Err(err) = runner.run(step).await {
             let err = err.context(step.to_string());
-            share.end();
             for undo in done.iter().rev().filter_map(|s| s.undo()) {
                 log::info!("undo: {undo}");
                 if let Err(undo_err) = runner.run(&undo).await {
@@ -119,7 +67,6 @@ mod tests {
     use crate::types::link::LinkRef;
     use crate::types::names::IfName;
     use std::io;
-    use std::time::{Duration, Instant};
 
     /// Records what ran; fails the steps whose words it is told to.
     struct Recorder {
@@ -136,58 +83,6 @@ mod tests {
                 None => Ok(()),
             }
         }
-    }
-
-    /// Records the run's deadline as each step saw it; fails the step with words `fail`.
-    struct Clocked {
-        deadline: Instant,
-        seen: Vec<(String, Option<Instant>)>,
-        fail: &'static str,
-    }
-
-    impl Runner for Clocked {
-        async fn run(&mut self, step: &Step) -> Result<()> {
-            let words = step.to_string();
-            self.seen.push((words.clone(), deadline::get()));
-            match words == self.fail {
-                true => Err(io::Error::from(io::ErrorKind::TimedOut).into()),
-                false => Ok(()),
-            }
-        }
-
-        fn deadline(&self) -> Option<Instant> {
-            Some(self.deadline)
-        }
-    }
-
-    #[test]
-    fn an_attach_leaves_its_undo_part_of_the_run() {
-        // Far off: every test in this binary draws from the process-wide deadline.
-        let run = Instant::now() + Duration::from_secs(3600);
-        let mut r = Clocked {
-            deadline: run,
-            seen: vec![],
-            fail: "set vif3.0 up",
-        };
-        block_on(apply_attach(&online_plan(), &mut r)).unwrap_err();
-        let steps = Some(run - UNDO_RESERVE);
-        assert_eq!(
-            r.seen,
-            [
-                ("set vif3.0 down".to_owned(), steps),
-                ("set vif3.0 mtu 9000".to_owned(), steps),
-                ("attach vif3.0 to bridge xenbr0".to_owned(), steps),
-                ("set vif3.0 up".to_owned(), steps),
-                ("detach vif3.0 from its bridge".to_owned(), Some(run)),
-                ("set vif3.0 mtu 1500".to_owned(), Some(run)),
-                ("set vif3.0 up".to_owned(), Some(run)),
-            ]
-        );
-        assert_eq!(
-            deadline::get(),
-            Some(run),
-            "what follows the attach has it all"
-        );
     }
 
     fn link(name: &str) -> LinkRef {

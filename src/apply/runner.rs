@@ -40,10 +40,6 @@ impl Runner for SystemRunner<'_> {
             .into()),
         }
     }
-
-    fn deadline(&self) -> Option<Instant> {
-        Some(self.deadline)
-    }
 }
 
 impl SystemRunner<'_> {
