@@ -193,6 +193,15 @@ fn a_routed_guest_given_a_host_address_or_every_address_is_refused() {
         "guest address ::/0 is every IPv6 address: routed to vif3.0 it would take the host's own traffic",
     );
     assert_eq!(rig.host.link("vif3.0").unwrap(), before);
+    // The default route's gateway, read from the kernel.
+    rig.set("ip", "198.51.100.1");
+    let out = rig.run(&["online", "type_if=vif"], &[]);
+    assert_refused(
+        &out,
+        "vif-route",
+        "guest address 198.51.100.1 is the host's default gateway on eth0: routed to vif3.0 it would take the host's own traffic",
+    );
+    assert_eq!(rig.host.link("vif3.0").unwrap(), before);
     rig.assert_uplink_untouched();
 }
 

@@ -2,6 +2,7 @@
 //! interface indexes and `std::io::Error`s carrying the kernel's errno.
 
 use std::io;
+use std::net::IpAddr;
 
 use anyhow::{Context, Result};
 use futures::TryStreamExt;
@@ -9,7 +10,9 @@ use rtnetlink::packet_route::address::AddressMessage;
 use rtnetlink::packet_route::link::{
     InfoBridge, InfoData, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
-use rtnetlink::packet_route::route::{RouteAttribute, RouteHeader, RouteMessage, RouteType};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType,
+};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{Handle, LinkUnspec};
@@ -268,6 +271,13 @@ impl Netlink {
 
     /// Interfaces that carry a default route of the main table, in the kernel's order.
     pub async fn default_route_links(&self, family: Family) -> Result<Vec<u32>> {
+        let hops = self.default_route_hops(family).await?;
+        Ok(hops.into_iter().map(|hop| hop.index).collect())
+    }
+
+    /// The hops of the main table's default routes of `family`: each link, and the
+    /// gateway when the route names one (a multipath route gives one per path).
+    pub async fn default_route_hops(&self, family: Family) -> Result<Vec<DefaultHop>> {
         let routes = self
             .route_dump(match family {
                 Family::V4 => AddressFamily::Inet,
@@ -275,7 +285,7 @@ impl Netlink {
             })
             .await
             .context("list routes")?;
-        let mut links = Vec::new();
+        let mut hops = Vec::new();
         for route in routes {
             let table = route
                 .attributes
@@ -291,18 +301,40 @@ impl Netlink {
             {
                 continue;
             }
+            let gateway = gateway_of(&route.attributes);
             for attribute in &route.attributes {
                 match attribute {
-                    RouteAttribute::Oif(index) => links.push(*index),
-                    RouteAttribute::MultiPath(hops) => {
-                        links.extend(hops.iter().map(|hop| hop.interface_index))
+                    RouteAttribute::Oif(index) => hops.push(DefaultHop {
+                        index: *index,
+                        gateway,
+                    }),
+                    RouteAttribute::MultiPath(paths) => {
+                        hops.extend(paths.iter().map(|path| DefaultHop {
+                            index: path.interface_index,
+                            gateway: gateway_of(&path.attributes),
+                        }))
                     }
                     _ => {}
                 }
             }
         }
-        Ok(links)
+        Ok(hops)
     }
+}
+
+/// One way out by a default route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefaultHop {
+    pub index: u32,
+    pub gateway: Option<IpAddr>,
+}
+
+fn gateway_of(attributes: &[RouteAttribute]) -> Option<IpAddr> {
+    attributes.iter().find_map(|a| match a {
+        RouteAttribute::Gateway(RouteAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        RouteAttribute::Gateway(RouteAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    })
 }
 
 /// The one request that renames link `index` and sets its alias.
