@@ -70,6 +70,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(port) = XenPort::new(call, backend) else {
         return;
     };
+    if port.is_attach()
+        && let Some(mac) = port.mac
+    {
+        assert!(
+            mac.check_guest().is_ok(),
+            "an attach took {mac}, no guest's MAC"
+        );
+    }
     let _ = port.bridge_word();
     if let Ok(Some(vlan)) = port.xen_vlan() {
         // As XenVlan documents itself: members sorted, the PVID apart from them.

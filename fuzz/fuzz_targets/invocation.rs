@@ -1,8 +1,9 @@
 //! How the binaries are called. A vif script: argv and environment as libxl, `xl devd` or
-//! the legacy udev rules pass them (`vifkit::input::invocation::parse_xen_call`, and
-//! `vif_from_backend_path` on `XENBUS_PATH`). qemu-ifup/qemu-ifdown: `IFNAME [BRIDGE]` and
-//! `VIFKIT_BRIDGE`, as their private `parse_args` reads them (`IfName::new`), then the pure
-//! choice of what to do with the tap (`planning::modes::qemu::choose_up`, `choose_down`).
+//! the legacy udev rules pass them (`vifkit::input::invocation::parse_xen_call`,
+//! `vif_from_backend_path` on `XENBUS_PATH`, and `report_path`: where a failed attach is
+//! reported). qemu-ifup/qemu-ifdown: `IFNAME [BRIDGE]` and `VIFKIT_BRIDGE`, as their
+//! private `parse_args` reads them (`IfName::new`), then the pure choice of what to do with
+//! the tap (`planning::modes::qemu::choose_up`, `choose_down`).
 //!
 //! Input: NUL-separated parts; `$KEY=VALUE` parts are the environment, the others argv.
 
@@ -11,7 +12,9 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use vifkit::input::invocation::{Parsed, TypeIf, parse_xen_call, vif_from_backend_path};
+use vifkit::input::invocation::{
+    Parsed, TypeIf, parse_xen_call, report_path, vif_from_backend_path,
+};
 use vifkit::planning::modes::qemu::{BridgeSources, choose_down, choose_up};
 use vifkit::types::names::{IfName, VifId};
 
@@ -36,8 +39,10 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(IfName::new(xen.dev.as_str()).is_ok());
     }
-    if let Some(path) = call.env("XENBUS_PATH") {
-        let _ = vif_from_backend_path(&path);
+    // Where a failed attach is reported: only ever a vif backend's XENBUS_PATH.
+    if let Some(path) = report_path(&call.args, &|key| call.env(key)) {
+        assert_eq!(call.env("XENBUS_PATH").as_ref(), Some(&path));
+        assert!(vif_from_backend_path(&path).is_ok(), "{path:?}");
     }
 
     let (tap, argument) = match call.args.as_slice() {
