@@ -161,7 +161,13 @@ fn sysfs_device(name: &IfName) -> Option<String> {
 /// The links of the IPv4, then IPv6, default routes, recorded in the snapshot.
 async fn add_default_links(netlink: &Netlink, kernel: &mut Snapshot) -> Result<()> {
     for family in [Family::V4, Family::V6] {
-        for index in netlink.default_route_links(family).await? {
+        for hop in netlink.default_route_hops(family).await? {
+            let index = hop.index;
+            if let Some(gateway) = hop.gateway
+                && !kernel.default_gateways.contains(&(index, gateway))
+            {
+                kernel.default_gateways.push((index, gateway));
+            }
             if kernel.default_routes.contains(&(family, index)) {
                 continue;
             }

@@ -1,14 +1,26 @@
 //! `vif-post.d/*.hook` files, sourced by a fresh bash as upstream sources them (CONTRACT 4.7).
+//!
+//! A hook (or the system's `ifup`) runs in a process group of its own and must end by the
+//! run's deadline: past it, the whole group is killed and the run reports which hook it was.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
+use crate::sys::deadline;
 use crate::types::hook::HookRun;
+
+/// How long the stderr of a child that has exited is still read: a background process it
+/// left may hold the pipe open for as long as it lives.
+const STDERR_GRACE: Duration = Duration::from_millis(100);
 
 /// Upstream's helpers, so hooks written for the shell scripts keep working.
 const PRELUDE: &str = r#"log() { local level="$1"; shift; echo "$level: $*" >&2; }
@@ -65,36 +77,45 @@ fn run_one(hook: &Path, run: &HookRun, deadline: Instant) -> Result<()> {
     run_bounded(&mut command, &format!("hook {name}"), deadline)
 }
 
-/// Runs a child to completion within `deadline` (killed past it), logging its stderr lines;
-/// a failure carries its last stderr line, which is usually the reason.
-pub fn run_bounded(command: &mut Command, what: &str, deadline: Instant) -> Result<()> {
+/// Runs a child to completion by `until` (or the run's deadline, if earlier), logging its
+/// stderr lines; a failure carries its last stderr line, which is usually the reason. The
+/// child leads a process group of its own: past the deadline the whole group is killed, so
+/// nothing it started is left running (only what left the group itself escapes).
+pub fn run_bounded(command: &mut Command, what: &str, until: Instant) -> Result<()> {
+    let until = deadline::bound(until.saturating_duration_since(Instant::now()));
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .with_context(|| format!("start {what}"))?;
+    let group = Pid::from_raw(child.id() as i32);
     let mut stderr = child.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
+    let (sender, text) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut chunk = [0; 4096];
+        while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+            if sender.send(chunk[..n].to_vec()).is_err() {
+                break;
+            }
+        }
     });
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
+        if Instant::now() >= until {
+            let _ = killpg(group, Signal::SIGKILL);
             let _ = child.wait();
-            bail!("{what} did not finish in time and was killed");
+            let output = collect(&text, Instant::now() + STDERR_GRACE);
+            log_lines(what, &output);
+            bail!("{what} did not finish in time: killed it and its process group");
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let output = reader.join().unwrap_or_default();
-    for line in output.lines() {
-        log::info!("{what}: {line}");
-    }
+    let output = collect(&text, Instant::now() + STDERR_GRACE);
+    log_lines(what, &output);
     if !status.success() {
         let last = output.lines().last().unwrap_or("").trim();
         match status.code() {
@@ -104,6 +125,24 @@ pub fn run_bounded(command: &mut Command, what: &str, deadline: Instant) -> Resu
         }
     }
     Ok(())
+}
+
+/// What the child wrote to stderr until the pipe closed, or until `until`.
+fn collect(chunks: &mpsc::Receiver<Vec<u8>>, until: Instant) -> String {
+    let mut bytes = vec![];
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        match chunks.recv_timeout(left) {
+            Ok(chunk) => bytes.extend(chunk),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn log_lines(what: &str, output: &str) {
+    for line in output.lines() {
+        log::info!("{what}: {line}");
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +212,90 @@ mod tests {
             run_all(&run, deadline).unwrap_err().to_string(),
             "hook 20-fail.hook failed (exit 1): no quota for vif3.0"
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Whether process `pid` is gone (or a zombie its new parent has yet to reap).
+    fn gone(pid: &str) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+        stat.map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    }
+
+    fn eventually_gone(pid: &str) -> bool {
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            if gone(pid) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn a_hook_that_hangs_is_killed_with_everything_it_started() {
+        let dir = scratch("hang");
+        let pids = dir.join("pids");
+        write(
+            &dir,
+            "50-hang.hook",
+            &format!(
+                "sleep 120 & echo $! > {pids}\necho \"waiting for $dev\" >&2\nsleep 120\n",
+                pids = pids.display()
+            ),
+            0o755,
+        );
+        let run = HookRun {
+            dir: dir.clone(),
+            vars: vec![("dev", "vif3.0".into())],
+        };
+        let started = Instant::now();
+        let err = run_all(&run, started + Duration::from_millis(500)).unwrap_err();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(500), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert_eq!(
+            err.to_string(),
+            "hook 50-hang.hook did not finish in time: killed it and its process group"
+        );
+        let background = std::fs::read_to_string(&pids).unwrap();
+        assert!(
+            eventually_gone(background.trim()),
+            "sleep {background} runs on"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_hook_may_leave_a_process_behind_without_holding_the_run() {
+        let dir = scratch("bg");
+        let pids = dir.join("pids");
+        // The background sleep keeps the hook's stderr open.
+        write(
+            &dir,
+            "50-daemon.hook",
+            &format!("sleep 30 & echo $! > {}\n", pids.display()),
+            0o755,
+        );
+        let run = HookRun {
+            dir: dir.clone(),
+            vars: vec![],
+        };
+        let started = Instant::now();
+        run_all(&run, started + Duration::from_secs(10)).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let pid = std::fs::read_to_string(&pids).unwrap();
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid.trim().parse().unwrap()), Signal::SIGKILL);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

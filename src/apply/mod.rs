@@ -1,6 +1,9 @@
 //! Runs a plan. An attach stops at the first failure and undoes what it did, in reverse; a
 //! detach keeps going, counts missing objects as removed (not missing programs) and reports
 //! every other failure.
+//!
+//! An attach the run's deadline stops (a hook that hangs, a daemon that does not answer)
+//! still undoes itself: the entry gives the undo a budget of its own past the deadline.
 
 pub mod gather;
 pub mod hooks;

@@ -1,11 +1,16 @@
-//! The `Runner` that changes the real system: netlink, xenstore, hook scripts.
+//! The `Runner` that changes the real system: netlink, xenstore, hook scripts. Every step
+//! draws from the run's deadline: the blocking calls below bound themselves by it, and a
+//! netlink request still unanswered when it passes ends the step with an error (so an attach
+//! undoes itself, rather than being dropped half-done).
 
+use std::io;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use crate::apply::Runner;
 use crate::planning::plan::Step;
+use crate::sys::deadline;
 use crate::sys::ovsdb::Ovsdb;
 use crate::sys::rtnl::{IngressLimit, Netlink};
 use crate::sys::xenstore::Client;
@@ -17,6 +22,7 @@ const OVSDB_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SystemRunner<'a> {
     pub netlink: &'a Netlink,
     pub xenstore: Option<&'a mut Client>,
+    /// The run's deadline; the process-wide one (`sys::deadline`) bounds steps too.
     pub deadline: Instant,
     /// On detach a failing hook is only a warning (CONTRACT 4.7).
     pub attach: bool,
@@ -24,14 +30,27 @@ pub struct SystemRunner<'a> {
 
 impl Runner for SystemRunner<'_> {
     async fn run(&mut self, step: &Step) -> Result<()> {
+        let until = deadline::bound(self.deadline.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout_at(until.into(), self.step(step, until)).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "out of time (the run's deadline passed)",
+            )
+            .into()),
+        }
+    }
+}
+
+impl SystemRunner<'_> {
+    /// Carries out `step`; what it runs ends by `until`.
+    async fn step(&mut self, step: &Step, until: Instant) -> Result<()> {
         let nl = self.netlink;
         match step {
             Step::SetDown { link, .. } => nl.set_up(link.index, false).await,
             Step::SetUp { link, .. } => nl.set_up(link.index, true).await,
-            Step::Rename { link, to } => {
-                nl.rename(link.index, to).await?;
-                nl.set_alias(link.index, link.name.as_str()).await
-            }
+            Step::Rename { link, to } => nl.rename(link.index, to, link.name.as_str()).await,
+            Step::RenameBack { link, to } => nl.rename(link.index, to, "").await,
             Step::SetMac { link, mac, .. } => nl.set_mac(link.index, *mac).await,
             Step::SetMtu { link, mtu, .. } => nl.set_mtu(link.index, *mtu).await,
             Step::Attach { link, bridge, .. } => {
@@ -80,17 +99,13 @@ impl Runner for SystemRunner<'_> {
                     .unwrap_or_default()
                     .to_string_lossy()
                     .into_owned();
-                hooks::run_bounded(
-                    std::process::Command::new(program).args(args),
-                    &what,
-                    self.deadline,
-                )
+                hooks::run_bounded(std::process::Command::new(program).args(args), &what, until)
             }
             Step::WriteXenstore { path, value } => match self.xenstore.as_deref_mut() {
                 Some(xs) => xs.write(path, value),
                 None => anyhow::bail!("no xenstore connection"),
             },
-            Step::RunHooks(run) => match hooks::run_all(run, self.deadline) {
+            Step::RunHooks(run) => match hooks::run_all(run, until) {
                 Err(err) if !self.attach => {
                     log::warn!("{err:#}");
                     Ok(())

@@ -1,65 +1,85 @@
 //! Logs go to stderr (xl's or qemu's log), to syslog facility daemon tagged with the binary
-//! name, and (Xen binaries only) to /var/log/xen/xen-hotplug.log when that directory exists. A log sink that
-//! fails is skipped, never fatal. stdout stays clean.
+//! name, and (Xen binaries only) to /var/log/xen/xen-hotplug.log when that directory exists.
+//! stdout stays clean.
+//!
+//! No log sink can hold a run up or garble another run's lines: each record is formatted
+//! once, in memory, and handed to each sink in one write (see [`sinks`] for how each one
+//! avoids waiting). A sink that cannot be opened is skipped (`VIFKIT_LOG=debug` says why); a
+//! record a sink does not take is dropped and counted, and when the run ends the counts are
+//! logged as one warning per sink, to every sink that still takes records.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::net::UnixDatagram;
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+mod sinks;
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use log::{Level, Log, Metadata, Record};
 
+use sinks::{LogFile, Stderr, Syslog};
+
 pub const XEN_LOG_DIR: &str = "/var/log/xen";
+const XEN_LOG_FILE: &str = "xen-hotplug.log";
 const SYSLOG_SOCKET: &str = "/dev/log";
 const FACILITY_DAEMON: u8 = 3;
 
 struct HotplugLogger {
     tag: String,
     pid: u32,
-    stderr: env_logger::Logger,
-    syslog: Option<UnixDatagram>,
-    file: Option<Mutex<File>>,
+    filter: env_filter::Filter,
+    stderr: Stderr,
+    syslog: Option<Syslog>,
+    file: Option<LogFile>,
 }
 
-/// Installs the logger; `VIFKIT_LOG` takes env_logger filter syntax (default `info`).
+static LOGGER: OnceLock<HotplugLogger> = OnceLock::new();
+
+/// Installs the logger (once; later calls do nothing); `VIFKIT_LOG` takes env_logger's filter
+/// syntax (default `info`).
 pub fn init(tag: &str, xen_log: bool) {
-    let stderr_tag = tag.to_owned();
-    let stderr =
-        env_logger::Builder::from_env(env_logger::Env::new().filter_or("VIFKIT_LOG", "info"))
-            .format(move |buf, record| match record.level() {
-                Level::Info => writeln!(buf, "{stderr_tag}: {}", record.args()),
-                level => writeln!(
-                    buf,
-                    "{stderr_tag}: {}: {}",
-                    level_word(level),
-                    record.args()
-                ),
-            })
-            .build();
-    let syslog = UnixDatagram::unbound()
-        .and_then(|sock| sock.connect(SYSLOG_SOCKET).map(|()| sock))
+    let mut skipped = Vec::new();
+    let syslog = Syslog::connect(SYSLOG_SOCKET)
+        .map_err(|err| skipped.push(format!("no syslog at {SYSLOG_SOCKET}: {err}")))
         .ok();
-    let file = (xen_log && std::path::Path::new(XEN_LOG_DIR).is_dir())
+    let log_dir = Path::new(XEN_LOG_DIR);
+    let file = (xen_log && log_dir.is_dir())
         .then(|| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(format!("{XEN_LOG_DIR}/xen-hotplug.log"))
+            let path = log_dir.join(XEN_LOG_FILE);
+            LogFile::open(&path)
+                .map_err(|err| skipped.push(format!("not logging to {}: {err}", path.display())))
                 .ok()
         })
-        .flatten()
-        .map(Mutex::new);
-    let max = stderr.filter();
+        .flatten();
+    let spec = std::env::var("VIFKIT_LOG").unwrap_or_else(|_| "info".to_owned());
     let logger = HotplugLogger {
         tag: tag.to_owned(),
         pid: std::process::id(),
-        stderr,
+        filter: env_filter::Builder::new().parse(&spec).build(),
+        stderr: Stderr::new(),
         syslog,
         file,
     };
-    if log::set_boxed_logger(Box::new(logger)).is_ok() {
-        log::set_max_level(max);
+    if LOGGER.set(logger).is_err() {
+        return;
+    }
+    let Some(logger) = LOGGER.get() else { return };
+    if log::set_logger(logger).is_err() {
+        return;
+    }
+    log::set_max_level(logger.filter.filter());
+    // SAFETY: `atexit` only records the address of a function that takes and returns
+    // nothing; that function reads the logger's static and writes to its sinks.
+    unsafe { nix::libc::atexit(report_drops_at_exit) };
+    for why in skipped {
+        log::debug!("{why}");
+    }
+}
+
+/// Runs when `main` returns (or `exit` is called): the records the sinks dropped.
+extern "C" fn report_drops_at_exit() {
+    if let Some(logger) = LOGGER.get() {
+        logger.report_drops();
     }
 }
 
@@ -82,69 +102,137 @@ fn syslog_severity(level: Level) -> u8 {
     }
 }
 
+/// One record as each sink gets it. The message is one line: control characters (a newline
+/// in a hook's or a daemon's text) are written as Rust escapes (`\n`, `\u{1b}`).
+struct Line<'a> {
+    tag: &'a str,
+    pid: u32,
+    level: Level,
+    message: Cow<'a, str>,
+}
+
+impl<'a> Line<'a> {
+    fn new(tag: &'a str, pid: u32, level: Level, message: &'a str) -> Line<'a> {
+        let message = if message.contains(char::is_control) {
+            message
+                .chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_debug().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect::<String>()
+                .into()
+        } else {
+            message.into()
+        };
+        Line {
+            tag,
+            pid,
+            level,
+            message,
+        }
+    }
+
+    /// `vif-bridge: attach vif3.0 to bridge xenbr0`; other levels than info are named:
+    /// `vif-bridge: error: bridge xenbr7 does not exist`.
+    fn stderr(&self) -> String {
+        match self.level {
+            Level::Info => format!("{}: {}\n", self.tag, self.message),
+            level => format!("{}: {}: {}\n", self.tag, level_word(level), self.message),
+        }
+    }
+
+    /// `<30>vif-bridge[1234]: attach vif3.0 to bridge xenbr0` (the daemon stamps the time).
+    fn syslog(&self) -> String {
+        let pri = FACILITY_DAEMON * 8 + syslog_severity(self.level);
+        format!("<{pri}>{}[{}]: {}", self.tag, self.pid, self.message)
+    }
+
+    /// `2026-11-23T20:14:16.123Z vif-bridge[1234]: info: attach vif3.0 to bridge xenbr0`.
+    fn file(&self, at: SystemTime) -> String {
+        format!(
+            "{} {}[{}]: {}: {}\n",
+            utc_timestamp(at),
+            self.tag,
+            self.pid,
+            level_word(self.level),
+            self.message
+        )
+    }
+}
+
+impl HotplugLogger {
+    fn emit(&self, level: Level, message: &str) {
+        let line = Line::new(&self.tag, self.pid, level, message);
+        self.stderr.write(line.stderr().as_bytes());
+        // Raw netlink traces stay on stderr: they would flood syslog and the shared file.
+        if level == Level::Trace {
+            return;
+        }
+        if let Some(syslog) = &self.syslog {
+            syslog.send(line.syslog().as_bytes());
+        }
+        if let Some(file) = &self.file {
+            file.write(&line.file(SystemTime::now()));
+        }
+    }
+
+    /// One warning per sink that dropped records, to every sink (the one that dropped them
+    /// may have room again).
+    fn report_drops(&self) {
+        let mut sinks = vec![("stderr".to_owned(), &self.stderr.drops)];
+        if let Some(syslog) = &self.syslog {
+            sinks.push((format!("syslog ({})", syslog.path), &syslog.drops));
+        }
+        if let Some(file) = &self.file {
+            sinks.push((file.path.display().to_string(), &file.drops));
+        }
+        // All counts first: what the reports themselves drop is not reported.
+        let reports: Vec<String> = sinks
+            .iter()
+            .filter_map(|(name, drops)| {
+                let (count, why) = drops.take()?;
+                Some(drop_report(name, count, &why))
+            })
+            .collect();
+        for report in reports {
+            self.emit(Level::Warn, &report);
+        }
+    }
+}
+
+fn drop_report(sink: &str, count: u32, why: &std::io::Error) -> String {
+    let records = if count == 1 { "record" } else { "records" };
+    format!("{count} log {records} dropped by {sink}: {why}")
+}
+
 impl Log for HotplugLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        self.stderr.enabled(metadata)
+        self.filter.enabled(metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
-        if !self.stderr.matches(record) {
-            return;
-        }
-        self.stderr.log(record);
-        // Raw netlink traces stay on stderr: they would flood syslog.
-        if record.level() == Level::Trace {
-            return;
-        }
-        if let Some(sock) = &self.syslog {
-            let pri = FACILITY_DAEMON * 8 + syslog_severity(record.level());
-            let _ = sock
-                .send(format!("<{pri}>{}[{}]: {}", self.tag, self.pid, record.args()).as_bytes());
-        }
-        if let Some(Ok(mut file)) = self.file.as_ref().map(Mutex::lock) {
-            let _ = writeln!(
-                file,
-                "{} {}[{}]: {}: {}",
-                utc_timestamp(SystemTime::now()),
-                self.tag,
-                self.pid,
-                level_word(record.level()),
-                record.args()
-            );
+        if self.filter.matches(record) {
+            self.emit(record.level(), &record.args().to_string());
         }
     }
 
     fn flush(&self) {}
 }
 
-/// RFC 3339 in UTC, without pulling a date crate into a hot path binary.
+/// RFC 3339 in UTC, to the millisecond.
 pub fn utc_timestamp(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    let at = jiff::Timestamp::try_from(time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    format!("{at:.3}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn timestamps() {
@@ -153,5 +241,97 @@ mod tests {
         assert_eq!(utc_timestamp(t), "2026-11-23T20:14:16.123Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(utc_timestamp(leap), "2000-02-29T00:00:00.000Z");
+        // Milliseconds are cut, not rounded (a record never claims a later time).
+        let late = UNIX_EPOCH + Duration::from_nanos(1_999_999_999);
+        assert_eq!(utc_timestamp(late), "1970-01-01T00:00:01.999Z");
+    }
+
+    #[test]
+    fn each_sink_gets_its_own_line() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_795_464_856_123);
+        let info = Line::new(
+            "vif-bridge",
+            1234,
+            Level::Info,
+            "attach vif3.0 to bridge xenbr0",
+        );
+        assert_eq!(
+            info.stderr(),
+            "vif-bridge: attach vif3.0 to bridge xenbr0\n"
+        );
+        assert_eq!(
+            info.syslog(),
+            "<30>vif-bridge[1234]: attach vif3.0 to bridge xenbr0"
+        );
+        assert_eq!(
+            info.file(at),
+            "2026-11-23T20:14:16.123Z vif-bridge[1234]: info: attach vif3.0 to bridge xenbr0\n"
+        );
+
+        let error = Line::new(
+            "vif-bridge",
+            7,
+            Level::Error,
+            "bridge xenbr7 does not exist",
+        );
+        assert_eq!(
+            error.stderr(),
+            "vif-bridge: error: bridge xenbr7 does not exist\n"
+        );
+        assert_eq!(
+            error.syslog(),
+            "<27>vif-bridge[7]: bridge xenbr7 does not exist"
+        );
+        assert_eq!(
+            error.file(at),
+            "2026-11-23T20:14:16.123Z vif-bridge[7]: error: bridge xenbr7 does not exist\n"
+        );
+
+        let warn = Line::new("qemu-ifup", 9, Level::Warn, "w");
+        assert_eq!(warn.stderr(), "qemu-ifup: warning: w\n");
+        assert_eq!(warn.syslog(), "<28>qemu-ifup[9]: w");
+        let debug = Line::new("vifkit", 9, Level::Debug, "d");
+        assert_eq!(debug.stderr(), "vifkit: debug: d\n");
+        assert_eq!(debug.syslog(), "<31>vifkit[9]: d");
+        assert_eq!(
+            debug.file(UNIX_EPOCH),
+            "1970-01-01T00:00:00.000Z vifkit[9]: debug: d\n"
+        );
+    }
+
+    #[test]
+    fn a_message_stays_on_one_line() {
+        let line = Line::new(
+            "vif-bridge",
+            1,
+            Level::Warn,
+            "hook said: one\ntwo\r\tthree \u{1b}[31mred\u{85} é",
+        );
+        assert_eq!(
+            line.stderr(),
+            "vif-bridge: warning: hook said: one\\ntwo\\r\\tthree \\u{1b}[31mred\\u{85} é\n"
+        );
+        assert_eq!(
+            line.file(UNIX_EPOCH).lines().count(),
+            1,
+            "{}",
+            line.file(UNIX_EPOCH)
+        );
+        assert!(!line.syslog().contains('\n'));
+    }
+
+    #[test]
+    fn drops_are_reported_with_their_count_and_reason() {
+        let eagain = std::io::Error::from_raw_os_error(nix::libc::EAGAIN);
+        assert_eq!(
+            drop_report("syslog (/dev/log)", 7, &eagain),
+            "7 log records dropped by syslog (/dev/log): \
+             Resource temporarily unavailable (os error 11)"
+        );
+        assert_eq!(
+            drop_report("/var/log/xen/xen-hotplug.log", 1, &eagain),
+            "1 log record dropped by /var/log/xen/xen-hotplug.log: \
+             Resource temporarily unavailable (os error 11)"
+        );
     }
 }

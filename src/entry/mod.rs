@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::apply::runner::SystemRunner;
-use crate::apply::{apply_attach, apply_detach};
-use crate::planning::plan::Plan;
+use crate::apply::{Runner, apply_attach, apply_detach};
+use crate::planning::plan::{Plan, Step};
+use crate::sys::deadline;
 use crate::sys::xenstore::Client;
 
 pub use qemu::{TapDirection, plan_up as plan_tap_up, qemu_main};
@@ -24,8 +25,29 @@ pub use xen::{XenScript, plan_call as plan_xen_call, xen_main};
 /// us too, so nothing may hang.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
-/// Runs `work` on a current-thread runtime (a few netlink round trips need no more), giving
-/// up at `deadline`.
+/// What a failed attach may take to undo itself once the run's deadline has passed.
+pub const UNDO_BUDGET: Duration = Duration::from_secs(2);
+
+/// What the error report may take: a fresh xenstore connection and one transaction.
+pub const REPORT_BUDGET: Duration = Duration::from_secs(2);
+
+/// Kept back from the run's work for the undo and the error report, so that a run whose
+/// every call waits to the end still ends within [`DEADLINE`], reported.
+pub const RESERVE: Duration = UNDO_BUDGET.saturating_add(REPORT_BUDGET);
+
+/// Starts a run's clock: sets the deadline every blocking call of this run draws from
+/// ([`DEADLINE`] from now, less the [`RESERVE`]) and returns it. Each entry calls it once,
+/// first thing.
+pub fn start_run() -> Instant {
+    let deadline = Instant::now() + DEADLINE - RESERVE;
+    deadline::set(deadline);
+    deadline
+}
+
+/// Runs `work` on a current-thread runtime (a few netlink round trips need no more). The
+/// calls in it draw from `deadline` themselves and fail when it passes, after which a failed
+/// attach still undoes itself within [`UNDO_BUDGET`]; a call that is not bounded (it would
+/// be a bug) is cut when that is spent too.
 pub fn block_on_with_deadline<T>(
     deadline: Instant,
     work: impl Future<Output = Result<T>>,
@@ -34,11 +56,11 @@ pub fn block_on_with_deadline<T>(
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    let remaining = deadline.saturating_duration_since(Instant::now());
+    let remaining = (deadline + UNDO_BUDGET).saturating_duration_since(Instant::now());
     runtime.block_on(async {
         match tokio::time::timeout(remaining, work).await {
             Ok(result) => result,
-            Err(_) => anyhow::bail!("gave up after {} s", DEADLINE.as_secs()),
+            Err(_) => anyhow::bail!("out of time (the run's deadline passed)"),
         }
     })
 }
@@ -57,20 +79,71 @@ async fn execute(plan: &Plan, mut runner: SystemRunner<'_>, dry_run: bool) -> Re
         log::warn!("{warning}");
     }
     if runner.attach {
-        apply_attach(plan, &mut runner).await
+        attach(plan, runner).await
     } else {
         apply_detach(plan, &mut runner).await
     }
 }
 
+/// Runs an attach, which undoes itself on failure: the undo gets [`UNDO_BUDGET`] of its
+/// own (or what is left, if more), since the step that failed may have failed because the
+/// run's deadline passed. The run's deadline is back in force afterwards (for the next port
+/// of a `reattach`).
+pub(crate) async fn attach(plan: &Plan, runner: SystemRunner<'_>) -> Result<()> {
+    let run_deadline = deadline::get();
+    let mut runner = UndoBudget {
+        runner,
+        failed: false,
+        undoing: false,
+    };
+    let result = apply_attach(plan, &mut runner).await;
+    if let Some(run_deadline) = run_deadline {
+        deadline::set(run_deadline);
+    }
+    result
+}
+
+/// The runner of an attach. `apply_attach` stops at the first step that fails and then
+/// runs the undo of each step done: every call after a failure is an undo.
+struct UndoBudget<'a> {
+    runner: SystemRunner<'a>,
+    failed: bool,
+    undoing: bool,
+}
+
+impl Runner for UndoBudget<'_> {
+    async fn run(&mut self, step: &Step) -> Result<()> {
+        if self.failed && !self.undoing {
+            self.undoing = true;
+            let until = undo_deadline(deadline::get(), Instant::now());
+            deadline::set(until);
+            self.runner.deadline = until;
+        }
+        let result = self.runner.run(step).await;
+        self.failed |= result.is_err();
+        result
+    }
+}
+
+/// Until when the undo may run: [`UNDO_BUDGET`] from `now`, or the run's deadline if that
+/// leaves more.
+fn undo_deadline(run: Option<Instant>, now: Instant) -> Instant {
+    let own = now + UNDO_BUDGET;
+    run.map_or(own, |run| run.max(own))
+}
+
 /// The one error reporter: logs the whole chain as one line and, for a Xen attach, hands
-/// the same line to libxl through `hotplug-error` + `hotplug-status=error`.
-fn failure(err: &anyhow::Error, report_to: Option<(&mut Client, &str)>) -> ExitCode {
+/// the same line to libxl through `hotplug-error` + `hotplug-status=error`, on a fresh
+/// xenstore connection with [`REPORT_BUDGET`] of its own: the run's connection may be the
+/// one that failed (a late reply would be read as the report's), and its deadline spent.
+fn failure(err: &anyhow::Error, report_to: Option<&str>) -> ExitCode {
     let message = format!("{err:#}");
     log::error!("{message}");
-    if let Some((xs, backend)) = report_to {
+    if let Some(backend) = report_to {
         // The exit code stays 1 whether or not xenstore took the report.
-        if let Err(report) = xs.write_hotplug_error(backend, &message) {
+        let report = Client::connect_within(REPORT_BUDGET)
+            .and_then(|mut xs| xs.write_hotplug_error(backend, &message));
+        if let Err(report) = report {
             log::error!("cannot report the error in xenstore: {report:#}");
         }
     }
@@ -83,14 +156,35 @@ mod tests {
 
     #[test]
     fn the_deadline_ends_a_run_with_one_sentence() {
-        let past = Instant::now();
+        // A call that ignores the deadline is cut once the undo's budget is spent too.
+        let past = Instant::now() - UNDO_BUDGET;
+        let started = Instant::now();
         let err = block_on_with_deadline(past, async {
             tokio::time::sleep(Duration::from_secs(5)).await;
             Ok(())
         })
         .unwrap_err();
-        assert_eq!(err.to_string(), "gave up after 30 s");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(err.to_string(), "out of time (the run's deadline passed)");
         let done = block_on_with_deadline(Instant::now() + DEADLINE, async { Ok(7) });
         assert_eq!(done.unwrap(), 7);
+    }
+
+    #[test]
+    fn the_budgets_fit_inside_libxls_kill() {
+        assert!(DEADLINE < Duration::from_secs(40));
+        assert_eq!(RESERVE, Duration::from_secs(4));
+        // Work, undo and report, one after the other, each waiting to its end.
+        assert_eq!(DEADLINE - RESERVE + UNDO_BUDGET + REPORT_BUDGET, DEADLINE);
+    }
+
+    #[test]
+    fn an_undo_gets_its_own_budget_once_the_run_is_out_of_time() {
+        let now = Instant::now();
+        let spent = now - Duration::from_secs(1);
+        assert_eq!(undo_deadline(Some(spent), now), now + UNDO_BUDGET);
+        let later = now + Duration::from_secs(20);
+        assert_eq!(undo_deadline(Some(later), now), later);
+        assert_eq!(undo_deadline(None, now), now + UNDO_BUDGET);
     }
 }

@@ -3,11 +3,10 @@
 //! CAP_NET_ADMIN is needed; inherited file descriptors are left alone.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use super::{DEADLINE, block_on_with_deadline, execute, failure};
+use super::{block_on_with_deadline, execute, failure, start_run};
 use crate::apply::gather::gather;
 use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
@@ -33,10 +32,11 @@ pub enum TapDirection {
 }
 
 pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
+    // qemu waits for us with the guest's start (or its monitor) blocked.
+    let deadline = start_run();
     logging::init(tag, false);
     let args: Vec<String> = std::env::args().skip(1).collect();
     log::debug!("{tag} {}", args.join(" "));
-    let deadline = Instant::now() + DEADLINE;
     let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
     let result = parse_args(tag, &args).and_then(|(tap, bridge)| {
         block_on_with_deadline(deadline, async {
@@ -105,7 +105,11 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
             }
         }
     };
+    // The tap's own, and a bridge's: a guest given the host's address there is warned of.
     needs.addresses_of = tap_only();
+    needs
+        .addresses_of
+        .extend(request.iter().flat_map(BridgeRequest::names));
     // Filtered or not: a chain left by an earlier tap of this name hooks on this one.
     needs.port_filter = Some(tap.clone());
     let kernel = gather(netlink, &needs).await?;

@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{DEADLINE, block_on_with_deadline, execute, failure};
+use super::{block_on_with_deadline, execute, failure, start_run};
 use crate::apply::gather::gather;
 use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
 use crate::input::backend::{Backend, BackendKeys};
 use crate::input::config::Config;
-use crate::input::invocation::{Parsed, XenCall, parse_xen_call};
+use crate::input::invocation::{Command, Parsed, XenCall, parse_xen_call};
 use crate::input::sysconfig;
 use crate::input::xen_port::{XenPort, hook_dir_from_env};
 use crate::planning::modes::antispoof::{self, Guest};
@@ -23,7 +23,7 @@ use crate::planning::modes::openvswitch::{VifOpenvswitch, VmInfo};
 use crate::planning::modes::route_ifup::VifRouteIfup;
 use crate::planning::modes::routed::VifRoute;
 use crate::planning::modes::{Attach, Mode};
-use crate::planning::plan::Plan;
+use crate::planning::plan::{Phase, Plan, Step};
 use crate::sys::rtnl::Netlink;
 use crate::sys::xenstore::Client;
 
@@ -37,6 +37,7 @@ pub enum XenScript {
 }
 
 pub fn xen_main(mode: XenScript, tag: &str) -> ExitCode {
+    let deadline = start_run();
     logging::init(tag, true);
     let args: Vec<String> = std::env::args().skip(1).collect();
     log::debug!(
@@ -50,10 +51,14 @@ pub fn xen_main(mode: XenScript, tag: &str) -> ExitCode {
             log::debug!("{why}");
             return ExitCode::SUCCESS;
         }
-        // Without a valid call there is no backend to report to (as upstream).
-        Err(err) => return failure(&err, None),
+        // An attach whose backend path is valid hears why through xenstore (upstream
+        // exits silently); without a valid path there is no backend to report to.
+        Err(err) => {
+            let env = |key: &str| std::env::var(key).ok();
+            let backend = crate::input::invocation::report_path(&args, &env);
+            return failure(&err, backend.as_deref());
+        }
     };
-    let deadline = Instant::now() + DEADLINE;
     let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
     let mut xs = match Client::connect() {
         Ok(xs) => xs,
@@ -76,26 +81,15 @@ pub fn xen_main(mode: XenScript, tag: &str) -> ExitCode {
         }
         Err(err) => return failure(&err, None),
     };
-    let result = run_xen(mode, &call, &mut xs, deadline, dry_run);
-    let result = result.and_then(|outcome| match outcome {
-        Outcome::Done if call.command == crate::input::invocation::Command::Online && !dry_run => {
-            log::info!("write {}/hotplug-status = connected", call.backend);
-            xs.write(&format!("{}/hotplug-status", call.backend), "connected")
-        }
-        _ => Ok(()),
-    });
-    match result {
+    match run_xen(mode, &call, &mut xs, deadline, dry_run) {
         Ok(()) => ExitCode::SUCCESS,
+        // The report goes over a connection of its own: `xs` may be the one that failed.
         Err(err) => {
+            drop(xs);
             let attach = call.command.is_attach() && !dry_run;
-            failure(&err, attach.then_some((&mut xs, call.backend.as_str())))
+            failure(&err, attach.then_some(call.backend.as_str()))
         }
     }
-}
-
-enum Outcome {
-    Done,
-    Skipped,
 }
 
 fn run_xen(
@@ -104,15 +98,14 @@ fn run_xen(
     xs: &mut Client,
     deadline: Instant,
     dry_run: bool,
-) -> Result<Outcome> {
+) -> Result<()> {
     if call.udev && xs.exists("/local/domain/0/libxl/disable_udev")? {
         log::info!(
             "libxl/disable_udev is set: libxl runs the hotplug scripts, skipping this udev call"
         );
-        return Ok(Outcome::Skipped);
+        return Ok(());
     }
     block_on_with_deadline(deadline, run_mode(mode, call, xs, deadline, dry_run))
-        .map(|()| Outcome::Done)
 }
 
 async fn run_mode(
@@ -123,7 +116,19 @@ async fn run_mode(
     dry_run: bool,
 ) -> Result<()> {
     let netlink = Netlink::connect()?;
-    let plan = plan_call(mode, call, xs, &netlink).await?;
+    let mut plan = plan_call(mode, call, xs, &netlink).await?;
+    // netback waits for `connected` (CONTRACT 2.3), written last, after the hooks, as
+    // upstream's `success`: as the attach's last step, a failure to write it (xenstore out
+    // of time) undoes the attach like any other. A dry run prints the plan without it.
+    if call.command == Command::Online && !dry_run {
+        plan.push(
+            Phase::Hooks,
+            Step::WriteXenstore {
+                path: format!("{}/hotplug-status", call.backend),
+                value: "connected".to_owned(),
+            },
+        );
+    }
     let runner = SystemRunner {
         netlink: &netlink,
         xenstore: Some(xs),

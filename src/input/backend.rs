@@ -168,10 +168,16 @@ impl Backend {
             None => (call.overrides.ip.clone(), "ip".to_owned()),
         };
         let addresses = parse_ip_list(ip.as_deref().unwrap_or("")).with_context(|| ip_source)?;
+        // An attach refuses a MAC no guest can have (antispoofing would drop every frame);
+        // a detach takes what is there, so a port plugged before this check still goes.
+        let parse_mac = match call.command.is_attach() {
+            true => MacAddr::parse_guest,
+            false => MacAddr::parse,
+        };
         let mac = keys
             .mac
             .as_deref()
-            .map(MacAddr::parse)
+            .map(parse_mac)
             .transpose()
             .with_context(|| format!("{path}/mac"))?;
         Ok(Backend {
@@ -314,6 +320,26 @@ mod tests {
             format!("{:#}", Backend::parse(&call(), k).unwrap_err()),
             "backend/vif/3/0/mac: invalid MAC address \"00:16:3e:1:2:3\": expected six hex pairs like 00:16:3e:01:02:03"
         );
+    }
+
+    #[test]
+    fn b_mac_must_be_a_guests_on_attach() {
+        for (mac, why) in [
+            ("ff:ff:ff:ff:ff:ff", "is the broadcast address"),
+            ("01:00:5e:7f:00:01", "is a multicast address"),
+            ("00:00:00:00:00:00", "is the all-zero address"),
+            ("fe:ff:ff:ff:ff:ff", "is the backend port's own address"),
+        ] {
+            let mut k = keys();
+            k.mac = Some(mac.into());
+            assert_eq!(
+                format!("{:#}", Backend::parse(&call(), k.clone()).unwrap_err()),
+                format!("backend/vif/3/0/mac: {mac} {why}, not a guest's MAC")
+            );
+            let offline = XenCall::for_test(Command::Offline, 3, 0);
+            let backend = Backend::parse(&offline, k).expect("a detach takes the MAC as it is");
+            assert_eq!(backend.mac.map(|m| m.to_string()).as_deref(), Some(mac));
+        }
     }
 
     #[test]

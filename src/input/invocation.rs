@@ -75,6 +75,34 @@ pub struct XenCall {
     pub overrides: Overrides,
 }
 
+impl XenCall {
+    /// The names this call may give its device: libxl passes netback's `vif<d>.<n>` (or
+    /// qemu's `vif<d>.<n>-emu` for a tap) of `XENBUS_PATH`, and netback's uevent the
+    /// current name, which after our rename is `vifname` (`<vifname>-emu`). Anything else
+    /// (`vif=eth0` from a hand-run or broken caller) would have the uplink flushed and
+    /// enslaved, so it is refused before any change.
+    ///
+    /// `vifname` is `B/vifname` once xenstore has been read; before that only the kernel
+    /// name is known to be this device's.
+    pub fn check_dev(&self, vifname: Option<&IfName>) -> Result<()> {
+        let (variable, what, suffix) = match self.type_if {
+            TypeIf::Vif => ("vif", "device", ""),
+            TypeIf::Tap => ("INTERFACE", "tap", "-emu"),
+        };
+        let mut expected = vec![format!("{}{suffix}", self.vif.kernel_name())];
+        expected.extend(vifname.map(|name| format!("{name}{suffix}")));
+        if expected.iter().any(|name| self.dev == name.as_str()) {
+            return Ok(());
+        }
+        bail!(
+            "{variable}={} is not the {what} of {}: expected {}",
+            self.dev,
+            self.backend,
+            expected.join(" or ")
+        )
+    }
+}
+
 #[cfg(test)]
 impl XenCall {
     /// For the planners' unit tests: `command` on netback's `vif<domid>.<devid>`, as libxl
@@ -182,7 +210,7 @@ pub fn parse_xen_call(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> 
             )
         }
     };
-    Ok(Parsed::Run(XenCall {
+    let call = XenCall {
         command,
         type_if,
         backend,
@@ -191,7 +219,28 @@ pub fn parse_xen_call(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> 
         udev: env("UDEV_CALL").as_deref() == Some("1"),
         script: env("script"),
         overrides,
-    }))
+    };
+    // An attach checks its device against B/vifname too (`XenPort::new`), where a refusal
+    // reaches hotplug-error. A detach may run without xenstore, acting on `dev` alone: libxl
+    // names netback's device, so nothing else is taken down. Only netback's own uevent
+    // (udev) names a renamed device; `XenPort::new` checks that one against B/vifname.
+    if !command.is_attach() && !call.udev {
+        call.check_dev(None)?;
+    }
+    Ok(Parsed::Run(call))
+}
+
+/// Where a failure to parse an attach's call is to be reported: `XENBUS_PATH`, when the
+/// command word is `online` or `add` and the path is a vif backend's. None otherwise: an
+/// invalid command writes nothing to xenstore (as upstream), a detach reports nothing, and
+/// without a valid path there is no backend to report to.
+pub fn report_path(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let command = args.iter().find(|word| !word.contains('='))?;
+    if !matches!(command.as_str(), "online" | "add") {
+        return None;
+    }
+    let path = env("XENBUS_PATH").filter(|path| !path.is_empty())?;
+    vif_from_backend_path(&path).ok().map(|_| path)
 }
 
 /// `backend/vif/<d>/<n>`, relative or under an absolute `/local/domain/<backend>/`.

@@ -73,7 +73,10 @@ pub struct HookEnv {
 }
 
 impl XenPort {
+    /// Fails when the caller's device name (`vif`, `INTERFACE`) is not this backend's,
+    /// before anything is planned: see `XenCall::check_dev`.
     pub fn new(call: XenCall, backend: Backend) -> Result<XenPort> {
+        call.check_dev(backend.vifname.as_ref())?;
         let name = match (&backend.vifname, call.type_if) {
             (None, _) => call.dev.clone(),
             (Some(name), TypeIf::Vif) => name.clone(),
@@ -216,6 +219,36 @@ mod tests {
             ..call
         };
         assert_eq!(XenPort::for_test(&tap, &named).name.as_str(), "web-emu");
+    }
+
+    #[test]
+    fn the_callers_device_must_be_the_backends() {
+        let call = XenCall {
+            dev: IfName::new("eth0").unwrap(),
+            ..XenCall::for_test(Command::Online, 3, 0)
+        };
+        assert_eq!(
+            XenPort::new(call.clone(), backend())
+                .unwrap_err()
+                .to_string(),
+            "vif=eth0 is not the device of backend/vif/3/0: expected vif3.0"
+        );
+        let named = Backend {
+            vifname: Some(IfName::new("web").unwrap()),
+            ..backend()
+        };
+        assert_eq!(
+            XenPort::new(call, named.clone()).unwrap_err().to_string(),
+            "vif=eth0 is not the device of backend/vif/3/0: expected vif3.0 or web"
+        );
+        // netback's uevent names the device as it is now: renamed by an earlier online.
+        let renamed = XenCall {
+            dev: IfName::new("web").unwrap(),
+            udev: true,
+            ..XenCall::for_test(Command::Offline, 3, 0)
+        };
+        let port = XenPort::new(renamed, named).unwrap();
+        assert_eq!(port.name.as_str(), "web");
     }
 
     #[test]

@@ -28,8 +28,14 @@ pub enum Step {
         link: LinkRef,
         was_up: bool,
     },
-    /// The alias records the kernel name so a rerun can recognise its own renamed device.
+    /// The alias records the kernel name so a rerun can recognise its own renamed device:
+    /// the name and the alias change in one request, so no kill can part them.
     Rename {
+        link: LinkRef,
+        to: IfName,
+    },
+    /// The undo of a rename: back to the kernel name, the alias cleared, in one request.
+    RenameBack {
         link: LinkRef,
         to: IfName,
     },
@@ -162,7 +168,7 @@ impl Step {
                 link: link.clone(),
                 was_up: true,
             }),
-            Step::Rename { link, to } => Some(Step::Rename {
+            Step::Rename { link, to } => Some(Step::RenameBack {
                 link: LinkRef {
                     index: link.index,
                     name: to.clone(),
@@ -242,6 +248,7 @@ impl fmt::Display for Step {
             Step::SetDown { link, .. } => write!(f, "set {link} down"),
             Step::SetUp { link, .. } => write!(f, "set {link} up"),
             Step::Rename { link, to } => write!(f, "rename {link} to {to}"),
+            Step::RenameBack { link, to } => write!(f, "rename {link} back to {to}"),
             Step::SetMac { link, mac, .. } => write!(f, "set {link} address {mac}"),
             Step::SetMtu { link, mtu, .. } => write!(f, "set {link} mtu {mtu}"),
             Step::WriteXenstore { path, value } => write!(f, "write {path} = {value}"),

@@ -122,7 +122,7 @@ fn undo_restores_what_was_found() {
             to: IfName::new("xen1.0").unwrap()
         }
         .undo(),
-        Some(Step::Rename {
+        Some(Step::RenameBack {
             link: link(7, "xen1.0"),
             to: IfName::new("vif3.0").unwrap()
         })

@@ -21,6 +21,9 @@ pub struct Snapshot {
     pub sysctls: Vec<(Key, Option<String>)>,
     /// Links carrying a default route of the main table, by family: IPv4 ones first.
     pub default_routes: Vec<(Family, u32)>,
+    /// `(ifindex, next hop)` of those default routes that have a gateway: a guest given
+    /// one of them would take the host's traffic (`guest_ip`).
+    pub default_gateways: Vec<(u32, IpAddr)>,
     /// Proxy ARP/NDP entries present: (ifindex, address).
     pub proxies: Vec<(u32, IpAddr)>,
     /// Why bridged guests' traffic is dropped by the host's forward chains, if it is.

@@ -5,10 +5,12 @@
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nix::libc;
 
+use crate::sys::deadline;
 use crate::sys::nfnl::{self, messages, ne_u16};
 use crate::types::prefix::Prefix;
 
@@ -39,6 +41,9 @@ const NLA_HDRLEN: usize = 4;
 const RECV_BUFFER: usize = 32 * 1024;
 /// As the CNI plugins do for dumps the kernel marks inconsistent.
 const DUMP_ATTEMPTS: usize = 5;
+/// How long one read waits for ctnetlink, short of the run's deadline: the kernel fills
+/// each datagram of a dump as it is read, and answers a delete inside the send.
+const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// Deletes every conntrack entry (IPv4 and IPv6, all zones) whose original-direction source or
 /// destination address lies in one of `prefixes`. Returns how many were deleted.
@@ -277,7 +282,7 @@ impl Ctnetlink {
             let seq = self.send(|seq| dump_request(family, seq))?;
             let mut dump = Dump::default();
             while !dump.done {
-                let n = self.socket.recv(&mut self.buffer.0)?;
+                let n = self.receive("conntrack did not finish the listing")?;
                 dump.absorb(&self.buffer.0[..n], seq, prefixes)?;
             }
             if !dump.interrupted {
@@ -291,11 +296,17 @@ impl Ctnetlink {
         ))
     }
 
+    /// One datagram into the buffer, within [`ANSWER_WAIT`] and the run's deadline.
+    fn receive(&mut self, nothing: &str) -> io::Result<usize> {
+        let until = deadline::bound(ANSWER_WAIT);
+        self.socket.recv_by(&mut self.buffer.0, until, nothing)
+    }
+
     /// Ok(false) when the entry vanished since the dump.
     fn delete(&mut self, family: u8, attributes: &[u8]) -> io::Result<bool> {
         let seq = self.send(|seq| delete_request(family, seq, attributes))?;
         loop {
-            let n = self.socket.recv(&mut self.buffer.0)?;
+            let n = self.receive("conntrack did not answer")?;
             for message in messages(&self.buffer.0[..n]) {
                 let message = message?;
                 if message.seq != seq || message.kind != NLMSG_ERROR {

@@ -3,8 +3,11 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::sys::deadline;
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, recv, sendto,
     socket,
@@ -73,16 +76,44 @@ impl Socket {
         }
     }
 
-    /// Receives one datagram into `buffer`, waiting for it.
-    pub fn recv(&self, buffer: &mut [u8]) -> io::Result<usize> {
+    /// Receives one datagram into `buffer`, waiting for it until `until` at most (see
+    /// [`expired`] for the error; `nothing` says what did not come).
+    pub fn recv_by(&self, buffer: &mut [u8], until: Instant, nothing: &str) -> io::Result<usize> {
+        if !self.readable_by(until)? {
+            return Err(expired(until, nothing));
+        }
         Ok(recv(self.0.as_raw_fd(), buffer, MsgFlags::empty())?)
     }
 
-    /// Whether a datagram arrives within `wait_ms`.
-    pub fn readable(&self, wait_ms: u16) -> io::Result<bool> {
-        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
-        Ok(poll(&mut fds, PollTimeout::from(wait_ms))? > 0)
+    /// Whether a datagram is there by `until`; once `until` has passed, whether one is
+    /// queued already (the kernel answers most requests inside the send).
+    pub fn readable_by(&self, until: Instant) -> io::Result<bool> {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, poll_timeout(left)) {
+                Ok(ready) => return Ok(ready > 0),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(errno) => return Err(errno.into()),
+            }
+        }
     }
+}
+
+/// The error of a wait that ended at `until`, which `sys::deadline::bound` made: the run's
+/// deadline, or else the call's own bound (then `nothing` says what did not come).
+pub fn expired(until: Instant, nothing: &str) -> io::Error {
+    let text = match deadline::get() {
+        Some(run) if run <= until => "out of time (the run's deadline passed)",
+        _ => nothing,
+    };
+    io::Error::new(io::ErrorKind::TimedOut, text)
+}
+
+/// `left` in whole milliseconds, rounded up: stopping early would report a timeout early.
+fn poll_timeout(left: Duration) -> PollTimeout {
+    let millis = left.as_nanos().div_ceil(1_000_000);
+    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
 }
 
 /// One netlink message of a received datagram.

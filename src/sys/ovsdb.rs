@@ -4,15 +4,23 @@
 //! that drops the stale port and adds the new one with its tag, trunks and external-ids.
 //! [`Ovsdb::port_state`] reads a port back in the same shape, so a planner can leave a port
 //! that is already as wanted alone.
+//!
+//! A connection's every wait (the connect, each read and write, vswitchd catching up) ends
+//! by one instant: the connection's own timeout or the run's deadline, whichever is first.
 
-use std::io::ErrorKind;
-use std::io::{BufReader, Write};
+use std::io::{self, BufReader, ErrorKind, Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
 use serde_json::{Value, json};
+
+use crate::sys::deadline;
 
 /// One port as vif-openvswitch adds it: a Port and its one Interface, both called `name`.
 ///
@@ -69,15 +77,117 @@ pub fn port_state_of(name: &str) -> Result<Option<(String, OvsPort)>> {
 }
 
 fn port_state_at(path: &Path, name: &str) -> Result<Option<(String, OvsPort)>> {
-    let stream = match UnixStream::connect(path) {
+    let bound = Bound::new(PROBE_TIMEOUT);
+    let stream = match connect_by(path, &bound) {
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
             return Ok(None);
         }
         stream => stream.with_context(|| connect_error(path))?,
     };
-    Ovsdb::over(stream, PROBE_TIMEOUT)?
+    Ovsdb::over(stream, bound)?
         .port_state(name)
         .with_context(|| format!("read Open vSwitch port {name}"))
+}
+
+/// When a connection's waits end: its own timeout from the connect, or the run's deadline.
+#[derive(Clone, Copy, Debug)]
+struct Bound {
+    until: Instant,
+    own: Duration,
+}
+
+impl Bound {
+    fn new(own: Duration) -> Bound {
+        Bound {
+            until: deadline::bound(own),
+            own,
+        }
+    }
+
+    /// What is left, or the error saying which bound ended the wait (`nothing`: what did
+    /// not happen, when it was the connection's own).
+    fn left(&self, nothing: &str) -> io::Result<Duration> {
+        match self.until.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(left),
+            _ => Err(self.expired(nothing)),
+        }
+    }
+
+    fn expired(&self, nothing: &str) -> io::Error {
+        let text = if deadline::get().is_some_and(|run| run <= self.until) {
+            "out of time (the run's deadline passed)".to_owned()
+        } else {
+            format!("{nothing} within {} s", self.own.as_secs_f32())
+        };
+        io::Error::new(ErrorKind::TimedOut, text)
+    }
+}
+
+/// Connects to the unix socket `path` without waiting past `bound`: a server that does not
+/// accept (its listen queue full) makes a blocking connect() wait for ever.
+fn connect_by(path: &Path, bound: &Bound) -> io::Result<UnixStream> {
+    const NOT_ACCEPTED: &str = "not accepted";
+    let address = UnixAddr::new(path)?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    loop {
+        match connect(fd.as_raw_fd(), &address) {
+            Ok(()) => break,
+            // The listen queue is full: AF_UNIX says so at once; try again shortly.
+            Err(Errno::EAGAIN) => {
+                let left = bound.left(NOT_ACCEPTED)?;
+                std::thread::sleep(left.min(Duration::from_millis(5)));
+            }
+            Err(Errno::EINTR) => {}
+            Err(Errno::EINPROGRESS) => {
+                let left = bound.left(NOT_ACCEPTED)?;
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+                if poll(&mut fds, poll_timeout(left))? == 0 {
+                    return Err(bound.expired(NOT_ACCEPTED));
+                }
+                let error =
+                    nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::SocketError)?;
+                if error != 0 {
+                    return Err(io::Error::from_raw_os_error(error));
+                }
+                break;
+            }
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// `left` in whole milliseconds, rounded up: stopping early would report a timeout early.
+fn poll_timeout(left: Duration) -> PollTimeout {
+    let millis = left.as_nanos().div_ceil(1_000_000);
+    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+}
+
+/// The socket's reads, each waiting no longer than the connection's bound.
+struct BoundedRead {
+    stream: UnixStream,
+    bound: Bound,
+}
+
+impl Read for BoundedRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        const NOTHING: &str = "no answer";
+        self.stream
+            .set_read_timeout(Some(self.bound.left(NOTHING)?))?;
+        match self.stream.read(buf) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(self.bound.expired(NOTHING))
+            }
+            other => other,
+        }
+    }
 }
 
 fn connect_error(path: &Path) -> String {
@@ -92,10 +202,10 @@ struct BridgeRow {
 }
 
 pub struct Ovsdb {
-    reader: BufReader<UnixStream>,
+    reader: BufReader<BoundedRead>,
     writer: UnixStream,
     id: u64,
-    timeout: Duration,
+    bound: Bound,
 }
 
 /// Where ovs-vsctl looks: `$OVS_RUNDIR/db.sock`, by default in /var/run/openvswitch.
@@ -167,20 +277,35 @@ impl Ovsdb {
     }
 
     /// The database at the socket `path` (`connect` takes ovs-vsctl's).
+    /// Every wait of the connection ends within `timeout` of now, and by the run's deadline.
     pub fn connect_at(path: &Path, timeout: Duration) -> Result<Ovsdb> {
-        let stream = UnixStream::connect(path).with_context(|| connect_error(path))?;
-        Ovsdb::over(stream, timeout)
+        let bound = Bound::new(timeout);
+        let stream = connect_by(path, &bound).with_context(|| connect_error(path))?;
+        Ovsdb::over(stream, bound)
     }
 
-    fn over(stream: UnixStream, timeout: Duration) -> Result<Ovsdb> {
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
+    fn over(stream: UnixStream, bound: Bound) -> Result<Ovsdb> {
         Ok(Ovsdb {
             writer: stream.try_clone()?,
-            reader: BufReader::new(stream),
+            reader: BufReader::new(BoundedRead { stream, bound }),
             id: 0,
-            timeout,
+            bound,
         })
+    }
+
+    /// Writes one message within the connection's bound.
+    fn send(&mut self, message: &Value) -> Result<()> {
+        const NOTHING: &str = "not taken";
+        let written = self.bound.left(NOTHING).and_then(|left| {
+            self.writer.set_write_timeout(Some(left))?;
+            match self.writer.write_all(message.to_string().as_bytes()) {
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    Err(self.bound.expired(NOTHING))
+                }
+                other => other,
+            }
+        });
+        written.context("write to ovsdb-server")
     }
 
     /// One `transact`; every operation's result, or the first operation's error.
@@ -189,7 +314,7 @@ impl Ovsdb {
         let mut params = vec![json!("Open_vSwitch")];
         params.extend(ops);
         let request = json!({"method": "transact", "params": params, "id": self.id});
-        self.writer.write_all(request.to_string().as_bytes())?;
+        self.send(&request)?;
         loop {
             let mut stream =
                 serde_json::Deserializer::from_reader(&mut self.reader).into_iter::<Value>();
@@ -199,7 +324,7 @@ impl Ovsdb {
                 .context("read ovsdb-server's reply")?;
             if reply["method"] == "echo" {
                 let echo = json!({"result": reply["params"], "error": null, "id": reply["id"]});
-                self.writer.write_all(echo.to_string().as_bytes())?;
+                self.send(&echo)?;
                 continue;
             }
             if reply["id"] != self.id {
@@ -312,7 +437,6 @@ impl Ovsdb {
         let Some(target) = target else {
             bail!("ovsdb has no Open_vSwitch row (run ovs-vsctl init)");
         };
-        let deadline = Instant::now() + self.timeout;
         loop {
             let results = self.transact(vec![json!({"op": "select", "table": "Open_vSwitch",
                                                     "where": [], "columns": ["cur_cfg"]})])?;
@@ -320,10 +444,14 @@ impl Ovsdb {
             if applied >= target {
                 return Ok(());
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= self.bound.until {
+                if deadline::get().is_some_and(|run| run <= self.bound.until) {
+                    let err = self.bound.expired("");
+                    return Err(anyhow::Error::new(err).context("wait for ovs-vswitchd"));
+                }
                 bail!(
-                    "ovs-vswitchd did not apply the change within {:?} (is it running?)",
-                    self.timeout
+                    "ovs-vswitchd did not apply the change within {} s (is it running?)",
+                    self.bound.own.as_secs_f32()
                 );
             }
             std::thread::sleep(Duration::from_millis(2));

@@ -61,3 +61,61 @@ fn no_ovsdb_server_is_no_port() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A listener on a socket of its own that takes `backlog` connections and never accepts.
+fn deaf_server(tag: &str, backlog: i32) -> (PathBuf, std::os::fd::OwnedFd) {
+    use nix::sys::socket::{Backlog, bind, listen};
+    let dir = std::env::temp_dir().join(format!("vifkit-ovsdb-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("db.sock");
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(fd.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+    listen(&fd, Backlog::new(backlog).unwrap()).unwrap();
+    (path, fd)
+}
+
+#[test]
+fn a_server_that_never_accepts_costs_the_timeout_not_for_ever() {
+    let (path, _listener) = deaf_server("full", 0);
+    // The queue holds one connection; the next connect() would block.
+    let _queued = UnixStream::connect(&path).unwrap();
+    let started = Instant::now();
+    let err = Ovsdb::connect_at(&path, Duration::from_millis(300))
+        .err()
+        .expect("nobody accepts");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(
+        format!("{err:#}"),
+        format!(
+            "connect to ovsdb-server at {}: not accepted within 0.3 s",
+            path.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn a_server_that_never_answers_costs_the_timeout_not_for_ever() {
+    let (path, _listener) = deaf_server("mute", 8);
+    // The kernel completes the connection in the queue: the server never reads or answers.
+    let started = Instant::now();
+    let mut db = Ovsdb::connect_at(&path, Duration::from_millis(300)).unwrap();
+    let err = db.port_state("vif1.0").unwrap_err();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(
+        format!("{err:#}"),
+        "read ovsdb-server's reply: no answer within 0.3 s"
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

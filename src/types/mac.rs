@@ -13,6 +13,8 @@ impl MacAddr {
     /// The highest non-broadcast unicast address: a Linux bridge takes the lowest port MAC
     /// as its own, so a backend port carrying this one is never adopted.
     pub const BACKEND_PORT: MacAddr = MacAddr([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+    pub const ZERO: MacAddr = MacAddr([0; 6]);
 
     pub fn parse(s: &str) -> Result<Self> {
         let mut bytes = [0u8; 6];
@@ -28,6 +30,32 @@ impl MacAddr {
             bail!("invalid MAC address {s:?}: expected six hex pairs like 00:16:3e:01:02:03");
         }
         Ok(MacAddr(bytes))
+    }
+
+    /// A MAC a guest may be given (`B/mac`, `mac =` in vifkit.conf): unicast, not all
+    /// zeros, and not the backend port's own `fe:ff:ff:ff:ff:ff`, which libxl never hands
+    /// out. Any of those would make antispoofing drop every frame the guest sends.
+    pub fn parse_guest(s: &str) -> Result<Self> {
+        let mac = MacAddr::parse(s)?;
+        mac.check_guest()?;
+        Ok(mac)
+    }
+
+    /// Why this MAC cannot be a guest's, if it cannot.
+    pub fn check_guest(&self) -> Result<()> {
+        if *self == MacAddr::BROADCAST {
+            bail!("{self} is the broadcast address, not a guest's MAC");
+        }
+        if self.is_multicast() {
+            bail!("{self} is a multicast address, not a guest's MAC");
+        }
+        if *self == MacAddr::ZERO {
+            bail!("{self} is the all-zero address, not a guest's MAC");
+        }
+        if *self == MacAddr::BACKEND_PORT {
+            bail!("{self} is the backend port's own address, not a guest's MAC");
+        }
+        Ok(())
     }
 
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
@@ -127,6 +155,46 @@ mod tests {
                 .eui64_link_local()
                 .to_string(),
             "fe80::216:3eff:fe10:1010"
+        );
+    }
+
+    #[test]
+    fn a_guest_mac_is_unicast_non_zero_and_not_the_backend_ports() {
+        for good in [
+            "00:16:3e:10:10:0a",
+            "52:54:00:12:34:56",
+            "fe:ff:ff:ff:ff:fe",
+            "02:00:00:00:00:00",
+        ] {
+            assert_eq!(MacAddr::parse_guest(good).unwrap().to_string(), good);
+        }
+        for (bad, message) in [
+            (
+                "FF:FF:FF:FF:FF:FF",
+                "ff:ff:ff:ff:ff:ff is the broadcast address, not a guest's MAC",
+            ),
+            (
+                "01:00:5e:00:00:01",
+                "01:00:5e:00:00:01 is a multicast address, not a guest's MAC",
+            ),
+            (
+                "33:33:00:00:00:01",
+                "33:33:00:00:00:01 is a multicast address, not a guest's MAC",
+            ),
+            (
+                "00:00:00:00:00:00",
+                "00:00:00:00:00:00 is the all-zero address, not a guest's MAC",
+            ),
+            (
+                "fe:ff:ff:ff:ff:ff",
+                "fe:ff:ff:ff:ff:ff is the backend port's own address, not a guest's MAC",
+            ),
+        ] {
+            assert_eq!(MacAddr::parse_guest(bad).unwrap_err().to_string(), message);
+        }
+        assert_eq!(
+            MacAddr::parse_guest("00:16:3e").unwrap_err().to_string(),
+            "invalid MAC address \"00:16:3e\": expected six hex pairs like 00:16:3e:01:02:03"
         );
     }
 

@@ -15,6 +15,7 @@ use vifkit::lab::xenstored::Server;
 use vifkit::sys::xenstore::Client;
 pub mod frames;
 pub mod hub;
+pub mod stall_proxy;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -2,12 +2,10 @@
 //! the host does to the port's traffic besides (a forward chain dropping bridged frames, a
 //! tap's rate limit replaced by libvirt).
 
-use std::time::Instant;
-
 use anyhow::{Context, Result};
 
 use super::{plan_for, xenstore_for};
-use crate::entry::{DEADLINE, block_on_with_deadline};
+use crate::entry::{block_on_with_deadline, start_run};
 use crate::planning::plan::{Plan, Step};
 use crate::sys::rtnl::Netlink;
 use crate::sys::xenstore::Client;
@@ -17,9 +15,10 @@ use crate::types::names::IfName;
 /// Every difference between the live state and a finished online, one line each;
 /// Ok(false) when there is any.
 pub fn check(dev: &str) -> Result<bool> {
+    let deadline = start_run();
     let dev = IfName::new(dev)?;
     let mut xs = xenstore_for(&dev)?;
-    block_on_with_deadline(Instant::now() + DEADLINE, async {
+    block_on_with_deadline(deadline, async {
         let netlink = Netlink::connect()?;
         let planned = plan_for(&dev, xs.as_mut(), &netlink).await?;
         let mut drift = vec![];

@@ -12,14 +12,12 @@ mod check;
 mod ports;
 mod reattach;
 
-use std::time::Instant;
-
 use anyhow::{Result, bail};
 
 pub use check::check;
 pub use reattach::{Scope, reattach};
 
-use crate::entry::{DEADLINE, block_on_with_deadline, plan_tap_up, plan_xen_call};
+use crate::entry::{block_on_with_deadline, plan_tap_up, plan_xen_call, start_run};
 use crate::planning::plan::Plan;
 use crate::sys::rtnl::Netlink;
 use crate::sys::xenstore::Client;
@@ -73,9 +71,10 @@ fn xenstore_for(dev: &IfName) -> Result<Option<Client>> {
 
 /// `vifkit plan DEV`: prints the plan, changes nothing.
 pub fn plan(dev: &str) -> Result<()> {
+    let deadline = start_run();
     let dev = IfName::new(dev)?;
     let mut xs = xenstore_for(&dev)?;
-    block_on_with_deadline(Instant::now() + DEADLINE, async {
+    block_on_with_deadline(deadline, async {
         let netlink = Netlink::connect()?;
         let planned = plan_for(&dev, xs.as_mut(), &netlink).await?;
         print!("{}", planned.plan);

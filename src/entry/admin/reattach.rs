@@ -6,14 +6,14 @@
 //! purge: the guest is running and its flows are its own. The planners are ensures, so only
 //! what is missing is redone.
 
-use std::time::Instant;
-
 use anyhow::{Context, Result, bail};
 
 use super::ports::{Backend, xen_ports};
 use crate::apply::gather::gather;
 use crate::apply::runner::SystemRunner;
-use crate::entry::{DEADLINE, XenScript, block_on_with_deadline, plan_tap_up, plan_xen_call};
+use crate::entry::{
+    XenScript, attach, block_on_with_deadline, plan_tap_up, plan_xen_call, start_run,
+};
 use crate::input::config::{Config, PortRule};
 use crate::input::sysconfig;
 use crate::planning::ensure;
@@ -56,6 +56,8 @@ struct Candidate {
 
 /// Re-plugs the ports `scope` selects; returns how many failed.
 pub fn reattach(scope: Scope<'_>) -> Result<usize> {
+    // One deadline for every port: the verb as a whole may not hang.
+    let deadline = start_run();
     let named = match scope {
         Scope::Named(name) => Some(IfName::new(name)?),
         _ => None,
@@ -73,7 +75,7 @@ pub fn reattach(scope: Scope<'_>) -> Result<usize> {
         Err(_) => None,
     };
     let config = Config::load_from_env()?;
-    block_on_with_deadline(Instant::now() + DEADLINE, async {
+    block_on_with_deadline(deadline, async {
         let netlink = Netlink::connect()?;
         let mut ports = vec![];
         for candidate in candidates(xs.as_mut(), &config, &netlink).await? {
@@ -117,10 +119,10 @@ pub fn reattach(scope: Scope<'_>) -> Result<usize> {
                 let runner = SystemRunner {
                     netlink: &netlink,
                     xenstore: xs.as_mut(),
-                    deadline: Instant::now() + DEADLINE,
+                    deadline,
                     attach: true,
                 };
-                crate::apply::apply_attach(&plan, &mut { runner }).await?;
+                attach(&plan, runner).await?;
                 anyhow::Ok(changes)
             }
             .await;

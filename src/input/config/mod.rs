@@ -272,7 +272,10 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             IfName::new(value)?;
             rule.uplink.replace(value.to_owned()).is_some()
         }
-        "mac" => rule.mac.replace(MacAddr::parse(value)?).is_some(),
+        "mac" => {
+            let mac = MacAddr::parse_guest(value).context("mac")?;
+            rule.mac.replace(mac).is_some()
+        }
         "router" => {
             let had = !rule.router.is_empty();
             rule.router = parse_ip_list(value)?

@@ -165,8 +165,19 @@ fn routed_ports() {
     );
     assert_eq!(
         error("[port *]\nmac = 52:54:00\n"),
-        "/etc/vifkit/vifkit.conf:2: invalid MAC address \"52:54:00\": expected six hex pairs like 00:16:3e:01:02:03"
+        "/etc/vifkit/vifkit.conf:2: mac: invalid MAC address \"52:54:00\": expected six hex pairs like 00:16:3e:01:02:03"
     );
+    for (mac, why) in [
+        ("ff:ff:ff:ff:ff:ff", "is the broadcast address"),
+        ("01:00:5e:00:00:01", "is a multicast address"),
+        ("00:00:00:00:00:00", "is the all-zero address"),
+        ("fe:ff:ff:ff:ff:ff", "is the backend port's own address"),
+    ] {
+        assert_eq!(
+            error(&format!("[port *]\nbridge = br0\nmac = {mac}\n")),
+            format!("/etc/vifkit/vifkit.conf:3: mac: {mac} {why}, not a guest's MAC")
+        );
+    }
 }
 
 #[test]
@@ -301,4 +312,34 @@ fn the_example_parses_uncommented() {
     assert!(router.dhcp_server && router.router_advertisements);
     assert_eq!(router.ethertypes, [0x8863, 0x8864]);
     assert_eq!(config.antispoof, Some(false));
+}
+
+#[test]
+fn a_pattern_over_255_bytes_names_file_and_line() {
+    let long = "*".repeat(256);
+    assert_eq!(
+        error(&format!("[port tap*]\nbridge = br0\n[port vnet* {long}]\n")),
+        "/etc/vifkit/vifkit.conf:3: a pattern of 256 bytes is longer than the limit of 255 bytes"
+    );
+    let config = parse(&format!("[port {}]\nbridge = br0\n", "*".repeat(255))).unwrap();
+    assert_eq!(config.ports[0].patterns[0].len(), 255);
+}
+
+#[test]
+fn sections_of_a_hundred_stars_are_matched_at_once() {
+    let stars = "*".repeat(100);
+    let started = std::time::Instant::now();
+    let config = parse(&format!(
+        "[port {stars}x {stars}y]\nbridge = br1\n[port {stars}]\nbridge = br0\n"
+    ))
+    .unwrap();
+    let rule = config.rule_for(&IfName::new("vif123456.78901").unwrap());
+    assert_eq!(rule.map(|r| r.line), Some(3));
+    assert_eq!(
+        config
+            .rule_for(&IfName::new("tapx").unwrap())
+            .map(|r| r.line),
+        Some(1)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(100));
 }

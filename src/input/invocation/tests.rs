@@ -202,3 +202,122 @@ fn udev_tap_with_foreign_name() {
         "cannot derive the Xen device from tap name tap0: expected vif<domid>.<devid>-emu"
     );
 }
+
+#[test]
+fn a_detach_names_the_device_of_xenbus_path() {
+    for (var, value, command, message) in [
+        (
+            "vif",
+            "eth0",
+            "offline",
+            "vif=eth0 is not the device of backend/vif/3/0: expected vif3.0",
+        ),
+        (
+            "vif",
+            "vif3.1",
+            "offline",
+            "vif=vif3.1 is not the device of backend/vif/3/0: expected vif3.0",
+        ),
+        (
+            "INTERFACE",
+            "vif3.0",
+            "remove",
+            "INTERFACE=vif3.0 is not the tap of backend/vif/3/0: expected vif3.0-emu",
+        ),
+        (
+            "INTERFACE",
+            "eth0",
+            "remove",
+            "INTERFACE=eth0 is not the tap of backend/vif/3/0: expected vif3.0-emu",
+        ),
+    ] {
+        let mut env = LIBXL.to_vec();
+        env.retain(|(k, _)| *k != "vif");
+        env.push(("vif", "vif3.0"));
+        env.push((var, value));
+        let type_if = if var == "vif" {
+            "type_if=vif"
+        } else {
+            "type_if=tap"
+        };
+        assert_eq!(error(&[command, type_if], &env), message);
+    }
+}
+
+#[test]
+fn an_attach_leaves_the_device_check_to_the_port_so_xenstore_hears_of_it() {
+    let mut env = LIBXL.to_vec();
+    env[5] = ("vif", "eth0");
+    let call = run(&["online", "type_if=vif"], &env);
+    assert_eq!(
+        call.check_dev(None).unwrap_err().to_string(),
+        "vif=eth0 is not the device of backend/vif/3/0: expected vif3.0"
+    );
+    let web = IfName::new("web").unwrap();
+    assert_eq!(
+        call.check_dev(Some(&web)).unwrap_err().to_string(),
+        "vif=eth0 is not the device of backend/vif/3/0: expected vif3.0 or web"
+    );
+    env.push(("INTERFACE", "web-emu"));
+    let tap = run(&["add", "type_if=tap"], &env);
+    assert!(
+        tap.check_dev(Some(&web)).is_ok(),
+        "qemu-xen given <vifname>-emu"
+    );
+    assert_eq!(
+        tap.check_dev(None).unwrap_err().to_string(),
+        "INTERFACE=web-emu is not the tap of backend/vif/3/0: expected vif3.0-emu"
+    );
+}
+
+#[test]
+fn netbacks_uevent_names_the_renamed_device() {
+    let mut env = LIBXL.to_vec();
+    env[5] = ("vif", "web");
+    env.push(("UDEV_CALL", "1"));
+    let call = run(&["offline"], &env);
+    let web = IfName::new("web").unwrap();
+    assert!(call.check_dev(Some(&web)).is_ok());
+    assert!(call.check_dev(None).is_err());
+    let mut absolute = LIBXL.to_vec();
+    absolute[3] = ("XENBUS_PATH", "/local/domain/0/backend/vif/3/0");
+    absolute[5] = ("vif", "eth0");
+    assert_eq!(
+        error(&["offline"], &absolute),
+        "vif=eth0 is not the device of /local/domain/0/backend/vif/3/0: expected vif3.0"
+    );
+}
+
+#[test]
+fn a_failed_attach_call_is_reported_to_xenbus_path() {
+    let report = |args: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        report_path(&args, &|k| env.get(k).cloned())
+    };
+    let mut bad_vif = LIBXL.to_vec();
+    bad_vif[5] = ("vif", "vif3.0/../x");
+    assert!(parse(&["online", "type_if=vif"], &bad_vif).is_err());
+    assert_eq!(
+        report(&["online", "type_if=vif"], &bad_vif).as_deref(),
+        Some("backend/vif/3/0")
+    );
+    assert_eq!(
+        report(&["bridge=x", "add", "type_if=tap"], LIBXL).as_deref(),
+        Some("backend/vif/3/0")
+    );
+    assert_eq!(
+        report(&["offline"], &bad_vif),
+        None,
+        "a detach reports nothing"
+    );
+    assert_eq!(report(&["start"], LIBXL), None, "nor an invalid command");
+    assert_eq!(report(&[], LIBXL), None);
+    let mut bad_path = LIBXL.to_vec();
+    bad_path[3] = ("XENBUS_PATH", "backend/vbd/3/0");
+    assert_eq!(report(&["online"], &bad_path), None);
+    assert_eq!(report(&["add", "type_if=tap"], &[("INTERFACE", "x")]), None);
+}

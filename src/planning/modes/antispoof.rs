@@ -6,6 +6,7 @@
 //! its device goes (a guest destroyed without an offline) and hooks it on the next device
 //! of that name, which would hold a new guest to the old one's addresses.
 
+use crate::planning::guest_ip;
 use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::nft::PortFilter;
@@ -46,6 +47,10 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> a
         remove_stale_chain(plan, port, kernel);
         return Ok(());
     }
+    // A routed mode has refused addresses that would take the host's traffic; what is
+    // left to say is what the filter lets through (see `guest_ip`).
+    plan.warnings
+        .extend(guest_ip::bridged_warnings(guest.addresses, port, kernel));
     let mut filter = PortFilter::new(port.clone(), guest.mac, guest.addresses);
     filter.check_size().map_err(anyhow::Error::msg)?;
     filter.tagged_vlans = tagged_vlans(plan, port, kernel);

@@ -335,9 +335,12 @@ impl Mode for VifBridge {
             return Ok(Needs::links(names));
         }
         let port_names = names.clone();
-        names.extend(BridgeRequest::for_xen(port)?.names());
+        let bridge_names = BridgeRequest::for_xen(port)?.names();
+        names.extend(bridge_names.iter().cloned());
         Ok(Needs {
-            addresses_of: port_names,
+            // The port's (a bridge port has none) and the bridge's: a guest given the
+            // host's own address is warned about (`guest_ip`).
+            addresses_of: port_names.into_iter().chain(bridge_names).collect(),
             bridged_traffic: true,
             ..Needs::links_and_masters(names)
         })

@@ -13,6 +13,7 @@ use crate::planning::ensure::{
     Uplinks, check_host_knobs, ensure_address, ensure_mtu, ensure_proxy_arp, ensure_route,
     ipv6_disabled, link_ref, rename_port, uplink_fallback,
 };
+use crate::planning::guest_ip;
 use crate::planning::modes::routed::metric;
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
@@ -61,7 +62,8 @@ pub fn router_for(guest: IpAddr, prefix_len: u8, configured: &[IpAddr]) -> Resul
             }
             Ok(IpAddr::V4(Ipv4Addr::new(a, b, c, d + 127)))
         }
-        IpAddr::V6(v6) if prefix_len < 128 => {
+        // A /0 netmask gives no prefix to take ::1 of (and its mask would overflow).
+        IpAddr::V6(v6) if (1..128).contains(&prefix_len) => {
             let mask = u128::MAX << (128 - u32::from(prefix_len));
             let router = Ipv6Addr::from((u128::from(v6) & mask) | 1);
             if router == v6 {
@@ -122,6 +124,10 @@ pub fn plan_attach(
         })
         .collect::<Result<Vec<_>>>()?;
     let device = xen_device::resolve_attach(port, kernel)?;
+    // Each guest address is routed to the vif as a host route (its prefix is a netmask).
+    let routed: Vec<Prefix> = pairs.iter().map(|(g, _)| Prefix::host(*g)).collect();
+    let name = device.rename_to.as_ref().unwrap_or(&device.found.name);
+    guest_ip::refuse_routed(&routed, Some(device.found.index), name, kernel)?;
     let netdev = port.netdev.as_deref();
     let has_v6 = pairs.iter().any(|(g, _)| g.is_ipv6());
     let uplinks = Uplinks::of(netdev, has_v6, kernel)?;

@@ -249,3 +249,32 @@ fn an_hvm_guests_emulated_nic_has_its_own_route_and_table_and_keeps_the_flows() 
         ]
     );
 }
+
+/// `guest_ip`: the guest's own address is routed to the vif, so it may not be the host's or
+/// its gateway; its prefix is a netmask, so a wide one is no block of the host's.
+#[test]
+fn a_guest_address_that_would_take_the_hosts_traffic_is_refused() {
+    let mut k = kernel("vif1.0");
+    k.addresses.push((2, Prefix::new(ip("10.9.9.9"), 8)));
+    k.default_gateways.push((2, ip("10.9.9.1")));
+    let attach = |guest: &str| {
+        let port = XenPort::for_test(&call(1, 0), &backend(guest, None));
+        plan_attach(&port, None, &k, None)
+    };
+    assert_eq!(
+        attach("10.9.9.1/8").unwrap_err().to_string(),
+        "guest address 10.9.9.1 is the host's default gateway on eth0: routed to vif1.0 it would take the host's own traffic"
+    );
+    assert_eq!(
+        attach("10.9.9.9").unwrap_err().to_string(),
+        "guest address 10.9.9.9 is the host's own address on eth0: routed to vif1.0 it would take the host's own traffic"
+    );
+    assert!(attach("10.1.0.5/8").is_ok(), "a netmask is no routed block");
+    // A /0 netmask no longer overflows the IPv6 router derivation.
+    assert_eq!(
+        router_for(ip("2001:db8::5"), 0, &[])
+            .unwrap_err()
+            .to_string(),
+        "cannot derive a router address for 2001:db8::5: give it a prefix length (e.g. /64) or set router= in vifkit.conf"
+    );
+}

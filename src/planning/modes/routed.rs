@@ -12,6 +12,7 @@ use crate::planning::ensure::{
     ensure_route, ensure_sysctl, ipv6_disabled, link_ref, main_ip, rename_port, uplink,
     uplink_fallback, uplink_for,
 };
+use crate::planning::guest_ip;
 use crate::planning::modes::xen_device;
 use crate::planning::modes::{Attach, Mode};
 use crate::planning::needs::Needs;
@@ -77,9 +78,13 @@ pub fn proxied_addresses(block: Prefix) -> Result<Vec<IpAddr>> {
         IpAddr::V6(_) => (MAX_PROXIED_V6, 128),
     };
     if block.len < limit {
+        // ::/0 has 2^128 addresses, one more than a u128 counts.
+        let count = match 1u128.checked_shl(u32::from(width - block.len)) {
+            Some(count) => count.to_string(),
+            None => "2^128".to_owned(),
+        };
         bail!(
-            "ip= {block} is a block of {} addresses: vif-route answers ARP/NDP for each address of a block up to a /{MAX_PROXIED_V4} (IPv4) or /{MAX_PROXIED_V6} (IPv6); route a larger block to this host instead",
-            1u128 << (width - block.len)
+            "ip= {block} is a block of {count} addresses: vif-route answers ARP/NDP for each address of a block up to a /{MAX_PROXIED_V4} (IPv4) or /{MAX_PROXIED_V6} (IPv6); route a larger block to this host instead"
         );
     }
     let network = block.network();
@@ -93,6 +98,8 @@ pub fn proxied_addresses(block: Prefix) -> Result<Vec<IpAddr>> {
 }
 
 pub fn plan_port_attach(port: &RoutedPort<'_>, kernel: &Snapshot) -> Result<Plan> {
+    let name = port.rename_to.as_ref().unwrap_or(&port.found.name);
+    guest_ip::refuse_routed(port.addresses, Some(port.found.index), name, kernel)?;
     let mut plan = Plan::default();
     let has_v4 = port.addresses.iter().any(Prefix::is_ipv4);
     let has_v6 = port.addresses.iter().any(|a| !a.is_ipv4());

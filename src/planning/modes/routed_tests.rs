@@ -423,3 +423,54 @@ fn ipv6_disabled_is_said_with_the_link_and_the_remedy() {
             .starts_with("IPv6 is disabled on this host")
     );
 }
+
+/// `guest_ip`: vif-route refuses guest addresses that would take the host's own traffic,
+/// before the rename or anything else; `::/0` no longer overflows the block count.
+#[test]
+fn guest_addresses_that_would_take_the_hosts_traffic_are_refused() {
+    let mut k = kernel(Some(link(7, "vif1.0", false)));
+    k.default_gateways.push((2, "192.0.2.254".parse().unwrap()));
+    let refused = |ip: &str| {
+        plan_attach(&port(Command::Online, ip), &k, None)
+            .unwrap_err()
+            .to_string()
+    };
+    for (ip, what) in [
+        ("0.0.0.0/0", "0.0.0.0/0 is every IPv4 address"),
+        ("::/0", "::/0 is every IPv6 address"),
+        (
+            "192.0.2.253",
+            "192.0.2.253 is the host's own address on eth0",
+        ),
+        (
+            "2001:db8:abba::1",
+            "2001:db8:abba::1 is the host's own address on eth0",
+        ),
+        (
+            "192.0.2.254",
+            "192.0.2.254 is the host's default gateway on eth0",
+        ),
+        (
+            "192.0.2.252/30",
+            "192.0.2.252/30 holds 192.0.2.253, the host's own address on eth0",
+        ),
+    ] {
+        assert_eq!(
+            refused(&format!("192.0.2.241 {ip}")),
+            format!("guest address {what}: routed to xen1.0 it would take the host's own traffic")
+        );
+    }
+    // Detach keeps going: the block was never proxied.
+    assert!(proxied_addresses(Prefix::new("::".parse().unwrap(), 0)).is_err());
+    assert_eq!(
+        proxied_addresses(Prefix::new("::".parse().unwrap(), 0))
+            .unwrap_err()
+            .to_string(),
+        "ip= ::/0 is a block of 2^128 addresses: vif-route answers ARP/NDP for each address of a block up to a /26 (IPv4) or /120 (IPv6); route a larger block to this host instead"
+    );
+    let detach = plan_detach(&port(Command::Offline, "::/0"), &k, None).unwrap();
+    assert!(
+        !words(&detach).iter().any(|w| w.contains("proxy")),
+        "{detach}"
+    );
+}

@@ -4,7 +4,8 @@
 
 use std::io;
 
-use super::wire;
+use super::{ANSWER_WAIT, wire};
+use crate::sys::deadline;
 use crate::sys::nfnl::{self, messages};
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -70,13 +71,12 @@ pub fn forward_chains() -> io::Result<Vec<ForwardChain>> {
     let mut chains = vec![];
     let mut buffer = vec![0; 64 * 1024];
     loop {
-        if !socket.readable(1000)? {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "nf_tables did not finish listing its chains",
-            ));
-        }
-        let n = socket.recv(&mut buffer)?;
+        let until = deadline::bound(ANSWER_WAIT);
+        let n = socket.recv_by(
+            &mut buffer,
+            until,
+            "nf_tables did not finish listing its chains",
+        )?;
         for message in messages(&buffer[..n]) {
             let message = message?;
             if message.seq != SEQ {

@@ -11,6 +11,7 @@ pub mod rules;
 mod wire;
 
 use std::io;
+use std::time::Duration;
 
 pub use antispoof::{
     installed_port_filter, port_filter_present, read_port_filter, remove_port_filter,
@@ -24,8 +25,13 @@ pub use nat::{
 pub use readback::InstalledFilter;
 pub use rules::PortFilter;
 
+use crate::sys::deadline;
 use crate::sys::nfnl::{self, messages};
 use wire::NfFamily;
+
+/// How long one read waits for nf_tables, short of the run's deadline. nfnetlink answers
+/// inside the send, so this is a guard, not a wait.
+const ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// The messages of a dump: (type, payload after the nlmsghdr).
 type Dumped = Vec<(u16, Vec<u8>)>;
@@ -45,10 +51,6 @@ impl Nfnl {
         let answers = read_answers(&self.0)?;
         match answers.iter().find_map(|a| a.error) {
             Some(errno) => Err(io::Error::from_raw_os_error(errno)),
-            None if answers.is_empty() => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "nf_tables did not answer",
-            )),
             None => Ok(()),
         }
     }
@@ -95,13 +97,10 @@ impl Nfnl {
         let mut interrupted = false;
         let mut buffer = vec![0; 64 * 1024];
         loop {
-            if !self.0.readable(1000)? {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "nf_tables did not finish the listing",
-                ));
-            }
-            let n = self.0.recv(&mut buffer)?;
+            let until = deadline::bound(ANSWER_WAIT);
+            let n = self
+                .0
+                .recv_by(&mut buffer, until, "nf_tables did not finish the listing")?;
             for message in messages(&buffer[..n]) {
                 let message = message?;
                 if message.seq != seq {
@@ -176,18 +175,26 @@ struct Answer {
 /// Reads until the socket is empty. nfnetlink handles a request inside `sendmsg`, so every
 /// answer is queued when the send returns; reading them all (as `nft` does) works whether
 /// a batch succeeded or not, where counting acknowledgements does not (a failed batch is
-/// answered differently).
+/// answered differently). Every request vifkit sends is answered: none is an error.
 fn read_answers(socket: &nfnl::Socket) -> io::Result<Vec<Answer>> {
     const NLMSG_ERROR: u16 = nix::libc::NLMSG_ERROR as u16;
     let mut buffer = vec![0; 64 * 1024];
     let mut answers = vec![];
+    // A short wait for the first answer only, in case the kernel queues it late.
+    let first = deadline::bound(ANSWER_WAIT);
     loop {
-        // A short wait for the first answer only, in case the kernel queues it late.
-        let wait = if answers.is_empty() { 1000 } else { 0 };
-        if !socket.readable(wait)? {
+        let until = if answers.is_empty() {
+            first
+        } else {
+            std::time::Instant::now()
+        };
+        if !socket.readable_by(until)? {
+            if answers.is_empty() {
+                return Err(nfnl::expired(until, "nf_tables did not answer"));
+            }
             return Ok(answers);
         }
-        let n = socket.recv(&mut buffer)?;
+        let n = socket.recv_by(&mut buffer, until, "nf_tables did not answer")?;
         for message in messages(&buffer[..n]) {
             let message = message?;
             let code = (message.kind == NLMSG_ERROR).then(|| message.errno());

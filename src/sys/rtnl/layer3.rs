@@ -2,9 +2,7 @@
 
 use std::net::IpAddr;
 
-use anyhow::Result;
-use futures::TryStreamExt;
-use rtnetlink::packet_route::AddressFamily;
+use anyhow::{Context, Result};
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
@@ -15,6 +13,7 @@ use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop,
     RouteNextHopFlags, RouteProtocol, RouteRealm, RouteScope, RouteType,
 };
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::{Netlink, is_missing, os_error};
 use crate::types::prefix::Prefix;
@@ -241,20 +240,22 @@ impl Netlink {
     pub async fn proxies(&self) -> Result<Vec<(u32, IpAddr)>> {
         let mut found = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let messages: Vec<NeighbourMessage> = self
-                .handle
-                .neighbours()
-                .get()
-                .proxies()
-                .set_address_family(family)
-                .execute()
-                .try_collect()
+            let mut query = NeighbourMessage::default();
+            query.header.family = family;
+            query.header.flags = NeighbourFlags::Proxy;
+            let messages = self
+                .dump(RouteNetlinkMessage::GetNeighbour(query))
                 .await
-                .map_err(os_error)?;
-            for message in messages
-                .iter()
-                .filter(|m| m.header.flags.contains(NeighbourFlags::Proxy))
-            {
+                .context("list proxy neighbours")?;
+            let proxies = messages.iter().filter_map(|message| match message {
+                RouteNetlinkMessage::NewNeighbour(m)
+                    if m.header.flags.contains(NeighbourFlags::Proxy) =>
+                {
+                    Some(m)
+                }
+                _ => None,
+            });
+            for message in proxies {
                 for attribute in &message.attributes {
                     match attribute {
                         NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {

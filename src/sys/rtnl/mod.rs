@@ -2,15 +2,18 @@
 //! interface indexes and `std::io::Error`s carrying the kernel's errno.
 
 use std::io;
+use std::net::IpAddr;
 
 use anyhow::{Context, Result};
 use futures::TryStreamExt;
-use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::AddressMessage;
 use rtnetlink::packet_route::link::{
     InfoBridge, InfoData, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
-use rtnetlink::packet_route::route::{RouteAttribute, RouteHeader, RouteMessage, RouteType};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType,
+};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{Handle, LinkUnspec};
 
@@ -92,6 +95,7 @@ pub(crate) fn os_error(err: rtnetlink::Error) -> anyhow::Error {
 }
 
 mod bridge_port;
+mod dump;
 mod layer3;
 mod police;
 mod rate;
@@ -115,6 +119,8 @@ impl Netlink {
             .socket_mut()
             .set_netlink_get_strict_chk(true)
             .context("set NETLINK_GET_STRICT_CHK")?;
+        // Every dump goes through `dump`, which reads NLM_F_DUMP_INTR off NLMSG_DONE too.
+        connection.set_forward_done(true);
         tokio::spawn(connection);
         Ok(Netlink { handle })
     }
@@ -140,29 +146,33 @@ impl Netlink {
     /// The link whose alias is `alias` (a dump: for an offline that cannot read xenstore,
     /// where the alias our rename left is all that names a renamed vif).
     pub async fn link_by_alias(&self, alias: &str) -> Result<Option<Link>> {
-        let stream = self.handle.link().get().execute();
-        futures::pin_mut!(stream);
-        while let Some(msg) = stream.try_next().await.map_err(os_error)? {
-            let link = link_from_message(&msg)?;
-            if link.alias.as_deref() == Some(alias) {
-                return Ok(Some(link));
-            }
-        }
-        Ok(None)
+        let links = self.links().await?;
+        Ok(links
+            .into_iter()
+            .find(|link| link.alias.as_deref() == Some(alias)))
     }
 
     /// The names of every tun/tap link (a dump: for `vifkit reattach`, not the plug path).
     pub async fn tap_names(&self) -> Result<Vec<IfName>> {
-        let stream = self.handle.link().get().execute();
-        futures::pin_mut!(stream);
-        let mut names = vec![];
-        while let Some(msg) = stream.try_next().await.map_err(os_error)? {
-            let link = link_from_message(&msg)?;
-            if link.kind.as_deref() == Some("tun") {
-                names.push(link.name);
-            }
-        }
-        Ok(names)
+        let links = self.links().await?;
+        Ok(links
+            .into_iter()
+            .filter(|link| link.kind.as_deref() == Some("tun"))
+            .map(|link| link.name)
+            .collect())
+    }
+
+    /// Every link (a dump).
+    async fn links(&self) -> Result<Vec<Link>> {
+        let request = RouteNetlinkMessage::GetLink(LinkMessage::default());
+        let messages = self.dump(request).await.context("list links")?;
+        messages
+            .iter()
+            .filter_map(|message| match message {
+                RouteNetlinkMessage::NewLink(link) => Some(link_from_message(link)),
+                _ => None,
+            })
+            .collect()
     }
 
     async fn first_link(
@@ -218,30 +228,28 @@ impl Netlink {
         self.set(builder.build()).await
     }
 
-    pub async fn rename(&self, index: u32, name: &IfName) -> Result<()> {
-        self.set(
-            LinkUnspec::new_with_index(index)
-                .name(name.as_str().to_owned())
-                .build(),
-        )
-        .await
-    }
-
-    pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
-        self.set(LinkUnspec::new_with_index(index).alias(alias).build())
-            .await
+    /// Renames link `index` to `name` and gives it `alias` (an empty one clears it) in one
+    /// RTM_NEWLINK: the kernel applies both in one `do_setlink` under the RTNL lock, so no
+    /// kill can leave a renamed link without the alias a rerun recognises it by.
+    pub async fn rename(&self, index: u32, name: &IfName, alias: &str) -> Result<()> {
+        self.set(rename_message(index, name, alias)).await
     }
 
     /// The address messages of one link: the kernel filters (strict checking), and so does
     /// this code, for kernels that ignore the index.
     pub(super) async fn address_messages(&self, index: u32) -> Result<Vec<AddressMessage>> {
-        let mut request = self.handle.address().get().set_link_index_filter(index);
-        request.message_mut().header.index = index;
-        let messages: Vec<AddressMessage> =
-            request.execute().try_collect().await.map_err(os_error)?;
+        let mut query = AddressMessage::default();
+        query.header.index = index;
+        let messages = self
+            .dump(RouteNetlinkMessage::GetAddress(query))
+            .await
+            .with_context(|| format!("list the addresses of link #{index}"))?;
         Ok(messages
             .into_iter()
-            .filter(|m| m.header.index == index)
+            .filter_map(|message| match message {
+                RouteNetlinkMessage::NewAddress(m) if m.header.index == index => Some(m),
+                _ => None,
+            })
             .collect())
     }
 }
@@ -251,17 +259,25 @@ impl Netlink {
     pub(super) async fn route_dump(&self, family: AddressFamily) -> Result<Vec<RouteMessage>> {
         let mut query = RouteMessage::default();
         query.header.address_family = family;
-        self.handle
-            .route()
-            .get(query)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(os_error)
+        let messages = self.dump(RouteNetlinkMessage::GetRoute(query)).await?;
+        Ok(messages
+            .into_iter()
+            .filter_map(|message| match message {
+                RouteNetlinkMessage::NewRoute(route) => Some(route),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Interfaces that carry a default route of the main table, in the kernel's order.
     pub async fn default_route_links(&self, family: Family) -> Result<Vec<u32>> {
+        let hops = self.default_route_hops(family).await?;
+        Ok(hops.into_iter().map(|hop| hop.index).collect())
+    }
+
+    /// The hops of the main table's default routes of `family`: each link, and the
+    /// gateway when the route names one (a multipath route gives one per path).
+    pub async fn default_route_hops(&self, family: Family) -> Result<Vec<DefaultHop>> {
         let routes = self
             .route_dump(match family {
                 Family::V4 => AddressFamily::Inet,
@@ -269,7 +285,7 @@ impl Netlink {
             })
             .await
             .context("list routes")?;
-        let mut links = Vec::new();
+        let mut hops = Vec::new();
         for route in routes {
             let table = route
                 .attributes
@@ -285,18 +301,48 @@ impl Netlink {
             {
                 continue;
             }
+            let gateway = gateway_of(&route.attributes);
             for attribute in &route.attributes {
                 match attribute {
-                    RouteAttribute::Oif(index) => links.push(*index),
-                    RouteAttribute::MultiPath(hops) => {
-                        links.extend(hops.iter().map(|hop| hop.interface_index))
+                    RouteAttribute::Oif(index) => hops.push(DefaultHop {
+                        index: *index,
+                        gateway,
+                    }),
+                    RouteAttribute::MultiPath(paths) => {
+                        hops.extend(paths.iter().map(|path| DefaultHop {
+                            index: path.interface_index,
+                            gateway: gateway_of(&path.attributes),
+                        }))
                     }
                     _ => {}
                 }
             }
         }
-        Ok(links)
+        Ok(hops)
     }
+}
+
+/// One way out by a default route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefaultHop {
+    pub index: u32,
+    pub gateway: Option<IpAddr>,
+}
+
+fn gateway_of(attributes: &[RouteAttribute]) -> Option<IpAddr> {
+    attributes.iter().find_map(|a| match a {
+        RouteAttribute::Gateway(RouteAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        RouteAttribute::Gateway(RouteAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    })
+}
+
+/// The one request that renames link `index` and sets its alias.
+fn rename_message(index: u32, name: &IfName, alias: &str) -> LinkMessage {
+    LinkUnspec::new_with_index(index)
+        .name(name.as_str().to_owned())
+        .alias(alias)
+        .build()
 }
 
 /// A link as the kernel reports it; the kernel's own name rules are IfName's, so a name
@@ -349,4 +395,26 @@ fn link_from_message(msg: &LinkMessage) -> Result<Link> {
         }
     }
     Ok(link)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rename_and_its_alias_are_one_request() {
+        let name = IfName::new("web1").unwrap();
+        let message = rename_message(7, &name, "vif3.0");
+        assert_eq!(message.header.index, 7);
+        assert_eq!(
+            message.attributes,
+            [
+                LinkAttribute::IfName("web1".into()),
+                LinkAttribute::IfAlias("vif3.0".into())
+            ]
+        );
+        // Back: the alias is cleared in the same request.
+        let back = rename_message(7, &IfName::new("vif3.0").unwrap(), "");
+        assert_eq!(back.attributes[1], LinkAttribute::IfAlias(String::new()));
+    }
 }

@@ -11,19 +11,15 @@
 use std::io;
 
 use anyhow::{Context, Result};
-use futures::StreamExt;
-use rtnetlink::packet_core::{
-    DefaultNla, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage,
-    NetlinkPayload, Nla,
-};
+use rtnetlink::packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL, Nla};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::tc::{
     TcAction, TcActionAttribute, TcActionOption, TcAttribute, TcFilterMatchAllOption, TcHandle,
     TcMessage, TcOption,
 };
 
+use super::Netlink;
 use super::rate::ratespec;
-use super::{Netlink, os_error};
 
 const TCA_POLICE_TBF: u16 = 1;
 const TCA_POLICE_RATE: u16 = 2;
@@ -358,22 +354,14 @@ impl Netlink {
 
     async fn dump_filters(&self, index: u32) -> Result<Vec<TcMessage>> {
         let filter = RouteNetlinkMessage::GetTrafficFilter(filters_at_pref(index));
-        let mut request = NetlinkMessage::from(filter);
-        request.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        let mut response = self.handle.clone().request(request).map_err(os_error)?;
-        let mut filters = vec![];
-        while let Some(message) = response.next().await {
-            match message.payload {
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewTrafficFilter(f)) => {
-                    filters.push(f)
-                }
-                NetlinkPayload::Error(err) if err.code.is_some() => {
-                    return Err(os_error(rtnetlink::Error::NetlinkError(err)));
-                }
-                _ => {}
-            }
-        }
-        Ok(filters)
+        let messages = self.dump(filter).await?;
+        Ok(messages
+            .into_iter()
+            .filter_map(|message| match message {
+                RouteNetlinkMessage::NewTrafficFilter(f) => Some(f),
+                _ => None,
+            })
+            .collect())
     }
 }
 

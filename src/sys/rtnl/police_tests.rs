@@ -1,4 +1,4 @@
-use rtnetlink::packet_core::NLM_F_ACK;
+use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::tc::TcStats2;
 
 use super::*;

@@ -5,7 +5,7 @@
 //! on the tap's ingress (`police.rs`).
 
 use anyhow::{Context, Result};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use rtnetlink::packet_core::{
     DefaultNla, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage,
     NetlinkPayload, Nla,
@@ -104,15 +104,19 @@ pub struct RootQdisc {
 impl Netlink {
     /// The root qdisc of link `index`; None when it has none (a tap that was never up).
     pub async fn root_qdisc(&self, index: u32) -> Result<Option<RootQdisc>> {
-        let dump = self.handle.qdisc().get().index(index as i32).execute();
-        let qdiscs: Vec<_> = dump
-            .try_collect()
+        let query = TcMessage::with_index(index as i32);
+        let messages = self
+            .dump(RouteNetlinkMessage::GetQueueDiscipline(query))
             .await
-            .map_err(os_error)
             .with_context(|| format!("list the qdiscs of link #{index}"))?;
-        let root = qdiscs
-            .into_iter()
-            .find(|q| q.header.index == index as i32 && q.header.parent == TcHandle::ROOT);
+        let root = messages.into_iter().find_map(|message| match message {
+            RouteNetlinkMessage::NewQueueDiscipline(q)
+                if q.header.index == index as i32 && q.header.parent == TcHandle::ROOT =>
+            {
+                Some(q)
+            }
+            _ => None,
+        });
         Ok(root.map(|qdisc| {
             let mut found = RootQdisc {
                 kind: String::new(),

@@ -1,5 +1,8 @@
 //! Blocking xenstore client: a hotplug run makes a handful of requests, so
-//! one connection, one request at a time, each with a deadline.
+//! one connection, one request at a time, each with a deadline: its own timeout, cut
+//! short by the run's deadline (`sys::deadline`). A connection that timed out or was
+//! answered out of protocol is given up for good: a late reply would otherwise be read as
+//! the answer to the next request, or half a message as a header.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,11 +13,15 @@ use log::{debug, trace, warn};
 use super::error::XsError;
 use super::path::{PathError, validate_path};
 pub use super::sanitise::sanitise_error_text;
-use super::transport::{Candidate, Transport, candidates};
+use super::transport::{Candidate, CandidateKind, OpenError, Transport, candidates};
 use super::wire::{Message, MsgType, XENSTORE_PAYLOAD_MAX, nul_terminated};
+use crate::sys::deadline;
 
 /// Per-request deadline unless [`Client::set_timeout`] says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a connect may wait for xenstored to accept (within the run's deadline).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many times a transaction is run before a conflict is reported.
 pub const MAX_TRANSACTION_ATTEMPTS: u32 = 20;
@@ -24,15 +31,36 @@ pub struct Client {
     transport: Transport,
     timeout: Duration,
     last_req_id: u32,
+    /// Set by [`Client::connect_within`]: the end of this connection's own budget, which
+    /// replaces the run's deadline.
+    until: Option<Instant>,
+    /// Why the connection was given up, once it was.
+    poisoned: Option<String>,
 }
 
 impl Client {
     /// Connects in the order of CONTRACT 3.1, honouring `XENSTORED_PATH`
-    /// and `XENSTORED_RUNDIR`.
+    /// and `XENSTORED_RUNDIR`; waits for [`CONNECT_TIMEOUT`] at most, within the run's
+    /// deadline.
     pub fn connect() -> Result<Client> {
+        Client::connect_until(deadline::bound(CONNECT_TIMEOUT), None)
+    }
+
+    /// A fresh connection whose connect and every request end within `budget` from now,
+    /// however little is left of the run's deadline: for the error report, which keeps a
+    /// reserve of its own and never reuses the run's connection.
+    pub fn connect_within(budget: Duration) -> Result<Client> {
+        let until = Instant::now() + budget;
+        Client::connect_until(until, Some(until))
+    }
+
+    fn connect_until(connect_by: Instant, until: Option<Instant>) -> Result<Client> {
         let path = std::env::var_os("XENSTORED_PATH");
         let rundir = std::env::var_os("XENSTORED_RUNDIR");
-        Client::connect_candidates(&candidates(path.as_deref(), rundir.as_deref()))
+        let list = candidates(path.as_deref(), rundir.as_deref());
+        let mut client = Client::connect_candidates_until(&list, connect_by)?;
+        client.until = until;
+        Ok(client)
     }
 
     /// Whether this host is meant to have a xenstore: a Xen dom0 (its xenbus device is
@@ -49,24 +77,35 @@ impl Client {
     }
 
     /// Connects to the first candidate that opens; the error lists every
-    /// path tried with its reason.
+    /// path tried with its reason. A path the caller named in `XENSTORED_PATH` that is
+    /// neither a socket nor a device ends the search: vifkit never writes to a regular
+    /// file, nor quietly talks to another xenstore than the one named.
     pub fn connect_candidates(list: &[Candidate]) -> Result<Client> {
+        Client::connect_candidates_until(list, deadline::bound(CONNECT_TIMEOUT))
+    }
+
+    fn connect_candidates_until(list: &[Candidate], until: Instant) -> Result<Client> {
         let mut tried = Vec::new();
         for c in list {
-            match Transport::open(c) {
+            match Transport::open(c, until) {
                 Ok(transport) => {
                     debug!("connected to xenstore at {}", c.path.display());
                     return Ok(Client::new(transport));
                 }
+                Err(OpenError::Refused(what, CandidateKind::SocketOrDevice)) => bail!(
+                    "XENSTORED_PATH={} is {what}: xenstore is reached through a unix socket \
+                     or the xenbus character device",
+                    c.path.display()
+                ),
                 Err(e) => tried.push(format!("{}: {e}", c.path.display())),
             }
         }
         bail!("cannot connect to xenstore (tried {})", tried.join(", "))
     }
 
-    /// Connects to the unix socket at `path`.
+    /// Connects to the unix socket at `path`, waiting for [`CONNECT_TIMEOUT`] at most.
     pub fn connect_path(path: &Path) -> Result<Client> {
-        let s = std::os::unix::net::UnixStream::connect(path)
+        let s = super::transport::connect_socket(path, deadline::bound(CONNECT_TIMEOUT))
             .with_context(|| format!("cannot connect to xenstore at {}", path.display()))?;
         Ok(Client::new(Transport::socket(s)))
     }
@@ -76,6 +115,45 @@ impl Client {
             transport,
             timeout: DEFAULT_TIMEOUT,
             last_req_id: 0,
+            until: None,
+            poisoned: None,
+        }
+    }
+
+    /// Whether the connection was given up after a timeout or a protocol error; every
+    /// request on it then fails at once.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    /// When a request sent now must be answered: its own timeout, cut short by the run's
+    /// deadline (or by this connection's own budget).
+    fn request_deadline(&self) -> Instant {
+        let own = Instant::now() + self.timeout;
+        match self.until {
+            Some(until) => own.min(until),
+            None => deadline::bound(self.timeout),
+        }
+    }
+
+    /// Refuses a request on a connection given up earlier, or when no time is left to send
+    /// it (nothing is sent then, so the connection stays in step).
+    fn usable(&self, deadline: Instant) -> Result<()> {
+        if let Some(why) = &self.poisoned {
+            bail!("the xenstore connection was given up after an earlier failure ({why})");
+        }
+        if deadline <= Instant::now() {
+            bail!("not sent: out of time (the deadline passed)");
+        }
+        Ok(())
+    }
+
+    /// Gives the connection up: nothing more is sent or read on it.
+    fn poison(&mut self, why: &anyhow::Error) {
+        if self.poisoned.is_none() {
+            debug!("giving up this xenstore connection: {why:#}");
+            self.poisoned = Some(format!("{why:#}"));
+            self.transport.shut_down();
         }
     }
 
@@ -153,6 +231,9 @@ impl Client {
             let outcome = f(&mut Transaction { client: self, id });
             let result = match outcome {
                 Ok(value) => self.end_transaction(id, true).map(|()| value),
+                // A connection given up cannot abort; xenstored drops its transactions
+                // when it closes.
+                Err(e) if self.is_poisoned() => Err(e),
                 Err(e) => {
                     if let Err(abort) = self.end_transaction(id, false) {
                         warn!("abort transaction {id}: {abort:#}");
@@ -254,7 +335,8 @@ impl Client {
         if matches!(self.transport, Transport::Device(_)) {
             return paths.iter().map(|p| self.read_optional(p)).collect();
         }
-        let deadline = Instant::now() + self.timeout;
+        let deadline = self.request_deadline();
+        self.usable(deadline).context("read")?;
         let mut ids = Vec::with_capacity(paths.len());
         let mut batch = Vec::new();
         for path in paths {
@@ -265,13 +347,14 @@ impl Client {
                 Message::new(MsgType::Read, self.last_req_id, 0, nul_terminated(path)).encode()?,
             );
         }
-        self.transport.send_raw(&batch, deadline).context("read")?;
+        let sent = self.transport.send_raw(&batch, deadline);
+        self.checked(sent).context("read")?;
         let mut values = Vec::with_capacity(paths.len());
         for (path, id) in paths.iter().zip(ids) {
             let reply = loop {
+                let reply = self.transport.recv(deadline);
                 let reply = self
-                    .transport
-                    .recv(deadline)
+                    .checked(reply)
                     .with_context(|| format!("read {path}"))?;
                 if reply.kind() != Some(MsgType::WatchEvent) && reply.req_id == id {
                     break reply;
@@ -322,13 +405,16 @@ impl Client {
             }
             .into());
         }
+        let deadline = self.request_deadline();
+        self.usable(deadline).with_context(what)?;
         self.last_req_id = self.last_req_id.wrapping_add(1);
         let req = Message::new(ty, self.last_req_id, tx, payload);
-        let deadline = Instant::now() + self.timeout;
         trace!("xenstore send {req:?}");
-        self.transport.send(&req, deadline).with_context(what)?;
+        let sent = self.transport.send(&req, deadline);
+        self.checked(sent).with_context(what)?;
         loop {
-            let reply = self.transport.recv(deadline).with_context(what)?;
+            let reply = self.transport.recv(deadline);
+            let reply = self.checked(reply).with_context(what)?;
             trace!("xenstore recv {reply:?}");
             if reply.kind() == Some(MsgType::WatchEvent) || reply.req_id != req.req_id {
                 continue;
@@ -342,14 +428,22 @@ impl Client {
                 .into());
             }
             if reply.msg_type != req.msg_type {
-                return Err(anyhow!(
-                    "reply of type {} to a {ty:?} request",
-                    reply.msg_type
-                ))
-                .with_context(what);
+                let err = anyhow!("reply of type {} to a {ty:?} request", reply.msg_type);
+                self.poison(&err);
+                return Err(err).with_context(what);
             }
             return Ok(reply.payload);
         }
+    }
+
+    /// Passes on what the transport did, giving the connection up if it failed: a
+    /// timeout, a broken frame or a closed socket leaves it out of step for good.
+    fn checked<T>(&mut self, outcome: std::io::Result<T>) -> Result<T> {
+        outcome.map_err(|e| {
+            let err = anyhow::Error::from(e);
+            self.poison(&err);
+            err
+        })
     }
 }
 
@@ -438,6 +532,107 @@ mod tests {
             err.to_string(),
             "write hotplug error under backend/: path ends with /"
         );
+    }
+
+    /// A client on one end of a socket pair; the test plays xenstored on the other.
+    fn paired(timeout: Duration) -> (Client, std::os::unix::net::UnixStream) {
+        let (mine, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut c = Client::new(Transport::socket(mine));
+        c.set_timeout(timeout);
+        (c, peer)
+    }
+
+    #[test]
+    fn a_timeout_gives_the_connection_up_and_a_late_reply_is_never_read() {
+        use crate::sys::xenstore::wire::{read_message, write_message};
+        let (mut c, mut peer) = paired(Duration::from_millis(50));
+        let err = c.read("/a").unwrap_err();
+        assert_eq!(format!("{err:#}"), "read /a: no reply before the deadline");
+        assert!(c.is_poisoned());
+        // The late answer to /a, and one that would fit the next request's id.
+        let asked = read_message(&mut peer).unwrap();
+        let late = Message::new(MsgType::Read, asked.req_id, 0, b"late".to_vec());
+        let next = Message::new(MsgType::Read, asked.req_id + 1, 0, b"stale".to_vec());
+        // The client shut its end down: the peer's writes may fail, which is the point.
+        let _ = write_message(&mut peer, &late).and_then(|()| write_message(&mut peer, &next));
+        let started = Instant::now();
+        let err = c.read("/b").unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_millis(40),
+            "waited for a reply"
+        );
+        assert_eq!(
+            format!("{err:#}"),
+            "read /b: the xenstore connection was given up after an earlier failure \
+             (no reply before the deadline)"
+        );
+        // Nothing more was sent on it: the peer reads end-of-file.
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut peer, &mut rest).unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+
+    #[test]
+    fn a_reply_out_of_protocol_gives_the_connection_up() {
+        use crate::sys::xenstore::wire::{read_message, write_message};
+        let (mut c, mut peer) = paired(Duration::from_secs(5));
+        let server = std::thread::spawn(move || {
+            let asked = read_message(&mut peer).unwrap();
+            let wrong = Message::new(MsgType::Write, asked.req_id, 0, b"OK\0".to_vec());
+            write_message(&mut peer, &wrong).unwrap();
+            peer
+        });
+        let err = c.read("/a").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "read /a: reply of type 11 to a Read request"
+        );
+        assert!(c.is_poisoned());
+        drop(server.join().unwrap());
+    }
+
+    #[test]
+    fn an_error_reply_keeps_the_connection() {
+        use crate::sys::xenstore::wire::{read_message, write_message};
+        let (mut c, mut peer) = paired(Duration::from_secs(5));
+        let server = std::thread::spawn(move || {
+            for answer in [&b"ENOENT\0"[..], b"xenbr0"] {
+                let asked = read_message(&mut peer).unwrap();
+                let ty = match answer.ends_with(b"\0") {
+                    true => MsgType::Error,
+                    false => MsgType::Read,
+                };
+                write_message(
+                    &mut peer,
+                    &Message::new(ty, asked.req_id, 0, answer.to_vec()),
+                )
+                .unwrap();
+            }
+        });
+        assert_eq!(c.read_optional("/a").unwrap(), None);
+        assert!(!c.is_poisoned());
+        assert_eq!(c.read("/b").unwrap(), "xenbr0");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_request_waits_no_longer_than_its_connections_budget() {
+        let (mut c, _peer) = paired(Duration::from_secs(10));
+        c.until = Some(Instant::now() + Duration::from_millis(60));
+        let started = Instant::now();
+        c.read("/a").unwrap_err();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(50), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+        // Once the budget is spent nothing is sent: no time, no request.
+        let (mut c, _peer) = paired(Duration::from_secs(10));
+        c.until = Some(Instant::now());
+        let err = c.write("/a", "1").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "write /a: not sent: out of time (the deadline passed)"
+        );
+        assert!(!c.is_poisoned());
     }
 
     #[test]
