@@ -314,6 +314,23 @@ fn the_example_parses_uncommented() {
     assert_eq!(config.antispoof, Some(false));
 }
 
+/// Every vifkit.conf example the README shows (an `ini` block opening a section, comments
+/// included) is a valid config as written.
+#[test]
+fn the_readme_examples_parse() {
+    let readme = include_str!("../../../README.md");
+    let mut blocks = 0;
+    for block in readme.split("```ini\n").skip(1) {
+        let text = &block[..block.find("```").expect("an ini block ends")];
+        let first = text.lines().find(|l| !l.trim_start().starts_with('#'));
+        if first.is_some_and(|l| l.starts_with("[port") || l.starts_with("[host")) {
+            parse(text).unwrap_or_else(|e| panic!("README example {text:?}: {e:#}"));
+            blocks += 1;
+        }
+    }
+    assert!(blocks >= 3, "found {blocks} vifkit.conf examples in the README");
+}
+
 #[test]
 fn a_pattern_over_255_bytes_names_file_and_line() {
     let long = "*".repeat(256);
