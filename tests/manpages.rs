@@ -275,3 +275,56 @@ fn vifkit_8_documents_every_verb_of_the_cli() {
         "vifkit.8 has no entry in COMMANDS for {missing:?} (it has {documented:?})"
     );
 }
+
+/// The text of each `.EX` ... `.EE` block of a page, with the escapes the pages use undone.
+fn examples(text: &str) -> Vec<String> {
+    let mut blocks = vec![];
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (line, current.as_mut()) {
+            (".EX", None) => current = Some(String::new()),
+            (".EE", Some(_)) => blocks.extend(current.take()),
+            (line, Some(block)) => {
+                let line = line
+                    .replace("\\-", "-")
+                    .replace("\\(aq", "'")
+                    .replace("\\(dq", "\"")
+                    .replace("\\e", "\\");
+                block.push_str(&line);
+                block.push('\n');
+            }
+            (_, None) => {}
+        }
+    }
+    blocks
+}
+
+/// Every vifkit.conf example in the pages (a block whose first line that is not a comment
+/// opens a section) is a file the parser takes.
+#[test]
+fn every_vifkit_conf_example_in_the_pages_parses() {
+    let mut seen = 0;
+    for path in pages() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for block in examples(&text) {
+            let first = block
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'));
+            if !first.is_some_and(|l| l.starts_with("[port ") || l == "[host]") {
+                continue;
+            }
+            seen += 1;
+            if let Err(err) = vifkit::input::config::Config::parse(&path, &block) {
+                panic!(
+                    "an example of {} does not parse: {err:#}\n{block}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(
+        seen >= 5,
+        "only {seen} vifkit.conf examples found in the pages"
+    );
+}
