@@ -44,6 +44,45 @@ use crate::types::vlan::{Vid, parse_vids};
 
 pub const DEFAULT_PATH: &str = "/etc/vifkit/vifkit.conf";
 
+/// The sections a file may hold: `[port PATTERN...]` and `[host]`. The parser refuses any
+/// other, and `man/vifkit.conf.5` documents each (tests/manpages.rs checks both ways).
+pub const SECTIONS: [&str; 2] = ["port", "host"];
+
+/// Every key a `[port]` section takes, in the order the unknown-key error lists them; the
+/// parser refuses any other.
+pub const PORT_KEYS: [&str; 18] = [
+    "bridge",
+    "mtu",
+    "route",
+    "ip",
+    "uplink",
+    "mac",
+    "router",
+    "masquerade6",
+    "antispoof",
+    "allow",
+    "ethertypes",
+    "vlan",
+    "trunks",
+    "isolated",
+    "learning",
+    "hairpin",
+    "openvswitch",
+    "rate",
+];
+
+/// Every key `[host]` takes; the parser refuses any other.
+pub const HOST_KEYS: [&str; 1] = ["antispoof"];
+
+/// `a, b or c`, as the errors list what is expected.
+fn one_of(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     pub path: PathBuf,
@@ -192,9 +231,12 @@ fn parse_section(header: &str) -> Result<PortRule> {
     };
     let mut words = inner.split_whitespace();
     match words.next() {
+        Some(other) if !SECTIONS.contains(&other) => {
+            bail!("unknown section [{other}] (expected [port PATTERN...] or [host])")
+        }
         Some("port") => {}
         Some("host") => bail!("[host] takes no interface patterns"),
-        Some(other) => bail!("unknown section [{other}] (expected [port PATTERN...] or [host])"),
+        Some(other) => bail!("[{other}] is listed in SECTIONS but not parsed"),
         None => bail!("empty section header [] (expected [port PATTERN...])"),
     }
     let patterns: Vec<String> = words.map(str::to_owned).collect();
@@ -243,7 +285,14 @@ fn split_key(content: &str) -> Result<(&str, &str)> {
 }
 
 fn set_host_key(config: &mut Config, content: &str) -> Result<()> {
-    match split_key(content)? {
+    let (key, value) = split_key(content)?;
+    if !HOST_KEYS.contains(&key) {
+        bail!(
+            "unknown key {key:?} in [host] (expected {})",
+            one_of(&HOST_KEYS)
+        );
+    }
+    match (key, value) {
         ("antispoof", value) => {
             if config
                 .antispoof
@@ -254,12 +303,15 @@ fn set_host_key(config: &mut Config, content: &str) -> Result<()> {
             }
             Ok(())
         }
-        (other, _) => bail!("unknown key {other:?} in [host] (expected antispoof)"),
+        (other, _) => bail!("{other} is listed in HOST_KEYS but not parsed"),
     }
 }
 
 fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
     let (key, value) = split_key(content)?;
+    if !PORT_KEYS.contains(&key) {
+        bail!("unknown key {key:?} (expected {})", one_of(&PORT_KEYS));
+    }
     let duplicate = match key {
         "bridge" => rule.bridge.replace(BridgeWord::parse(value)?).is_some(),
         "mtu" => rule.mtu.replace(parse_mtu(value)?).is_some(),
@@ -333,9 +385,7 @@ fn set_key(rule: &mut PortRule, content: &str) -> Result<()> {
             .replace(parse_switch(key, value)?)
             .is_some(),
         "rate" => rule.rate.replace(Rate::parse(value)?).is_some(),
-        other => bail!(
-            "unknown key {other:?} (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, allow, ethertypes, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)"
-        ),
+        other => bail!("{other} is listed in PORT_KEYS but not parsed"),
     };
     if duplicate {
         bail!("{key} is set twice in this section");

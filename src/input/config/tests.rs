@@ -360,3 +360,34 @@ fn sections_of_a_hundred_stars_are_matched_at_once() {
     );
     assert!(started.elapsed() < std::time::Duration::from_millis(100));
 }
+
+/// The lists the manual is checked against are the parser's: each listed key is read (a
+/// bad value is refused by the key's own parser, not as unknown), each listed section opens.
+#[test]
+fn every_listed_section_and_key_is_parsed() {
+    let read = |text: String| match parse(&text) {
+        Ok(_) => {}
+        Err(err) => {
+            let message = format!("{err:#}");
+            assert!(
+                !message.contains("unknown key") && !message.contains("not parsed"),
+                "{text:?}: {message}"
+            );
+        }
+    };
+    for key in PORT_KEYS {
+        read(format!("[port *]\n{key} = \u{1}\n"));
+    }
+    for key in HOST_KEYS {
+        read(format!("[host]\n{key} = \u{1}\n"));
+    }
+    for section in SECTIONS {
+        let header = match section {
+            "host" => "[host]".to_owned(),
+            other => format!("[{other} tap*]"),
+        };
+        assert!(parse(&header).is_ok(), "{header}");
+    }
+    assert_eq!(one_of(&["a"]), "a");
+    assert_eq!(one_of(&["a", "b", "c"]), "a, b or c");
+}
