@@ -72,7 +72,9 @@ fn plan_and_check_follow_the_port_through_online_and_drift() {
         stdout(&before)
     );
     assert!(
-        stdout(&before).contains("hotplug-status is Some(\"\"), not \"connected\""),
+        stdout(&before).contains(
+            "drift: /local/domain/0/backend/vif/3/0/hotplug-status is \"\", not \"connected\"\n"
+        ),
         "{}",
         stdout(&before)
     );
@@ -118,6 +120,47 @@ fn an_unknown_port_is_one_sentence() {
         stderr(&out),
         "vifkit: error: vif9.9 is neither a Xen vif in /local/domain/0/backend/vif nor an existing tap\n"
     );
+}
+
+#[test]
+fn check_says_hotplug_status_in_words_never_as_rust_values() {
+    let (host, _guest, xs, vif) = rig("adw");
+    assert_ok(&hotplug(&host, &xs, &vif, &["online", "type_if=vif"], &[]));
+    let status = format!("{}/hotplug-status", vif.backend());
+    let cases = [
+        (
+            Some("error"),
+            Some("bridge xenbr9 does not exist"),
+            "drift: /local/domain/0/backend/vif/3/0/hotplug-status is \"error\", not \"connected\" (hotplug-error: bridge xenbr9 does not exist)\n",
+        ),
+        (
+            Some("error"),
+            None,
+            "drift: /local/domain/0/backend/vif/3/0/hotplug-status is \"error\", not \"connected\"\n",
+        ),
+        (
+            None,
+            None,
+            "drift: /local/domain/0/backend/vif/3/0/hotplug-status is missing (online writes \"connected\")\n",
+        ),
+    ];
+    for (value, error, want) in cases {
+        let error_key = format!("{}/hotplug-error", vif.backend());
+        match value {
+            Some(value) => xs.write(&status, value),
+            None => xs.rm(&status),
+        }
+        match error {
+            Some(error) => xs.write(&error_key, error),
+            None if xs.read(&error_key).is_some() => xs.rm(&error_key),
+            None => {}
+        }
+        let out = vifkit(&host, &xs, &["check", "vif3.0"], &[]);
+        assert_eq!(out.status.code(), Some(1), "{value:?}");
+        let text = stdout(&out);
+        assert_eq!(text, want, "{value:?}");
+        assert!(!text.contains("Some(") && !text.contains("None"), "{text}");
+    }
 }
 
 #[test]
