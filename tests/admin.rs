@@ -164,6 +164,39 @@ fn check_says_hotplug_status_in_words_never_as_rust_values() {
 }
 
 #[test]
+fn plan_and_check_refuse_what_is_neither_a_vif_nor_a_tap() {
+    let (host, _guest, xs, _vif) = rig("adl");
+    host.ip(&["tuntap", "add", "tun0", "mode", "tun"]);
+    for dev in ["lo", "xenbr0", "tun0"] {
+        for verb in ["plan", "check"] {
+            let out = vifkit(&host, &xs, &[verb, dev], &[]);
+            assert_eq!(out.status.code(), Some(1), "{verb} {dev}: {}", stdout(&out));
+            assert_eq!(stdout(&out), "", "{verb} {dev}");
+            assert_eq!(
+                stderr(&out),
+                format!(
+                    "vifkit: error: {dev} is neither a Xen vif in /local/domain/0/backend/vif nor a tap, so vifkit does not manage it\n"
+                ),
+                "{verb} {dev}"
+            );
+        }
+    }
+    // A tap is planned as qemu-ifup would.
+    host.ip(&["tuntap", "add", "tap0", "mode", "tap"]);
+    let config = scratch("adl");
+    let path = config.join("vifkit.conf");
+    std::fs::write(&path, "[port tap0]\nbridge = xenbr0\n").unwrap();
+    let env = [("VIFKIT_CONFIG", path.to_str().unwrap())];
+    let out = vifkit(&host, &xs, &["plan", "tap0"], &env);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("attach tap0 to bridge xenbr0"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn a_vif_name_with_xenstore_unreachable_is_that_error_not_a_tap_plan() {
     // Where a real xenstore answers (the real-Xen lab's dom0), it cannot be made unreachable.
     let real = [

@@ -5,8 +5,8 @@
 //! vifkit's nft tables gone).
 //!
 //! A Xen port is found through dom0's backend directory (by `vifname` or kernel name,
-//! `-emu` taps included) and planned by the mode its `script` key names; any other name is
-//! taken for a qemu tap and planned as `qemu-ifup` would.
+//! `-emu` taps included) and planned by the mode its `script` key names; any other name
+//! must be a tap, planned as `qemu-ifup` would.
 
 mod check;
 mod ports;
@@ -19,7 +19,7 @@ pub use reattach::{Scope, reattach};
 
 use crate::entry::{block_on_with_deadline, plan_tap_up, plan_xen_call, start_run};
 use crate::planning::plan::Plan;
-use crate::sys::rtnl::Netlink;
+use crate::sys::rtnl::{Link, Netlink};
 use crate::sys::xenstore::Client;
 use crate::types::names::{IfName, VifId};
 use ports::{BACKENDS, xen_ports};
@@ -47,14 +47,24 @@ async fn plan_for(dev: &IfName, xs: Option<&mut Client>, netlink: &Netlink) -> R
             });
         }
     }
-    if netlink.link(dev).await?.is_none() {
-        bail!("{dev} is neither a Xen vif in {BACKENDS} nor an existing tap");
+    match netlink.link(dev).await? {
+        None => bail!("{dev} is neither a Xen vif in {BACKENDS} nor an existing tap"),
+        Some(link) if !is_tap(&link) => bail!(
+            "{dev} is neither a Xen vif in {BACKENDS} nor a tap, so vifkit does not manage it"
+        ),
+        Some(_) => {}
     }
     Ok(Planned {
         plan: plan_tap_up(netlink, dev, None).await?,
         name: dev.clone(),
         backend: None,
     })
+}
+
+/// A tap, as qemu creates one (`-netdev tap`): a tun/tap link with a MAC address (a layer-3
+/// tun has none, nor has a veth, bridge or `lo` the kind).
+fn is_tap(link: &Link) -> bool {
+    link.kind.as_deref() == Some("tun") && link.mac.is_some()
 }
 
 /// The xenstore connection for `dev`, None on a host without one. A name that looks like
@@ -80,4 +90,32 @@ pub fn plan(dev: &str) -> Result<()> {
         print!("{}", planned.plan);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::mac::MacAddr;
+
+    #[test]
+    fn only_a_tun_link_with_a_mac_is_a_tap() {
+        let tap = Link {
+            kind: Some("tun".into()),
+            mac: Some(MacAddr([0x52, 0x54, 0, 1, 2, 3])),
+            ..Link::veth(7, "tap0")
+        };
+        assert!(is_tap(&tap));
+        let tun = Link {
+            mac: None,
+            ..tap.clone()
+        };
+        assert!(!is_tap(&tun), "a layer-3 tun carries no Ethernet guest");
+        let lo = Link {
+            kind: None,
+            ..tap.clone()
+        };
+        assert!(!is_tap(&lo));
+        assert!(!is_tap(&Link::veth(3, "vif3.0")));
+        assert!(!is_tap(&Link::bridge(2, "xenbr0")));
+    }
 }
