@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 
-use super::{Planned, plan_for, xenstore_for};
+use super::{Planned, nm, plan_for, xenstore_for};
 use crate::entry::{block_on_with_deadline, start_run};
 use crate::planning::plan::{Plan, Step};
 use crate::sys::rtnl::Netlink;
@@ -32,9 +32,9 @@ pub fn check(dev: &str) -> Result<bool> {
     })
 }
 
-/// What stands between a port and the state online leaves, one sentence each: the planned
-/// steps that would still change something, `hotplug-status`, and a forward chain that
-/// drops bridged traffic.
+/// What stands between a port and the state online leaves, one sentence each: the planned steps that would still change
+/// something, `hotplug-status`, a forward chain that drops bridged traffic, and
+/// NetworkManager managing the port.
 pub(super) async fn drift(
     planned: &Planned,
     mut xs: Option<&mut Client>,
@@ -64,6 +64,7 @@ pub(super) async fn drift(
             .context("look for a forward chain that drops bridged traffic")?;
         drift.extend(dropped);
     }
+    drift.extend(nm::manages(&planned.name));
     Ok(drift)
 }
 

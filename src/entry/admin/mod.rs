@@ -9,6 +9,7 @@
 //! must be a tap, planned as `qemu-ifup` would.
 
 mod check;
+mod nm;
 mod ports;
 mod reattach;
 
