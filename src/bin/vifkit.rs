@@ -48,6 +48,14 @@ enum Verb {
         /// A Xen vif (its vifname or vif<domid>.<devid>, -emu taps too) or a qemu tap.
         dev: String,
     },
+    /// List every port vifkit manages (Xen vifs from dom0's backend directory, their -emu
+    /// taps, qemu taps) with its domain, mode, bridge or uplink, addresses, filter,
+    /// hotplug-status and health (ok, or check's first difference); exit 1 if any drifts.
+    Status {
+        /// Print a JSON array, one object per port, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-plug ports after the host changed under them, redoing only what is missing (no
     /// hooks, no conntrack purge): bridged ports back on a recreated bridge, routed and NAT
     /// ports' proxy entries and nft tables. Exit 1 if one fails.
@@ -81,6 +89,14 @@ fn main() -> ExitCode {
         Verb::Check { dev } => vifkit::entry::admin::check(&dev).and_then(|clean| match clean {
             true => Ok(()),
             false => anyhow::bail!("{dev} has drifted from what online leaves"),
+        }),
+        Verb::Status { json } => vifkit::entry::admin::status(json).and_then(|drifting| {
+            match drifting {
+                0 => Ok(()),
+                n => anyhow::bail!(
+                    "{n} port(s) drift from what online leaves (vifkit check PORT lists each difference)"
+                ),
+            }
         }),
         Verb::Reattach { name, all } => {
             use vifkit::entry::admin::Scope;

@@ -32,7 +32,8 @@ pub fn check(dev: &str) -> Result<bool> {
     })
 }
 
-/// What stands between a port and the state online leaves, one sentence each: the planned steps that would still change
+/// What stands between a port and the state online leaves, one sentence each (`check`
+/// prints them, `status` shows the first): the planned steps that would still change
 /// something, `hotplug-status`, a forward chain that drops bridged traffic, and
 /// NetworkManager managing the port.
 pub(super) async fn drift(

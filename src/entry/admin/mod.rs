@@ -1,8 +1,9 @@
 //! The admin verbs over live ports: `plan DEV` (what online would do, from the inputs a
 //! hotplug run reads), `check DEV` (the live kernel and xenstore against that plan, CNI's
-//! CHECK, plus what the host does to the port's traffic) and `reattach` (ports re-plugged
-//! after the host changed under them: a bridge recreated, an uplink's proxy entries or
-//! vifkit's nft tables gone).
+//! CHECK, plus what the host does to the port's traffic), `status` (every port vifkit
+//! manages, one line each, with check's verdict) and `reattach` (ports re-plugged after the
+//! host changed under them: a bridge recreated, an uplink's proxy entries or vifkit's nft
+//! tables gone).
 //!
 //! A Xen port is found through dom0's backend directory (by `vifname` or kernel name,
 //! `-emu` taps included) and planned by the mode its `script` key names; any other name
@@ -12,11 +13,13 @@ mod check;
 mod nm;
 mod ports;
 mod reattach;
+mod status;
 
 use anyhow::{Result, bail};
 
 pub use check::check;
 pub use reattach::{Scope, reattach};
+pub use status::status;
 
 use crate::entry::{block_on_with_deadline, plan_tap_up, plan_xen_call, start_run};
 use crate::planning::plan::Plan;
