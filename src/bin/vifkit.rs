@@ -1,5 +1,6 @@
 //! The vifkit admin CLI.
 
+#[cfg(feature = "lab")]
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,8 +69,6 @@ enum Verb {
         #[arg(long, conflicts_with = "name")]
         all: bool,
     },
-    /// Write the manual pages (vifkit.1, vifkit-<verb>.1) into a directory.
-    Man { dir: PathBuf },
     /// Print the shell completion script.
     Completions { shell: Shell },
 }
@@ -110,7 +109,6 @@ fn main() -> ExitCode {
                 n => anyhow::bail!("{n} port(s) could not be reattached"),
             })
         }
-        Verb::Man { dir } => write_man_pages(&dir),
         Verb::Completions { shell } => {
             // Into a buffer first: the generator panics on a closed pipe (`| head`).
             let mut script = Vec::new();
@@ -130,27 +128,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// One page for the command and one per verb, from the same definitions as `--help`.
-fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    let command = Cli::command();
-    let mut pages = vec![("vifkit".to_owned(), command.clone())];
-    for verb in command.get_subcommands() {
-        let name = format!("vifkit-{}", verb.get_name());
-        let bin_name = format!("vifkit {}", verb.get_name());
-        pages.push((
-            name.clone(),
-            verb.clone().display_name(name).bin_name(bin_name),
-        ));
-    }
-    for (name, page) in pages {
-        let path = dir.join(format!("{name}.1"));
-        let mut text = Vec::new();
-        clap_mangen::Man::new(page).render(&mut text)?;
-        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
-    }
-    Ok(())
 }
