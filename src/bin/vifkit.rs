@@ -44,7 +44,8 @@ enum Verb {
     },
     /// Compare a port's live kernel and xenstore state with what online leaves, and say
     /// what on the host stops its traffic besides (a forward chain dropping bridged
-    /// frames, a tap's rate limit replaced); print every difference and exit 1 if any.
+    /// frames, a tap's rate limit replaced, NetworkManager managing it); print every
+    /// difference and exit 1 if any.
     Check {
         /// A Xen vif (its vifname or vif<domid>.<devid>, -emu taps too) or a qemu tap.
         dev: String,
