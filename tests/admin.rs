@@ -72,7 +72,9 @@ fn plan_and_check_follow_the_port_through_online_and_drift() {
         stdout(&before)
     );
     assert!(
-        stdout(&before).contains("hotplug-status is Some(\"\"), not \"connected\""),
+        stdout(&before).contains(
+            "drift: /local/domain/0/backend/vif/3/0/hotplug-status is \"\", not \"connected\"\n"
+        ),
         "{}",
         stdout(&before)
     );
@@ -118,6 +120,170 @@ fn an_unknown_port_is_one_sentence() {
         stderr(&out),
         "vifkit: error: vif9.9 is neither a Xen vif in /local/domain/0/backend/vif nor an existing tap\n"
     );
+}
+
+#[test]
+fn check_says_hotplug_status_in_words_never_as_rust_values() {
+    let (host, _guest, xs, vif) = rig("adw");
+    assert_ok(&hotplug(&host, &xs, &vif, &["online", "type_if=vif"], &[]));
+    let status = format!("{}/hotplug-status", vif.backend());
+    let cases = [
+        (
+            Some("error"),
+            Some("bridge xenbr9 does not exist"),
+            "drift: /local/domain/0/backend/vif/3/0/hotplug-status is \"error\", not \"connected\" (hotplug-error: bridge xenbr9 does not exist)\n",
+        ),
+        (
+            Some("error"),
+            None,
+            "drift: /local/domain/0/backend/vif/3/0/hotplug-status is \"error\", not \"connected\"\n",
+        ),
+        (
+            None,
+            None,
+            "drift: /local/domain/0/backend/vif/3/0/hotplug-status is missing (online writes \"connected\")\n",
+        ),
+    ];
+    for (value, error, want) in cases {
+        let error_key = format!("{}/hotplug-error", vif.backend());
+        match value {
+            Some(value) => xs.write(&status, value),
+            None => xs.rm(&status),
+        }
+        match error {
+            Some(error) => xs.write(&error_key, error),
+            None if xs.read(&error_key).is_some() => xs.rm(&error_key),
+            None => {}
+        }
+        let out = vifkit(&host, &xs, &["check", "vif3.0"], &[]);
+        assert_eq!(out.status.code(), Some(1), "{value:?}");
+        let text = stdout(&out);
+        assert_eq!(text, want, "{value:?}");
+        assert!(!text.contains("Some(") && !text.contains("None"), "{text}");
+    }
+}
+
+#[test]
+fn plan_and_check_refuse_what_is_neither_a_vif_nor_a_tap() {
+    let (host, _guest, xs, _vif) = rig("adl");
+    host.ip(&["tuntap", "add", "tun0", "mode", "tun"]);
+    for dev in ["lo", "xenbr0", "tun0"] {
+        for verb in ["plan", "check"] {
+            let out = vifkit(&host, &xs, &[verb, dev], &[]);
+            assert_eq!(out.status.code(), Some(1), "{verb} {dev}: {}", stdout(&out));
+            assert_eq!(stdout(&out), "", "{verb} {dev}");
+            assert_eq!(
+                stderr(&out),
+                format!(
+                    "vifkit: error: {dev} is neither a Xen vif in /local/domain/0/backend/vif nor a tap, so vifkit does not manage it\n"
+                ),
+                "{verb} {dev}"
+            );
+        }
+    }
+    // A tap is planned as qemu-ifup would.
+    host.ip(&["tuntap", "add", "tap0", "mode", "tap"]);
+    let config = scratch("adl");
+    let path = config.join("vifkit.conf");
+    std::fs::write(&path, "[port tap0]\nbridge = xenbr0\n").unwrap();
+    let env = [("VIFKIT_CONFIG", path.to_str().unwrap())];
+    let out = vifkit(&host, &xs, &["plan", "tap0"], &env);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("attach tap0 to bridge xenbr0"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A stand-in `nmcli` in a directory put first on PATH: it records how it was asked and
+/// answers with `body` (NetworkManager itself cannot run here).
+fn stand_in_nmcli(dir: &std::path::Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let asked = dir.join("asked");
+    let script = format!(
+        "#!/bin/sh\necho \"$LC_ALL $*\" >> {}\n{body}\n",
+        asked.display()
+    );
+    // Written aside and renamed into place: never executed while open for writing.
+    let temporary = dir.join("nmcli.new");
+    std::fs::write(&temporary, script).unwrap();
+    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&temporary, dir.join("nmcli")).unwrap();
+    let _ = std::fs::remove_file(asked);
+}
+
+#[test]
+fn check_says_when_networkmanager_manages_the_port() {
+    let (host, _guest, xs, vif) = rig("adnm");
+    assert_ok(&hotplug(&host, &xs, &vif, &["online", "type_if=vif"], &[]));
+    let dir = scratch("adnm");
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
+    let env = [("PATH", path.as_str())];
+    let asked = || std::fs::read_to_string(dir.join("asked")).unwrap_or_default();
+
+    stand_in_nmcli(&dir, "echo 'GENERAL.STATE:100 (connected)'");
+    let out = vifkit(&host, &xs, &["check", "vif3.0"], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out),
+        "drift: NetworkManager manages vif3.0 (state 100 (connected)) and may change it behind \
+         vifkit's back: vifkit ships /usr/lib/NetworkManager/conf.d/vifkit-unmanaged.conf to keep \
+         NetworkManager off its ports; install it (a port it does not match needs an \
+         unmanaged-devices entry of its own) and run `systemctl reload NetworkManager`\n"
+    );
+    assert_eq!(asked(), "C -t -f GENERAL.STATE device show vif3.0\n");
+
+    // Unmanaged, unknown to NetworkManager, NetworkManager not running: nothing to say.
+    for answer in [
+        "echo 'GENERAL.STATE:10 (unmanaged)'",
+        "echo \"Error: Device 'vif3.0' not found.\" >&2; exit 10",
+        "echo 'Error: NetworkManager is not running.' >&2; exit 8",
+    ] {
+        stand_in_nmcli(&dir, answer);
+        let out = vifkit(&host, &xs, &["check", "vif3.0"], &env);
+        assert_ok(&out);
+        assert_eq!(
+            stdout(&out),
+            "vif3.0: in place, as online leaves it\n",
+            "{answer}"
+        );
+        assert_eq!(
+            asked(),
+            "C -t -f GENERAL.STATE device show vif3.0\n",
+            "{answer}"
+        );
+    }
+
+    // An nmcli that never answers is killed, with what it started, and check goes on.
+    let pid = dir.join("sleep.pid");
+    stand_in_nmcli(
+        &dir,
+        &format!("sleep 60 & echo $! > {}; wait", pid.display()),
+    );
+    let started = std::time::Instant::now();
+    let out = vifkit(&host, &xs, &["check", "vif3.0"], &env);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains(&format!(
+            "cannot tell whether NetworkManager manages vif3.0: {}/nmcli did not answer in time: killed it",
+            dir.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let sleep = std::fs::read_to_string(&pid).unwrap();
+    let proc = std::path::PathBuf::from(format!("/proc/{}", sleep.trim()));
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::read_to_string(proc.join("stat")).map_or(true, |stat| stat.contains(") Z "))
+    });
+    assert!(gone, "the stand-in's sleep {} outlived check", sleep.trim());
 }
 
 #[test]

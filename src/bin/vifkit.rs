@@ -1,5 +1,6 @@
 //! The vifkit admin CLI.
 
+#[cfg(feature = "lab")]
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,10 +44,19 @@ enum Verb {
     },
     /// Compare a port's live kernel and xenstore state with what online leaves, and say
     /// what on the host stops its traffic besides (a forward chain dropping bridged
-    /// frames, a tap's rate limit replaced); print every difference and exit 1 if any.
+    /// frames, a tap's rate limit replaced, NetworkManager managing it); print every
+    /// difference and exit 1 if any.
     Check {
         /// A Xen vif (its vifname or vif<domid>.<devid>, -emu taps too) or a qemu tap.
         dev: String,
+    },
+    /// List every port vifkit manages (Xen vifs from dom0's backend directory, their -emu
+    /// taps, qemu taps) with its domain, mode, bridge or uplink, addresses, filter,
+    /// hotplug-status and health (ok, or check's first difference); exit 1 if any drifts.
+    Status {
+        /// Print a JSON array, one object per port, for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Re-plug ports after the host changed under them, redoing only what is missing (no
     /// hooks, no conntrack purge): bridged ports back on a recreated bridge, routed and NAT
@@ -60,8 +70,6 @@ enum Verb {
         #[arg(long, conflicts_with = "name")]
         all: bool,
     },
-    /// Write the manual pages (vifkit.1, vifkit-<verb>.1) into a directory.
-    Man { dir: PathBuf },
     /// Print the shell completion script.
     Completions { shell: Shell },
 }
@@ -82,6 +90,14 @@ fn main() -> ExitCode {
             true => Ok(()),
             false => anyhow::bail!("{dev} has drifted from what online leaves"),
         }),
+        Verb::Status { json } => vifkit::entry::admin::status(json).and_then(|drifting| {
+            match drifting {
+                0 => Ok(()),
+                n => anyhow::bail!(
+                    "{n} port(s) drift from what online leaves (vifkit check PORT lists each difference)"
+                ),
+            }
+        }),
         Verb::Reattach { name, all } => {
             use vifkit::entry::admin::Scope;
             let scope = match (&name, all) {
@@ -94,7 +110,6 @@ fn main() -> ExitCode {
                 n => anyhow::bail!("{n} port(s) could not be reattached"),
             })
         }
-        Verb::Man { dir } => write_man_pages(&dir),
         Verb::Completions { shell } => {
             // Into a buffer first: the generator panics on a closed pipe (`| head`).
             let mut script = Vec::new();
@@ -114,27 +129,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// One page for the command and one per verb, from the same definitions as `--help`.
-fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    let command = Cli::command();
-    let mut pages = vec![("vifkit".to_owned(), command.clone())];
-    for verb in command.get_subcommands() {
-        let name = format!("vifkit-{}", verb.get_name());
-        let bin_name = format!("vifkit {}", verb.get_name());
-        pages.push((
-            name.clone(),
-            verb.clone().display_name(name).bin_name(bin_name),
-        ));
-    }
-    for (name, page) in pages {
-        let path = dir.join(format!("{name}.1"));
-        let mut text = Vec::new();
-        clap_mangen::Man::new(page).render(&mut text)?;
-        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
-    }
-    Ok(())
 }

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 
-use super::{plan_for, xenstore_for};
+use super::{Planned, nm, plan_for, xenstore_for};
 use crate::entry::{block_on_with_deadline, start_run};
 use crate::planning::plan::{Plan, Step};
 use crate::sys::rtnl::Netlink;
@@ -21,24 +21,7 @@ pub fn check(dev: &str) -> Result<bool> {
     block_on_with_deadline(deadline, async {
         let netlink = Netlink::connect()?;
         let planned = plan_for(&dev, xs.as_mut(), &netlink).await?;
-        let mut drift = vec![];
-        for step in planned.plan.iter() {
-            if let Some(what) = differs(step, xs.as_mut(), &netlink).await? {
-                drift.push(what);
-            }
-        }
-        if let (Some(backend), Some(xs)) = (&planned.backend, xs.as_mut()) {
-            let path = format!("{backend}/hotplug-status");
-            let status = xs.read_optional(&path)?;
-            if status.as_deref() != Some("connected") {
-                drift.push(format!("{path} is {status:?}, not \"connected\""));
-            }
-        }
-        if bridged(&planned.plan, &planned.name, &netlink).await? {
-            let dropped = forward::bridged_traffic_dropped()
-                .context("look for a forward chain that drops bridged traffic")?;
-            drift.extend(dropped);
-        }
+        let drift = drift(&planned, xs.as_mut(), &netlink).await?;
         for line in &drift {
             println!("drift: {line}");
         }
@@ -47,6 +30,56 @@ pub fn check(dev: &str) -> Result<bool> {
         }
         Ok(drift.is_empty())
     })
+}
+
+/// What stands between a port and the state online leaves, one sentence each (`check`
+/// prints them, `status` shows the first): the planned steps that would still change
+/// something, `hotplug-status`, a forward chain that drops bridged traffic, and
+/// NetworkManager managing the port.
+pub(super) async fn drift(
+    planned: &Planned,
+    mut xs: Option<&mut Client>,
+    netlink: &Netlink,
+) -> Result<Vec<String>> {
+    let mut drift = vec![];
+    for step in planned.plan.iter() {
+        if let Some(what) = differs(step, xs.as_deref_mut(), netlink).await? {
+            drift.push(what);
+        }
+    }
+    if let (Some(backend), Some(xs)) = (&planned.backend, xs) {
+        let path = format!("{backend}/hotplug-status");
+        let status = xs.read_optional(&path)?;
+        let error = match status.as_deref() {
+            Some("error") => xs.read_optional(&format!("{backend}/hotplug-error"))?,
+            _ => None,
+        };
+        drift.extend(hotplug_status_drift(
+            &path,
+            status.as_deref(),
+            error.as_deref(),
+        ));
+    }
+    if bridged(&planned.plan, &planned.name, netlink).await? {
+        let dropped = forward::bridged_traffic_dropped()
+            .context("look for a forward chain that drops bridged traffic")?;
+        drift.extend(dropped);
+    }
+    drift.extend(nm::manages(&planned.name));
+    Ok(drift)
+}
+
+/// What `hotplug-status` says when it is not the `connected` netback waits for (with the
+/// script's `hotplug-error` when it says `error`).
+fn hotplug_status_drift(path: &str, status: Option<&str>, error: Option<&str>) -> Option<String> {
+    match (status, error) {
+        (Some("connected"), _) => None,
+        (None, _) => Some(format!("{path} is missing (online writes \"connected\")")),
+        (Some(status), Some(error)) => Some(format!(
+            "{path} is {status:?}, not \"connected\" (hotplug-error: {error})"
+        )),
+        (Some(status), None) => Some(format!("{path} is {status:?}, not \"connected\"")),
+    }
 }
 
 /// Whether the port's traffic crosses a Linux bridge: online attaches it to one, or it is
@@ -78,7 +111,11 @@ async fn differs(
                 Some(xs) => xs.read_optional(path)?,
                 None => None,
             };
-            (now.as_deref() != Some(value)).then(|| format!("{path} is {now:?}, not {value:?}"))
+            match now {
+                Some(now) if now == *value => None,
+                Some(now) => Some(format!("{path} is {now:?}, not {value:?}")),
+                None => Some(format!("{path} is missing (online writes {value:?})")),
+            }
         }
         // Planned only when the chain is missing, or its fingerprint or rules are not what
         // online installs; read again here to say which.
@@ -112,4 +149,35 @@ async fn differs(
         Step::SetPortOptions { .. } | Step::SetIngressLimit { .. } => None,
         other => Some(format!("would {other}")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hotplug_status_is_said_in_words() {
+        let path = "/local/domain/0/backend/vif/3/0/hotplug-status";
+        assert_eq!(hotplug_status_drift(path, Some("connected"), None), None);
+        assert_eq!(
+            hotplug_status_drift(path, None, None).unwrap(),
+            "/local/domain/0/backend/vif/3/0/hotplug-status is missing (online writes \"connected\")"
+        );
+        assert_eq!(
+            hotplug_status_drift(path, Some(""), None).unwrap(),
+            "/local/domain/0/backend/vif/3/0/hotplug-status is \"\", not \"connected\""
+        );
+        assert_eq!(
+            hotplug_status_drift(path, Some("error"), Some("bridge xenbr9 does not exist"))
+                .unwrap(),
+            "/local/domain/0/backend/vif/3/0/hotplug-status is \"error\", not \"connected\" (hotplug-error: bridge xenbr9 does not exist)"
+        );
+        for line in [
+            hotplug_status_drift(path, None, None),
+            hotplug_status_drift(path, Some("error"), None),
+        ] {
+            let line = line.unwrap();
+            assert!(!line.contains("Some(") && !line.contains("None"), "{line}");
+        }
+    }
 }

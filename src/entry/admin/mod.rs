@@ -1,25 +1,29 @@
 //! The admin verbs over live ports: `plan DEV` (what online would do, from the inputs a
 //! hotplug run reads), `check DEV` (the live kernel and xenstore against that plan, CNI's
-//! CHECK, plus what the host does to the port's traffic) and `reattach` (ports re-plugged
-//! after the host changed under them: a bridge recreated, an uplink's proxy entries or
-//! vifkit's nft tables gone).
+//! CHECK, plus what the host does to the port's traffic), `status` (every port vifkit
+//! manages, one line each, with check's verdict) and `reattach` (ports re-plugged after the
+//! host changed under them: a bridge recreated, an uplink's proxy entries or vifkit's nft
+//! tables gone).
 //!
 //! A Xen port is found through dom0's backend directory (by `vifname` or kernel name,
-//! `-emu` taps included) and planned by the mode its `script` key names; any other name is
-//! taken for a qemu tap and planned as `qemu-ifup` would.
+//! `-emu` taps included) and planned by the mode its `script` key names; any other name
+//! must be a tap, planned as `qemu-ifup` would.
 
 mod check;
+mod nm;
 mod ports;
 mod reattach;
+mod status;
 
 use anyhow::{Result, bail};
 
 pub use check::check;
 pub use reattach::{Scope, reattach};
+pub use status::status;
 
 use crate::entry::{block_on_with_deadline, plan_tap_up, plan_xen_call, start_run};
 use crate::planning::plan::Plan;
-use crate::sys::rtnl::Netlink;
+use crate::sys::rtnl::{Link, Netlink};
 use crate::sys::xenstore::Client;
 use crate::types::names::{IfName, VifId};
 use ports::{BACKENDS, xen_ports};
@@ -47,14 +51,24 @@ async fn plan_for(dev: &IfName, xs: Option<&mut Client>, netlink: &Netlink) -> R
             });
         }
     }
-    if netlink.link(dev).await?.is_none() {
-        bail!("{dev} is neither a Xen vif in {BACKENDS} nor an existing tap");
+    match netlink.link(dev).await? {
+        None => bail!("{dev} is neither a Xen vif in {BACKENDS} nor an existing tap"),
+        Some(link) if !is_tap(&link) => bail!(
+            "{dev} is neither a Xen vif in {BACKENDS} nor a tap, so vifkit does not manage it"
+        ),
+        Some(_) => {}
     }
     Ok(Planned {
         plan: plan_tap_up(netlink, dev, None).await?,
         name: dev.clone(),
         backend: None,
     })
+}
+
+/// A tap, as qemu creates one (`-netdev tap`): a tun/tap link with a MAC address (a layer-3
+/// tun has none, nor has a veth, bridge or `lo` the kind).
+fn is_tap(link: &Link) -> bool {
+    link.kind.as_deref() == Some("tun") && link.mac.is_some()
 }
 
 /// The xenstore connection for `dev`, None on a host without one. A name that looks like
@@ -80,4 +94,32 @@ pub fn plan(dev: &str) -> Result<()> {
         print!("{}", planned.plan);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::mac::MacAddr;
+
+    #[test]
+    fn only_a_tun_link_with_a_mac_is_a_tap() {
+        let tap = Link {
+            kind: Some("tun".into()),
+            mac: Some(MacAddr([0x52, 0x54, 0, 1, 2, 3])),
+            ..Link::veth(7, "tap0")
+        };
+        assert!(is_tap(&tap));
+        let tun = Link {
+            mac: None,
+            ..tap.clone()
+        };
+        assert!(!is_tap(&tun), "a layer-3 tun carries no Ethernet guest");
+        let lo = Link {
+            kind: None,
+            ..tap.clone()
+        };
+        assert!(!is_tap(&lo));
+        assert!(!is_tap(&Link::veth(3, "vif3.0")));
+        assert!(!is_tap(&Link::bridge(2, "xenbr0")));
+    }
 }
