@@ -86,7 +86,7 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
     let route: fn(&PortRule) -> &Vec<Prefix> = |r| &r.route;
     let choice = qemu::choose_up(tap, &sources)?;
     let request = match &choice {
-        TapUp::Bridge { word, .. } => Some(BridgeRequest::new(word.clone())?),
+        TapUp::Bridge { word, source } => Some(BridgeRequest::new(word.clone(), source.clone())?),
         _ => None,
     };
     let mut needs = match (&choice, rule) {

@@ -105,7 +105,10 @@ fn unknown_or_missing_command() {
 fn command_is_the_first_word_without_equals() {
     let call = run(&["bridge=br1", "online", "extra"], LIBXL);
     assert_eq!(call.command, Command::Online);
-    assert_eq!(call.overrides.bridge.as_deref(), Some("br1"));
+    assert_eq!(
+        call.overrides.bridge,
+        Some(GivenBridge::new("br1", BridgeOrigin::XenArgument))
+    );
 }
 
 #[test]
@@ -164,14 +167,23 @@ fn argv_beats_env() {
     env.push(("bridge", "from-env"));
     env.push(("ip", "10.0.0.1"));
     let call = run(&["online", "bridge=from-argv"], &env);
-    assert_eq!(call.overrides.bridge.as_deref(), Some("from-argv"));
+    assert_eq!(
+        call.overrides.bridge,
+        Some(GivenBridge::new("from-argv", BridgeOrigin::XenArgument))
+    );
     assert_eq!(call.overrides.ip.as_deref(), Some("10.0.0.1"));
 }
 
 #[test]
 fn words_are_never_evaluated() {
     let call = run(&["online", "bridge=$(reboot)", "PATH=/evil"], LIBXL);
-    assert_eq!(call.overrides.bridge.as_deref(), Some("$(reboot)"));
+    let bridge = call.overrides.bridge.map(|given| given.text);
+    assert_eq!(bridge.as_deref(), Some("$(reboot)"));
+    let call = run(&["online"], &[LIBXL, &[("bridge", "from-env")]].concat());
+    assert_eq!(
+        call.overrides.bridge,
+        Some(GivenBridge::new("from-env", BridgeOrigin::XenEnvironment))
+    );
 }
 
 #[test]
