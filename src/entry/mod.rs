@@ -72,6 +72,9 @@ async fn execute(plan: &Plan, mut runner: SystemRunner<'_>, dry_run: bool) -> Re
         print!("{plan}");
         return Ok(());
     }
+    for info in &plan.infos {
+        log::info!("{info}");
+    }
     for note in &plan.notes {
         log::debug!("{note}");
     }
