@@ -259,6 +259,24 @@ pub fn report_path(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Opt
     vif_from_backend_path(&path).ok().map(|_| path)
 }
 
+/// The device a run is about, as its log lines name it: netback's `vif<d>.<n>` of
+/// `XENBUS_PATH` (`vif<d>.<n>-emu` with `type_if=tap`), which is what libxl passes and xl's
+/// log names; else (the udev tap event has no `XENBUS_PATH`) the device variable, when it is
+/// an interface name. Read before the call is parsed, so that a refused call names it too.
+pub fn log_subject(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let tap = args.iter().any(|word| word == "type_if=tap");
+    let suffix = if tap { "-emu" } else { "" };
+    let from_path = env("XENBUS_PATH")
+        .and_then(|path| vif_from_backend_path(&path).ok())
+        .map(|vif| format!("{}{suffix}", vif.kernel_name()));
+    from_path.or_else(|| {
+        let variable = if tap { "INTERFACE" } else { "vif" };
+        env(variable)
+            .and_then(|name| IfName::new(&name).ok())
+            .map(|name| name.to_string())
+    })
+}
+
 /// `backend/vif/<d>/<n>`, relative or under an absolute `/local/domain/<backend>/`.
 pub fn vif_from_backend_path(path: &str) -> Result<VifId> {
     use crate::types::names::parse_decimal;

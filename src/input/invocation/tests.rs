@@ -333,3 +333,33 @@ fn a_failed_attach_call_is_reported_to_xenbus_path() {
     assert_eq!(report(&["online"], &bad_path), None);
     assert_eq!(report(&["add", "type_if=tap"], &[("INTERFACE", "x")]), None);
 }
+
+#[test]
+fn the_log_names_the_device_of_xenbus_path() {
+    let subject = |args: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        log_subject(&args, &|k| env.get(k).cloned())
+    };
+    assert_eq!(subject(&["online"], LIBXL).as_deref(), Some("vif3.0"));
+    // A refused call names the vif libxl plugs, not the device it was wrongly given.
+    let mut uplink = LIBXL.to_vec();
+    uplink[5] = ("vif", "eth0");
+    assert_eq!(subject(&["online"], &uplink).as_deref(), Some("vif3.0"));
+    let tap = [("XENBUS_PATH", "/local/domain/0/backend/vif/12/1")];
+    assert_eq!(
+        subject(&["add", "type_if=tap"], &tap).as_deref(),
+        Some("vif12.1-emu")
+    );
+    // udev's tap event has no XENBUS_PATH.
+    let udev = [("INTERFACE", "vif4.0-emu"), ("UDEV_CALL", "1")];
+    assert_eq!(
+        subject(&["add", "type_if=tap"], &udev).as_deref(),
+        Some("vif4.0-emu")
+    );
+    assert_eq!(subject(&["online"], &[("vif", "a/b")]), None);
+    assert_eq!(subject(&["online"], &[]), None);
+}
