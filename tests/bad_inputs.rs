@@ -74,10 +74,15 @@ impl Rig {
     }
 }
 
-/// Exit 1 with exactly one line on stderr: `<binary>: error: <message>`.
+/// Exit 1 with exactly one line on stderr: `<binary>: error: vif3.0: <message>` (a run's
+/// lines name the vif of its `XENBUS_PATH`).
 fn assert_refused(out: &Output, binary: &str, message: &str) {
+    assert_refused_about(out, binary, "vif3.0", message);
+}
+
+fn assert_refused_about(out: &Output, binary: &str, port: &str, message: &str) {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
-    assert_eq!(stderr(out), format!("{binary}: error: {message}\n"));
+    assert_eq!(stderr(out), format!("{binary}: error: {port}: {message}\n"));
 }
 
 #[test]
@@ -112,9 +117,10 @@ fn vif_naming_the_uplink_is_refused_before_anything_changes() {
         &["add", "type_if=tap"],
         &[("INTERFACE", "eth0"), ("XENBUS_PATH", "backend/vif/3/0")],
     );
-    assert_refused(
+    assert_refused_about(
         &out,
         "vif-bridge",
+        "vif3.0-emu",
         "INTERFACE=eth0 is not the tap of backend/vif/3/0: expected vif3.0-emu",
     );
     rig.assert_uplink_untouched();
@@ -252,7 +258,7 @@ fn a_hundred_star_pattern_costs_nothing_for_qemu_ifup() {
     assert_eq!(
         stderr(&out),
         format!(
-            "qemu-ifup: error: {}:3: a pattern of 256 bytes is longer than the limit of 255 bytes\n",
+            "qemu-ifup: error: {tap}: {}:3: a pattern of 256 bytes is longer than the limit of 255 bytes\n",
             config.display()
         )
     );
@@ -309,7 +315,10 @@ fn an_attach_whose_call_is_malformed_is_reported_to_its_backend() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let error = rig.key("hotplug-error").unwrap_or_default();
     assert!(error.contains("longer than 15 bytes"), "{error:?}");
-    assert_eq!(stderr(&out), format!("vif-bridge: error: {error}\n"));
+    assert_eq!(
+        stderr(&out),
+        format!("vif-bridge: error: vif3.0: {error}\n")
+    );
     assert_eq!(rig.key("hotplug-status").as_deref(), Some("error"));
     rig.assert_uplink_untouched();
 }
@@ -339,7 +348,7 @@ fn a_bridged_tap_given_the_bridges_address_is_warned_and_plugged() {
     let out = run(&mut cmd);
     assert_ok(&out);
     let warning = format!(
-        "qemu-ifup: warning: guest address 192.0.2.1 is the host's own address on br0: the antispoofing of {tap} lets the guest send from it"
+        "qemu-ifup: warning: {tap}: guest address 192.0.2.1 is the host's own address on br0: the antispoofing of {tap} lets the guest send from it"
     );
     assert!(
         stderr(&out).lines().any(|l| l == warning),

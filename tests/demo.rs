@@ -73,9 +73,9 @@ const KVM: &[&str] = &[
     "ok   qemu started, ran qemu-ifup, QMP ready",
     "ok   tap0 is an up port of br0, MTU 9000 -> 1500 (br0's), MAC fe:ff:ff:ff:ff:ff",
     "ok   QMP quit: qemu exited 0 in",
-    "ok   tap0 left br0 and is down; qemu's stderr: qemu-ifdown: detach tap0 from its bridge",
+    "ok   tap0 left br0 and is down; qemu's stderr: qemu-ifdown: tap0: detach tap0 from its bridge",
     "ok   no VIFKIT_BRIDGE, no [port] rule, no default route: qemu refuses to start",
-    "ok   qemu's stderr: qemu-ifup: error: no bridge for tap0: no bridge argument, VIFKIT_BRIDGE is unset, no [port] rule in ",
+    "ok   qemu's stderr: qemu-ifup: error: tap0: no bridge for tap0: no bridge argument, VIFKIT_BRIDGE is unset, no [port] rule in ",
     "ok   tap0 was left alone",
 ];
 const KVM_SKIP: &str =

@@ -62,7 +62,7 @@ fn offline_detaches_and_unfilters_then_reports_xenstore() {
     let err = stderr(&out);
     assert!(
         err.contains(
-            "vif-bridge: error: took vif3.0 down and out of its bridge and removed its \
+            "vif-bridge: error: vif3.0: took vif3.0 down and out of its bridge and removed its \
              antispoofing chain, but could not read the backend's keys: "
         ),
         "{err}"

@@ -125,7 +125,7 @@ fn qemu_runs_ifup_and_sigterm_runs_ifdown() {
     .unwrap();
     let (_, log) = finish(child);
     assert!(
-        log.contains(&format!("qemu-ifdown: detach {tap} from its bridge")),
+        log.contains(&format!("qemu-ifdown: {tap}: detach {tap} from its bridge")),
         "{log}"
     );
     assert_detached(&ns, &tap);
@@ -164,7 +164,9 @@ fn qmp_quit_runs_ifdown_and_default_route_picks_the_bridge() {
     let (code, log) = finish(child);
     assert_eq!(code, 0, "{log}");
     assert!(
-        log.contains("qemu-ifup: debug: bridge br0 carries the default route"),
+        log.contains(&format!(
+            "qemu-ifup: debug: {tap}: bridge br0 carries the default route"
+        )),
         "{log}"
     );
     assert_detached(&ns, &tap);
@@ -184,7 +186,7 @@ fn no_bridge_anywhere_and_qemu_refuses_to_start() {
     let (code, log) = finish(child);
     assert_ne!(code, 0, "qemu must refuse to start: {log}");
     let ours = format!(
-        "qemu-ifup: error: no bridge for {tap}: no bridge argument, VIFKIT_BRIDGE is unset, no [port] rule in {} matches {tap}, and no IPv4 or IPv6 default route goes through a bridge",
+        "qemu-ifup: error: {tap}: no bridge for {tap}: no bridge argument, VIFKIT_BRIDGE is unset, no [port] rule in {} matches {tap}, and no IPv4 or IPv6 default route goes through a bridge",
         conf.display()
     );
     assert!(log.contains(&ours), "{log}");
@@ -219,7 +221,7 @@ fn config_rule_gives_bridge_and_mtu() {
     assert_port(&ns, &tap, "br1", 1300);
     assert!(
         stderr(&out).contains(&format!(
-            "qemu-ifup: debug: bridge br1 from {}:4",
+            "qemu-ifup: debug: {tap}: bridge br1 from {}:4",
             conf.display()
         )),
         "{}",
@@ -237,7 +239,7 @@ fn config_rule_gives_bridge_and_mtu() {
     assert_eq!(
         stderr(&out),
         format!(
-            "qemu-ifup: error: {}:3: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, allow, ethertypes, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)\n",
+            "qemu-ifup: error: {tap}: {}:3: unknown key \"vlans\" (expected bridge, mtu, route, ip, uplink, mac, router, masquerade6, antispoof, allow, ethertypes, vlan, trunks, isolated, learning, hairpin, openvswitch or rate)\n",
             conf.display()
         )
     );
@@ -252,7 +254,7 @@ fn bridge_words_with_vlans_load_from_the_config_and_the_environment() {
     let env = [("VIFKIT_CONFIG", conf.to_str().unwrap())];
     // br0 here cannot filter VLANs: the run gets as far as saying so, so the file loaded.
     let refused = format!(
-        "qemu-ifup: error: bridge br0 is not VLAN-aware: vlan 10 untagged, trunks 20,30 for {tap} needs vlan_filtering (ip link set br0 type bridge vlan_filtering 1)\n"
+        "qemu-ifup: error: {tap}: bridge br0 is not VLAN-aware: vlan 10 untagged, trunks 20,30 for {tap} needs vlan_filtering (ip link set br0 type bridge vlan_filtering 1)\n"
     );
     std::fs::write(&conf, "[port vkt*]\nbridge = br0.10:20:30\n").unwrap();
     let out = script(&ns, "qemu-ifup", &[&tap], &env);
@@ -272,7 +274,7 @@ fn bridge_words_with_vlans_load_from_the_config_and_the_environment() {
     assert_eq!(
         stderr(&out),
         format!(
-            "qemu-ifup: error: {}:2: invalid bridge \"br0:x\": VLAN \"x\" is not a number from 1 to 4094\n",
+            "qemu-ifup: error: {tap}: {}:2: invalid bridge \"br0:x\": VLAN \"x\" is not a number from 1 to 4094\n",
             conf.display()
         )
     );
@@ -383,14 +385,21 @@ fn ifup_twice_plans_nothing_the_second_time() {
 #[test]
 fn bad_input_gets_one_sentence() {
     let (ns, tap) = rig("qbad");
+    // A refused argument names no tap; a run about a tap names it first.
     let cases: [(&[&str], String); 4] = [
         (
             &["a234567890123456"],
             "invalid interface name \"a234567890123456\": it is longer than 15 bytes".into(),
         ),
         (&[], "usage: qemu-ifup IFNAME [BRIDGE]".into()),
-        (&[&tap, "br9"], "bridge br9 does not exist".into()),
-        (&["vkmissing0", "br0"], "vkmissing0 does not exist".into()),
+        (
+            &[&tap, "br9"],
+            format!("{tap}: bridge br9 does not exist (named by the bridge argument)"),
+        ),
+        (
+            &["vkmissing0", "br0"],
+            "vkmissing0: vkmissing0 does not exist".into(),
+        ),
     ];
     for (args, message) in cases {
         let out = script(&ns, "qemu-ifup", args, &[]);

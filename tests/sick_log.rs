@@ -275,7 +275,8 @@ fn assert_drops_reported(out: &Output, sink: &str) {
     let last = err.lines().last().unwrap_or_default();
     let count = last
         .strip_prefix("vif-bridge: warning: ")
-        .and_then(|rest| {
+        .and_then(|rest| rest.strip_prefix("vif").and_then(|r| r.split_once(".0: ")))
+        .and_then(|(_domid, rest)| {
             rest.strip_suffix(&format!(
                 " dropped by {sink}: Resource temporarily unavailable (os error 11)"
             ))
@@ -403,7 +404,7 @@ fn a_log_fifo_without_a_reader_is_skipped_untouched() {
         let err = stderr(&run.out);
         assert!(
             err.contains(
-                "vif-bridge: debug: not logging to /var/log/xen/xen-hotplug.log: \
+                "vif-bridge: debug: vif1.0: not logging to /var/log/xen/xen-hotplug.log: \
                  a FIFO without a reader\n"
             ),
             "{err}"
@@ -504,7 +505,7 @@ fn a_stderr_pipe_nobody_reads_holds_no_run_up() {
     assert!(
         lines
             .iter()
-            .any(|l| l.message == "attach vif1.0 to bridge xenbr0"),
+            .any(|l| l.message == "vif1.0: attach vif1.0 to bridge xenbr0"),
         "{log}"
     );
 }
@@ -528,7 +529,7 @@ fn a_symlinked_log_file_is_followed_to_a_regular_file_only() {
     let err = stderr(&offline.out);
     assert!(
         err.contains(
-            "vif-bridge: debug: not logging to /var/log/xen/xen-hotplug.log: \
+            "vif-bridge: debug: vif1.0: not logging to /var/log/xen/xen-hotplug.log: \
              neither a regular file nor a FIFO\n"
         ),
         "{err}"

@@ -195,11 +195,18 @@ fn missing_bridge_fails_cleanly() {
     let err = stderr(&out);
     assert_eq!(
         err.lines().next(),
-        Some("vif-bridge: error: bridge xenbr7 does not exist"),
+        Some(
+            "vif-bridge: error: vif3.0: bridge xenbr7 does not exist (named by backend/vif/3/0/bridge, the vif configuration's bridge=)"
+        ),
         "{err}"
     );
     assert_eq!(rig.status().as_deref(), Some("error"));
-    assert_eq!(rig.error().as_deref(), Some("bridge xenbr7 does not exist"));
+    assert_eq!(
+        rig.error().as_deref(),
+        Some(
+            "bridge xenbr7 does not exist (named by backend/vif/3/0/bridge, the vif configuration's bridge=)"
+        )
+    );
     assert_eq!(
         rig.host.link("vif3.0").unwrap(),
         before,
@@ -395,7 +402,7 @@ fn invalid_command_writes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        "vif-bridge: error: invalid command \"start\": expected online, offline, add or remove\n"
+        "vif-bridge: error: vif3.0: invalid command \"start\": expected online, offline, add or remove\n"
     );
     assert_eq!(rig.status().as_deref(), Some(""));
     assert_eq!(rig.error(), None);
@@ -442,7 +449,7 @@ fn appends_to_xen_hotplug_log_when_the_directory_exists() {
     let log = must(&mut cmd);
     assert!(log.contains("vif-bridge["), "{log}");
     assert!(
-        log.contains(": info: attach vif3.0 to bridge xenbr0\n"),
+        log.contains(": info: vif3.0: attach vif3.0 to bridge xenbr0\n"),
         "{log}"
     );
     assert_eq!(rig.status().as_deref(), Some("connected"));

@@ -258,7 +258,7 @@ fn host_knobs_that_are_off_are_reported_and_left_alone() {
     // eth0 carries both default routes: each warning must still come once.
     let warnings: Vec<&str> = err
         .lines()
-        .filter_map(|l| l.strip_prefix("vif-route-ifup: warning: "))
+        .filter_map(|l| l.strip_prefix("vif-route-ifup: warning: vif1.0: "))
         .collect();
     assert_eq!(
         warnings,

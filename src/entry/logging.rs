@@ -1,6 +1,7 @@
 //! Logs go to stderr (xl's or qemu's log), to syslog facility daemon tagged with the binary
 //! name, and (Xen binaries only) to /var/log/xen/xen-hotplug.log when that directory exists.
-//! stdout stays clean.
+//! stdout stays clean. A hotplug run's records name its vif or tap first (`vif3.0: MESSAGE`),
+//! since many runs share every sink.
 //!
 //! No log sink can hold a run up or garble another run's lines: each record is formatted
 //! once, in memory, and handed to each sink in one write (see [`sinks`] for how each one
@@ -26,6 +27,8 @@ const FACILITY_DAEMON: u8 = 3;
 
 struct HotplugLogger {
     tag: String,
+    /// The vif or tap a hotplug run is about: every record's message starts with it.
+    port: Option<String>,
     pid: u32,
     filter: env_filter::Filter,
     stderr: Stderr,
@@ -38,6 +41,13 @@ static LOGGER: OnceLock<HotplugLogger> = OnceLock::new();
 /// Installs the logger (once; later calls do nothing); `VIFKIT_LOG` takes env_logger's filter
 /// syntax (default `info`).
 pub fn init(tag: &str, xen_log: bool) {
+    init_for_port(tag, xen_log, None);
+}
+
+/// [`init`] for a hotplug run about `port` (`vif3.0`, `tap0`): each record names it first,
+/// `vif3.0: MESSAGE`, in every sink, since many runs share them (xl's log of a guest with
+/// several vifs, syslog, xen-hotplug.log).
+pub fn init_for_port(tag: &str, xen_log: bool, port: Option<&str>) {
     let mut skipped = Vec::new();
     let syslog = Syslog::connect(SYSLOG_SOCKET)
         .map_err(|err| skipped.push(format!("no syslog at {SYSLOG_SOCKET}: {err}")))
@@ -54,6 +64,7 @@ pub fn init(tag: &str, xen_log: bool) {
     let spec = std::env::var("VIFKIT_LOG").unwrap_or_else(|_| "info".to_owned());
     let logger = HotplugLogger {
         tag: tag.to_owned(),
+        port: port.map(str::to_owned),
         pid: std::process::id(),
         filter: env_filter::Builder::new().parse(&spec).build(),
         stderr: Stderr::new(),
@@ -166,7 +177,8 @@ impl<'a> Line<'a> {
 
 impl HotplugLogger {
     fn emit(&self, level: Level, message: &str) {
-        let line = Line::new(&self.tag, self.pid, level, message);
+        let message = about(self.port.as_deref(), message);
+        let line = Line::new(&self.tag, self.pid, level, &message);
         self.stderr.write(line.stderr().as_bytes());
         // Raw netlink traces stay on stderr: they would flood syslog and the shared file.
         if level == Level::Trace {
@@ -201,6 +213,14 @@ impl HotplugLogger {
         for report in reports {
             self.emit(Level::Warn, &report);
         }
+    }
+}
+
+/// `PORT: MESSAGE`, or the message alone when the run is about no port.
+fn about<'a>(port: Option<&str>, message: &'a str) -> Cow<'a, str> {
+    match port {
+        Some(port) => format!("{port}: {message}").into(),
+        None => message.into(),
     }
 }
 
@@ -297,6 +317,31 @@ mod tests {
             debug.file(UNIX_EPOCH),
             "1970-01-01T00:00:00.000Z vifkit[9]: debug: d\n"
         );
+    }
+
+    #[test]
+    fn every_sink_names_the_port_first() {
+        let message = about(Some("vif3.0"), "attach vif3.0 to bridge xenbr0");
+        let info = Line::new("vif-bridge", 1234, Level::Info, &message);
+        assert_eq!(
+            info.stderr(),
+            "vif-bridge: vif3.0: attach vif3.0 to bridge xenbr0\n"
+        );
+        assert_eq!(
+            info.syslog(),
+            "<30>vif-bridge[1234]: vif3.0: attach vif3.0 to bridge xenbr0"
+        );
+        assert_eq!(
+            info.file(UNIX_EPOCH),
+            "1970-01-01T00:00:00.000Z vif-bridge[1234]: info: vif3.0: attach vif3.0 to bridge xenbr0\n"
+        );
+        let message = about(Some("tap0"), "bridge br9 does not exist");
+        let error = Line::new("qemu-ifup", 7, Level::Error, &message);
+        assert_eq!(
+            error.stderr(),
+            "qemu-ifup: error: tap0: bridge br9 does not exist\n"
+        );
+        assert_eq!(about(None, "no port"), "no port");
     }
 
     #[test]

@@ -1,16 +1,18 @@
-//! The entries of the hotplug binaries: logging, invocation, runtime, and the only place
-//! that turns a result into an exit code (and, for Xen, `hotplug-status`).
+//! The entries of the hotplug binaries: `--help`/`--version` (answered before anything
+//! else), the CAP_NET_ADMIN check, logging, invocation, runtime, and the only place that
+//! turns a result into an exit code (and, for Xen, `hotplug-status`).
 
 pub mod admin;
 pub mod logging;
 mod qemu;
+mod usage;
 mod xen;
 
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::apply::runner::SystemRunner;
 use crate::apply::{Runner, apply_attach, apply_detach};
@@ -44,6 +46,47 @@ pub fn start_run() -> Instant {
     deadline
 }
 
+/// The arguments after argv[0]; one that is not UTF-8 is read lossily (a name it gives
+/// then matches nothing) rather than ending the run in a panic.
+fn args() -> Vec<String> {
+    std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// CAP_NET_ADMIN's bit in the capability sets (`linux/capability.h`).
+const CAP_NET_ADMIN: u32 = 12;
+
+/// Refuses a run whose effective capabilities lack CAP_NET_ADMIN, before it touches
+/// anything: without it every netlink change fails with EPERM, an attach half-way through.
+/// The one place that checks: the hotplug entries call it before their first request, and
+/// so should every admin verb that reads or changes the kernel's network state or xenstore.
+/// Where `/proc/self/status` cannot be read, the run goes on and the kernel says.
+pub fn require_net_admin() -> Result<()> {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return Ok(());
+    };
+    match has_net_admin(&status) {
+        Some(false) => bail!(
+            "must run as root (CAP_NET_ADMIN), not as uid {} without it",
+            nix::unistd::geteuid()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the `CapEff` line of a `/proc/<pid>/status` text holds CAP_NET_ADMIN; None
+/// without a readable line.
+fn has_net_admin(status: &str) -> Option<bool> {
+    let hex = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))?
+        .trim();
+    let effective = u64::from_str_radix(hex, 16).ok()?;
+    Some(effective & (1 << CAP_NET_ADMIN) != 0)
+}
+
 /// Runs `work` on a current-thread runtime (a few netlink round trips need no more). The
 /// calls in it draw from `deadline` themselves and fail when it passes, after which a failed
 /// attach still undoes itself within [`UNDO_BUDGET`]; a call that is not bounded (it would
@@ -71,6 +114,9 @@ async fn execute(plan: &Plan, mut runner: SystemRunner<'_>, dry_run: bool) -> Re
     if dry_run {
         print!("{plan}");
         return Ok(());
+    }
+    for info in &plan.infos {
+        log::info!("{info}");
     }
     for note in &plan.notes {
         log::debug!("{note}");
@@ -168,6 +214,23 @@ mod tests {
         assert_eq!(err.to_string(), "out of time (the run's deadline passed)");
         let done = block_on_with_deadline(Instant::now() + DEADLINE, async { Ok(7) });
         assert_eq!(done.unwrap(), 7);
+    }
+
+    #[test]
+    fn cap_net_admin_is_read_from_the_effective_set() {
+        let status = |eff: &str| {
+            format!(
+                "Name:\tvif-bridge\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t{eff}\nCapBnd:\t000001ffffffffff\n"
+            )
+        };
+        assert_eq!(has_net_admin(&status("000001ffffffffff")), Some(true));
+        // CAP_NET_ADMIN alone, as libvirt may leave qemu's helper.
+        assert_eq!(has_net_admin(&status("0000000000001000")), Some(true));
+        assert_eq!(has_net_admin(&status("0000000000000000")), Some(false));
+        // Everything but CAP_NET_ADMIN.
+        assert_eq!(has_net_admin(&status("000001ffffffefff")), Some(false));
+        assert_eq!(has_net_admin("Name:\tx\n"), None);
+        assert_eq!(has_net_admin(&status("zz")), None);
     }
 
     #[test]

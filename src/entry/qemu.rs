@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use super::{block_on_with_deadline, execute, failure, start_run};
+use super::{block_on_with_deadline, execute, failure, require_net_admin, start_run, usage};
 use crate::apply::gather::gather;
 use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
@@ -32,13 +32,21 @@ pub enum TapDirection {
 }
 
 pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
+    let args = super::args();
+    let help = || usage::qemu_help(direction, tag);
+    if let Some(answered) = usage::answer(&args, tag, help) {
+        return answered;
+    }
     // qemu waits for us with the guest's start (or its monitor) blocked.
     let deadline = start_run();
-    logging::init(tag, false);
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Nothing is touched for an argument that is no tap's name: it is refused first.
+    let parsed = parse_args(tag, &args);
+    let subject = parsed.as_ref().ok().map(|(tap, _)| tap.to_string());
+    logging::init_for_port(tag, false, subject.as_deref());
     log::debug!("{tag} {}", args.join(" "));
     let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
-    let result = parse_args(tag, &args).and_then(|(tap, bridge)| {
+    let result = parsed.and_then(|(tap, bridge)| {
+        require_net_admin()?;
         block_on_with_deadline(deadline, async {
             let netlink = Netlink::connect()?;
             let plan = match direction {
@@ -63,10 +71,21 @@ pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
 
 fn parse_args(tag: &str, args: &[String]) -> Result<(IfName, Option<String>)> {
     match args {
-        [tap] => Ok((IfName::new(tap)?, None)),
-        [tap, bridge] => Ok((IfName::new(tap)?, Some(bridge.clone()))),
+        [tap] => Ok((tap_name(tag, tap)?, None)),
+        [tap, bridge] => Ok((tap_name(tag, tap)?, Some(bridge.clone()))),
         _ => bail!("usage: {tag} IFNAME [BRIDGE]"),
     }
+}
+
+/// The tap qemu names: a name the kernel takes, and no option (`qemu-ifdown --help` must not
+/// take a tap called `--help` down).
+fn tap_name(tag: &str, text: &str) -> Result<IfName> {
+    if text.starts_with('-') {
+        bail!(
+            "invalid interface name {text:?}: it starts with '-' ({tag} takes no option but --help or --version, alone)"
+        );
+    }
+    IfName::new(text)
 }
 
 pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) -> Result<Plan> {
@@ -86,7 +105,7 @@ pub async fn plan_up(netlink: &Netlink, tap: &IfName, argument: Option<&str>) ->
     let route: fn(&PortRule) -> &Vec<Prefix> = |r| &r.route;
     let choice = qemu::choose_up(tap, &sources)?;
     let request = match &choice {
-        TapUp::Bridge { word, .. } => Some(BridgeRequest::new(word.clone())?),
+        TapUp::Bridge { word, source } => Some(BridgeRequest::new(word.clone(), source.clone())?),
         _ => None,
     };
     let mut needs = match (&choice, rule) {
@@ -278,10 +297,29 @@ mod tests {
             let err = parse_args("qemu-ifdown", &args(wrong)).unwrap_err();
             assert_eq!(err.to_string(), "usage: qemu-ifdown IFNAME [BRIDGE]");
         }
-        let err = parse_args("qemu-ifup", &args(&["tap/0"])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid interface name \"tap/0\": it contains '/'"
-        );
+        let refused = [
+            ("tap/0", "invalid interface name \"tap/0\": it contains '/'"),
+            ("", "invalid interface name \"\": it is empty"),
+            (
+                "tap0123456789abc",
+                "invalid interface name \"tap0123456789abc\": it is longer than 15 bytes",
+            ),
+            (
+                "tap 0",
+                "invalid interface name \"tap 0\": it contains whitespace or a control character",
+            ),
+            (
+                "--help",
+                "invalid interface name \"--help\": it starts with '-' (qemu-ifup takes no option but --help or --version, alone)",
+            ),
+            (
+                "-x",
+                "invalid interface name \"-x\": it starts with '-' (qemu-ifup takes no option but --help or --version, alone)",
+            ),
+        ];
+        for (tap, message) in refused {
+            let err = parse_args("qemu-ifup", &args(&[tap, "br0"])).unwrap_err();
+            assert_eq!(err.to_string(), message);
+        }
     }
 }

@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{block_on_with_deadline, execute, failure, start_run};
+use super::{block_on_with_deadline, execute, failure, require_net_admin, start_run, usage};
 use crate::apply::gather::gather;
 use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
 use crate::input::backend::{Backend, BackendKeys};
 use crate::input::config::Config;
-use crate::input::invocation::{Command, Parsed, XenCall, parse_xen_call};
+use crate::input::invocation::{Command, Parsed, XenCall, log_subject, parse_xen_call};
 use crate::input::sysconfig;
 use crate::input::xen_port::{XenPort, hook_dir_from_env};
 use crate::planning::modes::antispoof::{self, Guest};
@@ -37,9 +37,16 @@ pub enum XenScript {
 }
 
 pub fn xen_main(mode: XenScript, tag: &str) -> ExitCode {
+    let args = super::args();
+    if let Some(answered) = usage::answer(&args, tag, || usage::xen_help(mode, tag)) {
+        return answered;
+    }
     let deadline = start_run();
-    logging::init(tag, true);
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let subject = log_subject(&args, &|key| std::env::var(key).ok());
+    logging::init_for_port(tag, true, subject.as_deref());
+    if let Err(err) = require_net_admin() {
+        return failure(&err, None);
+    }
     log::debug!(
         "{tag} {} (XENBUS_PATH={:?})",
         args.join(" "),

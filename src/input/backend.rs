@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::input::invocation::XenCall;
 use crate::sys::xenstore::Client;
-use crate::types::bridge_word::{BadWord, BridgeWord};
+use crate::types::bridge_word::{BadWord, BridgeOrigin, BridgeWord, GivenBridge};
 use crate::types::mac::MacAddr;
 use crate::types::names::{IfName, parse_decimal};
 use crate::types::prefix::Prefix;
@@ -131,13 +131,17 @@ pub fn parse_mtu(value: &str) -> Result<u32> {
 impl Backend {
     /// The bridge word as given: `B/bridge`, else the `bridge=` argument or environment
     /// (merged into the call's overrides), as upstream takes it and hooks see it.
-    pub fn bridge_text<'a>(&'a self, call: &'a XenCall) -> Option<&'a str> {
-        self.bridge.as_deref().or(call.overrides.bridge.as_deref())
+    pub fn given_bridge(&self, call: &XenCall) -> Option<GivenBridge> {
+        let key = || BridgeOrigin::Xenstore(format!("{}/bridge", self.path));
+        match &self.bridge {
+            Some(text) => Some(GivenBridge::new(text.clone(), key())),
+            None => call.overrides.bridge.clone(),
+        }
     }
 
     /// The bridge word, parsed when a bridged mode asks: a bad one fails only them.
     pub fn bridge_word(&self, call: &XenCall) -> Option<Result<BridgeWord, BadWord>> {
-        self.bridge_text(call).map(BridgeWord::parse)
+        self.given_bridge(call).map(|given| given.word())
     }
 
     pub fn parse(call: &XenCall, keys: BackendKeys) -> Result<Backend> {

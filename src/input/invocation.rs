@@ -5,6 +5,7 @@ use std::fmt;
 
 use anyhow::{Result, bail};
 
+use crate::types::bridge_word::{BridgeOrigin, GivenBridge};
 use crate::types::names::{IfName, VifId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +54,8 @@ impl fmt::Display for TypeIf {
 /// A setting given by the caller outside xenstore; argv beats the environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
-    pub bridge: Option<String>,
+    /// A `bridge=` word, else the `bridge` variable (`B/bridge` beats both).
+    pub bridge: Option<GivenBridge>,
     pub netdev: Option<String>,
     pub ip: Option<String>,
     pub dhcp: Option<String>,
@@ -128,13 +130,22 @@ pub enum Parsed {
     Ignore(String),
 }
 
+/// The `name=value` words of argv that may override the environment.
+#[derive(Default)]
+struct Words {
+    bridge: Option<String>,
+    netdev: Option<String>,
+    ip: Option<String>,
+    dhcp: Option<String>,
+}
+
 /// Parses argv (without argv[0]) and the environment (looked up through `env`).
 pub fn parse_xen_call(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Parsed> {
     // Empty values count as unset: the shell scripts test with `[ -z ]`.
     let env = |key: &str| env(key).filter(|v| !v.is_empty());
     let mut command_word = None;
     let mut type_if = None;
-    let mut argv = Overrides::default();
+    let mut argv = Words::default();
     for word in args {
         match word.split_once('=') {
             None if command_word.is_none() => command_word = Some(word.as_str()),
@@ -169,7 +180,12 @@ pub fn parse_xen_call(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> 
         )));
     }
     let overrides = Overrides {
-        bridge: argv.bridge.or_else(|| env("bridge")),
+        bridge: argv
+            .bridge
+            .map(|text| GivenBridge::new(text, BridgeOrigin::XenArgument))
+            .or_else(|| {
+                env("bridge").map(|text| GivenBridge::new(text, BridgeOrigin::XenEnvironment))
+            }),
         netdev: argv.netdev.or_else(|| env("netdev")),
         ip: argv.ip.or_else(|| env("ip")),
         dhcp: argv.dhcp.or_else(|| env("dhcp")),
@@ -241,6 +257,24 @@ pub fn report_path(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Opt
     }
     let path = env("XENBUS_PATH").filter(|path| !path.is_empty())?;
     vif_from_backend_path(&path).ok().map(|_| path)
+}
+
+/// The device a run is about, as its log lines name it: netback's `vif<d>.<n>` of
+/// `XENBUS_PATH` (`vif<d>.<n>-emu` with `type_if=tap`), which is what libxl passes and xl's
+/// log names; else (the udev tap event has no `XENBUS_PATH`) the device variable, when it is
+/// an interface name. Read before the call is parsed, so that a refused call names it too.
+pub fn log_subject(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let tap = args.iter().any(|word| word == "type_if=tap");
+    let suffix = if tap { "-emu" } else { "" };
+    let from_path = env("XENBUS_PATH")
+        .and_then(|path| vif_from_backend_path(&path).ok())
+        .map(|vif| format!("{}{suffix}", vif.kernel_name()));
+    from_path.or_else(|| {
+        let variable = if tap { "INTERFACE" } else { "vif" };
+        env(variable)
+            .and_then(|name| IfName::new(&name).ok())
+            .map(|name| name.to_string())
+    })
 }
 
 /// `backend/vif/<d>/<n>`, relative or under an absolute `/local/domain/<backend>/`.

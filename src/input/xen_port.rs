@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use crate::input::backend::Backend;
 use crate::input::invocation::{Command, TypeIf, XenCall};
 use crate::sys::xenstore::Client;
-use crate::types::bridge_word::{BadWord, BridgeWord};
+use crate::types::bridge_word::{BadWord, BridgeWord, GivenBridge};
 use crate::types::hook::HookRun;
 use crate::types::mac::MacAddr;
 use crate::types::names::{IfName, VifId};
@@ -39,8 +39,9 @@ pub struct XenPort {
     pub has_vifname: bool,
     /// The backend directory (`XENBUS_PATH`).
     pub backend: String,
-    /// The bridge word as given: `B/bridge`, else the `bridge=` argument or variable.
-    pub bridge: Option<String>,
+    /// The bridge word as given and where: `B/bridge`, else the `bridge=` argument or
+    /// variable.
+    pub bridge: Option<GivenBridge>,
     /// `B/vlan` as written: the port's VLANs (bridged modes; see `xen_vlan`).
     pub vlan: Option<String>,
     /// The uplink named by `netdev=` (routed and NAT modes).
@@ -83,6 +84,7 @@ impl XenPort {
             (Some(name), TypeIf::Tap) => name.emu()?,
         };
         let ip = backend.ip.clone().or(call.overrides.ip.clone());
+        let bridge = backend.given_bridge(&call);
         Ok(XenPort {
             command: call.command,
             type_if: call.type_if,
@@ -90,7 +92,7 @@ impl XenPort {
             kernel_name: call.dev,
             name,
             has_vifname: backend.vifname.is_some(),
-            bridge: backend.bridge.or(call.overrides.bridge),
+            bridge,
             vlan: backend.vlan,
             netdev: call.overrides.netdev.filter(|n| !n.is_empty()),
             backend: backend.path,
@@ -132,7 +134,12 @@ impl XenPort {
 
     /// The bridge word, parsed when a bridged mode asks: a bad one fails only them.
     pub fn bridge_word(&self) -> Option<Result<BridgeWord, BadWord>> {
-        self.bridge.as_deref().map(BridgeWord::parse)
+        self.bridge.as_ref().map(GivenBridge::word)
+    }
+
+    /// The bridge word as given (hooks see it so), or empty.
+    pub fn bridge_text(&self) -> &str {
+        self.bridge.as_ref().map_or("", |given| given.text.as_str())
     }
 
     /// `B/vlan`, parsed when a bridged mode attaches: a bad one fails only that, not a
@@ -185,6 +192,7 @@ impl XenPort {
 mod tests {
     use super::*;
     use crate::input::invocation::Overrides;
+    use crate::types::bridge_word::BridgeOrigin;
 
     fn backend() -> Backend {
         Backend {
@@ -280,7 +288,7 @@ mod tests {
     fn the_backend_wins_over_the_callers_words_and_hooks_see_both() {
         let call = XenCall {
             overrides: Overrides {
-                bridge: Some("xenbr1".into()),
+                bridge: Some(GivenBridge::new("xenbr1", BridgeOrigin::XenArgument)),
                 netdev: Some(String::new()),
                 ip: Some("192.0.2.9".into()),
                 dhcp: None,
@@ -289,7 +297,10 @@ mod tests {
             ..XenCall::for_test(Command::Online, 3, 0)
         };
         let port = XenPort::new(call.clone(), backend()).unwrap();
-        assert_eq!(port.bridge.as_deref(), Some("xenbr1"));
+        assert_eq!(
+            port.bridge,
+            Some(GivenBridge::new("xenbr1", BridgeOrigin::XenArgument))
+        );
         assert_eq!(port.netdev, None, "an empty netdev= names no uplink");
         let with_key = Backend {
             bridge: Some("xenbr0".into()),
@@ -299,7 +310,9 @@ mod tests {
         let port = XenPort::new(call.clone(), with_key)
             .unwrap()
             .with_hook_dir(Some("/etc/xen/scripts/vif-post.d".into()));
-        assert_eq!(port.bridge.as_deref(), Some("xenbr0"));
+        let key = BridgeOrigin::Xenstore("backend/vif/3/0/bridge".into());
+        assert_eq!(port.bridge, Some(GivenBridge::new("xenbr0", key)));
+        assert_eq!(port.bridge_text(), "xenbr0");
         let run = port.hook_run("xenbr0", "").unwrap();
         let var = |name| run.vars.iter().find(|(k, _)| *k == name).unwrap().1.clone();
         assert_eq!(var("ip"), "192.0.2.10");

@@ -348,7 +348,11 @@ const PHASES: [Phase; 5] = [
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     phases: [Vec<Step>; 5],
+    /// Decisions worth a line in the log (at debug level).
     pub notes: Vec<String>,
+    /// Decisions the admin is to hear of on every run, such as a port left unfiltered
+    /// (logged at info level).
+    pub infos: Vec<String>,
     /// Host settings that look wrong but are the admin's to change (logged as warnings).
     pub warnings: Vec<String>,
 }
@@ -404,8 +408,8 @@ impl Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for note in &self.notes {
-            writeln!(f, "# {note}")?;
+        for line in self.infos.iter().chain(&self.notes) {
+            writeln!(f, "# {line}")?;
         }
         for warning in &self.warnings {
             writeln!(f, "# warning: {warning}")?;

@@ -7,6 +7,7 @@
 //! `br0.10`. Which reading holds is for the kernel snapshot to say, so the word keeps both.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use crate::types::names::IfName;
 use crate::types::vlan::{Vid, Vlans, parse_vids};
@@ -118,6 +119,61 @@ impl fmt::Display for BadWord {
 }
 
 impl std::error::Error for BadWord {}
+
+/// Where a bridge word was given, so that a message about the bridge can send the admin to
+/// the place that named it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BridgeOrigin {
+    /// A backend key, `B/bridge`: libxl writes the vif configuration's `bridge=` there.
+    Xenstore(String),
+    /// A `bridge=` word on a vif script's command line (the legacy udev rules, a hand run).
+    XenArgument,
+    /// A vif script's `bridge` environment variable.
+    XenEnvironment,
+    /// qemu-ifup's second argument, as Xen's qemu-dm passed it.
+    TapArgument,
+    /// `VIFKIT_BRIDGE` in qemu's environment.
+    TapEnvironment,
+    /// `bridge =` in a `[port]` section of vifkit.conf.
+    Config { path: PathBuf, line: usize },
+    /// qemu-ifup's last resort: the bridge an IPv4 or IPv6 default route goes through.
+    DefaultRoute,
+}
+
+impl fmt::Display for BridgeOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BridgeOrigin::Xenstore(key) => write!(f, "{key}, the vif configuration's bridge="),
+            BridgeOrigin::XenArgument => f.write_str("the script's bridge= argument"),
+            BridgeOrigin::XenEnvironment => f.write_str("the bridge environment variable"),
+            BridgeOrigin::TapArgument => f.write_str("the bridge argument"),
+            BridgeOrigin::TapEnvironment => f.write_str("VIFKIT_BRIDGE"),
+            BridgeOrigin::Config { path, line } => write!(f, "{}:{line}", path.display()),
+            BridgeOrigin::DefaultRoute => f.write_str("the default route"),
+        }
+    }
+}
+
+/// A bridge word as given (not yet parsed: a bad one fails only the modes that use it),
+/// with where it was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GivenBridge {
+    pub text: String,
+    pub origin: BridgeOrigin,
+}
+
+impl GivenBridge {
+    pub fn new(text: impl Into<String>, origin: BridgeOrigin) -> GivenBridge {
+        GivenBridge {
+            text: text.into(),
+            origin,
+        }
+    }
+
+    pub fn word(&self) -> Result<BridgeWord, BadWord> {
+        BridgeWord::parse(&self.text)
+    }
+}
 
 /// Left to right: the bridge, its tag after the last dot, its trunks after colons.
 fn read_tagged(text: &str) -> Result<Tagged, String> {

@@ -133,3 +133,33 @@ fn names_are_pinned_at_15_bytes() {
         "vlan 10 untagged"
     );
 }
+
+#[test]
+fn an_origin_names_the_place_an_admin_edits() {
+    let origins = [
+        (
+            BridgeOrigin::Xenstore("backend/vif/3/0/bridge".into()),
+            "backend/vif/3/0/bridge, the vif configuration's bridge=",
+        ),
+        (BridgeOrigin::XenArgument, "the script's bridge= argument"),
+        (
+            BridgeOrigin::XenEnvironment,
+            "the bridge environment variable",
+        ),
+        (BridgeOrigin::TapArgument, "the bridge argument"),
+        (BridgeOrigin::TapEnvironment, "VIFKIT_BRIDGE"),
+        (
+            BridgeOrigin::Config {
+                path: "/etc/vifkit/vifkit.conf".into(),
+                line: 7,
+            },
+            "/etc/vifkit/vifkit.conf:7",
+        ),
+        (BridgeOrigin::DefaultRoute, "the default route"),
+    ];
+    for (origin, text) in origins {
+        assert_eq!(origin.to_string(), text);
+    }
+    let given = GivenBridge::new("br0.10", BridgeOrigin::TapEnvironment);
+    assert_eq!(given.word().unwrap().link_name().as_str(), "br0.10");
+}

@@ -105,7 +105,10 @@ fn unknown_or_missing_command() {
 fn command_is_the_first_word_without_equals() {
     let call = run(&["bridge=br1", "online", "extra"], LIBXL);
     assert_eq!(call.command, Command::Online);
-    assert_eq!(call.overrides.bridge.as_deref(), Some("br1"));
+    assert_eq!(
+        call.overrides.bridge,
+        Some(GivenBridge::new("br1", BridgeOrigin::XenArgument))
+    );
 }
 
 #[test]
@@ -164,14 +167,23 @@ fn argv_beats_env() {
     env.push(("bridge", "from-env"));
     env.push(("ip", "10.0.0.1"));
     let call = run(&["online", "bridge=from-argv"], &env);
-    assert_eq!(call.overrides.bridge.as_deref(), Some("from-argv"));
+    assert_eq!(
+        call.overrides.bridge,
+        Some(GivenBridge::new("from-argv", BridgeOrigin::XenArgument))
+    );
     assert_eq!(call.overrides.ip.as_deref(), Some("10.0.0.1"));
 }
 
 #[test]
 fn words_are_never_evaluated() {
     let call = run(&["online", "bridge=$(reboot)", "PATH=/evil"], LIBXL);
-    assert_eq!(call.overrides.bridge.as_deref(), Some("$(reboot)"));
+    let bridge = call.overrides.bridge.map(|given| given.text);
+    assert_eq!(bridge.as_deref(), Some("$(reboot)"));
+    let call = run(&["online"], &[LIBXL, &[("bridge", "from-env")]].concat());
+    assert_eq!(
+        call.overrides.bridge,
+        Some(GivenBridge::new("from-env", BridgeOrigin::XenEnvironment))
+    );
 }
 
 #[test]
@@ -320,4 +332,34 @@ fn a_failed_attach_call_is_reported_to_xenbus_path() {
     bad_path[3] = ("XENBUS_PATH", "backend/vbd/3/0");
     assert_eq!(report(&["online"], &bad_path), None);
     assert_eq!(report(&["add", "type_if=tap"], &[("INTERFACE", "x")]), None);
+}
+
+#[test]
+fn the_log_names_the_device_of_xenbus_path() {
+    let subject = |args: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        log_subject(&args, &|k| env.get(k).cloned())
+    };
+    assert_eq!(subject(&["online"], LIBXL).as_deref(), Some("vif3.0"));
+    // A refused call names the vif libxl plugs, not the device it was wrongly given.
+    let mut uplink = LIBXL.to_vec();
+    uplink[5] = ("vif", "eth0");
+    assert_eq!(subject(&["online"], &uplink).as_deref(), Some("vif3.0"));
+    let tap = [("XENBUS_PATH", "/local/domain/0/backend/vif/12/1")];
+    assert_eq!(
+        subject(&["add", "type_if=tap"], &tap).as_deref(),
+        Some("vif12.1-emu")
+    );
+    // udev's tap event has no XENBUS_PATH.
+    let udev = [("INTERFACE", "vif4.0-emu"), ("UDEV_CALL", "1")];
+    assert_eq!(
+        subject(&["add", "type_if=tap"], &udev).as_deref(),
+        Some("vif4.0-emu")
+    );
+    assert_eq!(subject(&["online"], &[("vif", "a/b")]), None);
+    assert_eq!(subject(&["online"], &[]), None);
 }

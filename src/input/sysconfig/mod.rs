@@ -51,6 +51,34 @@ pub struct Sysconfig {
     pub routes: Vec<RouteLine>,
     /// `ifndp-proxy` first, then every `ifndp-proxy-<if>` in byte order of the file name.
     pub proxies: Vec<ProxyLine>,
+    /// The other devices the route lines name that no `ifcfg-<device>` describes.
+    pub unconfigured: Vec<NamedDevice>,
+}
+
+/// A device a `routes` or `ifroute-<if>` line names besides the vif, when the directory has
+/// no `ifcfg-<device>` for it: nothing here brings such a device up, so when it does not
+/// exist either (a typo such as `xen1.O`), the line's route is never added. The planner
+/// looks for it in the kernel and warns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedDevice {
+    pub path: PathBuf,
+    pub line: usize,
+    pub device: IfName,
+    pub destination: Destination,
+}
+
+impl NamedDevice {
+    /// The warning for a device that does not exist.
+    pub fn missing(&self) -> String {
+        format!(
+            "{}:{}: route to {} names {}, which does not exist and has no ifcfg-{}: no interface gets this route",
+            self.path.display(),
+            self.line,
+            self.destination,
+            self.device,
+            self.device
+        )
+    }
 }
 
 /// `VIFKIT_SYSCONFIG_DIR` when set and not empty, else [`DEFAULT_DIR`].
@@ -78,6 +106,11 @@ pub fn load(dir: &Path, dev: &IfName) -> Result<Sysconfig> {
         Some(text) => parse_routes(&ifroute_path, &text, RoutesFile::Interface(dev.clone()))?,
         None => vec![],
     };
+    let files = [(&routes_path, &routes), (&ifroute_path, &ifroute)];
+    let unconfigured = named_devices(dev, &files)
+        .into_iter()
+        .filter(|named| !dir.join(format!("ifcfg-{}", named.device)).exists())
+        .collect();
     let routes = routes_for_device(dev, ifcfg.as_ref(), &routes, &ifroute);
 
     let mut proxies = Vec::new();
@@ -95,7 +128,32 @@ pub fn load(dir: &Path, dev: &IfName) -> Result<Sysconfig> {
         ifcfg,
         routes,
         proxies,
+        unconfigured,
     })
+}
+
+/// The devices other than `dev` that the lines name, as their interface or a nexthop's.
+fn named_devices(dev: &IfName, files: &[(&PathBuf, &Vec<RouteLine>)]) -> Vec<NamedDevice> {
+    let mut named: Vec<NamedDevice> = Vec::new();
+    for (path, lines) in files {
+        for line in lines.iter() {
+            let hops = line.nexthops.iter().filter_map(|hop| hop.dev.as_ref());
+            for device in line.interface.iter().chain(hops) {
+                let seen = named
+                    .iter()
+                    .any(|n| &n.device == device && n.line == line.line && &n.path == *path);
+                if device != dev && !seen {
+                    named.push(NamedDevice {
+                        path: path.to_path_buf(),
+                        line: line.line,
+                        device: device.clone(),
+                        destination: line.destination,
+                    });
+                }
+            }
+        }
+    }
+    named
 }
 
 /// `<path>:<line>: <msg>`, the one shape of every parse error here.

@@ -201,3 +201,35 @@ fn dir_from_env_defaults() {
         assert_eq!(dir_from_env(), PathBuf::from(DEFAULT_DIR));
     }
 }
+
+#[test]
+fn devices_the_route_lines_name_without_an_ifcfg_file_are_kept_with_their_line() {
+    let dir = TempDir::new();
+    dir.write("ifcfg-xen2.0", "BOOTPROTO='static'\n");
+    dir.write(
+        "routes",
+        "192.0.2.241 - - xen1.0\n192.0.2.242 - - xen1.O\n192.0.2.243 - - xen2.0\n\
+         192.0.2.244 - - xen1.O\n",
+    );
+    dir.write(
+        "ifroute-xen1.0",
+        "198.51.100.0/24 - - - nexthop via 192.0.2.1 dev eth9 nexthop via 192.0.2.2\n",
+    );
+    let config = load(&dir.0, &xen()).unwrap();
+    let named: Vec<(String, usize, &str, String)> = config
+        .unconfigured
+        .iter()
+        .map(|n| {
+            let file = n.path.file_name().unwrap().to_string_lossy().into_owned();
+            (file, n.line, n.device.as_str(), n.destination.to_string())
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("routes".into(), 2, "xen1.O", "192.0.2.242/32".into()),
+            ("routes".into(), 4, "xen1.O", "192.0.2.244/32".into()),
+            ("ifroute-xen1.0".into(), 1, "eth9", "198.51.100.0/24".into()),
+        ]
+    );
+}

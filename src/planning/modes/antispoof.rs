@@ -33,14 +33,15 @@ pub struct Guest<'a> {
 pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> anyhow::Result<()> {
     let port = guest.port;
     let (enabled, decided_by) = &guest.enabled;
+    // An unfiltered port is said at info level, every run: it may send from anything.
     if !enabled {
-        plan.notes
+        plan.infos
             .push(format!("antispoofing is off for {port} ({decided_by})"));
         remove_stale_chain(plan, port, kernel);
         return Ok(());
     }
     if guest.addresses.is_empty() {
-        plan.notes.push(format!(
+        plan.infos.push(format!(
             "no antispoofing for {port}: its addresses are unknown (set {})",
             guest.address_source
         ));

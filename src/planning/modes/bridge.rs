@@ -13,7 +13,7 @@ use crate::planning::needs::Needs;
 use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
-use crate::types::bridge_word::BridgeWord;
+use crate::types::bridge_word::{BridgeOrigin, BridgeWord};
 use crate::types::hook::HookRun;
 use crate::types::link::LinkRef;
 use crate::types::mac::MacAddr;
@@ -32,22 +32,24 @@ pub struct BridgeRequest {
     /// The word as given. Read as vif-openvswitch's `bridge[.tag][:trunk...]` it is taken
     /// on a VLAN-aware Linux bridge; `br0.10` only so when no link has that name.
     pub word: BridgeWord,
+    /// Where the word was given, for the error that says the bridge is missing.
+    pub origin: BridgeOrigin,
 }
 
 impl BridgeRequest {
     /// Priority as upstream: xenstore, then the `bridge=` word, then the environment
     /// (already merged into `overrides`). No guess: upstream's "first bridge" is a FIX.
     pub fn for_xen(port: &XenPort) -> Result<BridgeRequest> {
-        let Some(word) = port.bridge_word() else {
+        let Some(given) = &port.bridge else {
             bail!(
                 "no bridge specified: set bridge= in the vif configuration (looked in {}/bridge, the bridge= argument and the bridge environment variable)",
                 port.backend
             );
         };
-        BridgeRequest::new(word?)
+        BridgeRequest::new(given.word()?, given.origin.clone())
     }
 
-    pub fn new(word: BridgeWord) -> Result<BridgeRequest> {
+    pub fn new(word: BridgeWord, origin: BridgeOrigin) -> Result<BridgeRequest> {
         let name = word.link_name().clone();
         let legacy = name
             .as_str()
@@ -55,7 +57,12 @@ impl BridgeRequest {
             .filter(|n| crate::types::names::parse_decimal(n).is_some())
             .map(|n| IfName::new(&format!("eth{n}")))
             .transpose()?;
-        Ok(BridgeRequest { name, legacy, word })
+        Ok(BridgeRequest {
+            name,
+            legacy,
+            word,
+            origin,
+        })
     }
 
     /// Every name the planner may look at, for the kernel snapshot.
@@ -107,7 +114,7 @@ impl BridgeRequest {
                 _ => match vlan_bridge {
                     Some(found) => Ok(with_vlans(found)),
                     None if self.word.with_vlans().is_some() => bail!(ovs_syntax(&self.word)),
-                    None => bail!("bridge {name} does not exist"),
+                    None => bail!("bridge {name} does not exist (named by {})", self.origin),
                 },
             },
         }
@@ -348,7 +355,7 @@ impl Mode for VifBridge {
 
     fn attach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Attach> {
         let request = BridgeRequest::for_xen(port)?;
-        let hooks = port.hook_run(port.bridge.as_deref().unwrap_or_default(), "");
+        let hooks = port.hook_run(port.bridge_text(), "");
         Ok(Attach {
             plan: plan_xen_attach(port, &request, &self.requested, kernel, hooks)?,
             guest_addresses: port.addresses.clone(),
@@ -356,7 +363,7 @@ impl Mode for VifBridge {
     }
 
     fn detach(&self, port: &XenPort, kernel: &Snapshot) -> Result<Plan> {
-        let hooks = port.hook_run(port.bridge.as_deref().unwrap_or_default(), "");
+        let hooks = port.hook_run(port.bridge_text(), "");
         plan_xen_detach(port, kernel, hooks)
     }
 }

@@ -2,6 +2,7 @@ use super::*;
 use crate::input::backend::Backend;
 use crate::input::invocation::XenCall;
 use crate::input::xen_port::XenPort;
+use crate::types::bridge_word::GivenBridge;
 use crate::types::prefix::Prefix;
 use crate::types::vlan::Vid;
 
@@ -284,8 +285,27 @@ fn bridge_errors() {
     let k = kernel(vec![link(7, "vif3.0", None), link(3, "eth1", Some("veth"))]);
     assert_eq!(
         attach(&c, &backend(), &k).unwrap_err().to_string(),
-        "bridge xenbr0 does not exist"
+        "bridge xenbr0 does not exist (named by backend/vif/3/0/bridge, the vif configuration's bridge=)"
     );
+    // Given by udev or by hand: the word or the variable.
+    for (origin, named_by) in [
+        (BridgeOrigin::XenArgument, "the script's bridge= argument"),
+        (
+            BridgeOrigin::XenEnvironment,
+            "the bridge environment variable",
+        ),
+    ] {
+        let mut given = c.clone();
+        given.overrides.bridge = Some(GivenBridge::new("br7", origin));
+        let none = Backend {
+            bridge: None,
+            ..backend()
+        };
+        assert_eq!(
+            attach(&given, &none, &k).unwrap_err().to_string(),
+            format!("bridge br7 does not exist (named by {named_by})")
+        );
+    }
     assert_eq!(
         attach_error(&c, "eth1", &k),
         "eth1 exists but is not a bridge (it is a veth link)"
@@ -318,7 +338,7 @@ fn a_bridge_named_like_a_vlan_is_used_when_it_exists() {
 #[test]
 fn argv_bridge_when_xenstore_has_none() {
     let mut c = call(Command::Online, TypeIf::Vif, "vif3.0");
-    c.overrides.bridge = Some("br1".into());
+    c.overrides.bridge = Some(GivenBridge::new("br1", BridgeOrigin::XenArgument));
     let k = kernel(vec![link(7, "vif3.0", None), bridge(2, "br1", 1500)]);
     let plan = attach(
         &c,

@@ -10,7 +10,7 @@ use crate::planning::modes::bridge;
 use crate::planning::plan::{Phase, Plan, Step};
 use crate::planning::snapshot::Snapshot;
 use crate::sys::rtnl::Link;
-use crate::types::bridge_word::BridgeWord;
+use crate::types::bridge_word::{BridgeOrigin, BridgeWord};
 use crate::types::link::LinkRef;
 use crate::types::names::IfName;
 
@@ -27,19 +27,22 @@ pub struct BridgeSources<'a> {
 
 /// The explicitly named bridge and where it was named, or None to use the default route.
 /// Only the word that is used is parsed (the config's was parsed when it was loaded).
-pub fn named_bridge(sources: &BridgeSources<'_>) -> Result<Option<(BridgeWord, String)>> {
+pub fn named_bridge(sources: &BridgeSources<'_>) -> Result<Option<(BridgeWord, BridgeOrigin)>> {
     let given = [
-        (sources.argument, "the bridge argument"),
-        (sources.env, "VIFKIT_BRIDGE"),
+        (sources.argument, BridgeOrigin::TapArgument),
+        (sources.env, BridgeOrigin::TapEnvironment),
     ];
-    for (text, source) in given {
+    for (text, origin) in given {
         if let Some(text) = text.filter(|t| !t.is_empty()) {
-            return Ok(Some((BridgeWord::parse(text)?, source.to_owned())));
+            return Ok(Some((BridgeWord::parse(text)?, origin)));
         }
     }
     Ok(sources.rule.and_then(|rule| {
-        let source = format!("{}:{}", sources.config_path.display(), rule.line);
-        Some((rule.bridge.clone()?, source))
+        let origin = BridgeOrigin::Config {
+            path: sources.config_path.to_owned(),
+            line: rule.line,
+        };
+        Some((rule.bridge.clone()?, origin))
     }))
 }
 
@@ -47,9 +50,15 @@ pub fn named_bridge(sources: &BridgeSources<'_>) -> Result<Option<(BridgeWord, S
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TapUp {
     /// `openvswitch = yes` in its section: the named bridge is an Open vSwitch one.
-    OpenVswitch { word: BridgeWord, source: String },
+    OpenVswitch {
+        word: BridgeWord,
+        source: BridgeOrigin,
+    },
     /// A Linux bridge named by the argument, `VIFKIT_BRIDGE` or `bridge =`.
-    Bridge { word: BridgeWord, source: String },
+    Bridge {
+        word: BridgeWord,
+        source: BridgeOrigin,
+    },
     /// Routed by the section's `route =` addresses.
     Routed,
     /// Debian's rule: the bridge carrying a default route.

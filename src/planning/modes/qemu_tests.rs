@@ -47,7 +47,7 @@ fn sources<'a>(
 fn chosen(s: &BridgeSources<'_>) -> Option<(String, String)> {
     named_bridge(s)
         .unwrap()
-        .map(|(word, source)| (word.to_string(), source))
+        .map(|(word, source)| (word.to_string(), source.to_string()))
 }
 
 #[test]
@@ -203,7 +203,10 @@ fn ifup_chooses_open_vswitch_then_a_named_bridge_then_routing_then_the_default_r
         choose_up(&tap, &sources(None, None, Some(&ovs))).unwrap(),
         TapUp::OpenVswitch {
             word: BridgeWord::parse("ovsbr0").unwrap(),
-            source: "/etc/vifkit/vifkit.conf:7".into()
+            source: BridgeOrigin::Config {
+                path: "/etc/vifkit/vifkit.conf".into(),
+                line: 7
+            }
         }
     );
     let ovs_unnamed = PortRule {
@@ -226,7 +229,7 @@ fn ifup_chooses_open_vswitch_then_a_named_bridge_then_routing_then_the_default_r
         choose_up(&tap, &sources(Some("br0"), None, Some(&routed))).unwrap(),
         TapUp::Bridge {
             word: BridgeWord::parse("br0").unwrap(),
-            source: "the bridge argument".into()
+            source: BridgeOrigin::TapArgument
         }
     );
     assert_eq!(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use crate::input::sysconfig::{Destination, StartMode, Sysconfig};
+use crate::input::sysconfig::{Destination, NamedDevice, StartMode, Sysconfig};
 use crate::input::xen_port::XenPort;
 use crate::planning::ensure::{
     check_host_knobs, ensure_address, ensure_mtu, ensure_proxy, ensure_proxy_arp, ensure_route,
@@ -144,6 +144,12 @@ pub fn plan_attach(
     }
     plan_proxies(sc, &wanted, &vif, &current_name, kernel, &mut plan)?;
     check_host_knobs(kernel, v4, v6, &mut plan.warnings);
+    plan.warnings.extend(
+        sc.unconfigured
+            .iter()
+            .filter(|named| kernel.link(named.device.as_str()).is_none())
+            .map(NamedDevice::missing),
+    );
     let ndp_interfaces: Vec<&IfName> = sc
         .proxies
         .iter()
@@ -338,6 +344,10 @@ impl Mode for VifRouteIfup {
         };
         let mut needs = Needs::routed(names, None);
         needs.links = names_used(sysconfig);
+        // A line naming a device that neither exists nor has an ifcfg file is warned of.
+        needs
+            .links
+            .extend(sysconfig.unconfigured.iter().map(|n| n.device.clone()));
         needs.sysctls = vec![
             Key::new("net/ipv6/conf/all/proxy_ndp")?,
             Key::new("net/ipv4/conf/all/proxy_arp")?,

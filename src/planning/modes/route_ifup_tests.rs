@@ -56,6 +56,7 @@ fn seed_2_1(ifcfg: &str) -> Sysconfig {
             None,
         )
         .unwrap(),
+        unconfigured: vec![],
     }
 }
 
@@ -265,4 +266,38 @@ fn reject_and_multipath_lines_become_kernel_routes() {
         "10.0.0.0/8 metric 5 table 100 nexthop via 192.0.2.1 dev eth0 weight 2 nexthop via 192.0.2.2 dev xen1.0 weight 1"
     );
     assert_eq!(multi.metrics, [(2, 1400, true)]);
+}
+
+#[test]
+fn a_route_line_naming_a_device_that_is_nowhere_is_warned_of_with_its_file_and_line() {
+    let typo = |device: &str| NamedDevice {
+        path: PathBuf::from("/etc/sysconfig/network/routes"),
+        line: 3,
+        device: IfName::new(device).unwrap(),
+        destination: Destination::Net {
+            address: "192.0.2.242".parse().unwrap(),
+            prefix_len: 32,
+        },
+    };
+    let sc = Sysconfig {
+        unconfigured: vec![typo("xen1.O"), typo("eth0")],
+        ..seed_2_1(IFCFG)
+    };
+    let port = XenPort::for_test(&call(), &backend(Some("xen1.0")));
+    let needs = VifRouteIfup::Native {
+        sysconfig: sc.clone(),
+        dir: DIR.into(),
+    }
+    .own_needs(&port)
+    .unwrap();
+    assert!(needs.links.contains(&IfName::new("xen1.O").unwrap()));
+    let k = kernel(link(7, "vif1.0", false));
+    let plan = plan_attach(&port, &sc, Path::new(DIR), &k, None).unwrap();
+    // eth0 exists: only the typo is warned of.
+    assert_eq!(
+        plan.warnings,
+        [
+            "/etc/sysconfig/network/routes:3: route to 192.0.2.242/32 names xen1.O, which does not exist and has no ifcfg-xen1.O: no interface gets this route"
+        ]
+    );
 }
