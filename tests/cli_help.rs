@@ -276,3 +276,64 @@ fn without_cap_net_admin_every_hotplug_binary_says_so_and_touches_nothing() {
         "{records:?}"
     );
 }
+
+/// The admin verbs that read or change the network say the same; eui64 needs nothing.
+#[test]
+fn without_cap_net_admin_the_admin_verbs_say_so_and_eui64_still_answers() {
+    let host = Host::new("nrv");
+    let sandbox = Sandbox::new("nrv");
+    let vifkit = binary("vifkit");
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["plan", "vif3.0"],
+        &["check", "vif3.0"],
+        &["reattach", "--all"],
+    ] {
+        let out = sandbox.run(sandbox.as_nobody(&host.ns.name, &vifkit, args, &[]));
+        assert_eq!(out.status.code(), Some(1), "vifkit {args:?}");
+        assert_eq!(
+            text(&out.stderr),
+            "vifkit: error: must run as root (CAP_NET_ADMIN), not as uid 65534 without it\n",
+            "vifkit {args:?}"
+        );
+    }
+    let out = sandbox.run(sandbox.as_nobody(
+        &host.ns.name,
+        &vifkit,
+        &["eui64", "00:16:3e:10:10:10"],
+        &[],
+    ));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "fe80::216:3eff:fe10:1010\n");
+}
+
+/// The admin CLI answers --help and --version too, also without root.
+#[test]
+fn vifkit_answers_help_and_version() {
+    let host = Host::new("nrh");
+    let sandbox = Sandbox::new("nrh");
+    let vifkit = binary("vifkit");
+    let out = sandbox.run(sandbox.as_nobody(&host.ns.name, &vifkit, &["--version"], &[]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        format!("vifkit {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = sandbox.run(sandbox.as_nobody(&host.ns.name, &vifkit, &["--help"], &[]));
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for verb in [
+        "status",
+        "plan",
+        "check",
+        "reattach",
+        "eui64",
+        "completions",
+    ] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(verb)),
+            "{verb} in {help}"
+        );
+    }
+}

@@ -74,10 +74,27 @@ enum Verb {
     Completions { shell: Shell },
 }
 
+impl Verb {
+    /// Whether the verb reads or changes the kernel's network state, which needs
+    /// CAP_NET_ADMIN (the test xenstored only serves a unix socket).
+    fn touches_the_network(&self) -> bool {
+        match self {
+            #[cfg(feature = "lab")]
+            Verb::Xenstored { .. } => false,
+            Verb::Eui64 { .. } | Verb::Completions { .. } => false,
+            _ => true,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     vifkit::entry::logging::init("vifkit", false);
-    let result = match cli.command {
+    let result = match cli.command.touches_the_network() {
+        true => vifkit::entry::require_net_admin(),
+        false => Ok(()),
+    }
+    .and_then(|()| match cli.command {
         #[cfg(feature = "lab")]
         Verb::Demo => vifkit::lab::demo::run(),
         #[cfg(feature = "lab")]
@@ -121,7 +138,7 @@ fn main() -> ExitCode {
                 })
                 .map_err(anyhow::Error::from)
         }
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -160,7 +160,7 @@ async fn describe_xen(
     };
     match mode {
         XenScript::Bridge | XenScript::OpenVswitch => {
-            row.bridge = port.bridge.clone();
+            row.bridge = port.bridge.as_ref().map(|given| given.text.clone());
             row.addresses = compact(&port.addresses);
         }
         XenScript::Route | XenScript::Nat => {

@@ -328,7 +328,10 @@ fn the_readme_examples_parse() {
             blocks += 1;
         }
     }
-    assert!(blocks >= 3, "found {blocks} vifkit.conf examples in the README");
+    assert!(
+        blocks >= 3,
+        "found {blocks} vifkit.conf examples in the README"
+    );
 }
 
 #[test]
