@@ -33,6 +33,52 @@ pub const LIBEXEC_FILES: [&str; 9] = [
     "vif-setup",
 ];
 
+/// What keeps NetworkManager and systemd-networkd off vifkit's ports: (the file in this tree,
+/// its path under /usr/lib, where the packages put it, or /etc, where hotplug/install does
+/// for any prefix but /usr).
+pub const UNMANAGED: [(&str, &str); 4] = [
+    (
+        "hotplug/unmanaged/vifkit-unmanaged.conf",
+        "NetworkManager/conf.d/vifkit-unmanaged.conf",
+    ),
+    (
+        "udev/85-vifkit-unmanaged.rules",
+        "udev/rules.d/85-vifkit-unmanaged.rules",
+    ),
+    (
+        "hotplug/unmanaged/05-vifkit-unmanaged-driver.network",
+        "systemd/network/05-vifkit-unmanaged-driver.network",
+    ),
+    (
+        "hotplug/unmanaged/05-vifkit-unmanaged-names.network",
+        "systemd/network/05-vifkit-unmanaged-names.network",
+    ),
+];
+
+/// This tree's manual pages, man/*.8 and man/*.5, each with its place under share/man
+/// (`man8/vif-bridge.8`); there must be some.
+pub fn man_pages() -> Vec<(PathBuf, String)> {
+    let dir = Path::new(REPO).join("man");
+    let mut pages: Vec<_> = fs::read_dir(&dir)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    pages.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("5" | "8")));
+    pages.sort();
+    assert!(
+        !pages.is_empty(),
+        "no manual page (*.8, *.5) in {}: the packages and hotplug/install ship them",
+        dir.display()
+    );
+    pages
+        .into_iter()
+        .map(|page| {
+            let name = page.file_name().unwrap().to_str().unwrap().to_owned();
+            let section = name.rsplit('.').next().unwrap().to_owned();
+            (page, format!("man{section}/{name}"))
+        })
+        .collect()
+}
+
 /// One entry of a tree as the tests compare it: type, mode, owner, content and file mtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
