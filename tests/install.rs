@@ -13,7 +13,7 @@ use install_support::*;
 #[test]
 fn install_keeps_the_originals_and_uninstall_restores_them_byte_for_byte() {
     let d = scratch("install");
-    fake_originals(&d);
+    fake_originals(d.path());
     let root = d.display();
     let bindir = bindir();
     let bindir = bindir.to_str().unwrap();
@@ -235,7 +235,7 @@ fn install_honours_the_prefix_and_uninstall_removes_every_directory_it_created()
 #[test]
 fn install_refuses_to_overwrite_a_backup_before_changing_anything() {
     let d = scratch("conflict");
-    fake_originals(&d);
+    fake_originals(d.path());
     write(
         &d.join("etc/xen/scripts/vif-bridge.vifkit-orig"),
         "an older backup\n",
@@ -354,7 +354,7 @@ fn install_warns_and_goes_on_when_vifkit_cannot_write_completions() {
 #[test]
 fn uninstall_leaves_a_script_the_admin_replaced_and_restores_the_rest() {
     let d = scratch("replaced");
-    fake_originals(&d);
+    fake_originals(d.path());
     let before = snapshot(d.path(), &[]);
     let root = d.display();
     succeeded(

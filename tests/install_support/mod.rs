@@ -9,9 +9,11 @@ use std::hash::{DefaultHasher, Hasher};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Instant;
 
-use crate::common::run;
 pub use crate::common::{Scratch, scratch};
+use crate::common::{must, run};
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub const XEN_SCRIPTS: [&str; 5] = [
@@ -190,6 +192,24 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The static release binaries the packages ship: scripts/release-build's output, built once
+/// per test process by whichever test asks first while the others wait. (Its cargo build is
+/// also a no-op when the same tree built them before: the flags never change.)
+pub fn release_bindir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let started = Instant::now();
+        let out = must(Command::new(Path::new(REPO).join("scripts/release-build")).arg("--bins"));
+        let dir = PathBuf::from(
+            out.lines()
+                .last()
+                .expect("release-build printed no directory"),
+        );
+        eprintln!("scripts/release-build --bins: {:.1?}", started.elapsed());
+        dir
+    })
+}
+
 /// The debug binaries of this test run: the seven binaries hotplug/install expects.
 pub fn bindir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_vifkit"))
@@ -217,7 +237,7 @@ pub fn succeeded(out: &Output, what: &str) -> String {
 
 /// Xen's scripts as a host has them before vifkit: vif-bridge and vif-nat, no vif-route
 /// (nor SUSE's vif-route-ifup), and Debian's /etc/qemu-ifup without qemu-ifdown.
-pub fn fake_originals(root: &Scratch) {
+pub fn fake_originals(root: &Path) {
     write(
         &root.join("etc/xen/scripts/vif-bridge"),
         "#!/bin/bash\n# Xen's vif-bridge\n",
