@@ -408,6 +408,7 @@ fn rpm_from_the_static_binaries_links_xen_scripts_while_installed_and_gives_them
         busybox.is_file(),
         "no /bin/busybox for the rpm root's /bin/sh: apt-get install busybox-static"
     );
+    man_pages(); // before rpmbuild's less telling failure without them
     let work = scratch("rpmbuild");
     let bindir = release_bindir();
 
