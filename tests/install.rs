@@ -13,7 +13,7 @@ use install_support::*;
 #[test]
 fn install_keeps_the_originals_and_uninstall_restores_them_byte_for_byte() {
     let d = scratch("install");
-    fake_originals(&d);
+    fake_originals(d.path());
     let root = d.display();
     let bindir = bindir();
     let bindir = bindir.to_str().unwrap();
@@ -105,9 +105,30 @@ fn install_keeps_the_originals_and_uninstall_restores_them_byte_for_byte() {
     ] {
         assert!(!installed.contains_key(missing), "{missing}");
     }
-    // Man pages and completions from the built vifkit.
+    // This tree's man pages and the unmanaged-port files, as they are; completions from the
+    // built vifkit.
+    let mut shipped: Vec<_> = man_pages()
+        .into_iter()
+        .map(|(source, place)| (source, format!("usr/local/share/man/{place}")))
+        .collect();
+    shipped.extend(
+        UNMANAGED
+            .iter()
+            .map(|(source, place)| (Path::new(REPO).join(source), format!("etc/{place}"))),
+    );
+    for (source, file) in &shipped {
+        assert_eq!(mode_of(&d.join(file)), 0o644, "{file}");
+        assert!(
+            fs::read(d.join(file)).unwrap() == fs::read(source).unwrap(),
+            "{file} differs from {}",
+            source.display()
+        );
+        assert!(
+            log.lines().any(|l| l == format!("install {root}/{file}")),
+            "no line for {file} in:\n{log}"
+        );
+    }
     for file in [
-        "usr/local/share/man/man1/vifkit.1",
         "usr/local/share/bash-completion/completions/vifkit",
         "usr/local/share/zsh/vendor-completions/_vifkit",
         "usr/local/share/fish/vendor_completions.d/vifkit.fish",
@@ -185,7 +206,13 @@ fn install_honours_the_prefix_and_uninstall_removes_every_directory_it_created()
             format!("/opt/vifkit/libexec/vifkit/{name}")
         );
     }
-    assert!(exists(&d.join("opt/vifkit/share/man/man1/vifkit.1")));
+    for (_, place) in man_pages() {
+        assert!(exists(&d.join(format!("opt/vifkit/share/man/{place}"))));
+    }
+    // The daemons read no /opt: the unmanaged-port files go to /etc.
+    for (_, place) in UNMANAGED {
+        assert!(exists(&d.join(format!("etc/{place}"))), "{place}");
+    }
     assert!(!exists(&d.join("usr")), "wrote outside the prefix");
     assert!(
         !exists(&d.join("etc/qemu-ifup")),
@@ -208,7 +235,7 @@ fn install_honours_the_prefix_and_uninstall_removes_every_directory_it_created()
 #[test]
 fn install_refuses_to_overwrite_a_backup_before_changing_anything() {
     let d = scratch("conflict");
-    fake_originals(&d);
+    fake_originals(d.path());
     write(
         &d.join("etc/xen/scripts/vif-bridge.vifkit-orig"),
         "an older backup\n",
@@ -243,8 +270,56 @@ fn install_refuses_to_overwrite_a_backup_before_changing_anything() {
     );
 }
 
+/// With --prefix /usr the unmanaged-port files go where the packages put them, and the
+/// `vifkit man` stubs an older install left in man1 (vifkit.1 would hide vifkit.8) are removed.
 #[test]
-fn install_warns_and_goes_on_when_vifkit_cannot_write_man_pages() {
+fn install_with_prefix_usr_uses_the_package_paths_and_drops_old_man1_stubs() {
+    let d = scratch("usr");
+    for stub in ["vifkit.1", "vifkit-plan.1"] {
+        write(
+            &d.join(format!("usr/share/man/man1/{stub}")),
+            ".TH stub\n",
+            0o644,
+        );
+    }
+    let root = d.display();
+    let out = hotplug(
+        "install",
+        &d,
+        &["--prefix", "/usr", "--bindir", bindir().to_str().unwrap()],
+    );
+    let log = succeeded(&out, "install --prefix /usr");
+    for stub in ["vifkit.1", "vifkit-plan.1"] {
+        let line = format!("remove {root}/usr/share/man/man1/{stub}");
+        assert!(log.lines().any(|l| l == line), "no {line:?} in:\n{log}");
+    }
+    for (_, place) in UNMANAGED {
+        assert_eq!(
+            mode_of(&d.join(format!("usr/lib/{place}"))),
+            0o644,
+            "{place}"
+        );
+    }
+    for (_, place) in man_pages() {
+        assert_eq!(mode_of(&d.join(format!("usr/share/man/{place}"))), 0o644);
+    }
+    assert!(!exists(&d.join("etc/NetworkManager")));
+    assert!(!exists(&d.join("usr/share/man/man1/vifkit.1")));
+
+    succeeded(
+        &hotplug("uninstall", &d, &["--prefix", "/usr"]),
+        "uninstall --prefix /usr",
+    );
+    // What is left is the directories that existed before the install (the stubs' man1).
+    let left: Vec<_> = snapshot(d.path(), &[]).into_keys().collect();
+    assert_eq!(
+        left,
+        ["usr", "usr/share", "usr/share/man", "usr/share/man/man1"]
+    );
+}
+
+#[test]
+fn install_warns_and_goes_on_when_vifkit_cannot_write_completions() {
     let d = scratch("noman");
     let bindir = d.join("bin");
     for name in &LIBEXEC_FILES[..8] {
@@ -259,10 +334,7 @@ fn install_warns_and_goes_on_when_vifkit_cannot_write_man_pages() {
     succeeded(&out, "install");
     let vifkit = bindir.join("vifkit");
     let vifkit = vifkit.display();
-    let mut expected = format!(
-        "install: warning: skipping man pages: {vifkit} man failed (no verb man); \
-         install a vifkit that has the man verb to get them\n"
-    );
+    let mut expected = String::new();
     for shell in ["bash", "zsh", "fish"] {
         expected.push_str(&format!(
             "install: warning: skipping {shell} completion: {vifkit} completions {shell} failed \
@@ -271,7 +343,10 @@ fn install_warns_and_goes_on_when_vifkit_cannot_write_man_pages() {
     }
     assert_eq!(text(&out.stderr), expected);
     assert!(exists(&dest.join("usr/local/libexec/vifkit/vifkit")));
-    assert!(!exists(&dest.join("usr/local/share")));
+    assert!(exists(&dest.join("usr/local/share/man")));
+    for dir in ["bash-completion", "zsh", "fish"] {
+        assert!(!exists(&dest.join("usr/local/share").join(dir)), "{dir}");
+    }
     succeeded(&hotplug("uninstall", &dest, &[]), "uninstall");
     assert_same(&Tree::new(), &snapshot(dest.path(), &[]), "uninstall");
 }
@@ -279,7 +354,7 @@ fn install_warns_and_goes_on_when_vifkit_cannot_write_man_pages() {
 #[test]
 fn uninstall_leaves_a_script_the_admin_replaced_and_restores_the_rest() {
     let d = scratch("replaced");
-    fake_originals(&d);
+    fake_originals(d.path());
     let before = snapshot(d.path(), &[]);
     let root = d.display();
     succeeded(

@@ -1,6 +1,9 @@
 //! The Debian package (hotplug/build-packages) in a throwaway dpkg root with a fake Xen
-//! package, and the SUSE spec's scriptlets against a throwaway /etc. Nothing here touches
-//! the real root: every path written is under a scratch directory removed at the end.
+//! package, the RPM (hotplug/vifkit.spec, rpmbuild) in a throwaway rpm root, and the SUSE
+//! spec's scriptlets against a throwaway /etc. Both packages are made of one build of the
+//! static binaries (install_support::release_bindir). Nothing here touches the real root:
+//! every path written is under a scratch directory removed at the end, and nothing is
+//! started or enabled (the maintainer scripts only divert or link Xen's scripts).
 
 mod common;
 mod install_support;
@@ -116,11 +119,13 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
         text(&version.stderr)
     );
     let work = scratch("deb");
+    let bindir = release_bindir();
 
     let started = Instant::now();
     let out = must(
         Command::new(Path::new(REPO).join("hotplug/build-packages"))
-            .args(["--output", work.join("out").to_str().unwrap()]),
+            .args(["--output", work.join("out").to_str().unwrap()])
+            .args(["--bindir", bindir.to_str().unwrap()]),
     );
     let deb = PathBuf::from(out.lines().last().expect("build-packages printed no path"));
     assert!(deb.is_file(), "no package at {}", deb.display());
@@ -148,8 +153,8 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
 
     must(dpkg(&root).arg("-i").arg(&deb));
 
-    // The layout: binaries in /usr/libexec/vifkit, /usr/sbin/vifkit, docs, man, completions;
-    // the udev rules only as documentation.
+    // The layout: binaries in /usr/libexec/vifkit, /usr/sbin/vifkit, docs, man, completions,
+    // the unmanaged-port files in /usr/lib; the opt-in udev rules only as documentation.
     let libexec = root.join("usr/libexec/vifkit");
     for name in LIBEXEC_FILES {
         assert_eq!(mode_of(&libexec.join(name)), 0o755, "{name}");
@@ -176,16 +181,38 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
             assert!(!contains(name, mark), "{name} contains the lab ({mark:?})");
         }
     }
+    for name in &LIBEXEC_FILES[..8] {
+        assert!(
+            fs::read(libexec.join(name)).unwrap() == fs::read(bindir.join(name)).unwrap(),
+            "{name} is not scripts/release-build's"
+        );
+    }
     assert_eq!(
         link_of(&root.join("usr/sbin/vifkit")),
         "../libexec/vifkit/vifkit"
     );
+    // cargo-deb compresses the man pages, as Debian's policy wants.
+    for (_, place) in man_pages() {
+        assert_eq!(
+            mode_of(&root.join(format!("usr/share/man/{place}.gz"))),
+            0o644,
+            "{place}"
+        );
+    }
+    for (source, place) in UNMANAGED {
+        let file = root.join("usr/lib").join(place);
+        assert_eq!(mode_of(&file), 0o644, "{place}");
+        assert!(
+            fs::read(&file).unwrap() == fs::read(Path::new(REPO).join(source)).unwrap(),
+            "{place} differs from {source}"
+        );
+    }
     for file in [
-        "usr/share/man/man1/vifkit.1.gz",
         "usr/share/bash-completion/completions/vifkit",
         "usr/share/zsh/vendor-completions/_vifkit",
         "usr/share/fish/vendor_completions.d/vifkit.fish",
         "usr/share/doc/vifkit/udev/60-vifkit-xen-backend.rules",
+        "usr/share/doc/vifkit/udev/61-vifkit-bridge-reattach.rules",
         "usr/share/doc/vifkit/examples/xl-guest.cfg.example",
         "usr/share/doc/vifkit/examples/vifkit.conf.example",
         "usr/share/doc/vifkit/copyright",
@@ -193,7 +220,20 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
     ] {
         assert_eq!(mode_of(&root.join(file)), 0o644, "{file}");
     }
-    for dir in ["lib/udev", "usr/lib/udev", "etc/udev"] {
+    for dir in ["lib/udev", "etc/udev"] {
+        assert!(!exists(&root.join(dir)), "the package installed {dir}");
+    }
+    let rules: Vec<_> = fs::read_dir(root.join("usr/lib/udev/rules.d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(rules, ["85-vifkit-unmanaged.rules"], "usr/lib/udev/rules.d");
+    assert!(
+        !exists(&root.join("usr/share/doc/vifkit/udev/85-vifkit-unmanaged.rules")),
+        "the installed udev rule is no documentation"
+    );
+    // Nothing to start: no unit, no init script.
+    for dir in ["lib/systemd/system", "usr/lib/systemd/system", "etc/init.d"] {
         assert!(!exists(&root.join(dir)), "the package installed {dir}");
     }
     let listed = must(dpkg(&root).args(["-L", "vifkit"]));
@@ -314,6 +354,200 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
 }
 
 // ---------------------------------------------------------------------------------------
+// The RPM, built by rpmbuild from the static binaries and installed in an rpm root of its own.
+
+/// `rpm` on the throwaway root. rpm runs the scriptlets chrooted into it, with its /bin/sh
+/// (a busybox, see below); dependencies are not installed there (the binaries are static).
+fn rpm(root: &Path) -> Command {
+    let mut cmd = Command::new("rpm");
+    cmd.arg(format!("--root={}", root.display()))
+        .args(["--dbpath", "/var/lib/rpm"]);
+    cmd
+}
+
+/// The GNU build id of an ELF64 file (its NT_GNU_BUILD_ID note): the same for a binary and
+/// its copy stripped by rpmbuild, different for another build.
+fn build_id(path: &Path) -> Vec<u8> {
+    let elf = fs::read(path).unwrap();
+    let u16_at = |at: usize| usize::from(u16::from_le_bytes([elf[at], elf[at + 1]]));
+    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap()) as usize;
+    let (phoff, size, count) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    const PT_NOTE: usize = 4;
+    const NT_GNU_BUILD_ID: usize = 3;
+    for header in (0..count).map(|i| phoff + i * size) {
+        if u32_at(header) != PT_NOTE {
+            continue;
+        }
+        let (mut at, end) = (
+            u64_at(header + 8),
+            u64_at(header + 8) + u64_at(header + 0x20),
+        );
+        while at + 12 <= end {
+            let (namesz, descsz, kind) = (u32_at(at), u32_at(at + 4), u32_at(at + 8));
+            let name = at + 12;
+            let desc = name + namesz.next_multiple_of(4);
+            if kind == NT_GNU_BUILD_ID && &elf[name..name + namesz] == b"GNU\0" {
+                return elf[desc..desc + descsz].to_vec();
+            }
+            at = desc + descsz.next_multiple_of(4);
+        }
+    }
+    panic!("{} has no GNU build id", path.display())
+}
+
+#[test]
+fn rpm_from_the_static_binaries_links_xen_scripts_while_installed_and_gives_them_back() {
+    let probe = Command::new("rpmbuild").arg("--version").output();
+    assert!(
+        probe.is_ok_and(|o| o.status.success()),
+        "rpmbuild is missing: install it with `apt-get install rpm` (scripts/test does)"
+    );
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "no /bin/busybox for the rpm root's /bin/sh: apt-get install busybox-static"
+    );
+    man_pages(); // before rpmbuild's less telling failure without them
+    let work = scratch("rpmbuild");
+    let bindir = release_bindir();
+
+    // The spec's prebuilt mode: no sources, no cargo; the tree's files and these binaries.
+    let started = Instant::now();
+    must(
+        Command::new("rpmbuild")
+            .args(["-bb", "--quiet"])
+            .arg("--define")
+            .arg(format!("_topdir {}", work.join("top").display()))
+            .arg("--define")
+            .arg(format!("vifkit_tree {REPO}"))
+            .arg("--define")
+            .arg(format!("vifkit_bindir {}", bindir.display()))
+            // openSUSE's; Debian's rpm agrees, but not every rpm does.
+            .args(["--define", "_libexecdir /usr/libexec"])
+            .arg(Path::new(REPO).join("hotplug/vifkit.spec")),
+    );
+    let built: Vec<_> = fs::read_dir(work.join("top/RPMS"))
+        .unwrap()
+        .flat_map(|arch| fs::read_dir(arch.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(built.len(), 1, "{built:?}");
+    let package = &built[0];
+    eprintln!("rpmbuild -bb: {:.1?}", started.elapsed());
+    let started = Instant::now();
+
+    // An empty rpm database, Xen's scripts and Debian's qemu-ifup, and a busybox as the
+    // shell and tools of the scriptlets.
+    let root = work.join("root");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "[", "test", "cp", "ln", "mv", "readlink", "rm"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    must(rpm(&root).arg("--initdb"));
+    fake_originals(&root);
+    // busybox's cp -a keeps whole seconds of a backup's mtime (coreutils' keeps all of it).
+    for file in ["etc/xen/scripts/vif-bridge", "etc/xen/scripts/vif-nat"] {
+        let file = fs::File::options()
+            .write(true)
+            .open(root.join(file))
+            .unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
+            .unwrap();
+    }
+    let skip = ["var", "bin"];
+    let before = snapshot(&root, &skip);
+
+    must(rpm(&root).args(["-i", "--nodeps"]).arg(package));
+
+    // The layout, as the Debian package's. The binaries are the ones scripts/release-build
+    // built, stripped once more by rpmbuild (same build id).
+    let libexec = root.join("usr/libexec/vifkit");
+    for name in LIBEXEC_FILES {
+        assert_eq!(mode_of(&libexec.join(name)), 0o755, "{name}");
+    }
+    for name in &LIBEXEC_FILES[..8] {
+        assert!(!has_interpreter(&libexec.join(name)), "{name} is dynamic");
+        assert_eq!(
+            build_id(&libexec.join(name)),
+            build_id(&bindir.join(name)),
+            "{name} is not scripts/release-build's"
+        );
+    }
+    assert_eq!(
+        link_of(&root.join("usr/sbin/vifkit")),
+        "../libexec/vifkit/vifkit"
+    );
+    // Compressed where the distribution's brp-compress works (Debian's needs bash as sh).
+    for (_, place) in man_pages() {
+        let page = root.join(format!("usr/share/man/{place}"));
+        let gz = root.join(format!("usr/share/man/{place}.gz"));
+        assert!(exists(&page) || exists(&gz), "{place}");
+    }
+    for (source, place) in UNMANAGED {
+        let file = root.join("usr/lib").join(place);
+        assert_eq!(mode_of(&file), 0o644, "{place}");
+        assert!(
+            fs::read(&file).unwrap() == fs::read(Path::new(REPO).join(source)).unwrap(),
+            "{place} differs from {source}"
+        );
+    }
+    for file in [
+        "usr/share/bash-completion/completions/vifkit",
+        "usr/share/doc/vifkit/README.md",
+        "usr/share/doc/vifkit/udev/60-vifkit-xen-backend.rules",
+        "usr/share/doc/vifkit/udev/61-vifkit-bridge-reattach.rules",
+        "usr/share/doc/vifkit/examples/xl-guest.cfg.example",
+        "usr/share/doc/vifkit/examples/vifkit.conf.example",
+    ] {
+        assert_eq!(mode_of(&root.join(file)), 0o644, "{file}");
+    }
+    for dir in ["lib/systemd/system", "usr/lib/systemd/system", "etc/init.d"] {
+        assert!(!exists(&root.join(dir)), "the package installed {dir}");
+    }
+    let verify = must(rpm(&root).args(["-V", "--nodeps", "vifkit"]));
+    assert_eq!(verify, "", "rpm -V vifkit");
+
+    // %post: Xen's scripts kept as *.vifkit-orig, vifkit linked in their place, also for the
+    // scripts that did not exist; qemu-ifup untouched.
+    let installed = snapshot(&root, &skip);
+    for name in XEN_SCRIPTS {
+        assert_eq!(
+            link_of(&root.join(format!("etc/xen/scripts/{name}"))),
+            format!("/usr/libexec/vifkit/{name}")
+        );
+    }
+    for name in ["vif-bridge", "vif-nat"] {
+        assert_eq!(
+            installed[&format!("etc/xen/scripts/{name}.vifkit-orig")],
+            before[&format!("etc/xen/scripts/{name}")],
+            "{name}.vifkit-orig"
+        );
+    }
+    assert_eq!(installed["etc/qemu-ifup"], before["etc/qemu-ifup"]);
+
+    // Erase: %preun puts Xen's scripts back, rpm removes every file. Only directories that
+    // no package owns here stay (usr/share/man/man8...: the filesystem package's elsewhere).
+    must(rpm(&root).args(["-e", "vifkit"]));
+    let files = |tree: Tree| -> Tree {
+        tree.into_iter()
+            .filter(|(_, node)| !matches!(node, Node::Dir { .. }))
+            .collect()
+    };
+    assert_same(
+        &files(before),
+        &files(snapshot(&root, &skip)),
+        "after rpm -e vifkit",
+    );
+    assert!(
+        !run(rpm(&root).args(["-q", "vifkit"])).status.success(),
+        "vifkit still known to rpm"
+    );
+    eprintln!("rpm install, verify and erase: {:.1?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------
 // The SUSE spec: parsed by rpmspec (no rpmbuild here), and its scriptlets run on a scratch /etc.
 
 /// The body of each scriptlet section (`%post`, `%preun`, `%triggerin -- xen-tools`...) of an
@@ -393,7 +627,7 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
     scriptlet(post, "1");
     assert_same(&Tree::new(), &snapshot(d.path(), &[]), "%post without Xen");
 
-    fake_originals(&d);
+    fake_originals(d.path());
     let before = snapshot(d.path(), &[]);
     scriptlet(post, "1");
     let installed = snapshot(d.path(), &[]);

@@ -1,5 +1,6 @@
-//! The opt-in rules under `udev/`, evaluated by the real `udevadm test` (Debian package
-//! `udev`) against real bridges, veths and taps in throwaway namespaces. Needs root.
+//! The rules under `udev/` (the opt-in ones and 85-vifkit-unmanaged.rules, which the packages
+//! install), evaluated by the real `udevadm test` (Debian package `udev`) against real
+//! bridges, veths and taps in throwaway namespaces. Needs root.
 //!
 //! `udevadm test` runs in `ip netns exec`, whose private mount namespace lets it see only
 //! our rules (a scratch directory bind-mounted on /etc/udev/rules.d, empty ones on the
@@ -13,9 +14,10 @@ use std::process::Command;
 
 use common::*;
 
-const OURS: [&str; 2] = [
+const OURS: [&str; 3] = [
     "60-vifkit-xen-backend.rules",
     "61-vifkit-bridge-reattach.rules",
+    "85-vifkit-unmanaged.rules",
 ];
 const REATTACH: &str = "/usr/local/libexec/vifkit/vifkit reattach";
 const VIF_SETUP_TAP: &str = "/etc/xen/scripts/vif-setup add type_if=tap";
@@ -140,7 +142,12 @@ fn ours() -> Vec<(&'static str, String)> {
 
 /// Our rules, with the parser finding nothing wrong in them.
 fn test_ours(ns: &Netns, action: &str, dev: &str) -> Event {
-    let event = udevadm_test(ns, &ours(), action, dev);
+    test_checked(ns, &ours(), action, dev)
+}
+
+/// `rules`, with the parser finding nothing wrong in them.
+fn test_checked(ns: &Netns, rules: &[(&str, String)], action: &str, dev: &str) -> Event {
+    let event = udevadm_test(ns, rules, action, dev);
     let problems = rule_problems(&event.stderr);
     assert!(
         problems.is_empty(),
@@ -209,6 +216,53 @@ fn a_qemu_dm_tap_runs_vif_setup_with_udev_call() {
     );
     let event = test_ours(&ns, "remove", "vif3.0-emu");
     assert!(event.runs().is_empty(), "{}", event.dump());
+}
+
+/// NetworkManager is kept off Xen's vifs, whatever their name, and off the emulated NICs'
+/// taps (`vifD.N-emu`, `NAME-emu`), and nothing else: not qemu's taps, veths or bridges.
+/// There is no netback here: a rule of the test's own gives `web` (a vif renamed by
+/// `vifname=web`) the ID_NET_DRIVER that 80-net-setup-link.rules reads from ethtool for a
+/// real vif, "vif".
+#[test]
+fn vifs_and_emulated_nic_taps_are_not_network_managers() {
+    let ns = rig("udnm");
+    ns.ip(&[
+        "link", "add", "web", "type", "veth", "peer", "name", "vif5.0",
+    ]);
+    ns.ip(&["tuntap", "add", "web-emu", "mode", "tap"]);
+    let mut rules = ours();
+    rules.push((
+        "80-test-netback.rules",
+        "SUBSYSTEM==\"net\", KERNEL==\"web\", ENV{ID_NET_DRIVER}=\"vif\"\n".to_owned(),
+    ));
+    for dev in ["web", "vif5.0", "vif3.0-emu", "web-emu"] {
+        for action in ["add", "change", "move"] {
+            let event = test_checked(&ns, &rules, action, dev);
+            assert_eq!(
+                event.property("NM_UNMANAGED"),
+                Some("1"),
+                "{dev} {action}\n{}",
+                event.dump()
+            );
+        }
+        // A port going away is nobody's business.
+        let event = test_checked(&ns, &rules, "remove", dev);
+        assert_eq!(
+            event.property("NM_UNMANAGED"),
+            None,
+            "{dev}\n{}",
+            event.dump()
+        );
+    }
+    for dev in ["tap0", "ve0", "ve1", "br0", "lo"] {
+        let event = test_checked(&ns, &rules, "add", dev);
+        assert_eq!(
+            event.property("NM_UNMANAGED"),
+            None,
+            "{dev}\n{}",
+            event.dump()
+        );
+    }
 }
 
 /// The rule line names the program by the path the installer may rewrite with sed.

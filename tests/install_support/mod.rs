@@ -9,9 +9,11 @@ use std::hash::{DefaultHasher, Hasher};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Instant;
 
-use crate::common::run;
 pub use crate::common::{Scratch, scratch};
+use crate::common::{must, run};
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub const XEN_SCRIPTS: [&str; 5] = [
@@ -32,6 +34,52 @@ pub const LIBEXEC_FILES: [&str; 9] = [
     "vifkit",
     "vif-setup",
 ];
+
+/// What keeps NetworkManager and systemd-networkd off vifkit's ports: (the file in this tree,
+/// its path under /usr/lib, where the packages put it, or /etc, where hotplug/install does
+/// for any prefix but /usr).
+pub const UNMANAGED: [(&str, &str); 4] = [
+    (
+        "hotplug/unmanaged/vifkit-unmanaged.conf",
+        "NetworkManager/conf.d/vifkit-unmanaged.conf",
+    ),
+    (
+        "udev/85-vifkit-unmanaged.rules",
+        "udev/rules.d/85-vifkit-unmanaged.rules",
+    ),
+    (
+        "hotplug/unmanaged/05-vifkit-unmanaged-driver.network",
+        "systemd/network/05-vifkit-unmanaged-driver.network",
+    ),
+    (
+        "hotplug/unmanaged/05-vifkit-unmanaged-names.network",
+        "systemd/network/05-vifkit-unmanaged-names.network",
+    ),
+];
+
+/// This tree's manual pages, man/*.8 and man/*.5, each with its place under share/man
+/// (`man8/vif-bridge.8`); there must be some.
+pub fn man_pages() -> Vec<(PathBuf, String)> {
+    let dir = Path::new(REPO).join("man");
+    let mut pages: Vec<_> = fs::read_dir(&dir)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    pages.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("5" | "8")));
+    pages.sort();
+    assert!(
+        !pages.is_empty(),
+        "no manual page (*.8, *.5) in {}: the packages and hotplug/install ship them",
+        dir.display()
+    );
+    pages
+        .into_iter()
+        .map(|page| {
+            let name = page.file_name().unwrap().to_str().unwrap().to_owned();
+            let section = name.rsplit('.').next().unwrap().to_owned();
+            (page, format!("man{section}/{name}"))
+        })
+        .collect()
+}
 
 /// One entry of a tree as the tests compare it: type, mode, owner, content and file mtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +192,24 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The static release binaries the packages ship: scripts/release-build's output, built once
+/// per test process by whichever test asks first while the others wait. (Its cargo build is
+/// also a no-op when the same tree built them before: the flags never change.)
+pub fn release_bindir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let started = Instant::now();
+        let out = must(Command::new(Path::new(REPO).join("scripts/release-build")).arg("--bins"));
+        let dir = PathBuf::from(
+            out.lines()
+                .last()
+                .expect("release-build printed no directory"),
+        );
+        eprintln!("scripts/release-build --bins: {:.1?}", started.elapsed());
+        dir
+    })
+}
+
 /// The debug binaries of this test run: the seven binaries hotplug/install expects.
 pub fn bindir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_vifkit"))
@@ -171,7 +237,7 @@ pub fn succeeded(out: &Output, what: &str) -> String {
 
 /// Xen's scripts as a host has them before vifkit: vif-bridge and vif-nat, no vif-route
 /// (nor SUSE's vif-route-ifup), and Debian's /etc/qemu-ifup without qemu-ifdown.
-pub fn fake_originals(root: &Scratch) {
+pub fn fake_originals(root: &Path) {
     write(
         &root.join("etc/xen/scripts/vif-bridge"),
         "#!/bin/bash\n# Xen's vif-bridge\n",
