@@ -228,9 +228,10 @@ fn check_says_when_networkmanager_manages_the_port() {
     assert_eq!(
         stdout(&out),
         "drift: NetworkManager manages vif3.0 (state 100 (connected)) and may change it behind \
-         vifkit's back: vifkit ships /usr/lib/NetworkManager/conf.d/vifkit-unmanaged.conf to keep \
-         NetworkManager off its ports; install it (a port it does not match needs an \
-         unmanaged-devices entry of its own) and run `systemctl reload NetworkManager`\n"
+         vifkit's back: vifkit's drop-in /usr/lib/NetworkManager/conf.d/vifkit-unmanaged.conf \
+         (/etc/NetworkManager/conf.d with hotplug/install) keeps NetworkManager off its ports; \
+         install it (a port it does not match needs an unmanaged-devices entry of its own) and \
+         run `systemctl reload NetworkManager`\n"
     );
     assert_eq!(asked(), "C -t -f GENERAL.STATE device show vif3.0\n");
 

@@ -68,9 +68,9 @@ pub fn manages(port: &IfName) -> Option<String> {
 fn line(port: &IfName, state: &str) -> String {
     format!(
         "NetworkManager manages {port} (state {state}) and may change it behind vifkit's back: \
-         vifkit ships {DROP_IN} to keep NetworkManager off its ports; install it (a port it \
-         does not match needs an unmanaged-devices entry of its own) and run \
-         `systemctl reload NetworkManager`"
+         vifkit's drop-in {DROP_IN} (/etc/NetworkManager/conf.d with hotplug/install) keeps \
+         NetworkManager off its ports; install it (a port it does not match needs an \
+         unmanaged-devices entry of its own) and run `systemctl reload NetworkManager`"
     )
 }
 
@@ -179,9 +179,10 @@ mod tests {
         assert_eq!(
             line(&port, "100 (connected)"),
             "NetworkManager manages vif3.0 (state 100 (connected)) and may change it behind \
-             vifkit's back: vifkit ships /usr/lib/NetworkManager/conf.d/vifkit-unmanaged.conf \
-             to keep NetworkManager off its ports; install it (a port it does not match needs \
-             an unmanaged-devices entry of its own) and run `systemctl reload NetworkManager`"
+             vifkit's back: vifkit's drop-in /usr/lib/NetworkManager/conf.d/vifkit-unmanaged.conf \
+             (/etc/NetworkManager/conf.d with hotplug/install) keeps NetworkManager off its \
+             ports; install it (a port it does not match needs an unmanaged-devices entry of \
+             its own) and run `systemctl reload NetworkManager`"
         );
     }
 
