@@ -7,7 +7,7 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -90,7 +90,6 @@ pub fn run_bounded(command: &mut Command, what: &str, until: Instant) -> Result<
         .process_group(0)
         .spawn()
         .with_context(|| format!("start {what}"))?;
-    let group = Pid::from_raw(child.id() as i32);
     let mut stderr = child.stderr.take().expect("piped stderr");
     let (sender, text) = mpsc::channel();
     std::thread::spawn(move || {
@@ -101,21 +100,12 @@ pub fn run_bounded(command: &mut Command, what: &str, until: Instant) -> Result<
             }
         }
     });
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= until {
-            let _ = killpg(group, Signal::SIGKILL);
-            let _ = child.wait();
-            let output = collect(&text, Instant::now() + STDERR_GRACE);
-            log_lines(what, &output);
-            bail!("{what} did not finish in time: killed it and its process group");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let status = wait_or_kill_group(&mut child, until);
     let output = collect(&text, Instant::now() + STDERR_GRACE);
     log_lines(what, &output);
+    let Some(status) = status? else {
+        bail!("{what} did not finish in time: killed it and its process group");
+    };
     if !status.success() {
         let last = output.lines().last().unwrap_or("").trim();
         match status.code() {
@@ -125,6 +115,23 @@ pub fn run_bounded(command: &mut Command, what: &str, until: Instant) -> Result<
         }
     }
     Ok(())
+}
+
+/// Waits for a child that leads its own process group (`process_group(0)`) until `until`;
+/// then kills the whole group, reaps the child and gives None.
+pub fn wait_or_kill_group(child: &mut Child, until: Instant) -> Result<Option<ExitStatus>> {
+    let group = Pid::from_raw(child.id() as i32);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= until {
+            let _ = killpg(group, Signal::SIGKILL);
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// What the child wrote to stderr until the pipe closed, or until `until`.

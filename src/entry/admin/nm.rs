@@ -13,9 +13,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 
+use crate::apply::hooks::wait_or_kill_group;
 use crate::sys::deadline;
 use crate::types::names::IfName;
 
@@ -117,7 +116,6 @@ fn ask(program: &Path, args: &[&str], until: Instant) -> Result<(i32, String)> {
         .process_group(0)
         .spawn()
         .with_context(|| format!("start {what}"))?;
-    let group = Pid::from_raw(child.id() as i32);
     let mut stdout = child.stdout.take().context("no stdout pipe")?;
     let (sender, output) = mpsc::channel();
     std::thread::spawn(move || {
@@ -126,16 +124,8 @@ fn ask(program: &Path, args: &[&str], until: Instant) -> Result<(i32, String)> {
         let _ = stdout.read_to_end(&mut text);
         let _ = sender.send(text);
     });
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= until {
-            let _ = killpg(group, Signal::SIGKILL);
-            let _ = child.wait();
-            bail!("{what} did not answer in time: killed it");
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    let Some(status) = wait_or_kill_group(&mut child, until)? else {
+        bail!("{what} did not answer in time: killed it");
     };
     let text = output.recv_timeout(OUTPUT_GRACE).unwrap_or_default();
     let Some(code) = status.code() else {
