@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod logging;
 mod qemu;
+mod registration;
 mod usage;
 mod xen;
 

@@ -10,6 +10,7 @@ use super::{block_on_with_deadline, execute, failure, require_net_admin, start_r
 use crate::apply::gather::gather;
 use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
+use crate::entry::registration::Registration;
 use crate::input::config::{Config, PortRule};
 use crate::planning::ensure::link_ref;
 use crate::planning::modes::antispoof::{self, Guest};
@@ -47,20 +48,28 @@ pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
     let dry_run = std::env::var("VIFKIT_DRY_RUN").is_ok_and(|v| v == "1");
     let result = parsed.and_then(|(tap, bridge)| {
         require_net_admin()?;
+        let registration = (!dry_run).then(|| Registration::begin(deadline)).flatten();
+        let attach = direction == TapDirection::Up;
+        if let (Some(registration), false) = (&registration, attach) {
+            registration.forget(&[&tap]);
+        }
         block_on_with_deadline(deadline, async {
             let netlink = Netlink::connect()?;
             let plan = match direction {
                 TapDirection::Up => plan_up(&netlink, &tap, bridge.as_deref()).await?,
                 TapDirection::Down => plan_down(&netlink, &tap, bridge.as_deref()).await?,
             };
-            let attach = direction == TapDirection::Up;
             let runner = SystemRunner {
                 netlink: &netlink,
                 xenstore: None,
                 deadline,
                 attach,
             };
-            execute(&plan, runner, dry_run).await
+            execute(&plan, runner, dry_run).await?;
+            if let (Some(registration), true) = (&registration, attach) {
+                registration.record(&netlink, &tap, bridge.as_deref()).await;
+            }
+            Ok(())
         })
     });
     match result {

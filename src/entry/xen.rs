@@ -11,6 +11,7 @@ use super::{block_on_with_deadline, execute, failure, require_net_admin, start_r
 use crate::apply::gather::gather;
 use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
+use crate::entry::registration::Registration;
 use crate::input::backend::{Backend, BackendKeys};
 use crate::input::config::Config;
 use crate::input::invocation::{Command, Parsed, XenCall, log_subject, parse_xen_call};
@@ -26,6 +27,7 @@ use crate::planning::modes::{Attach, Mode};
 use crate::planning::plan::{Phase, Plan, Step};
 use crate::sys::rtnl::Netlink;
 use crate::sys::xenstore::Client;
+use crate::types::names::IfName;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XenScript {
@@ -122,8 +124,12 @@ async fn run_mode(
     deadline: Instant,
     dry_run: bool,
 ) -> Result<()> {
+    let registration = (!dry_run).then(|| Registration::begin(deadline)).flatten();
     let netlink = Netlink::connect()?;
-    let mut plan = plan_call(mode, call, xs, &netlink).await?;
+    let (mut plan, name) = plan_port(mode, call, xs, &netlink).await?;
+    if let (Some(registration), false) = (&registration, call.command.is_attach()) {
+        registration.forget(&[&name, &call.dev]);
+    }
     // netback waits for `connected` (CONTRACT 2.3), written last, after the hooks, as
     // upstream's `success`: as the attach's last step, a failure to write it (xenstore out
     // of time) undoes the attach like any other. A dry run prints the plan without it.
@@ -142,17 +148,31 @@ async fn run_mode(
         deadline,
         attach: call.command.is_attach(),
     };
-    execute(&plan, runner, dry_run).await
+    execute(&plan, runner, dry_run).await?;
+    if let (Some(registration), true) = (&registration, call.command.is_attach()) {
+        registration.record(&netlink, &name, None).await;
+    }
+    Ok(())
 }
 
 /// Offline with xenstore out of reach: what the kernel name alone allows, the link found by
 /// that name or by the alias our rename left on it.
 async fn detach_without_xenstore(call: &XenCall, deadline: Instant, dry_run: bool) -> Result<()> {
+    let registration = (!dry_run).then(|| Registration::begin(deadline)).flatten();
     let netlink = Netlink::connect()?;
     let found = match netlink.link(&call.dev).await? {
         Some(link) => Some(link),
         None => netlink.link_by_alias(call.dev.as_str()).await?,
     };
+    if let Some(registration) = &registration {
+        let renamed = found.as_ref().map(|link| &link.name);
+        registration.forget(
+            &[Some(&call.dev), renamed]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        );
+    }
     let plan = plan_detach_without_xenstore(found.as_ref(), &call.dev)?;
     let runner = SystemRunner {
         netlink: &netlink,
@@ -170,6 +190,17 @@ pub async fn plan_call(
     xs: &mut Client,
     netlink: &Netlink,
 ) -> Result<Plan> {
+    Ok(plan_port(script, call, xs, netlink).await?.0)
+}
+
+/// [`plan_call`], and the name the port has once online ran (its `vifname`, else the
+/// kernel's; an `-emu` tap's with the suffix).
+async fn plan_port(
+    script: XenScript,
+    call: &XenCall,
+    xs: &mut Client,
+    netlink: &Netlink,
+) -> Result<(Plan, IfName)> {
     let keys = BackendKeys::read(xs, &call.backend)?;
     let backend = Backend::parse(call, keys)?;
     let mut port = XenPort::new(call.clone(), backend)?.with_hook_dir(hook_dir_from_env());
@@ -188,7 +219,7 @@ pub async fn plan_call(
     let Some(config) = config else {
         let mut plan = mode.detach(&port, &kernel)?;
         antispoof::add_to_detach(&mut plan, &port.name);
-        return Ok(plan);
+        return Ok((plan, port.name));
     };
     let Attach {
         mut plan,
@@ -203,7 +234,7 @@ pub async fn plan_call(
         address_source: "ip= in the vif configuration",
     };
     antispoof::add_to_attach(&mut plan, &guest, &kernel)?;
-    Ok(plan)
+    Ok((plan, port.name))
 }
 
 /// The script's mode with what it reads besides the port: the vif's `[port]` section, the

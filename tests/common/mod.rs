@@ -154,6 +154,11 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // The records vifkit's runs left for a watcher go with the namespace.
+        let bound = PathBuf::from(format!("/run/netns/{}", self.name));
+        if let Ok(dir) = vifkit::sys::rundir::RunDir::of_namespace(&bound) {
+            dir.remove();
+        }
         let _ = run(Command::new("ip").args(["netns", "del", &self.name]));
     }
 }

@@ -196,6 +196,11 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // The records vifkit's runs left for a watcher go with the namespace.
+        let bound = std::path::PathBuf::from(format!("/run/netns/{}", self.name));
+        if let Ok(run) = crate::sys::rundir::RunDir::of_namespace(&bound) {
+            run.remove();
+        }
         // A second Ctrl-C during clean-up must not kill the clean-up.
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
