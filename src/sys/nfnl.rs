@@ -156,6 +156,22 @@ pub fn messages(buf: &[u8]) -> impl Iterator<Item = io::Result<Message<'_>>> {
     })
 }
 
+/// The value of the first attribute of `kind` among `attrs`; None past a malformed one.
+pub fn attribute(attrs: &[u8], kind: u16) -> Option<&[u8]> {
+    // Nested and byte-order flags (NLA_F_NESTED, NLA_F_NET_BYTEORDER) are not the type.
+    const NLA_TYPE_MASK: u16 = 0x3fff;
+    let mut rest = attrs;
+    while rest.len() >= 4 {
+        let len = usize::from(ne_u16(rest, 0)?);
+        let value = rest.get(4..len)?;
+        if ne_u16(rest, 2)? & NLA_TYPE_MASK == kind {
+            return Some(value);
+        }
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    None
+}
+
 pub fn ne_u16(buf: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(buf.get(at..at + 2)?.try_into().ok()?))
 }

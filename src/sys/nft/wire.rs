@@ -85,7 +85,6 @@ const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_APPEND: u16 = 0x800;
 const NLA_F_NESTED: u16 = 0x8000;
-const NLA_F_NET_BYTEORDER: u16 = 0x4000;
 const NFT_REG_VERDICT: u32 = 0;
 const NFT_REG_1: u32 = 1;
 const NFT_CMP_EQ: u32 = 0;
@@ -403,20 +402,7 @@ pub fn comment_of(payload: &[u8], kind: u16) -> String {
     String::new()
 }
 
-/// The value of the first attribute of `kind` among `attrs`; None past a malformed one.
-pub(super) fn attribute(attrs: &[u8], kind: u16) -> Option<&[u8]> {
-    const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
-    let mut rest = attrs;
-    while rest.len() >= 4 {
-        let len = usize::from(nfnl::ne_u16(rest, 0)?);
-        let value = rest.get(4..len)?;
-        if nfnl::ne_u16(rest, 2)? & NLA_TYPE_MASK == kind {
-            return Some(value);
-        }
-        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
-    }
-    None
-}
+pub(super) use crate::sys::nfnl::attribute;
 
 use crate::sys::nfnl;
 

@@ -163,7 +163,7 @@ impl Netlink {
     }
 
     /// Every link (a dump).
-    async fn links(&self) -> Result<Vec<Link>> {
+    pub async fn links(&self) -> Result<Vec<Link>> {
         let request = RouteNetlinkMessage::GetLink(LinkMessage::default());
         let messages = self.dump(request).await.context("list links")?;
         messages
