@@ -126,7 +126,11 @@ impl Host {
 fn parse(out: &Output) -> Vec<Value> {
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("status --json printed no JSON ({e}): {}", stdout(out)));
-    v.as_array().expect("a JSON array").clone()
+    assert_eq!(v["watcher"]["running"], false, "no watcher runs here");
+    v["ports"]
+        .as_array()
+        .expect("a JSON array of ports")
+        .clone()
 }
 
 fn by_name<'a>(ports: &'a [Value], name: &str) -> &'a Value {
@@ -162,6 +166,7 @@ xen2.0      2         nat          eth0           192.168.1.10                  
 vif3.0      web (3)   bridge       xenbr0         198.51.100.10                    on      connected  ok
 vif3.0-emu  web (3)   bridge       xenbr0         198.51.100.10                    on      connected  ok
 tap0        tap       tap-bridged  xenbr0         198.51.100.20                    on      -          ok
+watcher: not running (vifkit-watch.service)
 "
     );
 
@@ -290,11 +295,12 @@ fn no_ports_is_one_line_and_success() {
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
-        "no port vifkit manages: no Xen vif in /local/domain/0/backend/vif runs one of its scripts, and no tap was plugged by it\n"
+        "no port vifkit manages: no Xen vif in /local/domain/0/backend/vif runs one of its scripts, and no tap was plugged by it\nwatcher: not running (vifkit-watch.service)\n"
     );
     let out = status(&["--json"]);
     assert_ok(&out);
-    assert_eq!(stdout(&out), "[]\n");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, json!({"watcher": {"running": false}, "ports": []}));
 }
 
 #[test]

@@ -70,6 +70,15 @@ enum Verb {
         #[arg(long, conflicts_with = "name")]
         all: bool,
     },
+    /// Stay running and repair vifkit's ports as soon as the host changes under them (a
+    /// bridge recreated, an uplink down and up, `nft flush ruleset`), as `reattach` would;
+    /// for systemd (vifkit-watch.service). Logs one line per repair.
+    Watch {
+        /// Bytes of receive queue for each notification socket; when a burst overflows it,
+        /// every port is checked again.
+        #[arg(long, default_value_t = vifkit::entry::admin::QUEUE_BYTES)]
+        queue_bytes: usize,
+    },
     /// Print the shell completion script.
     Completions { shell: Shell },
 }
@@ -89,7 +98,12 @@ impl Verb {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    vifkit::entry::logging::init("vifkit", false);
+    // The watcher logs a line per repair, not each step of it.
+    let default_filter = match cli.command {
+        Verb::Watch { .. } => "info,vifkit::apply=warn",
+        _ => "info",
+    };
+    vifkit::entry::logging::init_with_default("vifkit", false, default_filter);
     let result = match cli.command.touches_the_network() {
         true => vifkit::entry::require_net_admin(),
         false => Ok(()),
@@ -127,6 +141,7 @@ fn main() -> ExitCode {
                 n => anyhow::bail!("{n} port(s) could not be reattached"),
             })
         }
+        Verb::Watch { queue_bytes } => vifkit::entry::admin::watch(queue_bytes),
         Verb::Completions { shell } => {
             // Into a buffer first: the generator panics on a closed pipe (`| head`).
             let mut script = Vec::new();

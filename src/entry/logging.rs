@@ -44,10 +44,19 @@ pub fn init(tag: &str, xen_log: bool) {
     init_for_port(tag, xen_log, None);
 }
 
+/// [`init`] with another default filter than `info` (`VIFKIT_LOG` still wins).
+pub fn init_with_default(tag: &str, xen_log: bool, default_filter: &str) {
+    install(tag, xen_log, None, default_filter);
+}
+
 /// [`init`] for a hotplug run about `port` (`vif3.0`, `tap0`): each record names it first,
 /// `vif3.0: MESSAGE`, in every sink, since many runs share them (xl's log of a guest with
 /// several vifs, syslog, xen-hotplug.log).
 pub fn init_for_port(tag: &str, xen_log: bool, port: Option<&str>) {
+    install(tag, xen_log, port, "info");
+}
+
+fn install(tag: &str, xen_log: bool, port: Option<&str>, default_filter: &str) {
     let mut skipped = Vec::new();
     let syslog = Syslog::connect(SYSLOG_SOCKET)
         .map_err(|err| skipped.push(format!("no syslog at {SYSLOG_SOCKET}: {err}")))
@@ -61,7 +70,7 @@ pub fn init_for_port(tag: &str, xen_log: bool, port: Option<&str>) {
                 .ok()
         })
         .flatten();
-    let spec = std::env::var("VIFKIT_LOG").unwrap_or_else(|_| "info".to_owned());
+    let spec = std::env::var("VIFKIT_LOG").unwrap_or_else(|_| default_filter.to_owned());
     let logger = HotplugLogger {
         tag: tag.to_owned(),
         port: port.map(str::to_owned),

@@ -3,7 +3,8 @@
 //! CHECK, plus what the host does to the port's traffic), `status` (every port vifkit
 //! manages, one line each, with check's verdict) and `reattach` (ports re-plugged after the
 //! host changed under them: a bridge recreated, an uplink's proxy entries or vifkit's nft
-//! tables gone).
+//! tables gone), and `watch`, the daemon that does what `reattach` does as soon as the host
+//! changes.
 //!
 //! A Xen port is found through dom0's backend directory (by `vifname` or kernel name,
 //! `-emu` taps included) and planned by the mode its `script` key names; any other name
@@ -14,16 +15,20 @@ mod nm;
 mod ports;
 mod reattach;
 mod status;
+mod watch;
+mod watch_triggers;
 
 use anyhow::{Result, bail};
 
 pub use check::check;
 pub use reattach::{Scope, reattach};
 pub use status::status;
+pub use watch::{QUEUE_BYTES, Watcher, watch};
 
 use crate::entry::{block_on_with_deadline, plan_tap_up, plan_xen_call, start_run};
 use crate::planning::plan::Plan;
 use crate::sys::rtnl::{Link, Netlink};
+use crate::sys::rundir::RunDir;
 use crate::sys::xenstore::Client;
 use crate::types::names::{IfName, VifId};
 use ports::{BACKENDS, xen_ports};
@@ -59,10 +64,21 @@ async fn plan_for(dev: &IfName, xs: Option<&mut Client>, netlink: &Netlink) -> R
         Some(_) => {}
     }
     Ok(Planned {
-        plan: plan_tap_up(netlink, dev, None).await?,
+        plan: plan_tap_up(netlink, dev, tap_argument(dev).as_deref()).await?,
         name: dev.clone(),
         backend: None,
     })
+}
+
+/// The bridge argument qemu-ifup was given for `tap` when it plugged it (`qemu-ifup tap0
+/// br0`), as its record in the run directory keeps it; None without one.
+fn tap_argument(tap: &IfName) -> Option<String> {
+    let records = RunDir::here().and_then(|run| run.records()).ok()?;
+    records
+        .into_iter()
+        .find(|(name, _)| name == tap)?
+        .1
+        .argument
 }
 
 /// A tap, as qemu creates one (`-netdev tap`): a tun/tap link with a MAC address (a layer-3

@@ -6,13 +6,16 @@
 //! purge: the guest is running and its flows are its own. The planners are ensures, so only
 //! what is missing is redone.
 
+use std::time::Instant;
+
 use anyhow::{Context, Result, bail};
 
 use super::ports::{Backend, xen_ports};
+use super::tap_argument;
 use crate::apply::gather::gather;
 use crate::apply::runner::SystemRunner;
 use crate::entry::{
-    XenScript, attach, block_on_with_deadline, plan_tap_up, plan_xen_call, start_run,
+    DEADLINE, XenScript, attach, block_on_with_deadline, plan_tap_up, plan_xen_call, start_run,
 };
 use crate::input::config::{Config, PortRule};
 use crate::input::sysconfig;
@@ -20,6 +23,7 @@ use crate::planning::ensure;
 use crate::planning::modes::route_ifup;
 use crate::planning::needs::Needs;
 use crate::planning::plan::Step;
+use crate::sys::deadline;
 use crate::sys::rtnl::Netlink;
 use crate::sys::xenstore::Client;
 use crate::types::bridge_word::BridgeWord;
@@ -38,7 +42,7 @@ pub enum Scope<'a> {
 }
 
 /// How a port depends on the host's other links.
-enum Role {
+pub(super) enum Role {
     /// On the bridge its word names.
     Bridged(String),
     /// Routed or NAT, by the uplink rule: `netdev` (`gatewaydev`, a tap's `uplink =`), else
@@ -48,7 +52,7 @@ enum Role {
     RouteIfup,
 }
 
-struct Candidate {
+pub(super) struct Candidate {
     name: IfName,
     xen: Option<Backend>,
     role: Role,
@@ -106,28 +110,17 @@ pub fn reattach(scope: Scope<'_>) -> Result<usize> {
             if netlink.link(&name).await?.is_none() {
                 continue; // its guest is gone or not yet up: hotplug will see to it
             }
-            let result = async {
-                let mut plan = match &xen {
-                    Some(port) => {
-                        let xs = xs.as_mut().context("no xenstore connection")?;
-                        plan_xen_call(port.mode, &port.call, xs, &netlink).await?
-                    }
-                    None => plan_tap_up(&netlink, &name, None).await?,
-                };
-                plan.retain(|s| !matches!(s, Step::RunHooks(_) | Step::PurgeConntrack { .. }));
-                let changes = plan.iter().filter(|s| !routine(s)).count();
-                let runner = SystemRunner {
-                    netlink: &netlink,
-                    xenstore: xs.as_mut(),
-                    deadline,
-                    attach: true,
-                };
-                attach(&plan, runner).await?;
-                anyhow::Ok(changes)
-            }
+            let argument = tap_argument(&name);
+            let result = repair_port(
+                &name,
+                xen.as_ref(),
+                argument.as_deref(),
+                xs.as_mut(),
+                &netlink,
+            )
             .await;
             match result {
-                Ok(0) => println!("{name}: already in place"),
+                Ok(changes) if changes.is_empty() => println!("{name}: already in place"),
                 Ok(_) => println!("{name}: reattached"),
                 Err(err) => {
                     failed += 1;
@@ -139,6 +132,45 @@ pub fn reattach(scope: Scope<'_>) -> Result<usize> {
     })
 }
 
+/// Re-plugs one port: plans it as online would now (a Xen port from its backend, a tap from
+/// vifkit.conf and the bridge `argument` qemu-ifup was given), minus the hooks and the
+/// conntrack purge (the guest runs, its flows are its own), and applies the plan if it
+/// changes anything. Returns the changes made, one line each (none: it was in place).
+pub(super) async fn repair_port(
+    name: &IfName,
+    xen: Option<&Backend>,
+    argument: Option<&str>,
+    mut xs: Option<&mut Client>,
+    netlink: &Netlink,
+) -> Result<Vec<String>> {
+    let mut plan = match xen {
+        Some(port) => {
+            let xs = xs.as_deref_mut().context("no xenstore connection")?;
+            plan_xen_call(port.mode, &port.call, xs, netlink).await?
+        }
+        None => plan_tap_up(netlink, name, argument).await?,
+    };
+    plan.retain(|s| !matches!(s, Step::RunHooks(_) | Step::PurgeConntrack { .. }));
+    let changes: Vec<String> = plan
+        .iter()
+        .filter(|s| !routine(s))
+        .map(Step::to_string)
+        .collect();
+    // A plan of routine steps only would change nothing, but its writes would wake the
+    // watcher again: it is not applied.
+    if changes.is_empty() {
+        return Ok(changes);
+    }
+    let runner = SystemRunner {
+        netlink,
+        xenstore: xs,
+        deadline: deadline::get().unwrap_or_else(|| Instant::now() + DEADLINE),
+        attach: true,
+    };
+    attach(&plan, runner).await?;
+    Ok(changes)
+}
+
 /// Every port vifkit plugged that may need re-plugging: Xen ports that are online (vifs,
 /// then their `-emu` taps), then the taps whose `vifkit.conf` rule names a bridge or routes.
 async fn candidates(
@@ -148,13 +180,8 @@ async fn candidates(
 ) -> Result<Vec<Candidate>> {
     let mut found = vec![];
     for port in xs.map(xen_ports).transpose()?.unwrap_or_default() {
-        let role = match port.mode {
-            XenScript::Bridge | XenScript::OpenVswitch => match &port.bridge {
-                Some(word) => Role::Bridged(word.clone()),
-                None => continue,
-            },
-            XenScript::Route | XenScript::Nat => Role::Routed(port.call.overrides.netdev.clone()),
-            XenScript::RouteIfup => Role::RouteIfup,
+        let Some(role) = xen_role(&port) else {
+            continue;
         };
         if port.online {
             found.push(Candidate {
@@ -168,12 +195,8 @@ async fn candidates(
         if found.iter().any(|c| c.name == tap) {
             continue;
         }
-        let role = match config.rule_for(&tap) {
-            Some(PortRule {
-                bridge: Some(word), ..
-            }) => Role::Bridged(word.as_str().to_owned()),
-            Some(rule) if !rule.route.is_empty() => Role::Routed(rule.uplink.clone()),
-            _ => continue,
+        let Some(role) = tap_role(config.rule_for(&tap), tap_argument(&tap).as_deref()) else {
+            continue;
         };
         found.push(Candidate {
             name: tap,
@@ -184,8 +207,34 @@ async fn candidates(
     Ok(found)
 }
 
+/// How a Xen port depends on other links; None for a bridged port without a bridge key.
+pub(super) fn xen_role(port: &Backend) -> Option<Role> {
+    Some(match port.mode {
+        XenScript::Bridge | XenScript::OpenVswitch => Role::Bridged(port.bridge.clone()?),
+        XenScript::Route | XenScript::Nat => Role::Routed(port.call.overrides.netdev.clone()),
+        XenScript::RouteIfup => Role::RouteIfup,
+    })
+}
+
+/// How a tap depends on other links, from its vifkit.conf rule and the bridge `argument`
+/// qemu-ifup was given; None when neither names a bridge or routes (qemu-ifup then picks
+/// the bridge of the default route, which only a bridge's name can select).
+pub(super) fn tap_role(rule: Option<&PortRule>, argument: Option<&str>) -> Option<Role> {
+    match (argument, rule) {
+        (Some(word), _) => Some(Role::Bridged(word.to_owned())),
+        (
+            None,
+            Some(PortRule {
+                bridge: Some(word), ..
+            }),
+        ) => Some(Role::Bridged(word.as_str().to_owned())),
+        (None, Some(rule)) if !rule.route.is_empty() => Some(Role::Routed(rule.uplink.clone())),
+        _ => None,
+    }
+}
+
 /// Whether a bridge word (`br0`, `br0.10`, `br0.10:20`) puts its port on `name`.
-fn names_bridge(word: &str, name: &IfName) -> bool {
+pub(super) fn names_bridge(word: &str, name: &IfName) -> bool {
     word == name.as_str()
         || BridgeWord::parse(word)
             .is_ok_and(|w| w.link_name() == name || w.tagged().is_ok_and(|t| &t.bridge == name))
@@ -194,7 +243,11 @@ fn names_bridge(word: &str, name: &IfName) -> bool {
 /// Whether a routed or NAT port with this `netdev` leaves by `uplink`: it names it, or it
 /// names none and `uplink` carries a default route (of either family) or is what the
 /// planners' uplink rule picks.
-async fn uses_uplink(netdev: Option<&str>, uplink: &IfName, netlink: &Netlink) -> Result<bool> {
+pub(super) async fn uses_uplink(
+    netdev: Option<&str>,
+    uplink: &IfName,
+    netlink: &Netlink,
+) -> Result<bool> {
     if let Some(netdev) = netdev.filter(|n| !n.is_empty()) {
         return Ok(netdev == uplink.as_str());
     }
@@ -221,7 +274,7 @@ async fn uses_uplink(netdev: Option<&str>, uplink: &IfName, netlink: &Netlink) -
 
 /// Whether a vif-route-ifup port's sysconfig files name `link`; true when they cannot be
 /// read (its plan will say why) or `ifup` does the work (`VIFKIT_IFUP=system`).
-fn route_ifup_uses(port: &IfName, link: &IfName) -> bool {
+pub(super) fn route_ifup_uses(port: &IfName, link: &IfName) -> bool {
     if std::env::var("VIFKIT_IFUP").is_ok_and(|v| v == "system") {
         return true;
     }

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use super::Planned;
 use super::check::drift;
-use super::is_tap;
 use super::ports::{BACKENDS, Backend, xen_ports};
+use super::watch::Watcher;
+use super::{is_tap, tap_argument};
 use crate::entry::{XenScript, block_on_with_deadline, plan_tap_up, plan_xen_call, start_run};
 use crate::input::backend::{Backend as BackendDir, BackendKeys};
 use crate::input::config::{Config, PortRule};
@@ -65,6 +66,7 @@ pub fn status(json: bool) -> Result<usize> {
         log::warn!("{err:#}");
         Config::default()
     });
+    let watcher = Watcher::here();
     let rows = block_on_with_deadline(deadline, async {
         let netlink = Netlink::connect()?;
         let mut rows = vec![];
@@ -76,11 +78,16 @@ pub fn status(json: bool) -> Result<usize> {
         Ok(rows)
     })?;
     match json {
-        true => println!("{}", to_json(&rows)),
+        true => {
+            let whole = json!({"watcher": watcher.json(), "ports": to_json(&rows)});
+            let text = serde_json::to_string_pretty(&whole).expect("JSON values serialise");
+            println!("{text}")
+        }
         false if rows.is_empty() && unlisted.is_none() => println!(
-            "no port vifkit manages: no Xen vif in {BACKENDS} runs one of its scripts, and no tap was plugged by it"
+            "no port vifkit manages: no Xen vif in {BACKENDS} runs one of its scripts, and no tap was plugged by it\n{}",
+            watcher.line()
         ),
-        false => print!("{}", table(&rows)),
+        false => println!("{}{}", table(&rows), watcher.line()),
     }
     if let Some(err) = unlisted {
         return Err(err);
@@ -221,11 +228,14 @@ async fn tap_rows(config: &Config, listed: &[IfName], netlink: &Netlink) -> Resu
             drift: vec![],
         };
         describe_tap(&mut row, &link, config, rule, netlink).await?;
-        let planned = plan_tap_up(netlink, &name, None).await.map(|plan| Planned {
-            plan,
-            name,
-            backend: None,
-        });
+        let argument = tap_argument(&name);
+        let planned = plan_tap_up(netlink, &name, argument.as_deref())
+            .await
+            .map(|plan| Planned {
+                plan,
+                name,
+                backend: None,
+            });
         row.drift = drift_of(planned, None, netlink).await?;
         rows.push(row);
     }
@@ -240,8 +250,9 @@ fn plugged_by_vifkit(link: &Link, rule: Option<&PortRule>, filter: bool) -> bool
     is_tap(link) && (rule.is_some() || filter || link.mac == Some(MacAddr::BACKEND_PORT))
 }
 
-/// How `qemu-ifup` connects the tap (as it would with no bridge argument, which `status`
-/// cannot know): its mode, bridge or uplinks, and the routed guest's addresses.
+/// How `qemu-ifup` connects the tap (with the bridge argument its plug was given, when the
+/// run directory recorded it): its mode, bridge or uplinks, and the routed guest's
+/// addresses.
 async fn describe_tap(
     row: &mut Row,
     link: &Link,
@@ -250,8 +261,9 @@ async fn describe_tap(
     netlink: &Netlink,
 ) -> Result<()> {
     let env = std::env::var("VIFKIT_BRIDGE").ok();
+    let argument = tap_argument(&link.name);
     let sources = BridgeSources {
-        argument: None,
+        argument: argument.as_deref(),
         env: env.as_deref(),
         rule,
         config_path: &config.path,
@@ -403,7 +415,7 @@ fn table(rows: &[Row]) -> String {
 }
 
 /// The rows as a JSON array of objects, one per port (see README: `vifkit status --json`).
-fn to_json(rows: &[Row]) -> String {
+fn to_json(rows: &[Row]) -> Value {
     let ports: Vec<Value> = rows
         .iter()
         .map(|row| {
@@ -426,7 +438,7 @@ fn to_json(rows: &[Row]) -> String {
             })
         })
         .collect();
-    serde_json::to_string_pretty(&Value::Array(ports)).expect("JSON values serialise")
+    Value::Array(ports)
 }
 
 /// `ok`, or check's first line.

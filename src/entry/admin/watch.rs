@@ -1,0 +1,406 @@
+//! `vifkit watch`: a daemon that puts vifkit's ports back together when the host changes
+//! under them, as `vifkit reattach` would by hand: a bridge deleted and recreated (its
+//! ports are re-attached, with their options), an uplink taken down and up (the routed and
+//! NAT ports' proxy entries and routes), `nft flush ruleset` (the antispoofing chains and
+//! NAT tables).
+//!
+//! It sleeps in poll(2) on the kernel's notifications (see `sys::events`), with no timer
+//! while nothing is pending; a burst is answered once (see `watch_triggers`). What a port
+//! should be comes from the planners, as at its plug: xenstore for a Xen port, vifkit.conf
+//! and qemu-ifup's bridge argument for a tap. Only the ports the hotplug binaries recorded
+//! in the run directory are repaired, each under the run directory's lock held exclusively,
+//! so a repair never runs inside a plug or an unplug, and an unplugged port (its record
+//! gone) is never put back.
+
+use std::fs::{File, OpenOptions};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use serde_json::{Value, json};
+
+use super::ports::{Backend, xen_ports};
+use super::reattach::{Role, names_bridge, repair_port, tap_role, xen_role};
+use super::watch_triggers::{Links, Pending, Trigger};
+use crate::entry::{block_on_with_deadline, start_run};
+use crate::input::config::Config;
+use crate::sys::events::{Overflow, Subscription};
+use crate::sys::rtnl::Netlink;
+use crate::sys::rundir::{Record, RunDir};
+use crate::sys::xenstore::Client;
+use crate::types::names::{IfName, VifId};
+
+/// How long a repair waits for plugs and unplugs in progress before it tries again later.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// The default receive queue of each notification socket: a burst of thousands of
+/// notifications (a bridge with a thousand ports deleted) fits.
+pub const QUEUE_BYTES: usize = 4 << 20;
+
+/// Runs until killed (SIGTERM from systemd).
+pub fn watch(queue_bytes: usize) -> Result<()> {
+    let run = RunDir::here()?;
+    let _only_watcher = claim(&run)?;
+    // Subscribed before the first look at the kernel, so no change falls in between.
+    let subscription = Subscription::open(queue_bytes)
+        .context("subscribe to rtnetlink and nf_tables notifications")?;
+    let mut state = State::new();
+    state.save(&run);
+    let mut links = Links::default();
+    let mut pending = Pending::default();
+    resync(&mut links, &mut pending, "the watcher started")?;
+    // Ready once subscribed: what changes from now on is seen.
+    if let Err(err) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        log::warn!("cannot tell systemd the watcher is ready: {err}");
+    }
+    log::info!(
+        "watching the ports recorded in {} for changes of the host",
+        run.path().display()
+    );
+    let mut buffer = vec![0u8; 64 << 10];
+    let mut events = Vec::new();
+    loop {
+        let timeout = match pending.due() {
+            None => PollTimeout::NONE,
+            Some(due) => poll_timeout(due.saturating_duration_since(Instant::now())),
+        };
+        let mut fds = subscription
+            .fds()
+            .map(|fd| PollFd::new(fd, PollFlags::POLLIN));
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(errno) => return Err(errno).context("wait for notifications"),
+        }
+        let now = Instant::now();
+        if let Err(Overflow) = subscription.drain(&mut buffer, &mut events) {
+            log::warn!("notifications were lost (the receive queue overflowed): resyncing");
+            events.clear();
+            resync(&mut links, &mut pending, "notifications were lost")?;
+        }
+        for event in events.drain(..) {
+            if let Some(trigger) = links.classify(event) {
+                pending.add(trigger, now);
+            }
+        }
+        if pending.due().is_some_and(|due| due <= Instant::now()) {
+            let work = std::mem::take(&mut pending);
+            if let Err(err) = repair(&work, &run, &mut state, &mut pending) {
+                log::error!("repair after {} failed: {err:#}", work.why());
+            }
+        }
+    }
+}
+
+/// One watcher per network namespace: the lock on `watch.lock` is held for its lifetime,
+/// and `vifkit status` reads it to say whether a watcher runs.
+fn claim(run: &RunDir) -> Result<Flock<File>> {
+    let path = run.path().join("watch.lock");
+    std::fs::create_dir_all(run.path())
+        .with_context(|| format!("create {}", run.path().display()))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("open {}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        anyhow::anyhow!(
+            "another vifkit watch runs in this network namespace ({} is locked: {errno})",
+            path.display()
+        )
+    })
+}
+
+/// Whether a watcher runs in this namespace (it holds `watch.lock`).
+fn running(run: &RunDir) -> bool {
+    let Ok(file) = File::open(run.path().join("watch.lock")) else {
+        return false;
+    };
+    Flock::lock(file, FlockArg::LockSharedNonblock).is_err()
+}
+
+/// What `vifkit status` says of this namespace's watcher: whether it runs, and its state
+/// file (the last one's, if it stopped).
+pub struct Watcher {
+    pub running: bool,
+    pub state: Option<Value>,
+}
+
+impl Watcher {
+    pub fn here() -> Watcher {
+        let Ok(run) = RunDir::here() else {
+            return Watcher {
+                running: false,
+                state: None,
+            };
+        };
+        let state = std::fs::read(run.watch_state())
+            .ok()
+            .and_then(|text| serde_json::from_slice(&text).ok());
+        Watcher {
+            running: running(&run),
+            state,
+        }
+    }
+
+    /// One line: `watcher: running since T (pid N); ...` or `watcher: not running...`.
+    pub fn line(&self) -> String {
+        let state = self.state.as_ref();
+        let text = |key: &str| {
+            state
+                .and_then(|s| s[key].as_str())
+                .unwrap_or("?")
+                .to_owned()
+        };
+        let last = state.map(|s| &s["last_repair"]).filter(|l| l.is_object());
+        let last = last.map(|l| {
+            let changes: Vec<&str> = l["changes"]
+                .as_array()
+                .map(|c| c.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            format!(
+                "last repair at {}: {}: {} (after {})",
+                l["at"].as_str().unwrap_or("?"),
+                l["port"].as_str().unwrap_or("?"),
+                changes.join("; "),
+                l["why"].as_str().unwrap_or("?"),
+            )
+        });
+        match (self.running, last) {
+            (true, Some(last)) => format!(
+                "watcher: running since {} (pid {}); {} repair(s), {last}",
+                text("started"),
+                state.map_or(Value::Null, |s| s["pid"].clone()),
+                state.map_or(Value::Null, |s| s["repairs"].clone()),
+            ),
+            (true, None) => format!(
+                "watcher: running since {} (pid {}); no repair yet",
+                text("started"),
+                state.map_or(Value::Null, |s| s["pid"].clone()),
+            ),
+            (false, Some(last)) => format!("watcher: not running; its {last}"),
+            (false, None) => "watcher: not running (vifkit-watch.service)".to_owned(),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        let mut value = json!({"running": self.running});
+        if let Some(Value::Object(state)) = &self.state {
+            for (key, field) in state {
+                value[key] = field.clone();
+            }
+        }
+        value
+    }
+}
+
+/// Reads every link afresh and queues a repair of every port.
+fn resync(links: &mut Links, pending: &mut Pending, why: &str) -> Result<()> {
+    let all = block_on_with_deadline(start_run(), async { Netlink::connect()?.links().await })
+        .context("list the links")?;
+    links.reset(&all);
+    pending.add(Trigger::All(why.to_owned()), Instant::now());
+    Ok(())
+}
+
+/// Repairs the ports `work` names (every recorded port it selects); what could not be
+/// repaired for the lock goes back into `pending`.
+fn repair(work: &Pending, run: &RunDir, state: &mut State, pending: &mut Pending) -> Result<()> {
+    let records = run.records()?;
+    if records.is_empty() {
+        return Ok(());
+    }
+    // A broken vifkit.conf fails each tap's plan, which the log then says.
+    let config = Config::load_from_env().unwrap_or_else(|err| {
+        log::warn!("{err:#}");
+        Config::default()
+    });
+    let mut xs = match Client::connect() {
+        Ok(xs) => Some(xs),
+        Err(err) if Client::expected() => {
+            log::error!("Xen vifs not repaired: {err:#}");
+            None
+        }
+        Err(_) => None,
+    };
+    let why = work.why();
+    block_on_with_deadline(start_run(), async {
+        let netlink = Netlink::connect()?;
+        let backends = match xs.as_mut() {
+            Some(xs) => xen_ports(xs)?,
+            None => vec![],
+        };
+        for (name, record) in records {
+            let backend = backends.iter().find(|b| b.name == name);
+            let role = match backend {
+                // libxl took it offline: its unplug is coming.
+                Some(backend) if !backend.online => continue,
+                Some(backend) => xen_role(backend),
+                // A Xen port without its backend is being unplugged (or xenstore is down).
+                None if xen_name(&name) => continue,
+                None => tap_role(config.rule_for(&name), record.argument.as_deref()),
+            };
+            if !selected(work, &name, role.as_ref()) {
+                continue;
+            }
+            let Some(_lock) = run.lock_exclusive(Instant::now() + LOCK_WAIT)? else {
+                log::debug!("plugs or unplugs hold the lock: repairing later");
+                pending.add(Trigger::All(why.clone()), Instant::now());
+                return Ok(());
+            };
+            let outcome = repair_one(run, &name, &record, backend, xs.as_mut(), &netlink).await;
+            match outcome {
+                Ok(changes) if changes.is_empty() => {}
+                Ok(changes) => {
+                    log::info!("{name}: repaired after {why}: {}", changes.join("; "));
+                    state.repaired(&name, &changes, &why);
+                    state.save(run);
+                }
+                Err(err) => log::error!("{name}: not repaired after {why}: {err:#}"),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One port, under the lock: still the port its record names (an unplug that ran first
+/// removed the record; a new link of that name is not the one plugged), then repaired.
+async fn repair_one(
+    run: &RunDir,
+    name: &IfName,
+    record: &Record,
+    backend: Option<&Backend>,
+    xs: Option<&mut Client>,
+    netlink: &Netlink,
+) -> Result<Vec<String>> {
+    let still = run
+        .records()?
+        .into_iter()
+        .any(|(n, r)| &n == name && &r == record);
+    if !still {
+        return Ok(vec![]);
+    }
+    if netlink.link(name).await?.map(|l| l.index) != Some(record.index) {
+        log::debug!("{name}: gone since it was plugged; forgetting it");
+        run.unmark(name)?;
+        return Ok(vec![]);
+    }
+    repair_port(name, backend, record.argument.as_deref(), xs, netlink).await
+}
+
+/// A name a Xen port has: the kernel's `vifD.N`, its `-emu` tap, or a `vifname` (which a
+/// backend names, so it is found there first).
+fn xen_name(name: &IfName) -> bool {
+    let base = name.as_str().strip_suffix("-emu").unwrap_or(name.as_str());
+    IfName::new(base).is_ok_and(|base| VifId::from_kernel_name(&base).is_some())
+}
+
+/// Whether `work` concerns a port of this name and role.
+fn selected(work: &Pending, name: &IfName, role: Option<&Role>) -> bool {
+    if work.all || work.ports.contains(name.as_str()) {
+        return true;
+    }
+    match role {
+        Some(Role::Bridged(word)) => work
+            .bridges
+            .iter()
+            .filter_map(|b| IfName::new(b).ok())
+            .any(|b| names_bridge(word, &b)),
+        Some(Role::Routed(_) | Role::RouteIfup) => work.routed,
+        // A tap qemu-ifup put on the default route's bridge: any bridge may be it.
+        None => !work.bridges.is_empty(),
+    }
+}
+
+fn poll_timeout(left: Duration) -> PollTimeout {
+    let millis = left.as_millis().saturating_add(1);
+    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+}
+
+/// What `vifkit status` shows of the watcher, kept in the run directory's `watch` file.
+struct State {
+    pid: u32,
+    started: String,
+    repairs: u64,
+    last: Option<Value>,
+}
+
+impl State {
+    fn new() -> State {
+        State {
+            pid: std::process::id(),
+            started: now(),
+            repairs: 0,
+            last: None,
+        }
+    }
+
+    fn repaired(&mut self, port: &IfName, changes: &[String], why: &str) {
+        self.repairs += 1;
+        let line = format!("{port}: {}", changes.join("; "));
+        self.last =
+            Some(json!({"at": now(), "port": port.as_str(), "changes": changes, "why": why}));
+        let status = format!("last repair: {line} (after {why})");
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
+    }
+
+    /// Written whole and renamed into place; a failure is logged, not fatal: repairs matter
+    /// more than their report.
+    fn save(&self, run: &RunDir) {
+        let text = json!({
+            "pid": self.pid,
+            "started": self.started,
+            "repairs": self.repairs,
+            "last_repair": self.last,
+        })
+        .to_string();
+        let path = run.watch_state();
+        let temporary = path.with_extension("new");
+        let saved =
+            std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, &path));
+        if let Err(err) = saved {
+            log::warn!("cannot write {}: {err}", path.display());
+        }
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| String::new(), |t| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xen_names_are_told_from_taps() {
+        for name in ["vif3.0", "vif3.0-emu", "vif12.1"] {
+            assert!(xen_name(&IfName::new(name).unwrap()), "{name}");
+        }
+        for name in ["tap0", "vnet3", "web-emu"] {
+            assert!(!xen_name(&IfName::new(name).unwrap()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_bridge_that_appears_selects_its_ports_only() {
+        let mut work = Pending::default();
+        work.add(Trigger::Bridge("xenbr0".into()), Instant::now());
+        let port = IfName::new("vif3.0").unwrap();
+        let bridged = |word: &str| Role::Bridged(word.into());
+        assert!(selected(&work, &port, Some(&bridged("xenbr0"))));
+        assert!(selected(&work, &port, Some(&bridged("xenbr0.10"))));
+        assert!(!selected(&work, &port, Some(&bridged("xenbr1"))));
+        assert!(!selected(&work, &port, Some(&Role::Routed(None))));
+        assert!(selected(&work, &port, None), "a default-route tap");
+        work.add(Trigger::Routed("eth0 came up".into()), Instant::now());
+        assert!(selected(&work, &port, Some(&Role::RouteIfup)));
+        let mut one = Pending::default();
+        one.add(Trigger::Port("vif3.0".into(), "x".into()), Instant::now());
+        assert!(selected(&one, &port, Some(&bridged("xenbr1"))));
+        assert!(!selected(&one, &IfName::new("vif4.0").unwrap(), None));
+    }
+}
