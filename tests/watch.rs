@@ -480,3 +480,20 @@ fn a_burst_of_a_thousand_notifications_is_absorbed_or_resynced() {
     }
     b.host.ip(&["link", "del", "vif9.0"]);
 }
+
+/// A tap that went without its `qemu-ifdown` (qemu killed) and came back as another's, and
+/// a vif whose backend libxl took offline (its unplug comes next), are not re-attached.
+#[test]
+fn a_replaced_tap_and_a_vif_taken_offline_are_left_alone() {
+    let b = bridged("wrep");
+    let watcher = b.watch(&[]);
+    b.host.ip(&["link", "del", "tap0"]);
+    b.host.ip(&["tuntap", "add", "tap0", "mode", "tap"]);
+    b.xs.write(&format!("{}/online", b.vif.backend()), "0");
+    recreate_bridge(&b.host, "xenbr0");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(b.host.master_of("tap0"), None, "{}", watcher.log());
+    assert_eq!(b.host.master_of("vif3.0"), None, "{}", watcher.log());
+    assert!(!watcher.log().contains("repaired"), "{}", watcher.log());
+    b.host.ip(&["link", "del", "vif9.0"]);
+}

@@ -151,6 +151,18 @@ impl RunDir {
         }
     }
 
+    /// The record of `port`, if there is one.
+    pub fn record(&self, port: &IfName) -> Result<Option<Record>> {
+        let path = self.ports().join(port.as_str());
+        match fs::read_to_string(&path) {
+            Ok(text) => parse_record(&text)
+                .map(Some)
+                .with_context(|| format!("read {}", path.display())),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err).with_context(|| format!("read {}", path.display())),
+        }
+    }
+
     /// Every port recorded, by name; a record that cannot be read is skipped with a warning.
     pub fn records(&self) -> Result<Vec<(IfName, Record)>> {
         let dir = self.ports();
@@ -276,8 +288,10 @@ mod tests {
         .unwrap();
         let names: Vec<_> = run.records().unwrap().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["tap0", "vif3.0"].map(|n| IfName::new(n).unwrap()));
+        assert_eq!(run.record(&tap).unwrap(), Some(record.clone()));
         run.unmark(&tap).unwrap();
         run.unmark(&tap).unwrap();
+        assert_eq!(run.record(&tap).unwrap(), None);
         assert_eq!(run.records().unwrap().len(), 1);
 
         let soon = Instant::now() + Duration::from_millis(20);

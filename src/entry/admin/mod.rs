@@ -73,11 +73,9 @@ async fn plan_for(dev: &IfName, xs: Option<&mut Client>, netlink: &Netlink) -> R
 /// The bridge argument qemu-ifup was given for `tap` when it plugged it (`qemu-ifup tap0
 /// br0`), as its record in the run directory keeps it; None without one.
 fn tap_argument(tap: &IfName) -> Option<String> {
-    let records = RunDir::here().and_then(|run| run.records()).ok()?;
-    records
-        .into_iter()
-        .find(|(name, _)| name == tap)?
-        .1
+    RunDir::here()
+        .and_then(|run| run.record(tap))
+        .ok()??
         .argument
 }
 

@@ -274,11 +274,7 @@ async fn repair_one(
     xs: Option<&mut Client>,
     netlink: &Netlink,
 ) -> Result<Vec<String>> {
-    let still = run
-        .records()?
-        .into_iter()
-        .any(|(n, r)| &n == name && &r == record);
-    if !still {
+    if run.record(name)?.as_ref() != Some(record) {
         return Ok(vec![]);
     }
     if netlink.link(name).await?.map(|l| l.index) != Some(record.index) {
