@@ -67,7 +67,9 @@ pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
             };
             execute(&plan, runner, dry_run).await?;
             if let (Some(registration), true) = (&registration, attach) {
-                registration.record(&netlink, &tap, bridge.as_deref()).await;
+                registration
+                    .record(&netlink, &tap, bridge.as_deref(), None)
+                    .await;
             }
             Ok(())
         })

@@ -41,15 +41,22 @@ impl Registration {
         }
     }
 
-    /// After a plug: the port, by its link's index now, and the bridge argument qemu-ifup
-    /// was given.
-    pub async fn record(&self, netlink: &Netlink, name: &IfName, argument: Option<&str>) {
+    /// After a plug: the port, by its link's index now, with the bridge argument qemu-ifup
+    /// was given or the Xen port's backend directory.
+    pub async fn record(
+        &self,
+        netlink: &Netlink,
+        name: &IfName,
+        argument: Option<&str>,
+        backend: Option<&str>,
+    ) {
         let recorded = async {
             let link = netlink.link(name).await?;
             let link = link.ok_or_else(|| anyhow::anyhow!("{name} vanished after its plug"))?;
             let record = Record {
                 index: link.index,
                 argument: argument.map(str::to_owned),
+                backend: backend.map(str::to_owned),
             };
             self.run.mark(name, &record)
         };

@@ -150,7 +150,9 @@ async fn run_mode(
     };
     execute(&plan, runner, dry_run).await?;
     if let (Some(registration), true) = (&registration, call.command.is_attach()) {
-        registration.record(&netlink, &name, None).await;
+        registration
+            .record(&netlink, &name, None, Some(&call.backend))
+            .await;
     }
     Ok(())
 }

@@ -35,6 +35,8 @@ pub struct Record {
     pub index: u32,
     /// The bridge argument qemu-ifup was given (`qemu-ifup tap0 br0`).
     pub argument: Option<String>,
+    /// A Xen port's backend directory; None for a qemu tap.
+    pub backend: Option<String>,
 }
 
 /// The lock, held until dropped.
@@ -136,6 +138,9 @@ impl RunDir {
         if let Some(argument) = &record.argument {
             text.push_str(&format!("argument={argument}\n"));
         }
+        if let Some(backend) = &record.backend {
+            text.push_str(&format!("backend={backend}\n"));
+        }
         self.create(&temporary, |p| fs::write(p, &text))?;
         fs::rename(&temporary, &path).with_context(|| format!("record {}", path.display()))
     }
@@ -221,6 +226,7 @@ impl std::error::Error for Busy {}
 pub fn parse_record(text: &str) -> Result<Record> {
     let mut index = None;
     let mut argument = None;
+    let mut backend = None;
     for line in text.lines().filter(|l| !l.is_empty()) {
         match line.split_once('=') {
             Some(("index", value)) => {
@@ -231,12 +237,14 @@ pub fn parse_record(text: &str) -> Result<Record> {
                 )
             }
             Some(("argument", value)) => argument = Some(value.to_owned()),
+            Some(("backend", value)) => backend = Some(value.to_owned()),
             _ => bail!("unknown line {line:?}"),
         }
     }
     Ok(Record {
         index: index.context("no index= line")?,
         argument,
+        backend,
     })
 }
 
@@ -250,8 +258,14 @@ mod tests {
             parse_record("index=7\nargument=br0\n").unwrap(),
             Record {
                 index: 7,
-                argument: Some("br0".into())
+                argument: Some("br0".into()),
+                backend: None,
             }
+        );
+        let vif = "index=9\nbackend=/local/domain/0/backend/vif/3/0\n";
+        assert_eq!(
+            parse_record(vif).unwrap().backend.as_deref(),
+            Some("/local/domain/0/backend/vif/3/0")
         );
         assert_eq!(parse_record("index=12\n").unwrap().argument, None);
     }
@@ -276,6 +290,7 @@ mod tests {
         let record = Record {
             index: 4,
             argument: Some("br0".into()),
+            backend: None,
         };
         run.mark(&tap, &record).unwrap();
         run.mark(
@@ -283,6 +298,7 @@ mod tests {
             &Record {
                 index: 5,
                 argument: None,
+                backend: Some("/local/domain/0/backend/vif/3/0".into()),
             },
         )
         .unwrap();

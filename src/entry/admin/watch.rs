@@ -29,7 +29,7 @@ use crate::sys::events::{Overflow, Subscription};
 use crate::sys::rtnl::Netlink;
 use crate::sys::rundir::{Record, RunDir};
 use crate::sys::xenstore::Client;
-use crate::types::names::{IfName, VifId};
+use crate::types::names::IfName;
 
 /// How long a repair waits for plugs and unplugs in progress before it tries again later.
 const LOCK_WAIT: Duration = Duration::from_secs(1);
@@ -232,14 +232,17 @@ fn repair(work: &Pending, run: &RunDir, state: &mut State, pending: &mut Pending
             None => vec![],
         };
         for (name, record) in records {
-            let backend = backends.iter().find(|b| b.name == name);
-            let role = match backend {
-                // libxl took it offline: its unplug is coming.
-                Some(backend) if !backend.online => continue,
-                Some(backend) => xen_role(backend),
-                // A Xen port without its backend is being unplugged (or xenstore is down).
-                None if xen_name(&name) => continue,
-                None => tap_role(config.rule_for(&name), record.argument.as_deref()),
+            let backend = record.backend.as_ref().and_then(|path| {
+                backends
+                    .iter()
+                    .find(|b| same_backend(&b.call.backend, path) && b.name == name)
+            });
+            let role = match (&record.backend, backend) {
+                (None, _) => tap_role(config.rule_for(&name), record.argument.as_deref()),
+                (Some(_), Some(backend)) if backend.online => xen_role(backend),
+                // Taken offline by libxl (its unplug comes next), gone from xenstore, or
+                // xenstore out of reach: left as it is.
+                (Some(_), _) => continue,
             };
             if !selected(work, &name, role.as_ref()) {
                 continue;
@@ -285,11 +288,11 @@ async fn repair_one(
     repair_port(name, backend, record.argument.as_deref(), xs, netlink).await
 }
 
-/// A name a Xen port has: the kernel's `vifD.N`, its `-emu` tap, or a `vifname` (which a
-/// backend names, so it is found there first).
-fn xen_name(name: &IfName) -> bool {
-    let base = name.as_str().strip_suffix("-emu").unwrap_or(name.as_str());
-    IfName::new(base).is_ok_and(|base| VifId::from_kernel_name(&base).is_some())
+/// Whether two backend paths name one directory: libxl passes a path relative to dom0's
+/// home (`backend/vif/3/0`), the backend directory lists absolute ones.
+fn same_backend(a: &str, b: &str) -> bool {
+    let relative = |p: &str| p.strip_prefix("/local/domain/0/").unwrap_or(p).to_owned();
+    relative(a) == relative(b)
 }
 
 /// Whether `work` concerns a port of this name and role.
@@ -372,13 +375,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn xen_names_are_told_from_taps() {
-        for name in ["vif3.0", "vif3.0-emu", "vif12.1"] {
-            assert!(xen_name(&IfName::new(name).unwrap()), "{name}");
-        }
-        for name in ["tap0", "vnet3", "web-emu"] {
-            assert!(!xen_name(&IfName::new(name).unwrap()), "{name}");
-        }
+    fn backend_paths_match_relative_or_absolute() {
+        let absolute = "/local/domain/0/backend/vif/3/0";
+        assert!(same_backend(absolute, "backend/vif/3/0"));
+        assert!(same_backend("backend/vif/3/0", absolute));
+        assert!(same_backend(absolute, absolute));
+        assert!(!same_backend(absolute, "backend/vif/3/1"));
+        assert!(!same_backend(absolute, "/local/domain/7/backend/vif/3/0"));
     }
 
     #[test]
