@@ -135,6 +135,24 @@ fn install_keeps_the_originals_and_uninstall_restores_them_byte_for_byte() {
     ] {
         assert_eq!(mode_of(&d.join(file)), 0o644, "{file}");
     }
+    // The watcher's unit, with ExecStart= in this prefix; installed, not enabled.
+    let unit = d.join(format!("etc/systemd/system/{}", WATCH_UNIT.1));
+    assert_eq!(mode_of(&unit), 0o644);
+    assert_eq!(
+        fs::read_to_string(&unit).unwrap(),
+        watch_unit_for("/usr/local/libexec/vifkit")
+    );
+    assert!(
+        log.lines()
+            .any(|l| l == format!("install {}", unit.display())),
+        "no line for the unit in:\n{log}"
+    );
+    assert_eq!(enablement_links(d.path()), Vec::<String>::new());
+    verify_unit(
+        &unit,
+        "/usr/local/libexec/vifkit/vifkit",
+        &libexec.join("vifkit"),
+    );
 
     // A second install changes nothing: above all it does not back up its own links.
     let out = hotplug("install", &d, &["--bindir", bindir, "--qemu"]);
@@ -209,10 +227,20 @@ fn install_honours_the_prefix_and_uninstall_removes_every_directory_it_created()
     for (_, place) in man_pages() {
         assert!(exists(&d.join(format!("opt/vifkit/share/man/{place}"))));
     }
-    // The daemons read no /opt: the unmanaged-port files go to /etc.
+    // The daemons read no /opt: the unmanaged-port files and the watcher's unit go to /etc.
     for (_, place) in UNMANAGED {
         assert!(exists(&d.join(format!("etc/{place}"))), "{place}");
     }
+    let unit = d.join(format!("etc/systemd/system/{}", WATCH_UNIT.1));
+    assert_eq!(
+        fs::read_to_string(&unit).unwrap(),
+        watch_unit_for("/opt/vifkit/libexec/vifkit")
+    );
+    verify_unit(
+        &unit,
+        "/opt/vifkit/libexec/vifkit/vifkit",
+        &d.join("opt/vifkit/libexec/vifkit/vifkit"),
+    );
     assert!(!exists(&d.join("usr")), "wrote outside the prefix");
     assert!(
         !exists(&d.join("etc/qemu-ifup")),
@@ -303,6 +331,16 @@ fn install_with_prefix_usr_uses_the_package_paths_and_drops_old_man1_stubs() {
     for (_, place) in man_pages() {
         assert_eq!(mode_of(&d.join(format!("usr/share/man/{place}"))), 0o644);
     }
+    // The watcher's unit where the packages put it, as they ship it: the tree's file.
+    let unit = d.join(format!("usr/lib/systemd/system/{}", WATCH_UNIT.1));
+    assert_eq!(mode_of(&unit), 0o644);
+    assert!(
+        fs::read(&unit).unwrap() == fs::read(Path::new(REPO).join(WATCH_UNIT.0)).unwrap(),
+        "{} differs from {}",
+        unit.display(),
+        WATCH_UNIT.0
+    );
+    assert!(!exists(&d.join("etc/systemd")));
     assert!(!exists(&d.join("etc/NetworkManager")));
     assert!(!exists(&d.join("usr/share/man/man1/vifkit.1")));
 
@@ -391,4 +429,37 @@ fn uninstall_leaves_a_script_the_admin_replaced_and_restores_the_rest() {
     let mut expected = before.clone();
     expected.remove("etc/xen/scripts/vif-bridge");
     assert_same(&expected, &rest, "uninstall around a replaced script");
+}
+
+/// The admin enabled the watcher (here, with DESTDIR, systemd is not asked): uninstall removes
+/// its enablement link with the unit, and leaves the directory the link was in.
+#[test]
+fn uninstall_removes_the_watchers_enablement_link() {
+    let d = scratch("enabled");
+    let wants = d.join("etc/systemd/system/multi-user.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    let before = snapshot(d.path(), &[]);
+    let root = d.display();
+    succeeded(
+        &hotplug("install", &d, &["--bindir", bindir().to_str().unwrap()]),
+        "install",
+    );
+    assert_eq!(enablement_links(d.path()), Vec::<String>::new());
+    std::os::unix::fs::symlink(
+        format!("/etc/systemd/system/{}", WATCH_UNIT.1),
+        wants.join(WATCH_UNIT.1),
+    )
+    .unwrap();
+
+    let log = succeeded(&hotplug("uninstall", &d, &[]), "uninstall");
+    for line in [
+        format!(
+            "remove {root}/etc/systemd/system/multi-user.target.wants/{}",
+            WATCH_UNIT.1
+        ),
+        format!("remove {root}/etc/systemd/system/{}", WATCH_UNIT.1),
+    ] {
+        assert!(log.lines().any(|l| l == line), "no {line:?} in:\n{log}");
+    }
+    assert_same(&before, &snapshot(d.path(), &[]), "after uninstall");
 }

@@ -148,6 +148,9 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
         "#!/bin/sh\n# Debian's qemu-ifup\n",
         0o755,
     );
+    // The directory an admin's `systemctl enable vifkit-watch` puts its link in.
+    let wants = root.join("etc/systemd/system/multi-user.target.wants");
+    fs::create_dir_all(&wants).unwrap();
     let skip = ["var"];
     let without_vifkit = snapshot(&root, &skip);
 
@@ -232,10 +235,20 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
         !exists(&root.join("usr/share/doc/vifkit/udev/85-vifkit-unmanaged.rules")),
         "the installed udev rule is no documentation"
     );
-    // Nothing to start: no unit, no init script.
-    for dir in ["lib/systemd/system", "usr/lib/systemd/system", "etc/init.d"] {
+    // The watcher's unit, the tree's file as it is (ExecStart= in /usr/libexec/vifkit);
+    // no init script, nothing enabled nor started by the maintainer scripts.
+    let unit = root.join(format!("usr/lib/systemd/system/{}", WATCH_UNIT.1));
+    assert_eq!(mode_of(&unit), 0o644);
+    assert_eq!(
+        fs::read_to_string(&unit).unwrap(),
+        watch_unit_for("/usr/libexec/vifkit")
+    );
+    for dir in ["lib/systemd/system", "etc/init.d"] {
         assert!(!exists(&root.join(dir)), "the package installed {dir}");
     }
+    assert_eq!(enablement_links(&root), Vec::<String>::new());
+    assert_never_enables_nor_starts("hotplug/debian/", &debian_scripts());
+    verify_unit(&unit, "/usr/libexec/vifkit/vifkit", &libexec.join("vifkit"));
     let listed = must(dpkg(&root).args(["-L", "vifkit"]));
     for path in listed.lines().filter(|l| l.starts_with('/')) {
         assert!(
@@ -312,6 +325,13 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
     // Leave QEMU's scripts diverted, so that removal has to undo them too.
     set_qemu_scripts(&root, "yes");
     reconfigure(&root);
+    // The admin enables the watcher: removal keeps the link, as an admin's enablement, and
+    // purge removes it.
+    std::os::unix::fs::symlink(
+        format!("/usr/lib/systemd/system/{}", WATCH_UNIT.1),
+        wants.join(WATCH_UNIT.1),
+    )
+    .unwrap();
 
     // Removal: no diversion left, Xen's (updated) scripts back in place and intact for dpkg,
     // qemu-ifup as it was, no vifkit file but its conffile; purge removes that too.
@@ -332,7 +352,13 @@ fn debian_package_diverts_xen_scripts_while_installed_and_gives_them_back() {
         .keys()
         .filter(|p| p.contains("vifkit") || p.ends_with(".distrib"))
         .collect();
-    assert_eq!(leftovers, ["etc/default/vifkit"]);
+    assert_eq!(
+        leftovers,
+        [
+            "etc/default/vifkit",
+            "etc/systemd/system/multi-user.target.wants/vifkit-watch.service"
+        ]
+    );
 
     must(dpkg(&root).args(["-P", "vifkit"]));
     let mut expected = without_vifkit.clone();
@@ -503,9 +529,18 @@ fn rpm_from_the_static_binaries_links_xen_scripts_while_installed_and_gives_them
     ] {
         assert_eq!(mode_of(&root.join(file)), 0o644, "{file}");
     }
-    for dir in ["lib/systemd/system", "usr/lib/systemd/system", "etc/init.d"] {
+    // The watcher's unit, ExecStart= in %{_libexecdir}/vifkit; nothing enabled.
+    let unit = root.join(format!("usr/lib/systemd/system/{}", WATCH_UNIT.1));
+    assert_eq!(mode_of(&unit), 0o644);
+    assert_eq!(
+        fs::read_to_string(&unit).unwrap(),
+        watch_unit_for("/usr/libexec/vifkit")
+    );
+    for dir in ["lib/systemd/system", "etc/init.d"] {
         assert!(!exists(&root.join(dir)), "the package installed {dir}");
     }
+    assert_eq!(enablement_links(&root), Vec::<String>::new());
+    verify_unit(&unit, "/usr/libexec/vifkit/vifkit", &libexec.join("vifkit"));
     let verify = must(rpm(&root).args(["-V", "--nodeps", "vifkit"]));
     assert_eq!(verify, "", "rpm -V vifkit");
 
@@ -604,6 +639,9 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
         "_libexecdir /usr/libexec",
         "--define",
         "_sbindir /usr/sbin",
+        // Scriptlets run here, on the host: its systemd is not to be asked.
+        "--define",
+        "vifkit_systemd_runs false",
         &format!("{REPO}/hotplug/vifkit.spec"),
     ]));
     let sections = sections(&parsed);
@@ -613,6 +651,7 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
         "/usr/libexec/vifkit/*",
         "/usr/sbin/vifkit",
         "/usr/share/bash-completion/completions/vifkit",
+        "/usr/lib/systemd/system/vifkit-watch.service",
     ] {
         assert!(
             files.lines().any(|l| l == line),
@@ -621,6 +660,14 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
     }
     let post = &sections["%post"];
     assert_eq!(&sections["%triggerin -- xen-tools"], post);
+    let scriptlets: Vec<_> = sections
+        .iter()
+        .filter(|(name, _)| {
+            name.starts_with("%post") || name.starts_with("%preun") || name.starts_with("%trigger")
+        })
+        .map(|(name, body)| (name.clone(), body.clone()))
+        .collect();
+    assert_never_enables_nor_starts("the spec's ", &scriptlets);
     let preun = &sections["%preun"];
 
     // Without Xen nothing is linked (the trigger does it when xen-tools arrives).
@@ -663,6 +710,33 @@ fn suse_spec_parses_and_its_scriptlets_keep_and_restore_xen_scripts() {
     scriptlet(preun, "0");
     // Xen's scripts back (the updated vif-bridge included), vifkit's links and backups gone.
     assert_same(&expected, &snapshot(d.path(), &[]), "%preun on erase");
+}
+
+/// The Debian maintainer scripts of this tree: (name, text).
+fn debian_scripts() -> Vec<(String, String)> {
+    ["postinst", "prerm", "postrm"]
+        .into_iter()
+        .map(|name| {
+            let text = fs::read_to_string(Path::new(REPO).join("hotplug/debian").join(name));
+            (name.to_owned(), text.unwrap())
+        })
+        .collect()
+}
+
+/// The watcher ships disabled: no script line (comments aside) enables, presets or starts a
+/// unit; stopping, disabling and restarting a running one are fine.
+fn assert_never_enables_nor_starts(what: &str, scripts: &[(String, String)]) {
+    for (name, text) in scripts {
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            let words: Vec<_> = line.split_whitespace().collect();
+            for verb in ["enable", "start", "preset", "reenable", "restart"] {
+                assert!(
+                    !words.contains(&verb),
+                    "{what}{name} may enable or start a unit: {line}"
+                );
+            }
+        }
+    }
 }
 
 /// Whether an ELF64 file asks for a dynamic loader (has a PT_INTERP program header).

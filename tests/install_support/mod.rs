@@ -57,6 +57,87 @@ pub const UNMANAGED: [(&str, &str); 4] = [
     ),
 ];
 
+/// The watcher's systemd unit: the file in this tree and its name.
+pub const WATCH_UNIT: (&str, &str) = ("hotplug/vifkit-watch.service", "vifkit-watch.service");
+
+/// The tree's unit as installed with the binaries in `libexec` (`/usr/local/libexec/vifkit`):
+/// its ExecStart= rewritten, every other byte as it is.
+pub fn watch_unit_for(libexec: &str) -> String {
+    let unit = fs::read_to_string(Path::new(REPO).join(WATCH_UNIT.0)).unwrap();
+    let from = "\nExecStart=/usr/libexec/vifkit/vifkit watch\n";
+    assert_eq!(unit.matches(from).count(), 1, "{}: {from:?}", WATCH_UNIT.0);
+    unit.replace(from, &format!("\nExecStart={libexec}/vifkit watch\n"))
+}
+
+/// The enablement links (`*.wants/`, `*.requires/` symlinks) anywhere under `root`: an
+/// install must make none.
+pub fn enablement_links(root: &Path) -> Vec<String> {
+    snapshot(root, &[])
+        .into_iter()
+        .filter(|(path, node)| {
+            matches!(node, Node::Link(_))
+                && path
+                    .rsplit('/')
+                    .nth(1)
+                    .is_some_and(|dir| dir.ends_with(".wants") || dir.ends_with(".requires"))
+        })
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// `systemd-analyze verify` of an installed unit file, in a scratch root that holds the
+/// host's units (the targets it is ordered after and wanted by) and `binary` where ExecStart=
+/// names it (`exec`, its path on the installed system); asserts a clean verdict: exit 0 and
+/// nothing printed. The man page (Documentation=) is not looked up: the host's man does not
+/// know the scratch root. Skipped, and said so, where systemd-analyze is missing.
+pub fn verify_unit(unit: &Path, exec: &str, binary: &Path) {
+    if !Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!(
+            "skipping systemd-analyze verify of {}: no systemd-analyze (apt-get install systemd)",
+            unit.display()
+        );
+        return;
+    }
+    let units = ["/usr/lib/systemd/system", "/lib/systemd/system"]
+        .into_iter()
+        .map(Path::new)
+        .find(|dir| dir.join("sysinit.target").is_file())
+        .expect("systemd-analyze without the host's units (sysinit.target)");
+    let root = scratch("verify-unit");
+    fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
+    must(
+        Command::new("cp")
+            .arg("-a")
+            .arg(units)
+            .arg(root.join("usr/lib/systemd/")),
+    );
+    let name = unit.file_name().unwrap();
+    let placed = root.join("etc/systemd/system").join(name);
+    fs::create_dir_all(placed.parent().unwrap()).unwrap();
+    fs::copy(unit, &placed).unwrap();
+    let program = root.join(exec.trim_start_matches('/'));
+    fs::create_dir_all(program.parent().unwrap()).unwrap();
+    if fs::hard_link(binary, &program).is_err() {
+        fs::copy(binary, &program).unwrap();
+    }
+    let out = run(Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(format!("--root={}", root.display()))
+        .arg(&placed));
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "systemd-analyze verify {} ({}): {}{}",
+        unit.display(),
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 /// This tree's manual pages, man/*.8 and man/*.5, each with its place under share/man
 /// (`man8/vif-bridge.8`); there must be some.
 pub fn man_pages() -> Vec<(PathBuf, String)> {
