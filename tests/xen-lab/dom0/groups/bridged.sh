@@ -6,6 +6,11 @@ bridged_host() {
   lan_up
   in_lan ip addr add 192.168.0.254/24 dev lan0
   in_lan ip addr add 2001:db8:abba::254/64 dev lan0 nodad
+  xenbr0_up
+}
+# xenbr0_up: the bridge as the host's network service brings it up: the bridge, the NIC as
+# its port, up, the host's addresses.
+xenbr0_up() {
   ip link add xenbr0 type bridge stp_state 0 forward_delay 0
   ip link set eth0 master xenbr0
   ip link set eth0 up
