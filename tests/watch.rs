@@ -502,3 +502,20 @@ fn a_replaced_tap_and_a_vif_taken_offline_are_left_alone() {
     assert!(!watcher.log().contains("repaired"), "{}", watcher.log());
     b.host.ip(&["link", "del", "vif9.0"]);
 }
+
+/// A repair after the watcher has been idle for longer than a run's deadline (30 s): each
+/// repair is a run of its own, with its own deadline (xenstore included).
+#[test]
+fn a_repair_after_a_long_quiet_spell_has_a_deadline_of_its_own() {
+    let b = bridged("wquiet");
+    let watcher = b.watch(&[]);
+    std::thread::sleep(Duration::from_secs(32));
+    recreate_bridge(&b.host, "xenbr0");
+    within(
+        REPAIR_BOUND,
+        "bridge recreated after 32 s",
+        &watcher,
+        || b.host.master_of("vif3.0").as_deref() == Some("xenbr0"),
+    );
+    b.host.ip(&["link", "del", "vif9.0"]);
+}

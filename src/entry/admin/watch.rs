@@ -216,6 +216,8 @@ fn repair(work: &Pending, run: &RunDir, state: &mut State, pending: &mut Pending
         log::warn!("{err:#}");
         Config::default()
     });
+    // Each pass has a run's deadline of its own, from now: xenstore's connect draws from it.
+    let deadline = start_run();
     let mut xs = match Client::connect() {
         Ok(xs) => Some(xs),
         Err(err) if Client::expected() => {
@@ -225,7 +227,7 @@ fn repair(work: &Pending, run: &RunDir, state: &mut State, pending: &mut Pending
         Err(_) => None,
     };
     let why = work.why();
-    block_on_with_deadline(start_run(), async {
+    block_on_with_deadline(deadline, async {
         let netlink = Netlink::connect()?;
         let backends = match xs.as_mut() {
             Some(xs) => xen_ports(xs)?,
