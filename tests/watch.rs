@@ -52,19 +52,17 @@ impl Watcher {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start vifkit watch");
-        let mut buf = [0u8; 256];
-        let len = socket.recv(&mut buf).unwrap_or_else(|e| {
-            panic!(
-                "no READY=1 from vifkit watch ({e}): {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
-        assert_eq!(String::from_utf8_lossy(&buf[..len]), "READY=1\n");
+        // Killed on drop from here on, also when it never becomes ready.
         let watcher = Watcher {
             child,
             log,
             _dir: dir,
         };
+        let mut buf = [0u8; 256];
+        let len = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no READY=1 from vifkit watch ({e}): {}", watcher.log()));
+        assert_eq!(String::from_utf8_lossy(&buf[..len]), "READY=1\n");
         // The start's own pass (every port checked once) ends before the test changes things.
         watcher.wait_for("the watcher started", |log| {
             log.contains("watching the ports")

@@ -13,6 +13,7 @@
 //! gone) is never put back.
 
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -23,7 +24,7 @@ use serde_json::{Value, json};
 use super::ports::{Backend, xen_ports};
 use super::reattach::{Role, names_bridge, repair_port, tap_role, xen_role};
 use super::watch_triggers::{Links, Pending, Trigger};
-use crate::entry::{block_on_with_deadline, start_run};
+use crate::entry::{UNDO_BUDGET, block_on_with_deadline, start_run};
 use crate::input::config::Config;
 use crate::sys::events::{Overflow, Subscription};
 use crate::sys::rtnl::Netlink;
@@ -36,7 +37,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(1);
 
 /// The default receive queue of each notification socket: a burst of thousands of
 /// notifications (a bridge with a thousand ports deleted) fits.
-pub const QUEUE_BYTES: usize = 4 << 20;
+pub const QUEUE_BYTES: usize = 16 << 20;
 
 /// Runs until killed (SIGTERM from systemd).
 pub fn watch(queue_bytes: usize) -> Result<()> {
@@ -47,9 +48,15 @@ pub fn watch(queue_bytes: usize) -> Result<()> {
         .context("subscribe to rtnetlink and nf_tables notifications")?;
     let mut state = State::new();
     state.save(&run);
-    let mut links = Links::default();
+    let mut listener = Listener {
+        subscription,
+        links: Links::default(),
+        buffer: vec![0u8; 64 << 10],
+        events: Vec::new(),
+        lost: false,
+    };
     let mut pending = Pending::default();
-    resync(&mut links, &mut pending, "the watcher started")?;
+    listener.resync(&mut pending, "the watcher started")?;
     // Ready once subscribed: what changes from now on is seen.
     if let Err(err) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
         log::warn!("cannot tell systemd the watcher is ready: {err}");
@@ -58,37 +65,69 @@ pub fn watch(queue_bytes: usize) -> Result<()> {
         "watching the ports recorded in {} for changes of the host",
         run.path().display()
     );
-    let mut buffer = vec![0u8; 64 << 10];
-    let mut events = Vec::new();
     loop {
         let timeout = match pending.due() {
             None => PollTimeout::NONE,
             Some(due) => poll_timeout(due.saturating_duration_since(Instant::now())),
         };
-        let mut fds = subscription
+        let mut fds = listener
+            .subscription
             .fds()
             .map(|fd| PollFd::new(fd, PollFlags::POLLIN));
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(errno) => return Err(errno).context("wait for notifications"),
         }
-        let now = Instant::now();
-        if let Err(Overflow) = subscription.drain(&mut buffer, &mut events) {
-            log::warn!("notifications were lost (the receive queue overflowed): resyncing");
-            events.clear();
-            resync(&mut links, &mut pending, "notifications were lost")?;
-        }
-        for event in events.drain(..) {
-            if let Some(trigger) = links.classify(event) {
-                pending.add(trigger, now);
-            }
+        listener.take(&mut pending);
+        if listener.lost {
+            listener.resync(&mut pending, "notifications were lost")?;
         }
         if pending.due().is_some_and(|due| due <= Instant::now()) {
             let work = std::mem::take(&mut pending);
-            if let Err(err) = repair(&work, &run, &mut state, &mut pending) {
+            if let Err(err) = repair(&work, &run, &mut state, &mut pending, &mut listener) {
                 log::error!("repair after {} failed: {err:#}", work.why());
             }
         }
+    }
+}
+
+/// The subscription and what the watcher knows of the links, turning notifications into
+/// pending repairs.
+struct Listener {
+    subscription: Subscription,
+    links: Links,
+    buffer: Vec<u8>,
+    events: Vec<crate::sys::events::Event>,
+    /// A queue overflowed since the last resync.
+    lost: bool,
+}
+
+impl Listener {
+    /// Reads what is queued (without waiting) into `pending`. Also called between the ports
+    /// of a long repair, whose own changes would otherwise fill the queues.
+    fn take(&mut self, pending: &mut Pending) {
+        let now = Instant::now();
+        if let Err(Overflow) = self.subscription.drain(&mut self.buffer, &mut self.events) {
+            if !self.lost {
+                log::warn!("notifications were lost (the receive queue overflowed): resyncing");
+            }
+            self.lost = true;
+        }
+        for event in self.events.drain(..) {
+            if let Some(trigger) = self.links.classify(event) {
+                pending.add(trigger, now);
+            }
+        }
+    }
+
+    /// Reads every link afresh and queues a repair of every port.
+    fn resync(&mut self, pending: &mut Pending, why: &str) -> Result<()> {
+        let all = block_on_with_deadline(start_run(), async { Netlink::connect()?.links().await })
+            .context("list the links")?;
+        self.links.reset(&all);
+        self.lost = false;
+        pending.add(Trigger::All(why.to_owned()), Instant::now());
+        Ok(())
     }
 }
 
@@ -195,18 +234,16 @@ impl Watcher {
     }
 }
 
-/// Reads every link afresh and queues a repair of every port.
-fn resync(links: &mut Links, pending: &mut Pending, why: &str) -> Result<()> {
-    let all = block_on_with_deadline(start_run(), async { Netlink::connect()?.links().await })
-        .context("list the links")?;
-    links.reset(&all);
-    pending.add(Trigger::All(why.to_owned()), Instant::now());
-    Ok(())
-}
-
 /// Repairs the ports `work` names (every recorded port it selects); what could not be
-/// repaired for the lock goes back into `pending`.
-fn repair(work: &Pending, run: &RunDir, state: &mut State, pending: &mut Pending) -> Result<()> {
+/// repaired for the lock goes back into `pending`. Each port is a run of its own, with the
+/// deadline a hotplug run has: a thousand ports may take longer than one run may.
+fn repair(
+    work: &Pending,
+    run: &RunDir,
+    state: &mut State,
+    pending: &mut Pending,
+    listener: &mut Listener,
+) -> Result<()> {
     let records = run.records()?;
     if records.is_empty() {
         return Ok(());
@@ -216,7 +253,7 @@ fn repair(work: &Pending, run: &RunDir, state: &mut State, pending: &mut Pending
         log::warn!("{err:#}");
         Config::default()
     });
-    // Each pass has a run's deadline of its own, from now: xenstore's connect draws from it.
+    // The listing's deadline, from now: xenstore's connect draws from it.
     let deadline = start_run();
     let mut xs = match Client::connect() {
         Ok(xs) => Some(xs),
@@ -227,10 +264,15 @@ fn repair(work: &Pending, run: &RunDir, state: &mut State, pending: &mut Pending
         Err(_) => None,
     };
     let why = work.why();
-    block_on_with_deadline(deadline, async {
+    let mut repaired = 0;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let done = runtime.block_on(async {
         let netlink = Netlink::connect()?;
         let backends = match xs.as_mut() {
-            Some(xs) => xen_ports(xs)?,
+            Some(xs) => bounded(deadline, async { xen_ports(xs) }).await?,
             None => vec![],
         };
         for (name, record) in records {
@@ -254,19 +296,34 @@ fn repair(work: &Pending, run: &RunDir, state: &mut State, pending: &mut Pending
                 pending.add(Trigger::All(why.clone()), Instant::now());
                 return Ok(());
             };
-            let outcome = repair_one(run, &name, &record, backend, xs.as_mut(), &netlink).await;
-            match outcome {
+            let repair = repair_one(run, &name, &record, backend, xs.as_mut(), &netlink);
+            match bounded(start_run(), repair).await {
                 Ok(changes) if changes.is_empty() => {}
                 Ok(changes) => {
                     log::info!("{name}: repaired after {why}: {}", changes.join("; "));
                     state.repaired(&name, &changes, &why);
-                    state.save(run);
+                    repaired += 1;
                 }
                 Err(err) => log::error!("{name}: not repaired after {why}: {err:#}"),
             }
+            listener.take(pending);
         }
         Ok(())
-    })
+    });
+    if repaired > 0 {
+        state.save(run);
+    }
+    done
+}
+
+/// `work` cut at `deadline` (and the undo budget an attach keeps past it, as in a hotplug
+/// run), for a call that does not bound itself.
+async fn bounded<T>(deadline: Instant, work: impl Future<Output = Result<T>>) -> Result<T> {
+    let remaining = (deadline + UNDO_BUDGET).saturating_duration_since(Instant::now());
+    match tokio::time::timeout(remaining, work).await {
+        Ok(result) => result,
+        Err(_) => anyhow::bail!("out of time (the run's deadline passed)"),
+    }
 }
 
 /// One port, under the lock: still the port its record names (an unplug that ran first
