@@ -13,6 +13,7 @@ use nix::libc;
 use crate::sys::deadline;
 use crate::sys::nfnl::{self, messages, ne_u16};
 use crate::types::prefix::Prefix;
+use filter::Listing;
 
 // include/uapi/linux/netfilter/nfnetlink_conntrack.h; libc does not carry these.
 const IPCTNL_MSG_CT_NEW: u16 = 0;
@@ -58,10 +59,11 @@ pub fn purge(prefixes: &[Prefix]) -> Result<usize> {
     let mut deleted = 0;
     let mut failure = None;
     for (family, v4) in [(libc::AF_INET as u8, true), (libc::AF_INET6 as u8, false)] {
-        if !prefixes.iter().any(|prefix| prefix.is_ipv4() == v4) {
+        let listings = filter::listings(prefixes, v4);
+        if listings.is_empty() {
             continue;
         }
-        let doomed = match ct.dump(family, prefixes) {
+        let doomed = match ct.find(family, &listings, prefixes) {
             Err(err) if is_absent(&err) => {
                 log::debug!("no conntrack to purge: {err}");
                 continue;
@@ -92,7 +94,6 @@ pub fn purge(prefixes: &[Prefix]) -> Result<usize> {
     failure.map_or(Ok(deleted), Err)
 }
 
-/// The errnos that mean the kernel has no conntrack to purge.
 /// A dump walks the kernel's whole hash table (about 10 ms per family on a large host) even
 /// when this namespace tracks no flow; the namespace's own count says whether to bother.
 fn tracks_nothing() -> bool {
@@ -100,6 +101,12 @@ fn tracks_nothing() -> bool {
         .is_ok_and(|count| count.trim() == "0")
 }
 
+/// The errnos of a kernel that knows no CTA_FILTER, or not this use of it.
+fn is_refused(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL))
+}
+
+/// The errnos that mean the kernel has no conntrack to purge.
 fn is_absent(err: &io::Error) -> bool {
     matches!(
         err.raw_os_error(),
@@ -213,7 +220,11 @@ pub(crate) struct Doomed {
 /// The state of one dump, fed a datagram at a time.
 #[derive(Debug, Default)]
 pub(crate) struct Dump {
+    /// What was asked for; the entries kept are those matching the prefixes either way.
+    pub listing: Listing,
     pub doomed: Vec<Doomed>,
+    /// An entry outside `listing` arrived: the kernel ignored or misread the filter.
+    pub unselected: bool,
     pub interrupted: bool,
     pub done: bool,
 }
@@ -233,12 +244,15 @@ impl Dump {
                 }
                 NLMSG_DONE | NLMSG_ERROR => self.done = true,
                 kind if kind == ctnetlink_type(IPCTNL_MSG_CT_NEW) => {
-                    match parse_entry(message.payload) {
-                        Some(entry) if entry.matches(prefixes) => self.doomed.push(Doomed {
+                    let Some(entry) = parse_entry(message.payload) else {
+                        continue;
+                    };
+                    self.unselected |= !self.listing.selects(entry.src, entry.dst);
+                    if entry.matches(prefixes) {
+                        self.doomed.push(Doomed {
                             name: entry.to_string(),
                             attributes: entry.delete_attributes(),
-                        }),
-                        _ => {}
+                        });
                     }
                 }
                 _ => {}
@@ -275,18 +289,53 @@ impl Ctnetlink {
         Ok(self.seq)
     }
 
-    /// The entries of `family` that match `prefixes`; a dump the kernel marks interrupted may
-    /// have skipped entries, so it is taken again.
-    fn dump(&mut self, family: u8, prefixes: &[Prefix]) -> io::Result<Vec<Doomed>> {
+    /// The entries of `family` that match `prefixes`, found by `listings`. A kernel that
+    /// refuses the filter, or answers with entries it did not select, gets asked for the
+    /// whole table instead.
+    fn find(
+        &mut self,
+        family: u8,
+        listings: &[Listing],
+        prefixes: &[Prefix],
+    ) -> io::Result<Vec<Doomed>> {
+        let mut doomed: Vec<Doomed> = Vec::new();
+        for listing in listings {
+            let dump = match self.dump(family, listing, prefixes) {
+                Err(err) if *listing != Listing::Whole && is_refused(&err) => {
+                    log::debug!("conntrack listing by {listing} refused ({err}), listing all");
+                    return Ok(self.dump(family, &Listing::Whole, prefixes)?.doomed);
+                }
+                other => other?,
+            };
+            // An entry in two listings (source and destination both the guest's) once.
+            for entry in dump.doomed {
+                if !doomed.contains(&entry) {
+                    doomed.push(entry);
+                }
+            }
+            if dump.unselected {
+                log::debug!("conntrack listing by {listing} got other entries, listing all");
+                return Ok(self.dump(family, &Listing::Whole, prefixes)?.doomed);
+            }
+        }
+        Ok(doomed)
+    }
+
+    /// One listing; a dump the kernel marks interrupted may have skipped entries, so it is
+    /// taken again.
+    fn dump(&mut self, family: u8, listing: &Listing, prefixes: &[Prefix]) -> io::Result<Dump> {
         for attempt in 1..=DUMP_ATTEMPTS {
-            let seq = self.send(|seq| dump_request(family, seq))?;
-            let mut dump = Dump::default();
+            let seq = self.send(|seq| filter::listing_request(family, seq, listing))?;
+            let mut dump = Dump {
+                listing: *listing,
+                ..Dump::default()
+            };
             while !dump.done {
                 let n = self.receive("conntrack did not finish the listing")?;
                 dump.absorb(&self.buffer.0[..n], seq, prefixes)?;
             }
             if !dump.interrupted {
-                return Ok(dump.doomed);
+                return Ok(dump);
             }
             log::debug!("conntrack dump interrupted (attempt {attempt} of {DUMP_ATTEMPTS})");
         }
@@ -322,6 +371,13 @@ impl Ctnetlink {
     }
 }
 
+#[path = "conntrack_filter.rs"]
+mod filter;
+
 #[cfg(test)]
 #[path = "conntrack_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "conntrack_filter_tests.rs"]
+mod filter_tests;
