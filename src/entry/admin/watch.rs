@@ -57,6 +57,7 @@ pub fn watch(queue_bytes: usize) -> Result<()> {
     };
     let mut pending = Pending::default();
     listener.resync(&mut pending, "the watcher started")?;
+    give_back_memory();
     // Ready once subscribed: what changes from now on is seen.
     if let Err(err) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
         log::warn!("cannot tell systemd the watcher is ready: {err}");
@@ -87,7 +88,20 @@ pub fn watch(queue_bytes: usize) -> Result<()> {
             if let Err(err) = repair(&work, &run, &mut state, &mut pending, &mut listener) {
                 log::error!("repair after {} failed: {err:#}", work.why());
             }
+            give_back_memory();
         }
+    }
+}
+
+/// Returns the heap a pass freed to the kernel. A pass over a thousand ports allocates some
+/// megabytes and frees them, but malloc keeps freed pages below the last live allocation
+/// (19 MiB of a resting watcher's heap with 1,000 ports, 2.5 MiB after `malloc_trim`):
+/// a daemon that sleeps most of its life should not sit on its busiest minute's peak.
+fn give_back_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap pages; no pointer is invalidated.
+    unsafe {
+        nix::libc::malloc_trim(0);
     }
 }
 
