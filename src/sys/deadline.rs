@@ -8,6 +8,8 @@ use std::io;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use nix::poll::PollTimeout;
+
 static RUN_DEADLINE: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// Sets the deadline of this run (the process).
@@ -40,6 +42,13 @@ pub fn left(deadline: Instant, what: &str) -> io::Result<Duration> {
     }
 }
 
+/// `left` as poll(2)'s timeout, in whole milliseconds rounded up: stopping early would
+/// report a timeout early.
+pub fn poll_timeout(left: Duration) -> PollTimeout {
+    let millis = left.as_nanos().div_ceil(1_000_000);
+    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +71,15 @@ mod tests {
             "read xenstore: out of time (the run's deadline passed)"
         );
         assert!(left(soon, "x").unwrap() <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_poll_never_ends_before_what_is_left() {
+        let ms = |left: Duration| i32::from(poll_timeout(left));
+        assert_eq!(ms(Duration::ZERO), 0);
+        assert_eq!(ms(Duration::from_micros(1)), 1);
+        assert_eq!(ms(Duration::from_millis(250)), 250);
+        assert_eq!(ms(Duration::from_micros(250_001)), 251);
+        assert_eq!(ms(Duration::from_secs(u64::MAX)), i32::MAX);
     }
 }

@@ -3,11 +3,11 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 
-use crate::sys::deadline;
+use crate::sys::deadline::{self, poll_timeout};
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, recv, sendto,
     socket,
@@ -108,12 +108,6 @@ pub fn expired(until: Instant, nothing: &str) -> io::Error {
         _ => nothing,
     };
     io::Error::new(io::ErrorKind::TimedOut, text)
-}
-
-/// `left` in whole milliseconds, rounded up: stopping early would report a timeout early.
-fn poll_timeout(left: Duration) -> PollTimeout {
-    let millis = left.as_nanos().div_ceil(1_000_000);
-    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
 }
 
 /// One netlink message of a received datagram.

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
 use serde_json::{Value, json};
 
-use crate::sys::deadline;
+use crate::sys::deadline::{self, poll_timeout};
 
 /// One port as vif-openvswitch adds it: a Port and its one Interface, both called `name`.
 ///
@@ -162,12 +162,6 @@ fn connect_by(path: &Path, bound: &Bound) -> io::Result<UnixStream> {
     let stream = UnixStream::from(fd);
     stream.set_nonblocking(false)?;
     Ok(stream)
-}
-
-/// `left` in whole milliseconds, rounded up: stopping early would report a timeout early.
-fn poll_timeout(left: Duration) -> PollTimeout {
-    let millis = left.as_nanos().div_ceil(1_000_000);
-    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
 }
 
 /// The socket's reads, each waiting no longer than the connection's bound.

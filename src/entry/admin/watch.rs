@@ -26,6 +26,7 @@ use super::reattach::{Role, names_bridge, repair_port, tap_role, xen_role};
 use super::watch_triggers::{Links, Pending, Trigger};
 use crate::entry::{UNDO_BUDGET, block_on_with_deadline, start_run};
 use crate::input::config::Config;
+use crate::sys::deadline::poll_timeout;
 use crate::sys::events::{Overflow, Subscription};
 use crate::sys::rtnl::Netlink;
 use crate::sys::rundir::{Record, RunDir};
@@ -383,11 +384,6 @@ fn selected(work: &Pending, name: &IfName, role: Option<&Role>) -> bool {
         // A tap qemu-ifup put on the default route's bridge: any bridge may be it.
         None => !work.bridges.is_empty(),
     }
-}
-
-fn poll_timeout(left: Duration) -> PollTimeout {
-    let millis = left.as_millis().saturating_add(1);
-    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
 }
 
 /// What `vifkit status` shows of the watcher, kept in the run directory's `watch` file.
