@@ -85,6 +85,11 @@ impl RunDir {
         self.path.join("watch")
     }
 
+    /// The file a watcher holds locked for its lifetime: one watcher per namespace.
+    pub fn watch_lock(&self) -> PathBuf {
+        self.path.join("watch.lock")
+    }
+
     /// Takes the lock shared (a plug or unplug), waiting for a repair in progress until
     /// `until` at most.
     pub fn lock_shared(&self, until: Instant) -> Result<RunLock> {

@@ -16,6 +16,7 @@ mod ports;
 mod reattach;
 mod status;
 mod watch;
+mod watch_state;
 mod watch_triggers;
 
 use anyhow::{Result, bail};
@@ -23,7 +24,8 @@ use anyhow::{Result, bail};
 pub use check::check;
 pub use reattach::{Scope, reattach};
 pub use status::status;
-pub use watch::{QUEUE_BYTES, Watcher, watch};
+pub use watch::{QUEUE_BYTES, watch};
+pub use watch_state::Watcher;
 
 use crate::entry::{block_on_with_deadline, plan_tap_up, plan_xen_call, start_run};
 use crate::planning::plan::Plan;

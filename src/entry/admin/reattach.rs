@@ -52,7 +52,7 @@ pub(super) enum Role {
     RouteIfup,
 }
 
-pub(super) struct Candidate {
+struct Candidate {
     name: IfName,
     xen: Option<Backend>,
     role: Role,
@@ -243,11 +243,7 @@ pub(super) fn names_bridge(word: &str, name: &IfName) -> bool {
 /// Whether a routed or NAT port with this `netdev` leaves by `uplink`: it names it, or it
 /// names none and `uplink` carries a default route (of either family) or is what the
 /// planners' uplink rule picks.
-pub(super) async fn uses_uplink(
-    netdev: Option<&str>,
-    uplink: &IfName,
-    netlink: &Netlink,
-) -> Result<bool> {
+async fn uses_uplink(netdev: Option<&str>, uplink: &IfName, netlink: &Netlink) -> Result<bool> {
     if let Some(netdev) = netdev.filter(|n| !n.is_empty()) {
         return Ok(netdev == uplink.as_str());
     }
@@ -274,7 +270,7 @@ pub(super) async fn uses_uplink(
 
 /// Whether a vif-route-ifup port's sysconfig files name `link`; true when they cannot be
 /// read (its plan will say why) or `ifup` does the work (`VIFKIT_IFUP=system`).
-pub(super) fn route_ifup_uses(port: &IfName, link: &IfName) -> bool {
+fn route_ifup_uses(port: &IfName, link: &IfName) -> bool {
     if std::env::var("VIFKIT_IFUP").is_ok_and(|v| v == "system") {
         return true;
     }

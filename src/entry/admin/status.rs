@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::Planned;
 use super::check::drift;
 use super::ports::{BACKENDS, Backend, xen_ports};
-use super::watch::Watcher;
+use super::watch_state::Watcher;
 use super::{is_tap, tap_argument};
 use crate::entry::{XenScript, block_on_with_deadline, plan_tap_up, plan_xen_call, start_run};
 use crate::input::backend::{Backend as BackendDir, BackendKeys};
