@@ -517,3 +517,25 @@ fn a_repair_after_a_long_quiet_spell_has_a_deadline_of_its_own() {
     );
     b.host.ip(&["link", "del", "vif9.0"]);
 }
+
+/// Without a watcher, `vifkit reattach BRIDGE` finds a tap by the bridge its `qemu-ifup` was
+/// given (recorded at its plug), though no vifkit.conf rule names it.
+#[test]
+fn reattach_finds_a_tap_by_the_bridge_qemu_ifup_was_given() {
+    let b = bridged("wrat");
+    recreate_bridge(&b.host, "xenbr0");
+    let out = run(b
+        .host
+        .exec()
+        .arg("env")
+        .arg(format!("XENSTORED_PATH={}", b.xs.socket.display()))
+        .arg(format!("VIFKIT_CONFIG={}", b.config.display()))
+        .arg(binary("vifkit"))
+        .args(["reattach", "xenbr0"]));
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(text, "vif3.0: reattached\ntap0: reattached\n");
+    assert_eq!(b.host.master_of("tap0").as_deref(), Some("xenbr0"));
+    assert_eq!(b.host.master_of("tap1"), None, "unplugged by qemu-ifdown");
+    b.host.ip(&["link", "del", "vif9.0"]);
+}
