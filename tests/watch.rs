@@ -133,6 +133,8 @@ fn filtered(ns: &Netns, port: &str) -> bool {
 struct Bridged {
     host: Netns,
     guest: Netns,
+    /// The far end of vif9.0, the port vifkit did not plug.
+    _foreign: Netns,
     xs: Xenstore,
     vif: Vif,
     config: PathBuf,
@@ -153,9 +155,13 @@ fn bridged(tag: &str) -> Bridged {
     let xs = Xenstore::start();
     xs.write_vif(&vif);
     xs.write(&format!("{}/ip", vif.backend()), "198.51.100.10");
+    let foreign = Netns::new(&format!("{tag}f"));
+    host.veth("vif9.0", "eth0", &foreign);
+    host.ip(&["link", "set", "vif9.0", "master", "xenbr0", "up"]);
     let b = Bridged {
         host,
         guest,
+        _foreign: foreign,
         xs,
         vif,
         config,
@@ -167,11 +173,6 @@ fn bridged(tag: &str) -> Bridged {
         must(&mut b.qemu("qemu-ifup", tap));
     }
     must(&mut b.qemu("qemu-ifdown", "tap1"));
-    let foreign = Netns::new(&format!("{tag}f"));
-    b.host.veth("vif9.0", "eth0", &foreign);
-    b.host
-        .ip(&["link", "set", "vif9.0", "master", "xenbr0", "up"]);
-    std::mem::forget(foreign); // dropped with the host's veth: deleted below
     b
 }
 
@@ -275,7 +276,6 @@ fn a_recreated_bridge_gets_vifkits_ports_back_with_their_options_and_no_other() 
             .starts_with("watcher: not running; its last repair at "),
         "{text}"
     );
-    b.host.ip(&["link", "del", "vif9.0"]);
 }
 
 #[test]
@@ -317,7 +317,6 @@ fn an_offline_during_a_repair_is_not_undone() {
         assert_ok(&b.run(&["online", "type_if=vif"]));
         assert_eq!(b.host.master_of("vif3.0").as_deref(), Some("xenbr0"));
     }
-    b.host.ip(&["link", "del", "vif9.0"]);
 }
 
 /// Seed 2.1's vif-route guest (xen1.0, proxy ARP and NDP on eth0): `ifdown eth0; ifup eth0`
@@ -481,7 +480,6 @@ fn a_burst_of_a_thousand_notifications_is_absorbed_or_resynced() {
         let log = watcher.log();
         assert_eq!(log.contains("notifications were lost"), lost, "{log}");
     }
-    b.host.ip(&["link", "del", "vif9.0"]);
 }
 
 /// A tap that went without its `qemu-ifdown` (qemu killed) and came back as another's, and
@@ -498,7 +496,6 @@ fn a_replaced_tap_and_a_vif_taken_offline_are_left_alone() {
     assert_eq!(b.host.master_of("tap0"), None, "{}", watcher.log());
     assert_eq!(b.host.master_of("vif3.0"), None, "{}", watcher.log());
     assert!(!watcher.log().contains("repaired"), "{}", watcher.log());
-    b.host.ip(&["link", "del", "vif9.0"]);
 }
 
 /// A repair after the watcher has been idle for longer than a run's deadline (30 s): each
@@ -515,7 +512,6 @@ fn a_repair_after_a_long_quiet_spell_has_a_deadline_of_its_own() {
         &watcher,
         || b.host.master_of("vif3.0").as_deref() == Some("xenbr0"),
     );
-    b.host.ip(&["link", "del", "vif9.0"]);
 }
 
 /// Without a watcher, `vifkit reattach BRIDGE` finds a tap by the bridge its `qemu-ifup` was
@@ -537,5 +533,4 @@ fn reattach_finds_a_tap_by_the_bridge_qemu_ifup_was_given() {
     assert_eq!(text, "vif3.0: reattached\ntap0: reattached\n");
     assert_eq!(b.host.master_of("tap0").as_deref(), Some("xenbr0"));
     assert_eq!(b.host.master_of("tap1"), None, "unplugged by qemu-ifdown");
-    b.host.ip(&["link", "del", "vif9.0"]);
 }
