@@ -68,6 +68,10 @@ pub fn watch(queue_bytes: usize) -> Result<()> {
         run.path().display()
     );
     loop {
+        // Also after a pass: its own changes may have overflowed a queue while it ran.
+        if listener.lost {
+            listener.resync(&mut pending, "notifications were lost")?;
+        }
         let timeout = match pending.due() {
             None => PollTimeout::NONE,
             Some(due) => poll_timeout(due.saturating_duration_since(Instant::now())),
@@ -82,7 +86,7 @@ pub fn watch(queue_bytes: usize) -> Result<()> {
         }
         listener.take(&mut pending);
         if listener.lost {
-            listener.resync(&mut pending, "notifications were lost")?;
+            continue; // resynced first thing
         }
         if pending.due().is_some_and(|due| due <= Instant::now()) {
             let work = std::mem::take(&mut pending);
