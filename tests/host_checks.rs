@@ -96,6 +96,19 @@ fn forward_base_chains_are_dumped_with_their_policy() {
             "{ type filter hook forward priority 10; policy accept; }",
         ],
     );
+    // ip6tables-nft's: each IP family is listed by a dump of its own.
+    nft(&ns, &["add", "table", "ip6", "filter"]);
+    nft(
+        &ns,
+        &[
+            "add",
+            "chain",
+            "ip6",
+            "filter",
+            "FORWARD",
+            "{ type filter hook forward priority 0; policy drop; }",
+        ],
+    );
     nft(&ns, &["add", "table", "bridge", "filter"]);
     nft(
         &ns,
@@ -115,6 +128,12 @@ fn forward_base_chains_are_dumped_with_their_policy() {
         [
             ForwardChain {
                 family: IpFamily::Ip,
+                table: "filter".into(),
+                name: "FORWARD".into(),
+                drops: true,
+            },
+            ForwardChain {
+                family: IpFamily::Ip6,
                 table: "filter".into(),
                 name: "FORWARD".into(),
                 drops: true,

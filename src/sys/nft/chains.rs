@@ -1,6 +1,9 @@
-//! Other programs' base chains on the forward hook, read with one `NFT_MSG_GETCHAIN` dump:
-//! what Docker, firewalld or iptables-nft leave there decides whether bridged guests'
-//! traffic passes once `br_netfilter` hands it to the IP hooks.
+//! Other programs' base chains on the forward hook, read with one `NFT_MSG_GETCHAIN` dump per
+//! IP family: what Docker, firewalld or iptables-nft leave there decides whether bridged
+//! guests' traffic passes once `br_netfilter` hands it to the IP hooks. A dump of one family
+//! skips the other families' tables whole, so vifkit's own netdev chains (one per filtered
+//! port, 10,000 on a big host) are never listed: one dump of every family cost a plug 20 ms
+//! there (BENCHMARKS.md, "Scale").
 
 use std::io;
 
@@ -12,7 +15,6 @@ const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETCHAIN: u16 = 4;
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NLM_F_DUMP: u16 = 0x300;
-const NFPROTO_UNSPEC: u8 = 0;
 const NFPROTO_INET: u8 = 1;
 const NFPROTO_IPV4: u8 = 2;
 const NFPROTO_IPV6: u8 = 10;
@@ -24,7 +26,6 @@ const NFTA_CHAIN_HOOK: u16 = 4;
 const NFTA_CHAIN_POLICY: u16 = 5;
 const NFTA_HOOK_HOOKNUM: u16 = 1;
 const NFGENMSG_LEN: usize = 4;
-const SEQ: u32 = 1;
 
 /// The families whose forward hook sees bridged frames once `br_netfilter` passes them on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,26 +65,36 @@ pub struct ForwardChain {
     pub drops: bool,
 }
 
-/// Every base chain on the forward hook of an ip, ip6 or inet table, in the kernel's order.
+/// Every base chain on the forward hook of an ip, ip6 or inet table: the ip tables' first,
+/// then ip6, then inet, each family's in the kernel's order.
 pub fn forward_chains() -> io::Result<Vec<ForwardChain>> {
     let socket = nfnl::Socket::open()?;
-    socket.send(&dump_request())?;
     let mut chains = vec![];
     let mut buffer = vec![0; 64 * 1024];
+    for (seq, family) in (1..).zip([NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_INET]) {
+        socket.send(&dump_request(family, seq))?;
+        dump_into(&socket, seq, &mut buffer, &mut chains)?;
+    }
+    Ok(chains)
+}
+
+/// Reads the answer to dump `seq` into `chains`, until its NLMSG_DONE.
+fn dump_into(
+    socket: &nfnl::Socket,
+    seq: u32,
+    buffer: &mut [u8],
+    chains: &mut Vec<ForwardChain>,
+) -> io::Result<()> {
     loop {
         let until = deadline::bound(ANSWER_WAIT);
-        let n = socket.recv_by(
-            &mut buffer,
-            until,
-            "nf_tables did not finish listing its chains",
-        )?;
+        let n = socket.recv_by(buffer, until, "nf_tables did not finish listing its chains")?;
         for message in messages(&buffer[..n]) {
             let message = message?;
-            if message.seq != SEQ {
+            if message.seq != seq {
                 continue;
             }
             match message.kind {
-                kind if kind == nix::libc::NLMSG_DONE as u16 => return Ok(chains),
+                kind if kind == nix::libc::NLMSG_DONE as u16 => return Ok(()),
                 kind if kind == nix::libc::NLMSG_ERROR as u16 => match message.errno() {
                     0 => {}
                     errno => return Err(io::Error::from_raw_os_error(errno)),
@@ -94,11 +105,11 @@ pub fn forward_chains() -> io::Result<Vec<ForwardChain>> {
     }
 }
 
-/// `NFT_MSG_GETCHAIN` as a dump of every family's chains.
-fn dump_request() -> Vec<u8> {
+/// `NFT_MSG_GETCHAIN` as a dump of one family's chains.
+fn dump_request(family: u8, seq: u32) -> Vec<u8> {
     let mut buf = vec![];
     let kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN;
-    let start = nfnl::begin_message(&mut buf, kind, NLM_F_DUMP, SEQ, NFPROTO_UNSPEC, 0);
+    let start = nfnl::begin_message(&mut buf, kind, NLM_F_DUMP, seq, family, 0);
     nfnl::end_message(&mut buf, start);
     buf
 }
@@ -193,11 +204,12 @@ mod tests {
     }
 
     #[test]
-    fn the_dump_asks_every_family_for_its_chains() {
-        let request = dump_request();
+    fn the_dump_asks_one_family_for_its_chains() {
+        let request = dump_request(NFPROTO_IPV6, 2);
         assert_eq!(request.len(), 20);
         assert_eq!(u16::from_ne_bytes([request[4], request[5]]), 0x0a04);
         assert_eq!(u16::from_ne_bytes([request[6], request[7]]), 0x301);
-        assert_eq!(request[16], NFPROTO_UNSPEC);
+        assert_eq!(u32::from_ne_bytes(request[8..12].try_into().unwrap()), 2);
+        assert_eq!(request[16], NFPROTO_IPV6);
     }
 }
