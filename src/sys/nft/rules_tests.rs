@@ -101,13 +101,11 @@ fn the_rules_in_nft_words() {
 \tether saddr != 00:16:3e:10:10:10 drop
 \tether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 drop
 \tether type != 0x0800 ether type != 0x0806 ether type != 0x86dd drop
-\tether type 0x0806 arp htype . ptype . hlen . plen != 0x000108000604 drop
-\tether type 0x0806 arp saddr ether != 00:16:3e:10:10:10 drop
-\tether type 0x0806 arp saddr ip != 0.0.0.0 arp saddr ip != 192.0.2.10 drop
 \tether type 0x0800 meta l4proto 17 udp sport 67 drop
 \tether type 0x0800 meta l4proto 17 udp dport 68 drop
 \tether type 0x0800 ip saddr 0.0.0.0 meta l4proto 17 udp dport 67 accept
 \tether type 0x0800 ip saddr != 192.0.2.10 drop
+\tether type 0x0800 accept
 \tether type 0x86dd exthdr frag exists meta l4proto 58 drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 134 drop
 \tether type 0x86dd meta l4proto 58 icmpv6 type 137 drop
@@ -126,6 +124,10 @@ fn the_rules_in_nft_words() {
 \tether type 0x86dd meta l4proto 58 icmpv6 type 131 ip6 saddr :: accept
 \tether type 0x86dd meta l4proto 58 icmpv6 type 143 ip6 saddr :: accept
 \tether type 0x86dd ip6 saddr != fe80::216:3eff:fe10:1010 ip6 saddr != 2001:db8::/64 drop
+\tether type 0x86dd accept
+\tether type 0x0806 arp htype . ptype . hlen . plen != 0x000108000604 drop
+\tether type 0x0806 arp saddr ether != 00:16:3e:10:10:10 drop
+\tether type 0x0806 arp saddr ip != 0.0.0.0 arp saddr ip != 192.0.2.10 drop
 }"
     );
 }
