@@ -54,7 +54,7 @@ fn plan_and_check_follow_the_port_through_online_and_drift() {
     let text = stdout(&plan);
     for line in [
         "attach vif3.0 to bridge xenbr0",
-        "filter vif3.0 (netdev vifkit-antispoof-21)",
+        "filter vif3.0 (netdev vifkit-antispoof-085)",
         "set vif3.0 up",
     ] {
         assert!(
@@ -90,7 +90,7 @@ fn plan_and_check_follow_the_port_through_online_and_drift() {
         "delete",
         "chain",
         "netdev",
-        "vifkit-antispoof-21",
+        "vifkit-antispoof-085",
         "vif3.0",
     ]));
     let drifted = vifkit(&host, &xs, &["check", "vif3.0"], &[]);
@@ -101,7 +101,7 @@ fn plan_and_check_follow_the_port_through_online_and_drift() {
         "{text}"
     );
     assert!(
-        text.contains("drift: no antispoofing rules for vif3.0 (netdev vifkit-antispoof-21)"),
+        text.contains("drift: no antispoofing rules for vif3.0 (netdev vifkit-antispoof-085)"),
         "{text}"
     );
     assert!(

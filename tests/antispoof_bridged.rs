@@ -123,7 +123,7 @@ fn bridged_guest_reaches_its_peer_and_forges_nothing() {
 
     let out = online(&rig.host, &rig.xs, &rig.vif, true);
     assert_ok(&out);
-    assert!(stderr(&out).contains("filter vif3.0 (netdev vifkit-antispoof-21): mac 00:16:3e:10:10:10, ipv4 192.0.2.241, ipv6 fe80::216:3eff:fe10:1010 2001:db8:abba::1001"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("filter vif3.0 (netdev vifkit-antispoof-085): mac 00:16:3e:10:10:10, ipv4 192.0.2.241, ipv6 fe80::216:3eff:fe10:1010 2001:db8:abba::1001"), "{}", stderr(&out));
     let filtered = wrong(&cases, from, to, true);
     assert!(filtered.is_empty(), "with antispoofing: {filtered:#?}");
     assert!(

@@ -112,9 +112,9 @@ fn offline_removes_the_port_even_after_b_ip_changed() {
     let vif = host.vif(3, "192.0.2.10 2001:db8::10");
     host.run(&vif, "online");
     let (tables, chains, _) = ruleset(&host.ns);
-    assert_eq!(tables, ["netdev vifkit-antispoof-21"]);
-    assert_eq!(chains, ["netdev vifkit-antispoof-21 vif3.0"]);
-    let rules = chain_text(&host.ns, "netdev", "vifkit-antispoof-21", "vif3.0");
+    assert_eq!(tables, ["netdev vifkit-antispoof-085"]);
+    assert_eq!(chains, ["netdev vifkit-antispoof-085 vif3.0"]);
+    let rules = chain_text(&host.ns, "netdev", "vifkit-antispoof-085", "vif3.0");
     assert!(rules.contains("!= 0xc000020a drop"), "{rules}");
     // An admin's `nft list ruleset > file` must load back.
     must(
@@ -150,7 +150,7 @@ fn a_reused_vif_name_starts_clean() {
         &["online", "type_if=vif"],
         &env,
     ));
-    assert_eq!(ruleset(&host.ns).0, ["netdev vifkit-antispoof-19"]);
+    assert_eq!(ruleset(&host.ns).0, ["netdev vifkit-antispoof-083"]);
     host.ns.ip(&["link", "del", "vif5.0"]);
 
     host.ns.ip(&[
@@ -159,9 +159,9 @@ fn a_reused_vif_name_starts_clean() {
     host.set_ip(&vif, "192.0.2.51");
     host.run(&vif, "online");
     let (tables, chains, _) = ruleset(&host.ns);
-    assert_eq!(tables, ["netdev vifkit-antispoof-19"]);
-    assert_eq!(chains, ["netdev vifkit-antispoof-19 vif5.0"]);
-    let rules = chain_text(&host.ns, "netdev", "vifkit-antispoof-19", "vif5.0");
+    assert_eq!(tables, ["netdev vifkit-antispoof-083"]);
+    assert_eq!(chains, ["netdev vifkit-antispoof-083 vif5.0"]);
+    let rules = chain_text(&host.ns, "netdev", "vifkit-antispoof-083", "vif5.0");
     assert!(
         rules.contains("!= 0xc0000233 drop") && !rules.contains("0xc0000232"),
         "{rules}"
@@ -184,7 +184,7 @@ fn two_hundred_ports_plugged_and_unplugged_leave_nothing() {
         match command {
             "online" => {
                 let (tables, chains, _) = ruleset(&host.ns);
-                assert_eq!((tables.len(), chains.len()), (32, 200));
+                assert_eq!((tables.len(), chains.len()), (110, 200));
             }
             _ => assert_nothing_left(&host.ns),
         }
@@ -259,8 +259,8 @@ fn qemu_taps_are_filtered_from_the_config_file() {
     };
     let up = qemu(binary("qemu-ifup").to_str().unwrap());
     assert_ok(&up);
-    assert!(stderr(&up).contains("filter tap0 (netdev vifkit-antispoof-22): mac 52:54:00:12:34:56, ipv4 192.0.2.30, ipv6 fe80::5054:ff:fe12:3456"), "{}", stderr(&up));
-    assert_eq!(ruleset(&host.ns).0, ["netdev vifkit-antispoof-22"]);
+    assert!(stderr(&up).contains("filter tap0 (netdev vifkit-antispoof-214): mac 52:54:00:12:34:56, ipv4 192.0.2.30, ipv6 fe80::5054:ff:fe12:3456"), "{}", stderr(&up));
+    assert_eq!(ruleset(&host.ns).0, ["netdev vifkit-antispoof-214"]);
     assert_ok(&qemu(binary("qemu-ifdown").to_str().unwrap()));
     assert_nothing_left(&host.ns);
 }
@@ -278,6 +278,54 @@ fn netdev_chains(ns: &Netns) -> Vec<String> {
 
 fn table_of(port: &str) -> String {
     nft::rules::netdev_table(&IfName::new(port).unwrap())
+}
+
+/// The chain the release before the 256 tables (32 of them) leaves for `port`, here with a
+/// rule dropping everything; returns its table.
+fn legacy_chain(ns: &Netns, port: &str) -> String {
+    let table = nft::rules::legacy_netdev_table(&IfName::new(port).unwrap());
+    let hook =
+        format!("{{ type filter hook ingress device \"{port}\" priority -500; policy accept; }}");
+    must(ns.exec().args(["nft", "add", "table", "netdev", &table]));
+    must(
+        ns.exec()
+            .args(["nft", "add", "chain", "netdev", &table, port, &hook]),
+    );
+    must(
+        ns.exec()
+            .args(["nft", "add", "rule", "netdev", &table, port, "drop"]),
+    );
+    table
+}
+
+#[test]
+fn a_previous_releases_chain_goes_at_the_next_online_or_offline() {
+    let host = host("allg");
+    let vif = host.vif(3, "192.0.2.10 2001:db8::10");
+    assert_eq!(legacy_chain(&host.ns, "vif3.0"), "vifkit-antispoof-21");
+    let status = vifkit(&host.ns, &host.xs, &["check", "vif3.0"]);
+    assert!(
+        stdout(&status).contains("are not the ones online installs"),
+        "{}",
+        stdout(&status)
+    );
+    // Filtered: online installs the port's own chain and deletes the old one with it.
+    host.run(&vif, "online");
+    let mine = format!("netdev {} vif3.0", table_of("vif3.0"));
+    assert_eq!(ruleset(&host.ns).1, [mine]);
+    // Offline deletes both, whichever is there.
+    legacy_chain(&host.ns, "vif3.0");
+    host.run(&vif, "offline");
+    assert_nothing_left(&host.ns);
+    legacy_chain(&host.ns, "vif3.0");
+    host.run(&vif, "offline");
+    assert_nothing_left(&host.ns);
+    // Unfiltered (no B/ip): online deletes the old chain, which would drop the guest's
+    // traffic.
+    legacy_chain(&host.ns, "vif3.0");
+    host.xs.rm(&format!("{}/ip", vif.backend()));
+    host.run(&vif, "online");
+    assert_nothing_left(&host.ns);
 }
 
 /// `vifkit ARGS` in `ns`, on the test xenstore.

@@ -109,7 +109,7 @@ fn routed_guest_reaches_the_router_and_forges_nothing() {
     let out = online(&rig.host, &rig.xs, &rig.vif, true);
     assert_ok(&out);
     assert!(
-        stderr(&out).contains("filter xen1.0 (netdev vifkit-antispoof-29)"),
+        stderr(&out).contains("filter xen1.0 (netdev vifkit-antispoof-253)"),
         "{}",
         stderr(&out)
     );

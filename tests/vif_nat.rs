@@ -183,7 +183,7 @@ fn guest_reaches_the_peer_only_through_the_masquerade() {
     );
     assert_eq!(
         n.nft_tables(),
-        ["inet vifkit-nat-1-0", "netdev vifkit-antispoof-29"]
+        ["inet vifkit-nat-1-0", "netdev vifkit-antispoof-253"]
     );
     count_echo_from(&n.peer, "203.0.113.2");
     must(n.peer.exec().args([
@@ -218,7 +218,7 @@ fn guest_reaches_the_peer_only_through_the_masquerade() {
     assert_eq!(n.guest_routes(), routes);
     assert_eq!(
         n.nft_tables(),
-        ["inet vifkit-nat-1-0", "netdev vifkit-antispoof-29"]
+        ["inet vifkit-nat-1-0", "netdev vifkit-antispoof-253"]
     );
 
     for _ in 0..2 {

@@ -445,7 +445,7 @@ fn nft_flush_ruleset_gets_the_nat_table_and_antispoofing_chains_back() {
     for part in [
         "vifkit: xen1.0: repaired after ",
         "nft table vifkit-nat-1-0 was deleted",
-        ": filter xen1.0 (netdev vifkit-antispoof-29): ",
+        ": filter xen1.0 (netdev vifkit-antispoof-253): ",
         "; masquerade 192.168.1.10 out of eth0 (nft table inet vifkit-nat-1-0)",
     ] {
         assert!(repairs[0].contains(part), "{part}: {log}");

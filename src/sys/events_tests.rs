@@ -147,7 +147,7 @@ fn nftables_deletions_name_their_table_and_chain() {
         body.extend(attrs.concat());
         message(NFNL_SUBSYS_NFTABLES << 8 | msg, &body)
     };
-    let table = attr(NFTA_TABLE, b"vifkit-antispoof-21\0");
+    let table = attr(NFTA_TABLE, b"vifkit-antispoof-085\0");
     let datagram = [
         nft(
             NFT_MSG_DELRULE,
@@ -163,7 +163,7 @@ fn nftables_deletions_name_their_table_and_chain() {
     ]
     .concat();
     let deleted = |chain: Option<&str>, whole_table| Event::NftDeleted {
-        table: "vifkit-antispoof-21".into(),
+        table: "vifkit-antispoof-085".into(),
         chain: chain.map(str::to_owned),
         whole_table,
     };

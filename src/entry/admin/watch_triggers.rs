@@ -231,10 +231,10 @@ mod tests {
             Some(Trigger::All("nft table vifkit-nat-1-0 was deleted".into()))
         );
         assert_eq!(
-            links.classify(deleted("vifkit-antispoof-21", Some("vif3.0"), false)),
+            links.classify(deleted("vifkit-antispoof-085", Some("vif3.0"), false)),
             Some(Trigger::Port(
                 "vif3.0".into(),
-                "nft chain vif3.0 of table vifkit-antispoof-21 changed".into()
+                "nft chain vif3.0 of table vifkit-antispoof-085 changed".into()
             ))
         );
     }

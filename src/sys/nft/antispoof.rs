@@ -4,7 +4,9 @@
 //! port's ingress: the frames a guest sends meet its rules before the bridge or the IP
 //! stack sees them, and no other port's frames ever traverse them, so a packet costs one
 //! chain however many ports exist. The chains live in a fixed number of shared `netdev`
-//! tables (`rules::netdev_table`), which keeps a plug's cost nearly flat as ports grow.
+//! tables (`rules::netdev_table`), which keeps a plug's cost nearly flat as ports grow. A
+//! chain a previous release left in its table (`rules::legacy_netdev_table`) is deleted by
+//! the port's next online or offline.
 //!
 //! A bridge-family table dispatching through a verdict map keyed by port (libvirt's design)
 //! is also O(1) per packet, but not per plug: each commit re-validates the table through
@@ -28,7 +30,7 @@ use std::io;
 use anyhow::{Context, Result};
 
 use super::readback::{self, InstalledFilter};
-use super::rules::{self, Load, PortFilter, netdev_table};
+use super::rules::{self, Load, PortFilter, legacy_netdev_table, netdev_table};
 use super::wire::{self, Base, Batch, Expr, Hook, MetaKey, NfFamily, Verdict};
 use super::{Nfnl, fingerprint};
 use crate::types::names::IfName;
@@ -38,16 +40,40 @@ const INGRESS_PRIORITY: i32 = -500;
 /// NF_NETDEV_INGRESS.
 const INGRESS: u32 = 0;
 
-/// Whether the port's chain is there; one round trip, however many ports exist.
-fn present(nf: &Nfnl, port: &IfName) -> io::Result<bool> {
-    nf.chain_exists(NfFamily::NetDev, &netdev_table(port), port.as_str())
+/// Which of the port's chains are there: in its table, and in the table a previous release
+/// put it in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Present {
+    current: bool,
+    legacy: bool,
+}
+
+/// Two round trips, however many ports exist.
+fn present(nf: &Nfnl, port: &IfName) -> io::Result<Present> {
+    let exists = |table: String| nf.chain_exists(NfFamily::NetDev, &table, port.as_str());
+    Ok(Present {
+        current: exists(netdev_table(port))?,
+        legacy: exists(legacy_netdev_table(port))?,
+    })
 }
 
 /// Whether the port has antispoofing rules (for `vifkit check`).
 pub fn port_filter_present(port: &IfName) -> Result<bool> {
     Nfnl::open()
         .and_then(|nf| present(&nf, port))
+        .map(|p| p.current || p.legacy)
         .context("look up nft chains")
+}
+
+/// The table holding the port's chain: its own, else the one a previous release used when
+/// only that one has it.
+fn table_holding(nf: &Nfnl, port: &IfName) -> io::Result<Option<(String, Vec<u8>)>> {
+    for table in [netdev_table(port), legacy_netdev_table(port)] {
+        if let Some(chain) = nf.chain(NfFamily::NetDev, &table, port.as_str())? {
+            return Ok(Some((table, chain)));
+        }
+    }
+    Ok(None)
 }
 
 /// The comment of the port's chain: None when there is no chain, "" when it has no
@@ -55,18 +81,19 @@ pub fn port_filter_present(port: &IfName) -> Result<bool> {
 /// `PortFilter::fingerprint` gave when it was installed. One round trip.
 pub fn installed_port_filter(port: &IfName) -> Result<Option<String>> {
     let chain = Nfnl::open()
-        .and_then(|nf| nf.chain(NfFamily::NetDev, &netdev_table(port), port.as_str()))
+        .and_then(|nf| table_holding(&nf, port))
         .context("look up nft chains")?;
-    Ok(chain.map(|chain| wire::comment_of(&chain, wire::NFTA_CHAIN_USERDATA)))
+    Ok(chain.map(|(_, chain)| wire::comment_of(&chain, wire::NFTA_CHAIN_USERDATA)))
 }
 
 /// The port's chain as the kernel holds it, its comment and its rules; None when there is
-/// no chain. One round trip, and a second (a dump of that chain's rules) when it exists.
+/// no chain. One round trip (two for a port whose chain is not in its table), and a dump
+/// of that chain's rules when it exists. A previous release's chain has another
+/// fingerprint, so the planner installs the port's own, which deletes it.
 pub fn read_port_filter(port: &IfName) -> Result<Option<InstalledFilter>> {
     let read = || -> io::Result<Option<InstalledFilter>> {
         let nf = Nfnl::open()?;
-        let table = netdev_table(port);
-        let Some(chain) = nf.chain(NfFamily::NetDev, &table, port.as_str())? else {
+        let Some((table, chain)) = table_holding(&nf, port)? else {
             return Ok(None);
         };
         match readback::chain_rules(&nf, NfFamily::NetDev, &table, port.as_str()) {
@@ -92,7 +119,7 @@ impl PortFilter {
     /// installs it where nothing is (the comment left out). Any change to the port, MAC,
     /// addresses, trunk flag or the rules vifkit writes for them changes it.
     pub fn fingerprint(&self) -> String {
-        fingerprint(&install_batch(self, false, None))
+        fingerprint(&install_batch(self, Present::default(), None))
     }
 
     /// What `set_port_filter` leaves, as `read_port_filter` reads it back.
@@ -144,7 +171,7 @@ pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
     let install = || -> io::Result<()> {
         let nf = Nfnl::open()?;
         let stale = present(&nf, port)?;
-        nf.send(&filter_batch(filter, stale))
+        nf.send(&install_batch(filter, stale, Some(&filter.fingerprint())))
     };
     install().with_context(|| {
         format!(
@@ -156,18 +183,28 @@ pub fn set_port_filter(filter: &PortFilter) -> Result<()> {
 
 /// The transaction that installs `filter`, deleting the port's `stale` chain first; the
 /// chain's comment is the filter's fingerprint.
+#[cfg(test)]
 pub(super) fn filter_batch(filter: &PortFilter, stale: bool) -> Vec<u8> {
+    let stale = Present {
+        current: stale,
+        legacy: false,
+    };
     install_batch(filter, stale, Some(&filter.fingerprint()))
 }
 
-fn install_batch(filter: &PortFilter, stale: bool, comment: Option<&str>) -> Vec<u8> {
+/// The same, deleting the `stale` chains first.
+fn install_batch(filter: &PortFilter, stale: Present, comment: Option<&str>) -> Vec<u8> {
     let spec = filter.chain();
     let table = netdev_table(&filter.port);
     let mut batch = Batch::new();
     batch.add_table(NfFamily::NetDev, &table);
-    if stale {
-        // The kernel deletes a chain's rules with it.
+    // The kernel deletes a chain's rules with it.
+    if stale.current {
         batch.delete_chain(NfFamily::NetDev, &table, &spec.name);
+    }
+    if stale.legacy {
+        let legacy = legacy_netdev_table(&filter.port);
+        batch.delete_chain(NfFamily::NetDev, &legacy, &spec.name);
     }
     let hook = Hook {
         number: INGRESS,
@@ -183,26 +220,45 @@ fn install_batch(filter: &PortFilter, stale: bool, comment: Option<&str>) -> Vec
     batch.finish()
 }
 
-/// The transaction that deletes the port's chain.
+/// The transaction that deletes the port's chain (in its table).
+#[cfg(test)]
 pub(super) fn remove_batch(port: &IfName) -> Vec<u8> {
+    let present = Present {
+        current: true,
+        legacy: false,
+    };
+    remove_present_batch(port, present)
+}
+
+/// The transaction that deletes the port's chains that are `present`.
+fn remove_present_batch(port: &IfName, present: Present) -> Vec<u8> {
     let mut batch = Batch::new();
-    batch.delete_chain(NfFamily::NetDev, &netdev_table(port), port.as_str());
+    if present.current {
+        batch.delete_chain(NfFamily::NetDev, &netdev_table(port), port.as_str());
+    }
+    if present.legacy {
+        let legacy = legacy_netdev_table(port);
+        batch.delete_chain(NfFamily::NetDev, &legacy, port.as_str());
+    }
     batch.finish()
 }
 
-/// Deletes the port's chain, whatever addresses it was built with; none is success.
+/// Deletes the port's chains, whatever addresses they were built with; none is success.
 pub fn remove_port_filter(port: &IfName) -> Result<()> {
     let remove = || -> io::Result<()> {
         let nf = Nfnl::open()?;
-        if !present(&nf, port)? {
+        let found = present(&nf, port)?;
+        if found == Present::default() {
             return Ok(());
         }
-        match nf.send(&remove_batch(port)) {
+        match nf.send(&remove_present_batch(port, found)) {
             // Another offline of the same port got there first.
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => match present(&nf, port)? {
-                false => Ok(()),
-                true => Err(e),
-            },
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => {
+                match present(&nf, port)? == Present::default() {
+                    true => Ok(()),
+                    false => Err(e),
+                }
+            }
             result => result,
         }
     };

@@ -56,7 +56,7 @@ fn allowed_sets_add_the_eui64_link_local_and_drop_duplicates() {
     assert_eq!(shown, ["fe80::216:3eff:fe10:1010", "2001:db8::10"]);
     assert_eq!(
         filter.to_string(),
-        "vif3.0 (netdev vifkit-antispoof-21): mac 00:16:3e:10:10:10, ipv4 192.0.2.10 10.9.9.8/29, ipv6 fe80::216:3eff:fe10:1010 2001:db8::10"
+        "vif3.0 (netdev vifkit-antispoof-085): mac 00:16:3e:10:10:10, ipv4 192.0.2.10 10.9.9.8/29, ipv6 fe80::216:3eff:fe10:1010 2001:db8::10"
     );
 }
 
@@ -65,7 +65,7 @@ fn without_a_mac_any_link_local_is_allowed_and_no_mac_rule_exists() {
     let filter = PortFilter::new(name("tap0"), None, &[Prefix::new(ip("2001:db8::7"), 128)]);
     assert_eq!(
         filter.to_string(),
-        "tap0 (netdev vifkit-antispoof-22): mac any, ipv4 none, ipv6 fe80::/64 2001:db8::7"
+        "tap0 (netdev vifkit-antispoof-214): mac any, ipv4 none, ipv6 fe80::/64 2001:db8::7"
     );
     let chain = filter.chain();
     let mac_checks = [Field::EtherSource, Field::ArpSenderMac];
@@ -249,20 +249,22 @@ fn match_data_is_network_order_at_the_field_width() {
 fn the_chain_is_named_after_the_port() {
     let filter = PortFilter::new(name("a-b.c"), None, &[]);
     assert_eq!(filter.chain().name, "a-b.c");
-    assert_eq!(filter.table(), "netdev vifkit-antispoof-28");
+    assert_eq!(filter.table(), "netdev vifkit-antispoof-060");
 }
 
 #[test]
 fn a_port_table_depends_on_the_name_alone_and_ports_spread_evenly() {
     // FNV-1a of the name, fixed: an upgrade must find the tables the old release wrote.
-    assert_eq!(netdev_table(&name("vif3.0")), "vifkit-antispoof-21");
-    assert_eq!(netdev_table(&name("vif1.0")), "vifkit-antispoof-31");
+    assert_eq!(netdev_table(&name("vif3.0")), "vifkit-antispoof-085");
+    assert_eq!(netdev_table(&name("vif1.0")), "vifkit-antispoof-159");
+    assert_eq!(legacy_netdev_table(&name("vif3.0")), "vifkit-antispoof-21");
+    assert_eq!(legacy_netdev_table(&name("vif1.0")), "vifkit-antispoof-31");
     let mut load = vec![0u32; TABLES as usize];
-    for domid in 1..=1000 {
+    for domid in 1..=10_000 {
         let table = netdev_table(&name(&format!("vif{domid}.0")));
         let index: usize = table["vifkit-antispoof-".len()..].parse().unwrap();
         load[index] += 1;
     }
-    // 1,000 ports over 32 tables: about 31 each.
-    assert!(load.iter().all(|&n| (20..=45).contains(&n)), "{load:?}");
+    // 10,000 ports over 256 tables: about 39 each.
+    assert!(load.iter().all(|&n| (20..=60).contains(&n)), "{load:?}");
 }
