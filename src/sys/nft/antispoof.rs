@@ -78,7 +78,8 @@ fn table_holding(nf: &Nfnl, port: &IfName) -> io::Result<Option<(String, Vec<u8>
 
 /// The comment of the port's chain: None when there is no chain, "" when it has no
 /// comment (one vifkit did not install, or a kernel older than 5.10), else what
-/// `PortFilter::fingerprint` gave when it was installed. One round trip.
+/// `PortFilter::fingerprint` gave when it was installed. One round trip (two when the
+/// chain is not in the port's own table).
 pub fn installed_port_filter(port: &IfName) -> Result<Option<String>> {
     let chain = Nfnl::open()
         .and_then(|nf| table_holding(&nf, port))
@@ -254,9 +255,10 @@ pub fn remove_port_filter(port: &IfName) -> Result<()> {
         match nf.send(&remove_present_batch(port, found)) {
             // Another offline of the same port got there first.
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => {
-                match present(&nf, port)? == Present::default() {
-                    true => Ok(()),
-                    false => Err(e),
+                if present(&nf, port)? == Present::default() {
+                    Ok(())
+                } else {
+                    Err(e)
                 }
             }
             result => result,
