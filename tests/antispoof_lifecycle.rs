@@ -1,7 +1,8 @@
 //! What antispoofing leaves in nf_tables across a port's life: no chain and no rule after
 //! offline (the shared tables may stay, empty), also for 200 ports, a `B/ip` changed meanwhile or a vif name reused without an offline; flows
 //! of a reused address purged on plug; qemu taps alike. A stale chain of the vif name goes
-//! when the next guest of that name is unfiltered; a chain flushed or changed by hand is
+//! when the next guest of that name is unfiltered, and so does the chain a release before
+//! the 256 tables left in its old table; a chain flushed or changed by hand is
 //! drift for `vifkit check` and repaired by the next online, the rules read back from the
 //! kernel as vifkit wrote them. Needs root.
 
