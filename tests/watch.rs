@@ -188,6 +188,18 @@ impl Bridged {
         )
     }
 
+    /// `vifkit ARGS` in the host namespace, on the rig's xenstore and vifkit.conf.
+    fn vifkit(&self, args: &[&str]) -> std::process::Output {
+        run(self
+            .host
+            .exec()
+            .arg("env")
+            .arg(format!("XENSTORED_PATH={}", self.xs.socket.display()))
+            .arg(format!("VIFKIT_CONFIG={}", self.config.display()))
+            .arg(binary("vifkit"))
+            .args(args))
+    }
+
     fn qemu(&self, script: &str, tap: &str) -> Command {
         let mut cmd = self.host.exec();
         cmd.arg("env")
@@ -248,14 +260,7 @@ fn a_recreated_bridge_gets_vifkits_ports_back_with_their_options_and_no_other() 
         "{log}"
     );
 
-    let status = run(b
-        .host
-        .exec()
-        .arg("env")
-        .arg(format!("XENSTORED_PATH={}", b.xs.socket.display()))
-        .arg(format!("VIFKIT_CONFIG={}", b.config.display()))
-        .arg(binary("vifkit"))
-        .args(["status"]));
+    let status = b.vifkit(&["status"]);
     let text = String::from_utf8_lossy(&status.stdout).into_owned();
     let last = text.lines().last().unwrap_or_default();
     assert!(
@@ -520,14 +525,7 @@ fn a_repair_after_a_long_quiet_spell_has_a_deadline_of_its_own() {
 fn reattach_finds_a_tap_by_the_bridge_qemu_ifup_was_given() {
     let b = bridged("wrat");
     recreate_bridge(&b.host, "xenbr0");
-    let out = run(b
-        .host
-        .exec()
-        .arg("env")
-        .arg(format!("XENSTORED_PATH={}", b.xs.socket.display()))
-        .arg(format!("VIFKIT_CONFIG={}", b.config.display()))
-        .arg(binary("vifkit"))
-        .args(["reattach", "xenbr0"]));
+    let out = b.vifkit(&["reattach", "xenbr0"]);
     assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(text, "vif3.0: reattached\ntap0: reattached\n");
