@@ -7,6 +7,7 @@
 
 pub mod gather;
 pub mod hooks;
+pub mod purge;
 pub mod runner;
 
 use anyhow::{Result, anyhow};

@@ -14,7 +14,7 @@ use crate::sys::deadline;
 use crate::sys::ovsdb::Ovsdb;
 use crate::sys::rtnl::{IngressLimit, Netlink};
 use crate::sys::xenstore::Client;
-use crate::{apply::hooks, sys::conntrack, sys::nft, sys::sysctl};
+use crate::{apply::hooks, apply::purge, sys::nft, sys::sysctl};
 
 /// ovs-vsctl's own default wait, which upstream passes as `--timeout=30`.
 const OVSDB_TIMEOUT: Duration = Duration::from_secs(30);
@@ -91,8 +91,9 @@ impl SystemRunner<'_> {
             Step::RemoveIngressLimit { link } => nl.remove_ingress_limit(link.index).await,
             Step::SetPortFilter(filter) => nft::set_port_filter(filter),
             Step::RemovePortFilter { port } => nft::remove_port_filter(port),
-            // purge() logs how many flows it deleted.
-            Step::PurgeConntrack { addresses } => conntrack::purge(addresses).map(drop),
+            Step::PurgeConntrack { addresses, hold } => {
+                purge::purge_for_plug(hold.as_ref(), addresses)
+            }
             Step::Exec { program, args } => {
                 let what = program
                     .file_name()

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::apply::purge::{self, HeldPurge};
 use crate::apply::runner::SystemRunner;
 use crate::apply::{Runner, apply_attach, apply_detach};
 use crate::planning::plan::{Plan, Step};
@@ -45,6 +46,31 @@ pub fn start_run() -> Instant {
     let deadline = Instant::now() + DEADLINE - RESERVE;
     deadline::set(deadline);
     deadline
+}
+
+/// The background purge a plug started (`apply::purge`): this binary run again with
+/// `VIFKIT_HELD_PURGE` set, answered before anything else. None for every other run.
+fn held_purge(tag: &str, xen_log: bool) -> Option<ExitCode> {
+    let spec = std::env::var_os(purge::CHILD_ENV)?;
+    let held = match HeldPurge::parse(&spec.to_string_lossy()) {
+        Ok(held) => held,
+        Err(why) => {
+            logging::init(tag, xen_log);
+            log::error!("{why}");
+            return Some(ExitCode::FAILURE);
+        }
+    };
+    logging::init_for_port(tag, xen_log, Some(held.port.as_str()));
+    Some(match purge::finish(&held) {
+        Ok(done) => {
+            log::info!("{done}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            log::warn!("{err:#}");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 /// The arguments after argv[0]; one that is not UTF-8 is read lossily (a name it gives

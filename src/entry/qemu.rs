@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use super::{block_on_with_deadline, execute, failure, require_net_admin, start_run, usage};
 use crate::apply::gather::gather;
+use crate::apply::purge;
 use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
 use crate::entry::registration::Registration;
@@ -33,6 +34,9 @@ pub enum TapDirection {
 }
 
 pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
+    if let Some(purged) = super::held_purge(tag, false) {
+        return purged;
+    }
     let args = super::args();
     let help = || usage::qemu_help(direction, tag);
     if let Some(answered) = usage::answer(&args, tag, help) {
@@ -75,7 +79,10 @@ pub fn qemu_main(direction: TapDirection, tag: &str) -> ExitCode {
         })
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            purge::start_held();
+            ExitCode::SUCCESS
+        }
         Err(err) => failure(&err, None),
     }
 }
@@ -247,6 +254,7 @@ fn guard(
         enabled: config.antispoof_for(tap),
         traffic: config.traffic_for(tap),
         address_source: &source,
+        background_purge: true,
     };
     antispoof::add_to_attach(plan, &guest, kernel)
 }

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use super::{block_on_with_deadline, execute, failure, require_net_admin, start_run, usage};
 use crate::apply::gather::gather;
+use crate::apply::purge;
 use crate::apply::runner::SystemRunner;
 use crate::entry::logging;
 use crate::entry::registration::Registration;
@@ -39,6 +40,9 @@ pub enum XenScript {
 }
 
 pub fn xen_main(mode: XenScript, tag: &str) -> ExitCode {
+    if let Some(purged) = super::held_purge(tag, true) {
+        return purged;
+    }
     let args = super::args();
     if let Some(answered) = usage::answer(&args, tag, || usage::xen_help(mode, tag)) {
         return answered;
@@ -91,7 +95,10 @@ pub fn xen_main(mode: XenScript, tag: &str) -> ExitCode {
         Err(err) => return failure(&err, None),
     };
     match run_xen(mode, &call, &mut xs, deadline, dry_run) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            purge::start_held();
+            ExitCode::SUCCESS
+        }
         // The report goes over a connection of its own: `xs` may be the one that failed.
         Err(err) => {
             drop(xs);
@@ -234,6 +241,7 @@ async fn plan_port(
         enabled: config.antispoof_for(&port.name),
         traffic: config.traffic_for(&port.name),
         address_source: "ip= in the vif configuration",
+        background_purge: !port.udev,
     };
     antispoof::add_to_attach(&mut plan, &guest, &kernel)?;
     Ok((plan, port.name))

@@ -135,6 +135,9 @@ pub enum Step {
     /// Flows of these addresses from an earlier guest must not carry over to this one.
     PurgeConntrack {
         addresses: Vec<Prefix>,
+        /// The filtered port whose frames may be held while the purge of a busy table
+        /// finishes in the background (`apply::purge`); None: inline, whatever the table.
+        hold: Option<IfName>,
     },
     /// An external program the admin asked for (the system's `ifup`/`ifdown`).
     Exec {
@@ -303,12 +306,20 @@ impl fmt::Display for Step {
             }
             Step::SetPortFilter(filter) => write!(f, "filter {filter}"),
             Step::RemovePortFilter { port } => write!(f, "delete the antispoofing rules of {port}"),
-            Step::PurgeConntrack { addresses } => {
+            Step::PurgeConntrack { addresses, hold } => {
                 let list: Vec<String> = addresses
                     .iter()
                     .map(|prefix| prefix.network().compact().to_string())
                     .collect();
-                write!(f, "purge conntrack entries of {}", list.join(" "))
+                write!(f, "purge conntrack entries of {}", list.join(" "))?;
+                match hold {
+                    Some(port) => write!(
+                        f,
+                        " (over {} tracked flows: in the background, {port} held meanwhile)",
+                        crate::apply::purge::INLINE_MAX
+                    ),
+                    None => Ok(()),
+                }
             }
             Step::Exec { program, args } => {
                 write!(f, "run {} {}", program.display(), args.join(" "))

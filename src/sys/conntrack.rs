@@ -97,8 +97,17 @@ pub fn purge(prefixes: &[Prefix]) -> Result<usize> {
 /// A dump walks the kernel's whole hash table (about 10 ms per family on a large host) even
 /// when this namespace tracks no flow; the namespace's own count says whether to bother.
 fn tracks_nothing() -> bool {
+    tracked_flows() == Some(0)
+}
+
+/// How many flows this network namespace tracks (`nf_conntrack_count`); None without
+/// conntrack. One read of a counter: it costs the same however many there are.
+pub fn tracked_flows() -> Option<u64> {
     std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count")
-        .is_ok_and(|count| count.trim() == "0")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The errnos of a kernel that knows no CTA_FILTER, or not this use of it.

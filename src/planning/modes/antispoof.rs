@@ -26,6 +26,9 @@ pub struct Guest<'a> {
     pub traffic: GuestTraffic,
     /// Where the addresses would come from, for the note when there are none.
     pub address_source: &'a str,
+    /// Whether the conntrack purge of a busy table may finish after the run, with the port
+    /// held meanwhile (`apply::purge`): not under udev, which kills what a run leaves.
+    pub background_purge: bool,
 }
 
 /// Adds the filter and the conntrack purge ahead of the port's link-up: the filter is in
@@ -70,6 +73,7 @@ pub fn add_to_attach(plan: &mut Plan, guest: &Guest<'_>, kernel: &Snapshot) -> a
     }
     let purge = Step::PurgeConntrack {
         addresses: guest.addresses.to_vec(),
+        hold: guest.background_purge.then(|| port.clone()),
     };
     plan.extend(Phase::BeforeLinkUp, [Step::SetPortFilter(filter), purge]);
     Ok(())

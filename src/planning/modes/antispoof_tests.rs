@@ -32,6 +32,7 @@ fn guest<'a>(port: &'a IfName, addresses: &'a [Prefix], on: bool) -> Guest<'a> {
         enabled: (on, "/etc/vifkit/vifkit.conf:3".to_owned()),
         traffic: GuestTraffic::default(),
         address_source: "ip= in the vif configuration",
+        background_purge: true,
     }
 }
 
@@ -66,7 +67,7 @@ fn filter_and_purge_go_right_before_the_link_comes_up() {
         [
             "rename vif1.0 to xen1.0",
             "filter xen1.0 (netdev vifkit-antispoof-253): mac 00:16:3e:10:10:10, ipv4 192.0.2.10, ipv6 fe80::216:3eff:fe10:1010",
-            "purge conntrack entries of 192.0.2.10",
+            "purge conntrack entries of 192.0.2.10 (over 5000 tracked flows: in the background, xen1.0 held meanwhile)",
             "set xen1.0 up",
             "run hooks in /etc/xen/scripts/vif-post.d",
         ]
@@ -74,6 +75,29 @@ fn filter_and_purge_go_right_before_the_link_comes_up() {
     assert_eq!(
         plan.steps()[1].undo(),
         Some(Step::RemovePortFilter { port: port.clone() })
+    );
+}
+
+#[test]
+fn a_run_that_must_leave_nothing_behind_purges_inline() {
+    let port = name("vif1.0");
+    let addresses = [Prefix::new("192.0.2.10".parse().unwrap(), 32)];
+    let mut plan = Plan::default();
+    let under_udev = Guest {
+        background_purge: false,
+        ..guest(&port, &addresses, true)
+    };
+    add_to_attach(&mut plan, &under_udev, &Snapshot::default()).unwrap();
+    assert_eq!(
+        plan.steps()[1],
+        Step::PurgeConntrack {
+            addresses: addresses.to_vec(),
+            hold: None
+        }
+    );
+    assert_eq!(
+        plan.steps()[1].to_string(),
+        "purge conntrack entries of 192.0.2.10"
     );
 }
 

@@ -206,7 +206,13 @@ pub fn plan_detach(port: &XenPort, kernel: &Snapshot, hooks: Option<HookRun>) ->
         // A guest whose address cannot be derived had none to masquerade.
         let addresses = guest_addresses(port).unwrap_or_default();
         if !addresses.is_empty() {
-            plan.push(Phase::After, Step::PurgeConntrack { addresses });
+            plan.push(
+                Phase::After,
+                Step::PurgeConntrack {
+                    addresses,
+                    hold: None,
+                },
+            );
         }
     }
     match xen_device::resolve_detach(port, kernel)? {

@@ -136,3 +136,13 @@ fn a_table_lookup_is_encoded_as_libnftnl_does() {
     let request = wire::get_table(NfFamily::Inet, "vifkit-nat-1-0", 1);
     assert_bytes("get-table", &request);
 }
+
+#[test]
+fn a_hold_is_encoded_as_nft_sends_it() {
+    const NEWRULE: u16 = 0x0a06;
+    let nft = hex(&golden("nft-hold"));
+    // 2026-12-04 12:00:00 UTC.
+    let ours = hold::hold_batch("t", "vif3.0", 1_796_385_600_000_000_000, "vifkit-hold 1 2");
+    // The same attributes, byte for byte, in the same order; nft asks for no acknowledgement.
+    assert_eq!(last(&ours, NEWRULE), last(&nft, NEWRULE));
+}

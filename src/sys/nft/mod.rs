@@ -5,6 +5,7 @@
 mod antispoof;
 mod chains;
 mod fields;
+pub(super) mod hold;
 mod nat;
 mod readback;
 pub mod rules;
@@ -18,6 +19,7 @@ pub use antispoof::{
     set_port_filter,
 };
 pub use chains::{ForwardChain, IpFamily, forward_chains};
+pub use hold::{hold_comment, hold_port, release_port};
 pub use nat::{
     Masquerade, installed_nat, nat_fingerprint, nat_present, nat_table, remove_port_nat,
     set_port_nat,

@@ -12,7 +12,8 @@
 use std::io;
 
 use super::Nfnl;
-use super::wire::{Base, Expr, MetaKey, NfFamily, Verdict};
+use super::hold::HOLD_TAG;
+use super::wire::{self, Base, Expr, MetaKey, NfFamily, Verdict};
 use crate::sys::nfnl;
 
 /// A port's chain as the kernel holds it.
@@ -35,6 +36,7 @@ const NLA_TYPE_MASK: u16 = 0x3fff;
 
 const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_HANDLE: u16 = 3;
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_EXPR_NAME: u16 = 1;
@@ -62,6 +64,31 @@ pub(super) fn chain_rules(
         .collect())
 }
 
+/// The handle of the rule of `table`'s netdev `chain` whose comment is `comment`; None when
+/// there is none (or no such chain).
+pub(super) fn handle_of(
+    nf: &Nfnl,
+    table: &str,
+    chain: &str,
+    comment: &str,
+) -> io::Result<Option<u64>> {
+    const SEQ: u32 = 2;
+    let answers = match nf.dump(&rules_request(NfFamily::NetDev, table, chain, SEQ), SEQ) {
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) => return Ok(None),
+        other => other?,
+    };
+    Ok(answers.iter().find_map(|(kind, payload)| {
+        let attrs = in_chain(*kind, payload, table, chain)?;
+        (wire::comment_of(payload, wire::NFTA_RULE_USERDATA) == comment)
+            .then(|| {
+                Some(u64::from_be_bytes(
+                    attrs.get(NFTA_RULE_HANDLE)?.try_into().ok()?,
+                ))
+            })
+            .flatten()
+    }))
+}
+
 /// `NFT_MSG_GETRULE` as a dump of one chain's rules (`NFTA_RULE_TABLE`, `NFTA_RULE_CHAIN`).
 pub(super) fn rules_request(family: NfFamily, table: &str, chain: &str, seq: u32) -> Vec<u8> {
     let mut buf = vec![];
@@ -81,13 +108,23 @@ pub(super) fn rules_request(family: NfFamily, table: &str, chain: &str, seq: u32
 
 /// One message of the dump (`payload`: after its nlmsghdr): Some for a rule of `table`'s
 /// `chain`, holding its expressions or None when one is not vifkit's; None for anything
-/// else (a kernel that ignores the dump's filter sends every chain's rules).
+/// else (a kernel that ignores the dump's filter sends every chain's rules) and for a hold
+/// (`hold`): it comes and goes with a plug's background purge, and is not the filter.
 pub(super) fn rule_of(
     kind: u16,
     payload: &[u8],
     table: &str,
     chain: &str,
 ) -> Option<Option<Vec<Expr>>> {
+    let attrs = in_chain(kind, payload, table, chain)?;
+    if wire::comment_of(payload, wire::NFTA_RULE_USERDATA).starts_with(HOLD_TAG) {
+        return None;
+    }
+    Some(rule_exprs(&attrs))
+}
+
+/// The attributes of a dumped rule of `table`'s `chain`; None for any other message.
+fn in_chain<'a>(kind: u16, payload: &'a [u8], table: &str, chain: &str) -> Option<Attrs<'a>> {
     if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE {
         return None;
     }
@@ -95,7 +132,7 @@ pub(super) fn rule_of(
     if attrs.string(NFTA_RULE_TABLE)? != table || attrs.string(NFTA_RULE_CHAIN)? != chain {
         return None;
     }
-    Some(rule_exprs(&attrs))
+    Some(attrs)
 }
 
 /// A rule's expressions, or None when one of them is not vifkit's.

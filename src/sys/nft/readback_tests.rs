@@ -353,3 +353,36 @@ fn the_request_dumps_one_chains_rules() {
     assert_eq!(attrs.string(NFTA_RULE_CHAIN), Some("vif3.0"));
     assert_eq!(attrs.0.len(), 2);
 }
+
+#[test]
+fn a_hold_is_left_out_of_the_chain_read_back() {
+    let comment = crate::sys::nft::hold_comment(1_796_385_600_000_000_000, 4937);
+    let hold = crate::sys::nft::hold::hold_batch(&table(), "vif3.0", 1, &comment);
+    let filter = filter();
+    let mut batch = antispoof::filter_batch(&filter, false);
+    // The filter's batch without its end, then the hold's without its beginning: one
+    // dump of a chain holding both.
+    batch.truncate(batch.len() - 20);
+    batch.extend_from_slice(&hold[20..]);
+    let installed = read_batch(&batch);
+    assert_eq!(installed.rules.len(), filter.chain().rules.len());
+    assert!(filter.is_installed_as(&installed));
+    // Only a hold's comment leaves a rule out: the decoder still sees an unknown rule.
+    let hold_rule = nfnl::messages(&hold)
+        .map(Result::unwrap)
+        .find(|m| m.kind == NEWRULE)
+        .unwrap()
+        .payload
+        .to_vec();
+    assert_eq!(rule_of(NEWRULE, &hold_rule, &table(), "vif3.0"), None);
+    let mut relabelled = hold_rule.clone();
+    let at = hold_rule
+        .windows(11)
+        .position(|w| w == b"vifkit-hold")
+        .unwrap();
+    relabelled[at + 7..at + 11].copy_from_slice(b"keep");
+    assert_eq!(
+        rule_of(NEWRULE, &relabelled, &table(), "vif3.0"),
+        Some(None)
+    );
+}

@@ -25,6 +25,8 @@ pub enum MetaKey {
     Oif = 5,
     NfProto = 15,
     L4Proto = 16,
+    /// The wall clock, in nanoseconds since the epoch (8 bytes, host byte order; Linux 5.4).
+    TimeNs = 30,
 }
 
 /// The final verdicts vifkit's rules give (`NF_DROP`, `NF_ACCEPT`).
@@ -54,6 +56,13 @@ pub enum Expr {
         negate: bool,
         data: Vec<u8>,
     },
+    /// register 1, `len` bytes of host-order integers `len` wide, to network byte order:
+    /// what a [`Expr::Below`] of a host-order value needs, as the kernel compares bytes.
+    ToNetworkOrder {
+        len: u32,
+    },
+    /// register 1 < data, compared as big-endian bytes.
+    Below(Vec<u8>),
     Verdict(Verdict),
     Masquerade,
 }
@@ -80,6 +89,7 @@ const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_GETCHAIN: u16 = 4;
 const NFT_MSG_DELCHAIN: u16 = 5;
 const NFT_MSG_NEWRULE: u16 = 6;
+const NFT_MSG_DELRULE: u16 = 8;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
@@ -89,12 +99,16 @@ const NFT_REG_VERDICT: u32 = 0;
 const NFT_REG_1: u32 = 1;
 const NFT_CMP_EQ: u32 = 0;
 const NFT_CMP_NEQ: u32 = 1;
+const NFT_CMP_LT: u32 = 2;
+const NFT_BYTEORDER_HTON: u32 = 1;
 const NFT_EXTHDR_F_PRESENT: u32 = 1;
 const NFT_EXTHDR_OP_IPV6: u32 = 0;
 /// NFTA_TABLE_USERDATA (Linux 5.13) and NFTA_CHAIN_USERDATA (5.10): bytes the kernel keeps
 /// for userspace; older kernels ignore them.
 pub const NFTA_TABLE_USERDATA: u16 = 6;
 pub const NFTA_CHAIN_USERDATA: u16 = 12;
+pub const NFTA_RULE_USERDATA: u16 = 7;
+const NFTA_RULE_HANDLE: u16 = 3;
 /// NFTNL_UDATA_TABLE_COMMENT and NFTNL_UDATA_CHAIN_COMMENT: the one libnftnl userdata type
 /// `nft` shows, as `comment "..."`.
 const UDATA_COMMENT: u8 = 0;
@@ -295,6 +309,36 @@ impl Batch {
         });
     }
 
+    /// Puts a rule with `comment` at the head of the chain, as `nft insert rule` does.
+    pub fn insert_rule(
+        &mut self,
+        family: NfFamily,
+        table: &str,
+        chain: &str,
+        exprs: &[Expr],
+        comment: &str,
+    ) {
+        self.object(NFT_MSG_NEWRULE, NLM_F_CREATE, family, |w| {
+            w.string(1, table);
+            w.string(2, chain);
+            w.nest(4, |w| {
+                for expr in exprs {
+                    w.nest(1, |w| write_expr(w, expr));
+                }
+            });
+            w.comment(NFTA_RULE_USERDATA, comment);
+        });
+    }
+
+    /// Deletes the rule with `handle` from the chain.
+    pub fn delete_rule(&mut self, family: NfFamily, table: &str, chain: &str, handle: u64) {
+        self.object(NFT_MSG_DELRULE, 0, family, |w| {
+            w.string(1, table);
+            w.string(2, chain);
+            w.attr(NFTA_RULE_HANDLE, &handle.to_be_bytes());
+        });
+    }
+
     /// The batch's bytes, ready for one `send`.
     pub fn finish(mut self) -> Vec<u8> {
         self.frame(NFNL_MSG_BATCH_END);
@@ -313,7 +357,8 @@ fn write_expr(w: &mut Writer, expr: &Expr) {
         Expr::Meta(_) => "meta",
         Expr::ExtHeaderPresent { .. } => "exthdr",
         Expr::Mask(_) => "bitwise",
-        Expr::Cmp { .. } => "cmp",
+        Expr::Cmp { .. } | Expr::Below(_) => "cmp",
+        Expr::ToNetworkOrder { .. } => "byteorder",
         Expr::Verdict(_) => "immediate",
         Expr::Masquerade => "masq",
     };
@@ -348,6 +393,18 @@ fn write_expr(w: &mut Writer, expr: &Expr) {
         Expr::Cmp { negate, data } => {
             w.be32(1, NFT_REG_1);
             w.be32(2, if *negate { NFT_CMP_NEQ } else { NFT_CMP_EQ });
+            w.value(3, data);
+        }
+        Expr::ToNetworkOrder { len } => {
+            w.be32(1, NFT_REG_1);
+            w.be32(2, NFT_REG_1);
+            w.be32(3, NFT_BYTEORDER_HTON);
+            w.be32(4, *len);
+            w.be32(5, *len);
+        }
+        Expr::Below(data) => {
+            w.be32(1, NFT_REG_1);
+            w.be32(2, NFT_CMP_LT);
             w.value(3, data);
         }
         Expr::Verdict(verdict) => {

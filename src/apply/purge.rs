@@ -1,0 +1,250 @@
+//! A plug's conntrack purge (`Step::PurgeConntrack`). ctnetlink finds a guest's flows only by
+//! walking the kernel's whole conntrack table, so on a busy host the purge would cost more
+//! than the rest of the plug together (250,000 flows: 186 ms against 4 ms, BENCHMARKS.md),
+//! and libxl or qemu would wait for it. Above [`INLINE_MAX`] tracked flows a filtered port's
+//! plug therefore holds the port's frames (`nft::hold_port`), starts the purge in a process
+//! of its own and returns; that process releases the port when the guest's old flows are
+//! gone. Meanwhile the guest can neither use an old flow nor open one the purge would cut,
+//! and the hold lapses by itself [`HOLD_LIMIT`] after the run's deadline, so a purge that
+//! dies cannot strand the guest. A smaller table is purged inline, before the link comes up, as is every purge
+//! of a run that must leave nothing behind (udev kills what a RUN program leaves running).
+//!
+//! The background process is the same binary run again with [`CHILD_ENV`] describing the
+//! work; the hotplug entries look for it before anything else (`entry::held_purge`).
+
+use std::fmt;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+
+use crate::sys::{conntrack, deadline, nft};
+use crate::types::names::IfName;
+use crate::types::prefix::Prefix;
+
+/// Above this many tracked flows the purge goes to the background. The walks cost about
+/// 0.75 µs per tracked flow for a dual-stack guest (three listings; BENCHMARKS.md), so
+/// 5,000 flows cost about 4 ms, what the rest of a plug costs.
+pub const INLINE_MAX: u64 = 5_000;
+
+/// How long a port stays held after the run's own deadline at most: the background purge,
+/// which starts when the run ends, must be done by then, and the hold lapses then whether
+/// or not it is (a run's deadline is 26 s from its start, so 36 s from it in all, inside
+/// libxl's 40 s). A purge of 250,000 flows takes about 0.2 s.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(10);
+
+/// Set in the environment of the background purge, to its [`HeldPurge`].
+pub const CHILD_ENV: &str = "VIFKIT_HELD_PURGE";
+
+/// A background purge: the port held, until when, by which plug, and the addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldPurge {
+    pub port: IfName,
+    /// Wall-clock nanoseconds since the epoch at which the hold lapses.
+    pub until_ns: u64,
+    /// The plug's process id, which names the hold with `until_ns`.
+    pub holder: u32,
+    pub addresses: Vec<Prefix>,
+}
+
+impl HeldPurge {
+    /// The hold's comment in the port's chain.
+    pub fn comment(&self) -> String {
+        nft::hold_comment(self.until_ns, self.holder)
+    }
+
+    /// Reads what [`HeldPurge`]'s `Display` wrote into [`CHILD_ENV`].
+    pub fn parse(text: &str) -> Result<HeldPurge, String> {
+        let bad = |what: &str| format!("{CHILD_ENV}={text:?}: {what}");
+        let mut words = text.split_ascii_whitespace();
+        let port = words.next().ok_or_else(|| bad("no port"))?;
+        let port = IfName::new(port).map_err(|err| bad(&err.to_string()))?;
+        let mut number = |what: &str| {
+            let word = words.next().ok_or_else(|| bad(&format!("no {what}")))?;
+            word.parse::<u64>()
+                .map_err(|_| bad(&format!("{word:?} is not a {what}")))
+        };
+        let until_ns = number("time")?;
+        let holder = u32::try_from(number("process id")?).map_err(|_| bad("no such process id"))?;
+        let addresses = words
+            .map(|word| {
+                prefix(word).ok_or_else(|| bad(&format!("{word:?} is not an address/length")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if addresses.is_empty() {
+            return Err(bad("no address to purge"));
+        }
+        Ok(HeldPurge {
+            port,
+            until_ns,
+            holder,
+            addresses,
+        })
+    }
+}
+
+impl fmt::Display for HeldPurge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.port, self.until_ns, self.holder)?;
+        self.addresses
+            .iter()
+            .try_for_each(|address| write!(f, " {address}"))
+    }
+}
+
+/// Purges the flows of `addresses`: inline, or, with `hold` naming the filtered port and
+/// more than [`INLINE_MAX`] flows tracked, holds the port and leaves the purge to
+/// [`start_held`], once the run's work is done.
+pub fn purge_for_plug(hold: Option<&IfName>, addresses: &[Prefix]) -> Result<()> {
+    let busy = conntrack::tracked_flows().filter(|&tracked| tracked > INLINE_MAX);
+    let (Some(port), Some(tracked)) = (hold, busy) else {
+        return inline(addresses);
+    };
+    let held = HeldPurge {
+        port: port.clone(),
+        until_ns: hold_end_ns(),
+        holder: std::process::id(),
+        addresses: addresses.to_vec(),
+    };
+    if let Err(err) = nft::hold_port(port, held.until_ns, &held.comment()) {
+        log::warn!("{err:#}; purging the old flows now");
+        return inline(addresses);
+    }
+    log::debug!("{tracked} flows are tracked: {port} held until its old flows are purged");
+    pending().push((held, tracked));
+    Ok(())
+}
+
+/// The ports this run holds, with the flow count that made it hold them.
+fn pending() -> std::sync::MutexGuard<'static, Vec<(HeldPurge, u64)>> {
+    static PENDING: Mutex<Vec<(HeldPurge, u64)>> = Mutex::new(Vec::new());
+    PENDING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts the background purge of each port this run held: called once the run has done
+/// its work, so the walks of the conntrack table compete with no step of it (on two busy
+/// CPUs they made the plug itself 17 times slower at 250,000 flows). A purge that cannot
+/// start is done here and then.
+pub fn start_held() {
+    for (held, tracked) in std::mem::take(&mut *pending()) {
+        match start(&held) {
+            Ok(pid) => log::info!(
+                "{tracked} flows are tracked: {} is held while process {pid} purges those of {} (at most {} s)",
+                held.port,
+                list(&held.addresses),
+                Duration::from_nanos(held.until_ns.saturating_sub(wall_clock_ns())).as_secs()
+            ),
+            Err(err) => {
+                log::warn!(
+                    "could not start the background purge ({err}); purging the old flows of {} now",
+                    held.port
+                );
+                if let Err(err) = inline(&held.addresses) {
+                    log::warn!("{err:#}");
+                }
+                release(&held);
+            }
+        }
+    }
+}
+
+/// `ADDRESS/LENGTH`, as a prefix displays.
+fn prefix(word: &str) -> Option<Prefix> {
+    let (address, len) = word.split_once('/')?;
+    let address: std::net::IpAddr = address.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    (len <= max).then(|| Prefix::new(address, len))
+}
+
+fn inline(addresses: &[Prefix]) -> Result<()> {
+    // purge() logs how many flows it deleted.
+    conntrack::purge(addresses).map(drop)
+}
+
+/// Starts this binary again as the background purge, in a process group of its own (a
+/// kill of the plug's group leaves it), with nothing of the plug's output: it logs to
+/// syslog and xen-hotplug.log, and libvirt reads the plug's output to its end.
+fn start(held: &HeldPurge) -> io::Result<u32> {
+    let exe = std::env::current_exe()?;
+    let child = Command::new(exe)
+        .env(CHILD_ENV, held.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    Ok(child.id())
+}
+
+/// The background purge's work, under the hold's deadline: purges, then releases the port
+/// (also after a failed purge: the hold would lapse at the deadline anyway). Says what it
+/// did, or why the old flows may remain.
+pub fn finish(held: &HeldPurge) -> Result<String> {
+    let left = Duration::from_nanos(held.until_ns.saturating_sub(wall_clock_ns()));
+    deadline::set(Instant::now() + left);
+    let started = Instant::now();
+    let purged = conntrack::purge(&held.addresses);
+    let released = nft::release_port(&held.port, &held.comment());
+    let took = started.elapsed().as_millis();
+    let deleted = purged.map_err(|err| {
+        err.context(format!(
+            "purge the old flows of {} for {} (some may remain)",
+            list(&held.addresses),
+            held.port
+        ))
+    })?;
+    match released? {
+        true => Ok(format!(
+            "released {} after {took} ms: {deleted} old flows of {} purged",
+            held.port,
+            list(&held.addresses)
+        )),
+        false => Ok(format!(
+            "purged {deleted} old flows of {} in {took} ms; {} was no longer held (re-plugged or unplugged meanwhile)",
+            list(&held.addresses),
+            held.port
+        )),
+    }
+}
+
+fn release(held: &HeldPurge) {
+    if let Err(err) = nft::release_port(&held.port, &held.comment()) {
+        log::warn!(
+            "{err:#}; the hold lapses by itself within {} s",
+            HOLD_LIMIT.as_secs()
+        );
+    }
+}
+
+fn list(addresses: &[Prefix]) -> String {
+    let words: Vec<String> = addresses
+        .iter()
+        .map(|prefix| prefix.network().compact().to_string())
+        .collect();
+    words.join(" ")
+}
+
+/// [`HOLD_LIMIT`] past the run's deadline (past now without one), in wall-clock
+/// nanoseconds: the hold is set before the link comes up, and the purge starts only when
+/// the run's work, hooks included, is done.
+fn hold_end_ns() -> u64 {
+    let run_left = deadline::get().map_or(Duration::ZERO, |run| {
+        run.saturating_duration_since(Instant::now())
+    });
+    let hold = run_left.saturating_add(HOLD_LIMIT).as_nanos() as u64;
+    wall_clock_ns().saturating_add(hold)
+}
+
+fn wall_clock_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64)
+}
+
+#[cfg(test)]
+#[path = "purge_tests.rs"]
+mod tests;
