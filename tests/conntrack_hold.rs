@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::frames::{arrives, in_netns, ipv4_udp, mac, marker};
@@ -78,6 +78,36 @@ impl Rig {
             &["online", "type_if=vif"],
             env,
         );
+        assert_ok(&out);
+        out
+    }
+
+    /// `online` as libxl runs it, with `log_dir` mounted over `/var/log/xen` in its private
+    /// mount namespace, which the background purge it starts shares.
+    fn online_logging_to(&self, log_dir: &Path) -> Output {
+        let base = self.vif.command(
+            &self.host.name,
+            &binary(self.vif.script_name()),
+            &["online", "type_if=vif"],
+            &self.xs.socket,
+        );
+        let mut cmd = Command::new(base.get_program());
+        cmd.args(["netns", "exec", &self.host.name, "sh", "-c"])
+            .arg(
+                "mount -t tmpfs vk-log /var/log && mkdir /var/log/xen && \
+                 mount --bind \"$1\" /var/log/xen && shift && exec \"$@\"",
+            )
+            .arg("sh")
+            .arg(log_dir)
+            // `netns exec NS` is the base's first three arguments.
+            .args(base.get_args().skip(3))
+            .env_clear();
+        for (key, value) in base.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        let out = run(&mut cmd);
         assert_ok(&out);
         out
     }
@@ -161,7 +191,9 @@ fn a_busy_tables_purge_ends_after_the_plug_and_releases_the_port() {
     let rig = rig("cth");
     let dir = scratch("cth");
     rig.load_flows(&dir);
-    let out = rig.online(&[]);
+    let log_dir = dir.join("xen");
+    std::fs::create_dir(&log_dir).unwrap();
+    let out = rig.online_logging_to(&log_dir);
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     let said = "flows are tracked: vif3.0 is held while process ";
     let at = log.find(said).unwrap_or_else(|| panic!("{log}"));
@@ -183,6 +215,16 @@ fn a_busy_tables_purge_ends_after_the_plug_and_releases_the_port() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let logged = std::fs::read_to_string(log_dir.join("xen-hotplug.log")).unwrap();
+    let released = "vif3.0: released vif3.0 after ";
+    let line = logged.lines().find(|line| line.contains(released));
+    let (_, said) = line
+        .and_then(|l| l.split_once(released))
+        .unwrap_or_else(|| panic!("{logged}"));
+    assert!(
+        said.ends_with(" ms, the old flows of 192.0.2.241 2001:db8::241 purged (3 deleted)"),
+        "{logged}"
+    );
     let flows = rig.flows();
     assert_eq!(guests(&flows), Vec::<&String>::new());
     assert_eq!(flows.len(), OTHER_FLOWS + 1, "only the guest's 3 went");

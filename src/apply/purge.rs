@@ -197,15 +197,14 @@ pub fn finish(held: &HeldPurge) -> Result<String> {
             held.port
         ))
     })?;
+    let purged = format!(
+        "the old flows of {} purged ({deleted} deleted)",
+        list(&held.addresses)
+    );
     match released? {
-        true => Ok(format!(
-            "released {} after {took} ms: {deleted} old flows of {} purged",
-            held.port,
-            list(&held.addresses)
-        )),
+        true => Ok(format!("released {} after {took} ms, {purged}", held.port)),
         false => Ok(format!(
-            "purged {deleted} old flows of {} in {took} ms; {} was no longer held (re-plugged or unplugged meanwhile)",
-            list(&held.addresses),
+            "{purged} in {took} ms; {} was no longer held (plugged again or unplugged meanwhile)",
             held.port
         )),
     }

@@ -26,6 +26,17 @@ rogue_dhcp() {
   local v6="timeout 3 tftp -g -r x -l /tmp/x6 2001:db8:abba::254 546"
   gx xen1 "$v4 >/dev/null 2>&1 & $v6 >/dev/null 2>&1; wait; true" >/dev/null
 }
+# busy_conntrack N: N flows between other addresses in dom0's table, and one that xen1's
+# address had before xen1 (udp 192.168.0.10:1000 -> 198.51.100.9:53).
+busy_conntrack() {
+  awk -v n="$1" 'BEGIN {
+    for (i = 0; i < n; i++)
+      printf "-I -p udp -s 10.1.%d.%d -d 198.18.0.1 --sport %d --dport 53 -t 600\n", int(i / 256), i % 256, 1024 + i
+    print "-I -p udp -s 192.168.0.10 -d 198.51.100.9 --sport 1000 --dport 53 -t 600"
+  }' >/tmp/flows
+  conntrack -R /tmp/flows >/dev/null 2>&1
+}
+old_flow_left() { conntrack -L -s 192.168.0.10 -d 198.51.100.9 2>/dev/null | grep -q 'dport=53'; }
 use_nic() { # guest NIC to bring up, the other one down, with its addresses
   local up=$1 down=$2
   shift 2
@@ -70,6 +81,10 @@ table netdev seen {
   }
 }
 NFT
+  # A busy table (over 5,000 flows): the plug of the filtered vif leaves the purge of the
+  # guest's old flow to a process of its own, which releases the vif when it is done.
+  busy_conntrack 6000
+  check antispoof.busy-table-loaded old_flow_left
   if ! out=$(guest_up xen1 "mac=00:16:3e:10:10:10,bridge=xenbr0,ip=192.168.0.10 2001:db8:abba::10,script=$VK/vif-bridge" \
     "mac=00:16:3e:10:10:11,bridge=xenbr0,script=$VK/vif-bridge"); then
     fail antispoof.create "xl create failed: $out"
@@ -77,6 +92,11 @@ NFT
   fi
   local dom
   dom=$(domid xen1)
+  check antispoof.busy-table-purge-after-the-plug grep -q "vif$dom.0 is held while process [0-9]* purges those of 192.168.0.10 2001:db8:abba::10" /var/log/xen/xen-hotplug.log
+  check antispoof.busy-table-vif-released grep -q "released vif$dom.0 after [0-9]* ms, the old flows of 192.168.0.10 2001:db8:abba::10 purged (1 deleted)" /var/log/xen/xen-hotplug.log
+  check_not antispoof.busy-table-old-flow-purged old_flow_left
+  check_not antispoof.busy-table-no-hold-left sh -c 'nft list ruleset | grep -q vifkit-hold'
+  conntrack -F >/dev/null 2>&1
   check antispoof.chain-for-filtered-vif sh -c "nft list chains netdev | grep -q 'chain vif$dom.0 '"
   check_not antispoof.no-chain-for-unfiltered-vif sh -c "nft list chains netdev | grep -q 'chain vif$dom.1 '"
 
