@@ -2,12 +2,13 @@
 //! walking the kernel's whole conntrack table, so on a busy host the purge would cost more
 //! than the rest of the plug together (250,000 flows: 186 ms against 4 ms, BENCHMARKS.md),
 //! and libxl or qemu would wait for it. Above [`INLINE_MAX`] tracked flows a filtered port's
-//! plug therefore holds the port's frames (`nft::hold_port`), starts the purge in a process
-//! of its own and returns; that process releases the port when the guest's old flows are
-//! gone. Meanwhile the guest can neither use an old flow nor open one the purge would cut,
-//! and the hold lapses by itself [`HOLD_LIMIT`] after the run's deadline, so a purge that
-//! dies cannot strand the guest. A smaller table is purged inline, before the link comes up, as is every purge
-//! of a run that must leave nothing behind (udev kills what a RUN program leaves running).
+//! plug therefore holds the port's frames (`nft::hold_port`) before its link comes up, and
+//! once the run is done starts the purge in a process of its own; that process releases
+//! the port when the guest's old flows are gone. Meanwhile the guest can neither use an old
+//! flow nor open one the purge would cut, and the hold lapses by itself [`HOLD_LIMIT`] after
+//! the run's deadline, so a purge that dies cannot strand the guest. A smaller table is
+//! purged inline, before the link comes up, as is every purge of a run that must leave
+//! nothing behind (udev kills what a RUN program leaves running).
 //!
 //! The background process is the same binary run again with [`CHILD_ENV`] describing the
 //! work; the hotplug entries look for it before anything else (`entry::held_purge`).
@@ -136,7 +137,7 @@ pub fn start_held() {
                 "{tracked} flows are tracked: {} is held while process {pid} purges those of {} (at most {} s)",
                 held.port,
                 list(&held.addresses),
-                Duration::from_nanos(held.until_ns.saturating_sub(wall_clock_ns())).as_secs()
+                held_for(&held).as_secs()
             ),
             Err(err) => {
                 log::warn!(
@@ -209,8 +210,7 @@ fn wait_for_the_plug() {
 /// did, or why the old flows may remain.
 pub fn finish(held: &HeldPurge) -> Result<String> {
     wait_for_the_plug();
-    let left = Duration::from_nanos(held.until_ns.saturating_sub(wall_clock_ns()));
-    deadline::set(Instant::now() + left);
+    deadline::set(Instant::now() + held_for(held));
     let started = Instant::now();
     let purged = conntrack::purge(&held.addresses);
     let released = nft::release_port(&held.port, &held.comment());
@@ -239,9 +239,14 @@ fn release(held: &HeldPurge) {
     if let Err(err) = nft::release_port(&held.port, &held.comment()) {
         log::warn!(
             "{err:#}; the hold lapses by itself within {} s",
-            HOLD_LIMIT.as_secs()
+            held_for(held).as_secs() + 1
         );
     }
+}
+
+/// How long the hold has left.
+fn held_for(held: &HeldPurge) -> Duration {
+    Duration::from_nanos(held.until_ns.saturating_sub(wall_clock_ns()))
 }
 
 fn list(addresses: &[Prefix]) -> String {
