@@ -341,18 +341,6 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Bridge xenbr0 in `host` with a peer (192.0.2.242 behind vif9.0), for guests to reach.
-fn bridge_with_peer(tag: &str) -> (Netns, Netns, Xenstore) {
-    let host = Netns::new(&format!("{tag}h"));
-    let peer = Netns::new(&format!("{tag}p"));
-    host.bridge("xenbr0", 1500);
-    host.veth("vif9.0", "eth0", &peer);
-    peer.ip(&["link", "set", "eth0", "address", "00:16:3e:20:20:20"]);
-    peer.ip(&["addr", "add", "192.0.2.242/24", "dev", "eth0"]);
-    host.ip(&["link", "set", "vif9.0", "master", "xenbr0", "up"]);
-    (host, peer, Xenstore::start())
-}
-
 fn online(host: &Netns, xs: &Xenstore, vif: &Vif) -> Output {
     let out = hotplug(host, xs, vif, &["online", "type_if=vif"], &[]);
     assert_ok(&out);

@@ -29,15 +29,8 @@ struct Rig {
 }
 
 fn rig(tag: &str) -> Rig {
-    let host = Netns::new(&format!("{tag}h"));
-    let peer = Netns::new(&format!("{tag}p"));
+    let (host, peer, xs) = bridge_with_peer(tag);
     let guest = Netns::new(&format!("{tag}g"));
-    host.bridge("xenbr0", 1500);
-    host.veth("vif9.0", "eth0", &peer);
-    peer.ip(&["link", "set", "eth0", "address", "00:16:3e:20:20:20"]);
-    peer.ip(&["addr", "add", "192.0.2.242/24", "dev", "eth0"]);
-    host.ip(&["link", "set", "vif9.0", "master", "xenbr0", "up"]);
-    let xs = Xenstore::start();
     let vif = Vif::new(3, 0);
     host.netback_vif(&vif, &guest);
     xs.write_vif(&vif);

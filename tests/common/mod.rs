@@ -227,6 +227,19 @@ pub fn binary(name: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// Bridge xenbr0 in a host namespace with a peer (192.0.2.242 behind vif9.0, MAC
+/// 00:16:3e:20:20:20) for guests to reach, and a test xenstore.
+pub fn bridge_with_peer(tag: &str) -> (Netns, Netns, Xenstore) {
+    let host = Netns::new(&format!("{tag}h"));
+    let peer = Netns::new(&format!("{tag}p"));
+    host.bridge("xenbr0", 1500);
+    host.veth("vif9.0", "eth0", &peer);
+    peer.ip(&["link", "set", "eth0", "address", "00:16:3e:20:20:20"]);
+    peer.ip(&["addr", "add", "192.0.2.242/24", "dev", "eth0"]);
+    host.ip(&["link", "set", "vif9.0", "master", "xenbr0", "up"]);
+    (host, peer, Xenstore::start())
+}
+
 /// Runs a Xen hotplug binary in `ns` with exactly what libxl sets (on a clean environment,
 /// plus PATH and the test server's socket), for `online type_if=vif` style argv.
 pub fn hotplug(
