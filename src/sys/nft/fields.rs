@@ -30,6 +30,11 @@ pub enum Field {
     L4Proto,
     UdpSource,
     UdpDestination,
+    /// The first two bytes of any transport header: the source port of UDP, TCP, SCTP
+    /// (`udp sport` is this load behind a `meta l4proto udp`).
+    TransportSource,
+    /// Bytes 2 and 3 of any transport header: the destination port of those.
+    TransportDestination,
     Icmpv6Type,
     /// The target address of a neighbour solicitation or advertisement.
     NdTarget,
@@ -78,8 +83,8 @@ impl Field {
             Field::Ipv4Source => Network { offset: 12, len: 4 },
             Field::Ipv6Source => Network { offset: 8, len: 16 },
             Field::L4Proto => L4Proto,
-            Field::UdpSource => Transport { offset: 0, len: 2 },
-            Field::UdpDestination => Transport { offset: 2, len: 2 },
+            Field::UdpSource | Field::TransportSource => Transport { offset: 0, len: 2 },
+            Field::UdpDestination | Field::TransportDestination => Transport { offset: 2, len: 2 },
             Field::Icmpv6Type => Transport { offset: 0, len: 1 },
             Field::NdTarget => Transport { offset: 8, len: 16 },
             Field::Ipv6Fragment => Ipv6ExtHeader {
@@ -112,6 +117,8 @@ impl Field {
             Field::L4Proto => "meta l4proto",
             Field::UdpSource => "udp sport",
             Field::UdpDestination => "udp dport",
+            Field::TransportSource => "th sport",
+            Field::TransportDestination => "th dport",
             Field::Icmpv6Type => "icmpv6 type",
             Field::NdTarget => "icmpv6 taddr",
             Field::Ipv6Fragment => "exthdr frag",
@@ -197,8 +204,17 @@ impl fmt::Display for Match {
                 if present { "exists" } else { "missing" }
             );
         }
-        let op = if self.negate { "!= " } else { "" };
-        write!(f, "{} {op}", self.field.name())?;
+        // A masked field reads `field & mask == data`, or `!=`.
+        let op = match (&self.value, self.negate) {
+            (_, true) => "!= ",
+            (Value::Masked { .. }, false) => "== ",
+            (_, false) => "",
+        };
+        write!(f, "{} ", self.field.name())?;
+        if let Value::Masked { mask, .. } = &self.value {
+            write!(f, "& {} ", self.masked_bytes(mask))?;
+        }
+        write!(f, "{op}")?;
         match &self.value {
             Value::Mac(mac) => write!(f, "{mac}"),
             Value::Net(net) => write!(f, "{}", net.compact()),
@@ -208,14 +224,17 @@ impl fmt::Display for Match {
             }
             Value::Number(n) => write!(f, "{n}"),
             Value::Bytes(bytes) => write!(f, "0x{}", hex(bytes)),
-            Value::Masked { data, mask } if self.field == Field::EtherDestination => {
-                let as_mac = |b: &[u8]| <[u8; 6]>::try_from(b).map(MacAddr);
-                match (as_mac(mask), as_mac(data)) {
-                    (Ok(mask), Ok(data)) => write!(f, "& {mask} == {data}"),
-                    _ => write!(f, "& 0x{} == 0x{}", hex(mask), hex(data)),
-                }
-            }
-            Value::Masked { data, mask } => write!(f, "& 0x{} == 0x{}", hex(mask), hex(data)),
+            Value::Masked { data, .. } => write!(f, "{}", self.masked_bytes(data)),
+        }
+    }
+}
+
+impl Match {
+    /// A masked value's bytes, or its mask's: as a MAC for a MAC field, else in hex.
+    fn masked_bytes(&self, bytes: &[u8]) -> String {
+        match <[u8; 6]>::try_from(bytes) {
+            Ok(mac) if self.field == Field::EtherDestination => MacAddr(mac).to_string(),
+            _ => format!("0x{}", hex(bytes)),
         }
     }
 }

@@ -386,3 +386,46 @@ fn a_hold_is_left_out_of_the_chain_read_back() {
         Some(None)
     );
 }
+
+#[test]
+fn the_fast_rule_is_written_as_loads_masks_and_compares() {
+    let installed = read_batch(&antispoof::filter_batch(&filter(), false));
+    let ll = |offset, len| Expr::Payload {
+        base: Base::LinkLayer,
+        offset,
+        len,
+    };
+    let th = |offset| Expr::Payload {
+        base: Base::Transport,
+        offset,
+        len: 2,
+    };
+    let cmp = |negate, data: &[u8]| Expr::Cmp {
+        negate,
+        data: data.to_vec(),
+    };
+    let mac = [0x00, 0x16, 0x3e, 0x10, 0x10, 0x10];
+    assert_eq!(
+        installed.rules[0],
+        Some(vec![
+            ll(12, 2),
+            cmp(false, &[0x08, 0x00]),
+            ll(6, 6),
+            cmp(false, &mac),
+            ll(0, 6),
+            Expr::Mask(vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xf0]),
+            cmp(true, &[0x01, 0x80, 0xc2, 0, 0, 0]),
+            Expr::Payload {
+                base: Base::Network,
+                offset: 12,
+                len: 4,
+            },
+            cmp(false, &[192, 0, 2, 10]),
+            th(0),
+            cmp(true, &[0, 67]),
+            th(2),
+            cmp(true, &[0, 68]),
+            Expr::Verdict(Verdict::Accept),
+        ])
+    );
+}

@@ -98,6 +98,8 @@ fn the_rules_in_nft_words() {
     assert_eq!(
         filter.chain().to_string(),
         "chain vif3.0 {
+\tether type 0x0800 ether saddr 00:16:3e:10:10:10 ether daddr & ff:ff:ff:ff:ff:f0 != 01:80:c2:00:00:00 ip saddr 192.0.2.10 th sport != 67 th dport != 68 accept
+\tether type 0x86dd ether saddr 00:16:3e:10:10:10 ether daddr & ff:ff:ff:ff:ff:f0 != 01:80:c2:00:00:00 ip6 saddr 2001:db8::/64 meta l4proto != 58 th sport != 547 th dport != 546 accept
 \tether saddr != 00:16:3e:10:10:10 drop
 \tether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00 drop
 \tether type != 0x0800 ether type != 0x0806 ether type != 0x86dd drop
@@ -267,4 +269,54 @@ fn a_port_table_depends_on_the_name_alone_and_ports_spread_evenly() {
     }
     // 10,000 ports over 256 tables: about 39 each.
     assert!(load.iter().all(|&n| (20..=60).contains(&n)), "{load:?}");
+}
+
+#[test]
+fn a_masked_match_shows_its_mask_and_either_operator() {
+    let m = |negate, field, data: &[u8], mask: &[u8]| {
+        Match {
+            field,
+            negate,
+            value: Value::Masked {
+                data: data.to_vec(),
+                mask: mask.to_vec(),
+            },
+        }
+        .to_string()
+    };
+    let (group, mask) = (
+        [1, 0x80, 0xc2, 0, 0, 0],
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xf0],
+    );
+    assert_eq!(
+        m(false, Field::EtherDestination, &group, &mask),
+        "ether daddr & ff:ff:ff:ff:ff:f0 == 01:80:c2:00:00:00"
+    );
+    assert_eq!(
+        m(true, Field::EtherDestination, &group, &mask),
+        "ether daddr & ff:ff:ff:ff:ff:f0 != 01:80:c2:00:00:00"
+    );
+    assert_eq!(
+        m(true, Field::UdpDestination, &[0, 0x40], &[0xff, 0xc0]),
+        "udp dport & 0xffc0 != 0x0040"
+    );
+    // Masked or not, the bytes compared and the mask are the same.
+    let ne = Match::ne(Field::EtherDestination, reserved_groups());
+    assert_eq!(ne.data(), (group.to_vec(), Some(mask.to_vec())));
+}
+
+#[test]
+fn any_transports_ports_are_its_first_four_bytes() {
+    assert_eq!(
+        Field::TransportSource.load(),
+        Load::Transport { offset: 0, len: 2 }
+    );
+    assert_eq!(
+        Field::TransportDestination.load(),
+        Load::Transport { offset: 2, len: 2 }
+    );
+    assert_eq!(
+        Match::ne(Field::TransportDestination, Value::Number(546)).data(),
+        (vec![0x02, 0x22], None)
+    );
 }
