@@ -193,23 +193,37 @@ fn start(held: &HeldPurge) -> io::Result<u32> {
 /// How long the background purge waits for the plug that started it to exit.
 const PLUG_EXIT_WAIT: Duration = Duration::from_secs(2);
 
-/// Waits until the plug that started this purge has exited (its end of the stdin pipe
-/// closes), at most [`PLUG_EXIT_WAIT`]. A walk of the conntrack table runs in the kernel
-/// without yielding, so one started beside the plug's exit held the plug up (on two busy
-/// CPUs, by most of a walk: 76 ms at 250,000 flows), and libxl and qemu wait for that exit.
-fn wait_for_the_plug() {
+/// Waits until the plug that started this purge has exited, at most [`PLUG_EXIT_WAIT`]:
+/// its end of the stdin pipe closes as it exits, and then it is a zombie or gone. A walk
+/// of the conntrack table runs in the kernel without yielding (this kernel does not
+/// preempt it), so one started beside the plug's exit held the plug up, on two busy CPUs
+/// by most of a walk (76 ms at 250,000 flows), and libxl and qemu wait for that exit.
+fn wait_for_the_plug(plug: u32) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let until = Instant::now() + PLUG_EXIT_WAIT;
     let stdin = io::stdin();
     let timeout = PollTimeout::try_from(PLUG_EXIT_WAIT).unwrap_or(PollTimeout::MAX);
     let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
     while let Err(nix::errno::Errno::EINTR) = poll(&mut fds, timeout) {}
+    // The pipe closes part way through the exit: the rest of it is waited for too.
+    while running(plug) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether process `pid` is there and not a zombie.
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
 }
 
 /// The background purge's work, under the hold's deadline: purges, then releases the port
 /// (also after a failed purge: the hold would lapse at the deadline anyway). Says what it
 /// did, or why the old flows may remain.
 pub fn finish(held: &HeldPurge) -> Result<String> {
-    wait_for_the_plug();
+    wait_for_the_plug(held.holder);
     deadline::set(Instant::now() + held_for(held));
     let started = Instant::now();
     let purged = conntrack::purge(&held.addresses);
