@@ -219,12 +219,14 @@ fn plug_purges_the_flows_of_the_guest_addresses() {
             "100",
         ]);
     }
+    // Under udev the purge runs in the plug itself (tests/conntrack_hold.rs has the
+    // background purge libxl's and qemu's plugs use), so its log is the plug's.
     let out = hotplug(
         &host.ns,
         &host.xs,
         &vif,
         &["online", "type_if=vif"],
-        &[("VIFKIT_LOG", "debug")],
+        &[("VIFKIT_LOG", "debug"), ("UDEV_CALL", "1")],
     );
     assert_ok(&out);
     // This kernel (≥ 5.8) takes the IPv4 filter: the purge never falls back to listing
@@ -462,7 +464,8 @@ fn check_sees_a_flushed_or_altered_chain_and_online_repairs_it() {
             format!(
                 "filter vif3.0 (netdev {table}): mac 00:16:3e:10:10:10, ipv4 192.0.2.241, ipv6 fe80::216:3eff:fe10:1010"
             ),
-            "purge conntrack entries of 192.0.2.241 (over 5000 tracked flows: in the background, vif3.0 held meanwhile)".to_owned(),
+            "purge conntrack entries of 192.0.2.241 (in the background, vif3.0 held meanwhile)"
+                .to_owned(),
         ]
     );
     online(&host, &xs, &vif);

@@ -1,5 +1,5 @@
-//! A filtered plug on a busy conntrack table (over 5,000 flows): the purge of the guest's
-//! old flows finishes after the plug has returned, in a process of its own, while a hold at
+//! A filtered plug where conntrack tracks flows (here 6,000): the purge of the guest's old
+//! flows finishes after the plug has returned, in a process of its own, while a hold at
 //! the head of the port's chain drops whatever the guest sends; the hold goes when the
 //! purge is done, and lapses by itself if nobody removes it. Under udev, which kills what a
 //! run leaves behind, the purge stays inline. Needs root.
@@ -15,7 +15,7 @@ use common::*;
 use vifkit::sys::nft;
 use vifkit::types::names::IfName;
 
-/// More than the 5,000 tracked flows above which the purge goes to the background.
+/// Flows besides the guest's: the listings walk them all.
 const OTHER_FLOWS: usize = 6_000;
 
 /// Bridge xenbr0 in a host namespace with a peer (192.0.2.242 behind vif9.0) and a guest

@@ -1,14 +1,15 @@
 //! A plug's conntrack purge (`Step::PurgeConntrack`). ctnetlink finds a guest's flows only by
-//! walking the kernel's whole conntrack table, so on a busy host the purge would cost more
-//! than the rest of the plug together (250,000 flows: 186 ms against 4 ms, BENCHMARKS.md),
-//! and libxl or qemu would wait for it. Above [`INLINE_MAX`] tracked flows a filtered port's
-//! plug therefore holds the port's frames (`nft::hold_port`) before its link comes up, and
+//! walking the kernel's whole conntrack hash table, which costs about 10 ms per listing on
+//! this 2-CPU host even with a few thousand flows (the buckets are walked, not the flows) and
+//! grows with them: inline, the purge cost 36 ms with 4,000 flows and 210 ms with 250,000,
+//! against a 4.4 ms plug (BENCHMARKS.md), and libxl or qemu wait for it. Whenever the
+//! namespace tracks a flow, a filtered port's plug therefore holds the port's frames (`nft::hold_port`) before its link comes up, and
 //! once the run is done starts the purge in a process of its own; that process releases
 //! the port when the guest's old flows are gone. Meanwhile the guest can neither use an old
 //! flow nor open one the purge would cut, and the hold lapses by itself [`HOLD_LIMIT`] after
-//! the run's deadline, so a purge that dies cannot strand the guest. A smaller table is
-//! purged inline, before the link comes up, as is every purge of a run that must leave
-//! nothing behind (udev kills what a RUN program leaves running).
+//! the run's deadline, so a purge that dies cannot strand the guest. A run that must leave
+//! nothing behind (udev kills what a RUN program leaves running) purges inline, before the
+//! link comes up; a namespace that tracks no flow has nothing to purge.
 //!
 //! The background process is the same binary run again with [`CHILD_ENV`] describing the
 //! work; the hotplug entries look for it before anything else (`entry::held_purge`).
@@ -26,11 +27,6 @@ use anyhow::Result;
 use crate::sys::{conntrack, deadline, nft};
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
-
-/// Above this many tracked flows the purge goes to the background. The walks cost about
-/// 0.75 µs per tracked flow for a dual-stack guest (three listings; BENCHMARKS.md), so
-/// 5,000 flows cost about 4 ms, what the rest of a plug costs.
-pub const INLINE_MAX: u64 = 5_000;
 
 /// How long a port stays held after the run's own deadline at most: the background purge,
 /// which starts when the run ends, must be done by then, and the hold lapses then whether
@@ -98,10 +94,10 @@ impl fmt::Display for HeldPurge {
 }
 
 /// Purges the flows of `addresses`: inline, or, with `hold` naming the filtered port and
-/// more than [`INLINE_MAX`] flows tracked, holds the port and leaves the purge to
-/// [`start_held`], once the run's work is done.
+/// flows tracked, holds the port and leaves the purge to [`start_held`], once the run's
+/// work is done.
 pub fn purge_for_plug(hold: Option<&IfName>, addresses: &[Prefix]) -> Result<()> {
-    let busy = conntrack::tracked_flows().filter(|&tracked| tracked > INLINE_MAX);
+    let busy = conntrack::tracked_flows().filter(|&tracked| tracked > 0);
     let (Some(port), Some(tracked)) = (hold, busy) else {
         return inline(addresses);
     };

@@ -135,8 +135,8 @@ pub enum Step {
     /// Flows of these addresses from an earlier guest must not carry over to this one.
     PurgeConntrack {
         addresses: Vec<Prefix>,
-        /// The filtered port whose frames may be held while the purge of a busy table
-        /// finishes in the background (`apply::purge`); None: inline, whatever the table.
+        /// The filtered port whose frames are held while the purge finishes in the
+        /// background (`apply::purge`); None: inline.
         hold: Option<IfName>,
     },
     /// An external program the admin asked for (the system's `ifup`/`ifdown`).
@@ -313,11 +313,7 @@ impl fmt::Display for Step {
                     .collect();
                 write!(f, "purge conntrack entries of {}", list.join(" "))?;
                 match hold {
-                    Some(port) => write!(
-                        f,
-                        " (over {} tracked flows: in the background, {port} held meanwhile)",
-                        crate::apply::purge::INLINE_MAX
-                    ),
+                    Some(port) => write!(f, " (in the background, {port} held meanwhile)"),
                     None => Ok(()),
                 }
             }

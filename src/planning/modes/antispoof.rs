@@ -26,8 +26,8 @@ pub struct Guest<'a> {
     pub traffic: GuestTraffic,
     /// Where the addresses would come from, for the note when there are none.
     pub address_source: &'a str,
-    /// Whether the conntrack purge of a busy table may finish after the run, with the port
-    /// held meanwhile (`apply::purge`): not under udev, which kills what a run leaves.
+    /// Whether the conntrack purge may finish after the run, with the port held meanwhile
+    /// (`apply::purge`): not under udev, which kills what a run leaves.
     pub background_purge: bool,
 }
 

@@ -81,7 +81,7 @@ table netdev seen {
   }
 }
 NFT
-  # A busy table (over 5,000 flows): the plug of the filtered vif leaves the purge of the
+  # A busy table (6,000 flows): the plug of the filtered vif leaves the purge of the
   # guest's old flow to a process of its own, which releases the vif when it is done.
   busy_conntrack 6000
   check antispoof.busy-table-loaded old_flow_left
