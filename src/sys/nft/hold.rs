@@ -56,12 +56,8 @@ pub(super) fn hold_batch(table: &str, chain: &str, until_ns: u64, comment: &str)
 /// The port's chain must be in its table (the plug has just installed it).
 pub fn hold_port(port: &IfName, until_ns: u64, comment: &str) -> Result<()> {
     let table = netdev_table(port);
-    send(&hold_batch(&table, port.as_str(), until_ns, comment)).with_context(|| {
-        format!(
-            "hold the frames of {port} in nft table netdev {}",
-            netdev_table(port)
-        )
-    })
+    send(&hold_batch(&table, port.as_str(), until_ns, comment))
+        .with_context(|| format!("hold the frames of {port} in nft table netdev {table}"))
 }
 
 /// Deletes the hold with `comment` from the port's chain. False when it is not there (the

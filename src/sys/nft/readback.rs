@@ -79,13 +79,11 @@ pub(super) fn handle_of(
     };
     Ok(answers.iter().find_map(|(kind, payload)| {
         let attrs = in_chain(*kind, payload, table, chain)?;
-        (wire::comment_of(payload, wire::NFTA_RULE_USERDATA) == comment)
-            .then(|| {
-                Some(u64::from_be_bytes(
-                    attrs.get(NFTA_RULE_HANDLE)?.try_into().ok()?,
-                ))
-            })
-            .flatten()
+        if wire::comment_of(payload, wire::NFTA_RULE_USERDATA) != comment {
+            return None;
+        }
+        let handle = attrs.get(NFTA_RULE_HANDLE)?;
+        Some(u64::from_be_bytes(handle.try_into().ok()?))
     }))
 }
 
