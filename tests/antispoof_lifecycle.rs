@@ -11,7 +11,7 @@ mod common;
 use std::process::Output;
 use std::time::Duration;
 
-use common::frames::{arrives, in_netns, ipv4_udp, mac, marker};
+use common::frames::{arrives, in_netns, udp_to_peer};
 use common::*;
 use serde_json::Value;
 use vifkit::sys::nft::{self, PortFilter};
@@ -401,19 +401,6 @@ fn an_unfiltered_guest_does_not_inherit_a_stale_chain_of_its_vif_name() {
     assert!(dry_run_steps(&host, &xs, &second, &["online", "type_if=vif"], &[]).is_empty());
 }
 
-/// A UDP frame from the guest (its MAC) with source `src`, to the peer.
-fn udp_from(src: &str) -> Vec<u8> {
-    ipv4_udp(
-        mac("00:16:3e:10:10:10"),
-        mac("00:16:3e:20:20:20"),
-        src.parse().unwrap(),
-        "192.0.2.242".parse().unwrap(),
-        4000,
-        5000,
-        &marker(),
-    )
-}
-
 #[test]
 fn check_sees_a_flushed_or_altered_chain_and_online_repairs_it() {
     let (host, peer, xs) = bridge_with_peer("alck");
@@ -424,7 +411,7 @@ fn check_sees_a_flushed_or_altered_chain_and_online_repairs_it() {
     xs.write(&format!("{}/ip", vif.backend()), "192.0.2.241");
     let table = table_of("vif3.0");
     let wait = Duration::from_millis(400);
-    let passes = |src: &str| arrives((&guest, "eth0"), (&peer, "eth0"), &udp_from(src), wait);
+    let passes = |src: &str| arrives((&guest, "eth0"), (&peer, "eth0"), &udp_to_peer(src), wait);
     let in_place = || {
         let out = vifkit(&host, &xs, &["check", "vif3.0"]);
         assert_eq!(

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::frames::{arrives, in_netns, ipv4_udp, mac, marker};
+use common::frames::{arrives, in_netns, udp_to_peer};
 use common::*;
 use vifkit::sys::nft;
 use vifkit::types::names::IfName;
@@ -50,15 +50,7 @@ fn rig(tag: &str) -> Rig {
 impl Rig {
     /// Whether a UDP frame from the guest's MAC with source `src` reaches the peer.
     fn passes(&self, src: &str) -> bool {
-        let frame = ipv4_udp(
-            mac("00:16:3e:10:10:10"),
-            mac("00:16:3e:20:20:20"),
-            src.parse().unwrap(),
-            "192.0.2.242".parse().unwrap(),
-            4000,
-            5000,
-            &marker(),
-        );
+        let frame = udp_to_peer(src);
         let wait = Duration::from_millis(400);
         arrives((&self.guest, "eth0"), (&self.peer, "eth0"), &frame, wait)
     }

@@ -863,3 +863,17 @@ pub fn poll_for(within: Duration, check: impl Fn() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A UDP frame from the guest MAC the antispoofing tests use (00:16:3e:10:10:10) with
+/// source `src`, to [`super::bridge_with_peer`]'s peer (192.0.2.242).
+pub fn udp_to_peer(src: &str) -> Vec<u8> {
+    ipv4_udp(
+        mac("00:16:3e:10:10:10"),
+        mac("00:16:3e:20:20:20"),
+        src.parse().unwrap(),
+        "192.0.2.242".parse().unwrap(),
+        4000,
+        5000,
+        &marker(),
+    )
+}

@@ -1,18 +1,7 @@
 //! The fast rules: what each takes, and that the chain after them is the chain without them.
 
+use super::super::tests::{guest_mac, ip, name};
 use super::*;
-
-fn name(s: &str) -> IfName {
-    IfName::new(s).unwrap()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn guest_mac() -> MacAddr {
-    MacAddr::parse("00:16:3e:10:10:10").unwrap()
-}
 
 /// The chain's fast rules: those ahead of the first drop.
 fn fast_rules(filter: &PortFilter) -> Vec<String> {

@@ -1,15 +1,15 @@
 use super::*;
 use crate::types::prefix::Prefix;
 
-fn name(s: &str) -> IfName {
+pub(super) fn name(s: &str) -> IfName {
     IfName::new(s).unwrap()
 }
 
-fn ip(s: &str) -> IpAddr {
+pub(super) fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn guest_mac() -> MacAddr {
+pub(super) fn guest_mac() -> MacAddr {
     MacAddr::parse("00:16:3e:10:10:10").unwrap()
 }
 
