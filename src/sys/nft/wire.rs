@@ -299,13 +299,7 @@ impl Batch {
     pub fn add_rule(&mut self, family: NfFamily, table: &str, chain: &str, exprs: &[Expr]) {
         let flags = NLM_F_CREATE | NLM_F_APPEND | NLM_F_EXCL;
         self.object(NFT_MSG_NEWRULE, flags, family, |w| {
-            w.string(1, table);
-            w.string(2, chain);
-            w.nest(4, |w| {
-                for expr in exprs {
-                    w.nest(1, |w| write_expr(w, expr));
-                }
-            });
+            rule_attrs(w, table, chain, exprs)
         });
     }
 
@@ -319,13 +313,7 @@ impl Batch {
         comment: &str,
     ) {
         self.object(NFT_MSG_NEWRULE, NLM_F_CREATE, family, |w| {
-            w.string(1, table);
-            w.string(2, chain);
-            w.nest(4, |w| {
-                for expr in exprs {
-                    w.nest(1, |w| write_expr(w, expr));
-                }
-            });
+            rule_attrs(w, table, chain, exprs);
             w.comment(NFTA_RULE_USERDATA, comment);
         });
     }
@@ -344,6 +332,17 @@ impl Batch {
         self.frame(NFNL_MSG_BATCH_END);
         self.writer.buf
     }
+}
+
+/// A rule's table, chain and expressions, in libnftnl's order.
+fn rule_attrs(w: &mut Writer, table: &str, chain: &str, exprs: &[Expr]) {
+    w.string(1, table);
+    w.string(2, chain);
+    w.nest(4, |w| {
+        for expr in exprs {
+            w.nest(1, |w| write_expr(w, expr));
+        }
+    });
 }
 
 fn table_attrs(w: &mut Writer, name: &str) {
