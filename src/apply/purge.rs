@@ -97,8 +97,12 @@ impl fmt::Display for HeldPurge {
 /// flows tracked, holds the port and leaves the purge to [`start_held`], once the run's
 /// work is done.
 pub fn purge_for_plug(hold: Option<&IfName>, addresses: &[Prefix]) -> Result<()> {
-    let busy = conntrack::tracked_flows().filter(|&tracked| tracked > 0);
-    let (Some(port), Some(tracked)) = (hold, busy) else {
+    let tracked = conntrack::tracked_flows();
+    // Nothing to purge; said here, so the count is not read a second time by purge().
+    if tracked == Some(0) {
+        return Ok(());
+    }
+    let (Some(port), Some(tracked)) = (hold, tracked) else {
         return inline(addresses);
     };
     let held = HeldPurge {
