@@ -66,3 +66,25 @@ fn a_garbled_description_is_refused_in_one_sentence() {
         long.starts_with("VIFKIT_HELD_PURGE=\"a-name-longer-than-fifteen 1 2 192.0.2.1/32\": ")
     );
 }
+
+#[test]
+fn the_purge_lowers_its_own_priority_only() {
+    // In a thread of its own: Linux keeps a niceness per thread, and this one ends here.
+    let niceness = |stat: &str| -> i32 {
+        let (_, after_name) = stat.rsplit_once(") ").unwrap();
+        // Field 19 of proc_pid_stat(5); fields after the name start at 3.
+        after_name.split(' ').nth(19 - 3).unwrap().parse().unwrap()
+    };
+    let before = niceness(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+    let after = std::thread::spawn(move || {
+        lower_priority();
+        niceness(&std::fs::read_to_string("/proc/thread-self/stat").unwrap())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(after, PURGE_NICENESS);
+    assert_eq!(
+        niceness(&std::fs::read_to_string("/proc/thread-self/stat").unwrap()),
+        before
+    );
+}
