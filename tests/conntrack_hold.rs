@@ -2,7 +2,8 @@
 //! flows finishes after the plug has returned, in a process of its own, while a hold at
 //! the head of the port's chain drops whatever the guest sends; the hold goes when the
 //! purge is done, and lapses by itself if nobody removes it. Under udev, which kills what a
-//! run leaves behind, the purge stays inline. Needs root.
+//! run leaves behind, the purge stays inline, and so it does when the purge process cannot
+//! start. Needs root.
 
 mod common;
 
@@ -239,6 +240,49 @@ fn under_udev_the_purge_of_a_busy_table_stays_inline() {
     assert!(log.contains("deleted 3 conntrack entries"), "{log}");
     assert_eq!(guests(&rig.flows()), Vec::<&String>::new());
     assert!(!rig.chain().contains("vifkit-hold"));
+}
+
+/// The plug falls back to purging itself when it cannot start the purge process: here a
+/// hook deletes the copy of the script that runs, so the plug cannot exec itself again.
+#[test]
+fn a_purge_that_cannot_start_is_done_by_the_plug_which_releases_the_port() {
+    use std::os::unix::fs::PermissionsExt;
+    let rig = rig("ctf");
+    let dir = scratch("ctf");
+    rig.load_flows(&dir);
+    let copy = dir.join("vif-bridge");
+    std::fs::copy(binary("vif-bridge"), &copy).unwrap();
+    let hooks = dir.join("hooks");
+    std::fs::create_dir(&hooks).unwrap();
+    let hook = hooks.join("delete-the-script.hook");
+    std::fs::write(&hook, format!("rm -f '{}'\n", copy.display())).unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut online = rig.vif.command(
+        &rig.host.name,
+        &copy,
+        &["online", "type_if=vif"],
+        &rig.xs.socket,
+    );
+    online.env("VIFKIT_HOOK_DIR", &hooks);
+    let out = run(&mut online);
+    assert_ok(&out);
+    assert!(!copy.exists(), "the hook ran");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("could not start the background purge (")
+            && log.contains("); purging the old flows of vif3.0 now"),
+        "{log}"
+    );
+    assert!(log.contains("deleted 3 conntrack entries"), "{log}");
+    assert!(!log.contains("is held while"), "{log}");
+    assert_eq!(guests(&rig.flows()), Vec::<&String>::new());
+    assert_eq!(
+        rig.flows().len(),
+        OTHER_FLOWS + 1,
+        "only the guest's 3 went"
+    );
+    assert!(!rig.chain().contains("vifkit-hold"), "{}", rig.chain());
+    assert!(rig.passes("192.0.2.241"));
 }
 
 fn wall_clock_ns() -> u64 {
