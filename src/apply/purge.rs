@@ -7,11 +7,12 @@
 //! (`nft::hold_port`) before its link comes up, and once the run is done starts the purge
 //! in a process of its own; that process waits for the plug's exit and then
 //! [`CALLER_GRACE`], purges at niceness 19, and releases the port when the guest's old
-//! flows are gone. Meanwhile the guest can neither use an old
-//! flow nor open one the purge would cut, and the hold lapses by itself [`HOLD_LIMIT`] after
-//! the run's deadline, so a purge that dies cannot strand the guest. A run that must leave
-//! nothing behind (udev kills what a RUN program leaves running) purges inline, before the
-//! link comes up; a namespace that tracks no flow has nothing to purge.
+//! flows are gone. Meanwhile the guest can neither use an old flow nor open one the purge
+//! would cut, and the hold lapses by itself [`HOLD_LIMIT`] after the run's deadline, so a
+//! purge that dies cannot strand the guest. A run that must leave nothing behind (udev
+//! kills what a RUN program leaves running) purges inline, before the link comes up; one
+//! that cannot start the purge process purges before it returns and then releases the
+//! port; a namespace that tracks no flow has nothing to purge.
 //!
 //! The background process is the same binary run again with [`CHILD_ENV`] describing the
 //! work; the hotplug entries look for it before anything else (`entry::held_purge`).
@@ -220,9 +221,9 @@ fn wait_for_the_plug(plug: u32) {
 /// 1.0 times with this grace (BENCHMARKS.md). The guest stays held meanwhile.
 const CALLER_GRACE: Duration = Duration::from_millis(50);
 
-/// The background purge's niceness: the most a process can yield without leaving the
-/// normal scheduling class, where a saturated host (a mass boot) could starve it past its
-/// hold.
+/// The background purge's niceness: the lowest priority of the normal scheduling class.
+/// Not `SCHED_IDLE`, under which a saturated host (a mass boot) could starve the purge
+/// past its hold.
 const PURGE_NICENESS: i32 = 19;
 
 /// Gives this process the lowest normal priority, so the purge takes CPU time that the
