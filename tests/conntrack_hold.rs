@@ -163,15 +163,6 @@ fn guests(flows: &[String]) -> Vec<&String> {
         .collect()
 }
 
-/// Whether process `pid` still runs: a zombie has ended (whoever adopted it reaps it
-/// when it will; this machine's init is slow to).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-    })
-}
-
 #[test]
 fn a_busy_tables_purge_ends_after_the_plug_and_releases_the_port() {
     let rig = rig("cth");
@@ -194,7 +185,7 @@ fn a_busy_tables_purge_ends_after_the_plug_and_releases_the_port() {
     let pid: u32 = pid.parse().unwrap();
     // The purge runs on its own (no plug waits for it) and ends well inside the hold.
     let started = Instant::now();
-    while alive(pid) {
+    while vifkit::sys::process::running(pid) {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "purge {pid} still running"

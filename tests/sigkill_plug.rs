@@ -188,11 +188,7 @@ fn pid_in(path: &Path) -> Pid {
 fn gone(pid: Pid) -> bool {
     let until = Instant::now() + Duration::from_secs(2);
     loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
-        let dead = stat.map_or(true, |stat| {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            state.starts_with('Z')
-        });
+        let dead = !vifkit::sys::process::running(pid.as_raw() as u32);
         if dead || Instant::now() >= until {
             return dead;
         }

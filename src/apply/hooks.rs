@@ -222,22 +222,11 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    /// Whether process `pid` is gone (or a zombie its new parent has yet to reap).
-    fn gone(pid: &str) -> bool {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
-        stat.map_or(true, |stat| {
-            stat.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-    }
-
     fn eventually_gone(pid: &str) -> bool {
+        let pid: u32 = pid.parse().unwrap();
         let until = Instant::now() + Duration::from_secs(2);
         while Instant::now() < until {
-            if gone(pid) {
+            if !crate::sys::process::running(pid) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));

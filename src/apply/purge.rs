@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
+use crate::sys::process::running;
 use crate::sys::{conntrack, deadline, nft};
 use crate::types::names::IfName;
 use crate::types::prefix::Prefix;
@@ -238,14 +239,6 @@ fn lower_priority() {
             io::Error::last_os_error()
         );
     }
-}
-
-/// Whether process `pid` is there and not a zombie.
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-    })
 }
 
 /// The background purge's work, under the hold's deadline: purges, then releases the port
