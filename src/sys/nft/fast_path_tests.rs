@@ -3,6 +3,15 @@
 use super::super::tests::{guest_mac, ip, name};
 use super::*;
 
+/// The chain as it was before the fast rules, built from its parts here.
+fn without_fast_rules(filter: &PortFilter) -> Vec<Rule> {
+    let mut full = filter.link_layer_rules();
+    full.extend(filter.ipv4_rules());
+    full.extend(filter.ipv6_rules());
+    full.extend(filter.arp_rules());
+    full
+}
+
 /// The chain's fast rules: those ahead of the first drop.
 fn fast_rules(filter: &PortFilter) -> Vec<String> {
     let chain = filter.chain();
@@ -39,12 +48,7 @@ fn the_fast_rules_take_each_familys_first_block_that_is_not_link_local() {
         ]
     );
     // Then the chain as it was without them, whole.
-    let rest: Vec<Rule> = filter.chain().rules[2..].to_vec();
-    let mut full = filter.link_layer_rules();
-    full.extend(filter.ipv4_rules());
-    full.extend(filter.ipv6_rules());
-    full.extend(filter.arp_rules());
-    assert_eq!(rest, full);
+    assert_eq!(filter.chain().rules[2..], without_fast_rules(&filter));
 }
 
 #[test]
@@ -52,13 +56,7 @@ fn a_family_without_a_block_to_take_has_no_fast_rule() {
     // No MAC: no MAC to check; no IPv4 block; IPv6's link-local only: none at all.
     let filter = PortFilter::new(name("tap0"), None, &[]);
     assert_eq!(fast_rules(&filter), Vec::<String>::new());
-    assert_eq!(filter.chain().rules, {
-        let mut full = filter.link_layer_rules();
-        full.extend(filter.ipv4_rules());
-        full.extend(filter.ipv6_rules());
-        full.extend(filter.arp_rules());
-        full
-    });
+    assert_eq!(filter.chain().rules, without_fast_rules(&filter));
     let filter = PortFilter::new(name("tap0"), None, &[Prefix::new(ip("2001:db8::7"), 128)]);
     assert_eq!(
         fast_rules(&filter),
