@@ -36,7 +36,8 @@ busy_conntrack() {
   }' >/tmp/flows
   conntrack -R /tmp/flows >/dev/null 2>&1
 }
-old_flow_left() { conntrack -L -s 192.168.0.10 -d 198.51.100.9 2>/dev/null | grep -q 'dport=53'; }
+# A capture, not `| grep -q` (see watch.sh's filtered).
+old_flow_left() { [[ $(conntrack -L -s 192.168.0.10 -d 198.51.100.9 2>/dev/null) == *dport=53* ]]; }
 use_nic() { # guest NIC to bring up, the other one down, with its addresses
   local up=$1 down=$2
   shift 2

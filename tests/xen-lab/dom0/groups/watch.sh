@@ -31,7 +31,9 @@ poll_until() {
 # on_bridge VIF BRIDGE: VIF is a port of BRIDGE (sysfs, no fork: vif_master's ip -j would
 # cost more than the repair it times).
 on_bridge() { [[ /sys/class/net/$1/master -ef /sys/class/net/$2 ]]; }
-filtered() { nft list chains netdev | grep -q "chain $1 "; }
+# Not `| grep -q`: under pipefail, grep leaving at the first match can leave nft to die of
+# SIGPIPE part way through a long listing, and the check then fails on a match.
+filtered() { [[ $(nft list chains netdev) == *"chain $1 "* ]]; }
 # watch_logged REGEX: the watcher's log has a line matching REGEX.
 watch_logged() { grep -q "$1" "$WATCH_LOG"; }
 watch_log_tail() { tail -n 5 "$WATCH_LOG" | tr '\n' ' '; }
