@@ -237,24 +237,23 @@ fn under_udev_the_purge_of_a_busy_table_stays_inline() {
 /// hook deletes the copy of the script that runs, so the plug cannot exec itself again.
 #[test]
 fn a_purge_that_cannot_start_is_done_by_the_plug_which_releases_the_port() {
-    use std::os::unix::fs::PermissionsExt;
     let rig = rig("ctf");
     let dir = scratch("ctf");
     rig.load_flows(&dir);
     let copy = dir.join("vif-bridge");
     std::fs::copy(binary("vif-bridge"), &copy).unwrap();
-    let hooks = dir.join("hooks");
-    std::fs::create_dir(&hooks).unwrap();
-    let hook = hooks.join("delete-the-script.hook");
-    std::fs::write(&hook, format!("rm -f '{}'\n", copy.display())).unwrap();
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let hooks = hook_dir(
+        "ctf-hooks",
+        "delete-the-script.hook",
+        &format!("rm -f '{}'\n", copy.display()),
+    );
     let mut online = rig.vif.command(
         &rig.host.name,
         &copy,
         &["online", "type_if=vif"],
         &rig.xs.socket,
     );
-    online.env("VIFKIT_HOOK_DIR", &hooks);
+    online.env("VIFKIT_HOOK_DIR", &*hooks);
     let out = run(&mut online);
     assert_ok(&out);
     assert!(!copy.exists(), "the hook ran");

@@ -160,15 +160,6 @@ fn is_up(link: &serde_json::Value) -> bool {
         .is_some_and(|flags| flags.iter().any(|f| f == "UP"))
 }
 
-/// A hook directory holding `body` as `50-test.hook`.
-fn hooks(tag: &str, body: &str) -> Scratch {
-    let dir = scratch(tag);
-    let hook = dir.join("50-test.hook");
-    std::fs::write(&hook, body).unwrap();
-    must(Command::new("chmod").arg("755").arg(&hook));
-    dir
-}
-
 /// Waits (at most 10 s) for `path` to hold a process id, and returns it.
 fn pid_in(path: &Path) -> Pid {
     let until = Instant::now() + Duration::from_secs(10);
@@ -269,7 +260,7 @@ fn a_plug_killed_after_its_rename_is_repaired_by_a_rerun() {
         block = blocking.display(),
         pid = pidfile.display()
     );
-    let hooks = hooks("skh-hooks", &body);
+    let hooks = hook_dir("skh-hooks", "50-test.hook", &body);
     std::fs::write(&blocking, "").unwrap();
     let mut child = rig.start_online(Some(hooks.path()));
     // The hook runs after every other step, the rename first among them.
@@ -308,7 +299,7 @@ fn a_hook_that_hangs_ends_the_plug_by_its_deadline_and_the_plug_is_undone() {
         pid = pidfile.display(),
         bg = background.display()
     );
-    let hooks = hooks("skd-hooks", &body);
+    let hooks = hook_dir("skd-hooks", "50-test.hook", &body);
     let (out, took) = rig.run(&["online", "type_if=vif"], Some(hooks.path()));
     assert!(
         took <= Duration::from_secs(35),

@@ -251,10 +251,11 @@ fn target_that_is_not_a_bridge() {
 #[test]
 fn failed_hook_rolls_everything_back() {
     let rig = Rig::new("hook");
-    let hooks = scratch("hooks");
-    let hook = hooks.join("50-deny.hook");
-    std::fs::write(&hook, "fatal \"denied $dev on $bridge\"\n").unwrap();
-    must(std::process::Command::new("chmod").arg("755").arg(&hook));
+    let hooks = hook_dir(
+        "hooks",
+        "50-deny.hook",
+        "fatal \"denied $dev on $bridge\"\n",
+    );
     let before = rig.host.link("vif3.0").unwrap();
     let out = hotplug(
         &rig.host,

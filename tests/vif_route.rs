@@ -197,10 +197,7 @@ fn a_failed_second_online_leaves_the_first_one_in_place() {
     let r = seed_2_1("rtre", "192.0.2.241 2001:db8:abba::1001");
     assert_ok(&r.run(&["online", "type_if=vif"]));
     let before = (r.routes("-4"), r.routes("-6"), r.proxies());
-    let hooks = scratch("rtre");
-    let hook = hooks.join("10-fail.hook");
-    std::fs::write(&hook, "fatal \"refused\"\n").unwrap();
-    must(std::process::Command::new("chmod").arg("755").arg(&hook));
+    let hooks = hook_dir("rtre", "10-fail.hook", "fatal \"refused\"\n");
     let out = hotplug(
         &r.host,
         &r.xs,

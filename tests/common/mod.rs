@@ -173,6 +173,15 @@ pub fn scratch(tag: &str) -> Scratch {
     Scratch::new(tag).unwrap_or_else(|e| panic!("create a scratch directory for {tag}: {e}"))
 }
 
+/// A hook directory (for `VIFKIT_HOOK_DIR`) holding one executable hook, `name` with `body`.
+pub fn hook_dir(tag: &str, name: &str, body: &str) -> Scratch {
+    let dir = scratch(tag);
+    let hook = dir.join(name);
+    std::fs::write(&hook, body).unwrap();
+    must(Command::new("chmod").arg("755").arg(&hook));
+    dir
+}
+
 /// A private xenstore server on a socket of its own; the thread ends with the test binary.
 pub struct Xenstore {
     pub socket: PathBuf,
